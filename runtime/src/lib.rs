@@ -18,4 +18,7 @@ pub use quota::{Cost, Dimension, Quota, Usage};
 // -- end estimation modules --
 
 // -- limiter modules --
+mod gcra;
+mod limiter;
+pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 // -- end limiter modules --

@@ -1,0 +1,483 @@
+//! The limiter of one limit family: every dimension at once, strict FIFO, exact waits.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::error::Error;
+use crate::gcra::{duration_ns, Buckets, Decision};
+use crate::quota::{Cost, Dimension, Quota, Usage};
+
+/// A rate limiter for one limit family: requests and tokens per minute and per day, input and
+/// output tokens, an in-flight cap and a minimum interval, all reserved at once.
+///
+/// - **All or nothing**: [`acquire`](Limiter::acquire) charges every dimension together once the
+///   whole cost fits; it never holds part of a quota while waiting for the rest.
+/// - **FIFO**: waiters are admitted strictly in arrival order, so a large request is never
+///   starved by a stream of small ones. Only the waiter at the head of the queue keeps a timer;
+///   a refund, a released slot or a limit change wakes that one waiter and nobody else.
+/// - **Too large fails now**: a cost above a dimension's capacity returns
+///   [`Error::RequestTooLarge`] immediately instead of a wait that cannot end.
+/// - **Exact, virtual-time friendly**: all time comes from [`tokio::time`], so under
+///   `#[tokio::test(start_paused = true)]` waits pass in virtual time with exact durations.
+///
+/// Cloning is cheap and every clone shares the same state.
+///
+/// ```
+/// use ratelimited_runtime::{Cost, Limiter, Quota, Usage};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited_runtime::Error> {
+/// let limiter = Limiter::new(Quota::default().rpm(500).tpm(30_000));
+/// let reservation = limiter.acquire(Cost::request(1_200, 256)).await?;
+/// // ... send the request ...
+/// reservation.settle(Usage::new(1_180, 97)); // refunds what the call did not use
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Limiter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    origin: Instant,
+    state: Mutex<State>,
+}
+
+struct State {
+    quota: Quota,
+    buckets: Buckets,
+    in_flight: u64,
+    /// No admission before this time (ns since origin): set when the server answers 429.
+    held_until: u64,
+    queue: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+struct Waiter {
+    id: u64,
+    waker: Option<Waker>,
+}
+
+/// What stands between a cost and its admission.
+enum Gate {
+    Admit,
+    /// Wait until this time (ns since origin), or for a released slot when `None`.
+    Wait(Option<u64>),
+    TooLarge(Error),
+}
+
+impl State {
+    /// Admits `cost` (charging it) if it fits now.
+    fn try_admit(&mut self, cost: &Cost, now: u64) -> Gate {
+        let requests = u64::from(cost.requests);
+        let concurrency = self.quota.concurrency.map(u64::from);
+        if let Some(limit) = concurrency.filter(|limit| requests > *limit) {
+            return Gate::TooLarge(Error::RequestTooLarge {
+                dimension: Dimension::Concurrency,
+                requested: requests,
+                capacity: limit,
+            });
+        }
+        let ready = match self.buckets.decide(cost, now) {
+            Decision::TooLarge {
+                dimension,
+                requested,
+                capacity,
+            } => {
+                return Gate::TooLarge(Error::RequestTooLarge {
+                    dimension,
+                    requested,
+                    capacity,
+                })
+            }
+            Decision::Admit => now,
+            Decision::WaitUntil(at) => at,
+        }
+        .max(self.held_until);
+        if ready > now {
+            Gate::Wait(Some(ready))
+        } else if concurrency.is_some_and(|limit| self.in_flight + requests > limit) {
+            Gate::Wait(None)
+        } else {
+            self.buckets.charge(cost, now);
+            self.in_flight += requests;
+            Gate::Admit
+        }
+    }
+
+    fn head_waker(&mut self) -> Option<Waker> {
+        self.queue.front_mut().and_then(|w| w.waker.take())
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        // Ids are handed out in increasing order and the queue keeps arrival order.
+        self.queue.binary_search_by_key(&id, |w| w.id).ok()
+    }
+}
+
+impl Limiter {
+    /// A limiter enforcing `quota`, with full buckets.
+    pub fn new(quota: Quota) -> Self {
+        Limiter {
+            shared: Arc::new(Shared {
+                origin: Instant::now(),
+                state: Mutex::new(State {
+                    buckets: Buckets::new(&quota),
+                    quota,
+                    in_flight: 0,
+                    held_until: 0,
+                    queue: VecDeque::new(),
+                    next_id: 0,
+                }),
+            }),
+        }
+    }
+
+    /// Waits until `cost` fits every dimension, in arrival order, and reserves it.
+    ///
+    /// Fails at once with [`Error::RequestTooLarge`] when `cost` exceeds a dimension's
+    /// capacity. Dropping the future before it resolves gives up the place in the queue and
+    /// reserves nothing.
+    pub fn acquire(&self, cost: Cost) -> Acquire {
+        Acquire {
+            shared: Some(self.shared.clone()),
+            cost,
+            id: None,
+            sleep: None,
+        }
+    }
+
+    /// Reserves `cost` only if it fits now and nobody is waiting ahead of it.
+    pub fn try_acquire(&self, cost: Cost) -> Result<Reservation, TryAcquireError> {
+        let mut state = self.shared.lock();
+        if !state.queue.is_empty() {
+            return Err(TryAcquireError::WouldWait);
+        }
+        let now = self.shared.now();
+        match state.try_admit(&cost, now) {
+            Gate::Admit => Ok(Reservation::new(self.shared.clone(), cost)),
+            Gate::Wait(_) => Err(TryAcquireError::WouldWait),
+            Gate::TooLarge(e) => Err(TryAcquireError::TooLarge(e)),
+        }
+    }
+
+    /// The limits in force.
+    pub fn quota(&self) -> Quota {
+        self.shared.lock().quota.clone()
+    }
+
+    /// Replaces the limits without losing state: what is in use on each dimension stays in
+    /// use, waiters keep their places, and the head of the queue re-checks at once.
+    pub fn set_quota(&self, quota: Quota) {
+        let now = self.shared.now();
+        let waker = {
+            let mut state = self.shared.lock();
+            state.buckets.set_quota(&quota, now);
+            state.quota = quota;
+            state.head_waker()
+        };
+        wake(waker);
+    }
+
+    /// Admits nobody for `duration` from now (for example after a 429 with a retry-after), so
+    /// that concurrent callers wait instead of piling on. A shorter hold never shortens a
+    /// longer one already in force.
+    pub fn hold_for(&self, duration: Duration) {
+        let until = self.shared.now().saturating_add(duration_ns(duration));
+        let mut state = self.shared.lock();
+        state.held_until = state.held_until.max(until);
+    }
+
+    /// Units in use on `dimension` right now (requests in flight for
+    /// [`Dimension::Concurrency`]), or `None` if it is not limited.
+    pub fn in_use(&self, dimension: Dimension) -> Option<u64> {
+        let now = self.shared.now();
+        let state = self.shared.lock();
+        match dimension {
+            Dimension::Concurrency => state.quota.concurrency.map(|_| state.in_flight),
+            _ => state.buckets.level(dimension, now),
+        }
+    }
+
+    /// How many callers are waiting.
+    pub fn waiting(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Limiter")
+            .field("quota", &state.quota)
+            .field("in_flight", &state.in_flight)
+            .field("waiting", &state.queue.len())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent at every await point, so a panic elsewhere cannot leave
+        // it half-updated: recover from poisoning instead of spreading the panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        duration_ns(Instant::now().saturating_duration_since(self.origin))
+    }
+
+    fn instant_at(&self, ns: u64) -> Instant {
+        self.origin + Duration::from_nanos(ns)
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// Why [`Limiter::try_acquire`] did not reserve.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TryAcquireError {
+    /// The cost does not fit now, or others are waiting first.
+    #[error("the request would have to wait")]
+    WouldWait,
+    /// The cost can never fit.
+    #[error(transparent)]
+    TooLarge(Error),
+}
+
+/// The future returned by [`Limiter::acquire`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Acquire {
+    shared: Option<Arc<Shared>>,
+    cost: Cost,
+    /// Our place in the queue, once we had to wait.
+    id: Option<u64>,
+    /// Only the head of the queue sleeps, until its cost fits.
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Future for Acquire {
+    type Output = Result<Reservation, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let shared = this
+            .shared
+            .clone()
+            .expect("`Acquire` polled after it completed");
+        loop {
+            let now = shared.now();
+            let mut state = shared.lock();
+            let id = match this.id {
+                Some(id) => id,
+                None if state.queue.is_empty() => {
+                    // Nobody ahead: try to go straight through.
+                    match state.try_admit(&this.cost, now) {
+                        Gate::Admit => {
+                            drop(state);
+                            this.shared = None;
+                            return Poll::Ready(Ok(Reservation::new(shared, this.cost)));
+                        }
+                        Gate::TooLarge(e) => {
+                            this.shared = None;
+                            return Poll::Ready(Err(e));
+                        }
+                        Gate::Wait(_) => {}
+                    }
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    state.queue.push_back(Waiter { id, waker: None });
+                    this.id = Some(id);
+                    id
+                }
+                None => {
+                    let id = state.next_id;
+                    state.next_id += 1;
+                    state.queue.push_back(Waiter {
+                        id,
+                        waker: Some(cx.waker().clone()),
+                    });
+                    this.id = Some(id);
+                    return Poll::Pending;
+                }
+            };
+            let position = state.position(id).expect("a waiter is queued until it leaves");
+            if position > 0 {
+                state.queue[position].waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            match state.try_admit(&this.cost, now) {
+                Gate::Admit => {
+                    state.queue.pop_front();
+                    // The next waiter may fit too: let it look.
+                    let next = state.head_waker();
+                    drop(state);
+                    wake(next);
+                    this.id = None;
+                    this.shared = None;
+                    return Poll::Ready(Ok(Reservation::new(shared, this.cost)));
+                }
+                Gate::TooLarge(e) => {
+                    state.queue.pop_front();
+                    let next = state.head_waker();
+                    drop(state);
+                    wake(next);
+                    this.id = None;
+                    this.shared = None;
+                    return Poll::Ready(Err(e));
+                }
+                Gate::Wait(until) => {
+                    state.queue[0].waker = Some(cx.waker().clone());
+                    drop(state);
+                    let Some(until) = until else {
+                        // Only a released slot can let us in; its release wakes us.
+                        this.sleep = None;
+                        return Poll::Pending;
+                    };
+                    let deadline = shared.instant_at(until);
+                    match &mut this.sleep {
+                        Some(sleep) if sleep.deadline() == deadline => {}
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    let sleep = this.sleep.as_mut().expect("set above");
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // The deadline passed already: look again.
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        let (Some(shared), Some(id)) = (self.shared.take(), self.id) else {
+            return;
+        };
+        let waker = {
+            let mut state = shared.lock();
+            match state.position(id) {
+                Some(0) => {
+                    state.queue.pop_front();
+                    state.head_waker()
+                }
+                Some(position) => {
+                    state.queue.remove(position);
+                    None
+                }
+                None => None,
+            }
+        };
+        wake(waker);
+    }
+}
+
+impl fmt::Debug for Acquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("cost", &self.cost)
+            .field("queued", &self.id.is_some())
+            .finish()
+    }
+}
+
+/// A cost reserved on every dimension of a [`Limiter`], held while the request runs.
+///
+/// - [`settle`](Reservation::settle) with the real usage refunds what was over-reserved or
+///   debits what was under-reserved.
+/// - Dropped before [`mark_sent`](Reservation::mark_sent) (the request never left), it refunds
+///   everything.
+/// - Dropped after `mark_sent` without a settle (usage unknown), it keeps the estimate.
+/// - Its in-flight slot is released in every case.
+#[must_use = "dropping a reservation at once refunds it"]
+pub struct Reservation {
+    shared: Arc<Shared>,
+    cost: Cost,
+    sent: bool,
+    released: bool,
+}
+
+impl Reservation {
+    fn new(shared: Arc<Shared>, cost: Cost) -> Self {
+        Reservation {
+            shared,
+            cost,
+            sent: false,
+            released: false,
+        }
+    }
+
+    /// What was reserved.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// Records that the request was sent: from now on, dropping the reservation keeps its
+    /// charge instead of refunding it, since the provider has counted it.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
+    }
+
+    /// Settles the reservation to what the request really used: tokens reserved but not used
+    /// go back to the buckets, tokens used beyond the reservation are charged (as debt that
+    /// refills like any other use). The request itself stays counted.
+    pub fn settle(mut self, usage: Usage) {
+        let actual = Cost {
+            requests: self.cost.requests,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        };
+        self.release(actual);
+    }
+
+    /// Keeps the estimate as the final charge (the usage is unknown).
+    pub fn keep(mut self) {
+        self.release(self.cost);
+    }
+
+    /// Gives everything back: the request was never sent.
+    pub fn cancel(mut self) {
+        self.release(Cost::default());
+    }
+
+    fn release(&mut self, final_cost: Cost) {
+        self.released = true;
+        let waker = {
+            let mut state = self.shared.lock();
+            if final_cost != self.cost {
+                state.buckets.adjust(&self.cost, &final_cost);
+            }
+            state.in_flight -= u64::from(self.cost.requests);
+            state.head_waker()
+        };
+        wake(waker);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.released {
+            self.release(if self.sent { self.cost } else { Cost::default() });
+        }
+    }
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation")
+            .field("cost", &self.cost)
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
