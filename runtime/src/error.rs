@@ -38,10 +38,7 @@ pub enum Error {
     },
 
     /// The model has no built-in limits and no env override defines them.
-    #[error(
-        "no rate limits known for model `{model}` ({provider}, tier `{tier}`); set {hint} \
-         (for example RATE_LIMITED_{family_env}_RPM and RATE_LIMITED_{family_env}_TPM)"
-    )]
+    #[error("no rate limits known for model `{model}` ({provider}, tier `{tier}`); set {hint}")]
     UnknownModel {
         /// The model id as given.
         model: String,

@@ -1,13 +1,14 @@
 //! The bucket arithmetic: one GCRA state per dimension, pure and clock-free.
 //!
-//! Time is integer nanoseconds since the limiter's origin, so every schedule is exact and the
-//! same math can run elsewhere (a shared store keeps the same theoretical arrival times).
+//! Time is integer nanoseconds since the limiter's origin. A dimension refills `capacity`
+//! units per window of `window_ns`; its theoretical arrival time (TAT) minus now is the part of
+//! the window in use, and a request fits when that plus its share stays within one window.
 //!
-//! A dimension with capacity `cap` units per window `W` charges `ceil(units * W / cap)` ns per
-//! request. Its theoretical arrival time (TAT) minus now is the part of the window in use; a
-//! request fits when that level plus its charge stays within `W`. Refunds and debits move the
-//! TAT by the difference of two charges, so a full refund restores it exactly. A TAT below now
-//! means a full bucket: readers take `max(tat, now)`, which is what floors refunds.
+//! To keep the hot path free of division and every result exact, each bucket measures time in
+//! `ns × capacity`: a request of `u` units then occupies exactly `u × window_ns` of it, refunds
+//! and debits move the TAT by exact differences, and only a wait (rare) divides, rounding up.
+//! A TAT below now means a full bucket: readers take `max(tat, now)`, which floors refunds.
+//! The same arithmetic can run in a shared store (see the Redis backend).
 
 use std::time::Duration;
 
@@ -31,45 +32,44 @@ struct Bucket {
     capacity: u64,
     /// Nanoseconds over which `capacity` units refill.
     window_ns: u64,
-    /// `window_ns / capacity` when that is exact, else 0 (the hot path then divides).
-    exact_ns_per_unit: u64,
-    tat: u64,
+    /// `capacity × window_ns`: one full window, in scaled time.
+    full: u128,
+    /// Theoretical arrival time in scaled time (`ns × capacity`).
+    tat: u128,
 }
 
 impl Bucket {
-    fn new(dimension: Dimension, capacity: u64, window_ns: u64, tat: u64) -> Self {
-        let exact_ns_per_unit = if window_ns % capacity == 0 {
-            window_ns / capacity
-        } else {
-            0
-        };
-        Bucket {
+    fn new(dimension: Dimension, capacity: u64, window_ns: u64, now: u64) -> Self {
+        let mut bucket = Bucket {
             dimension,
             capacity,
             window_ns,
-            exact_ns_per_unit,
-            tat,
-        }
+            full: u128::from(capacity) * u128::from(window_ns),
+            tat: 0,
+        };
+        bucket.tat = bucket.scaled(now);
+        bucket
     }
 
-    /// Nanoseconds of window that `units` occupy, rounded up.
-    fn charge(&self, units: u64) -> u64 {
-        if self.exact_ns_per_unit != 0 {
-            if let Some(ns) = units.checked_mul(self.exact_ns_per_unit) {
-                return ns;
-            }
-        } else if let Some(product) = units.checked_mul(self.window_ns) {
-            return product.div_ceil(self.capacity);
-        }
-        let ns = (u128::from(units) * u128::from(self.window_ns)).div_ceil(u128::from(self.capacity));
-        u64::try_from(ns).unwrap_or(u64::MAX)
+    #[inline]
+    fn scaled(&self, ns: u64) -> u128 {
+        u128::from(ns) * u128::from(self.capacity)
+    }
+
+    /// Scaled time that `units` occupy.
+    #[inline]
+    fn share(&self, units: u64) -> u128 {
+        u128::from(units) * u128::from(self.window_ns)
+    }
+
+    /// Scaled time in use at `now` (units × window_ns).
+    fn used(&self, now: u64) -> u128 {
+        self.tat.saturating_sub(self.scaled(now))
     }
 
     /// Units in use at `now`, rounded up.
     fn level(&self, now: u64) -> u64 {
-        let used_ns = self.tat.saturating_sub(now);
-        let units =
-            (u128::from(used_ns) * u128::from(self.capacity)).div_ceil(u128::from(self.window_ns));
+        let units = self.used(now).div_ceil(u128::from(self.window_ns));
         u64::try_from(units).unwrap_or(u64::MAX)
     }
 }
@@ -118,13 +118,16 @@ impl Buckets {
             }
             let mut bucket = Bucket::new(dimension, capacity, window_ns, now);
             if let Some(previous) = old.iter().find(|b| b.dimension == dimension) {
-                bucket.tat = now + bucket.charge(previous.level(now));
+                // Keep the units in use (scaled by window_ns, so a new interval rescales).
+                let used = previous.used(now) * u128::from(window_ns) / u128::from(previous.window_ns);
+                bucket.tat += used;
             }
             self.buckets.push(bucket);
         }
     }
 
     /// When `cost` fits every dimension at once, without charging it.
+    #[inline]
     pub(crate) fn decide(&self, cost: &Cost, now: u64) -> Decision {
         let mut ready = now;
         for bucket in &self.buckets {
@@ -139,8 +142,11 @@ impl Buckets {
                     capacity: bucket.capacity,
                 };
             }
-            let at = (bucket.tat + bucket.charge(units)).saturating_sub(bucket.window_ns);
-            ready = ready.max(at);
+            let fits_at = (bucket.tat + bucket.share(units)).saturating_sub(bucket.full);
+            if fits_at > bucket.scaled(now) {
+                let at = fits_at.div_ceil(u128::from(bucket.capacity));
+                ready = ready.max(u64::try_from(at).unwrap_or(u64::MAX));
+            }
         }
         if ready <= now {
             Decision::Admit
@@ -150,11 +156,12 @@ impl Buckets {
     }
 
     /// Charges `cost` on every dimension at `now` (after `decide` said it fits).
+    #[inline]
     pub(crate) fn charge(&mut self, cost: &Cost, now: u64) {
         for bucket in &mut self.buckets {
             let units = bucket.dimension.charge(cost);
             if units > 0 {
-                bucket.tat = bucket.tat.max(now) + bucket.charge(units);
+                bucket.tat = bucket.tat.max(bucket.scaled(now)) + bucket.share(units);
             }
         }
     }
@@ -171,10 +178,11 @@ impl Buckets {
 
     /// Moves every dimension from having charged `from` to having charged `to`: a refund when
     /// `to` is smaller, a debit (possibly into debt) when larger.
+    #[inline]
     pub(crate) fn adjust(&mut self, from: &Cost, to: &Cost) {
         for bucket in &mut self.buckets {
-            let before = bucket.charge(bucket.dimension.charge(from));
-            let after = bucket.charge(bucket.dimension.charge(to));
+            let before = bucket.share(bucket.dimension.charge(from));
+            let after = bucket.share(bucket.dimension.charge(to));
             bucket.tat = if after >= before {
                 bucket.tat.saturating_add(after - before)
             } else {
@@ -192,6 +200,7 @@ impl Buckets {
     }
 }
 
+#[inline]
 pub(crate) fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -244,10 +253,7 @@ mod tests {
         assert_eq!(b.try_charge(&Cost::request(30_000, 0), 0), Decision::Admit);
         b.set_quota(&Quota::default().tpm(30_000), 0);
         assert_eq!(b.level(Dimension::TokensPerMinute, 0), Some(30_000));
-        assert_eq!(
-            b.decide(&Cost::request(1, 0), 0),
-            Decision::WaitUntil(2_000_000)
-        );
+        assert_eq!(b.decide(&Cost::request(1, 0), 0), Decision::WaitUntil(2_000_000));
     }
 
     #[test]

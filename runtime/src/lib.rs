@@ -12,9 +12,28 @@ pub use error::Error;
 pub use quota::{Cost, Dimension, Quota, Usage};
 
 // -- config modules (family, tiers, config) --
+pub mod config;
+mod family;
+pub mod tiers;
+
+pub use config::{resolve, Resolved, Settings};
+pub use family::{LimitFamily, Provider};
+pub use tiers::{builtin_quota, TierEntry, TierSource};
 // -- end config modules --
 
 // -- estimation modules (tokens, usage, classify, headers) --
+mod classify;
+mod headers;
+mod tokens;
+mod usage;
+
+pub use classify::{classify_http, retry_after_hint, Classify, HttpError, Verdict};
+pub use headers::{parse_go_duration, parse_rfc3339, RateLimitHeaders};
+pub use tokens::{
+    count_chat, count_tokens, count_tokens_async, encoding_for_model, ChatMessage, Encoding,
+    EstimateTokens, ASYNC_COUNT_THRESHOLD,
+};
+pub use usage::ReportUsage;
 // -- end estimation modules --
 
 // -- limiter modules --

@@ -68,16 +68,35 @@ enum Gate {
     Admit,
     /// Wait until this time (ns since origin), or for a released slot when `None`.
     Wait(Option<u64>),
-    TooLarge(Error),
+    TooLarge(TooLarge),
+}
+
+/// A cost that can never fit (kept small: it travels the hot path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TooLarge {
+    dimension: Dimension,
+    requested: u64,
+    capacity: u64,
+}
+
+impl From<TooLarge> for Error {
+    fn from(t: TooLarge) -> Self {
+        Error::RequestTooLarge {
+            dimension: t.dimension,
+            requested: t.requested,
+            capacity: t.capacity,
+        }
+    }
 }
 
 impl State {
     /// Admits `cost` (charging it) if it fits now.
+    #[inline]
     fn try_admit(&mut self, cost: &Cost, now: u64) -> Gate {
         let requests = u64::from(cost.requests);
         let concurrency = self.quota.concurrency.map(u64::from);
         if let Some(limit) = concurrency.filter(|limit| requests > *limit) {
-            return Gate::TooLarge(Error::RequestTooLarge {
+            return Gate::TooLarge(TooLarge {
                 dimension: Dimension::Concurrency,
                 requested: requests,
                 capacity: limit,
@@ -89,7 +108,7 @@ impl State {
                 requested,
                 capacity,
             } => {
-                return Gate::TooLarge(Error::RequestTooLarge {
+                return Gate::TooLarge(TooLarge {
                     dimension,
                     requested,
                     capacity,
@@ -110,6 +129,7 @@ impl State {
         }
     }
 
+    #[inline]
     fn head_waker(&mut self) -> Option<Waker> {
         self.queue.front_mut().and_then(|w| w.waker.take())
     }
@@ -153,6 +173,7 @@ impl Limiter {
     }
 
     /// Reserves `cost` only if it fits now and nobody is waiting ahead of it.
+    #[inline]
     pub fn try_acquire(&self, cost: Cost) -> Result<Reservation, TryAcquireError> {
         let mut state = self.shared.lock();
         if !state.queue.is_empty() {
@@ -162,7 +183,11 @@ impl Limiter {
         match state.try_admit(&cost, now) {
             Gate::Admit => Ok(Reservation::new(self.shared.clone(), cost)),
             Gate::Wait(_) => Err(TryAcquireError::WouldWait),
-            Gate::TooLarge(e) => Err(TryAcquireError::TooLarge(e)),
+            Gate::TooLarge(t) => Err(TryAcquireError::TooLarge {
+                dimension: t.dimension,
+                requested: t.requested,
+                capacity: t.capacity,
+            }),
         }
     }
 
@@ -222,12 +247,14 @@ impl fmt::Debug for Limiter {
 }
 
 impl Shared {
+    #[inline]
     fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent at every await point, so a panic elsewhere cannot leave
         // it half-updated: recover from poisoning instead of spreading the panic.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[inline]
     fn now(&self) -> u64 {
         duration_ns(Instant::now().saturating_duration_since(self.origin))
     }
@@ -244,14 +271,21 @@ fn wake(waker: Option<Waker>) {
 }
 
 /// Why [`Limiter::try_acquire`] did not reserve.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryAcquireError {
     /// The cost does not fit now, or others are waiting first.
     #[error("the request would have to wait")]
     WouldWait,
-    /// The cost can never fit.
-    #[error(transparent)]
-    TooLarge(Error),
+    /// The cost can never fit: see [`Error::RequestTooLarge`].
+    #[error("request too large: it needs {requested} {dimension} but the capacity is {capacity}")]
+    TooLarge {
+        /// The dimension it does not fit in.
+        dimension: Dimension,
+        /// What the request asked for on that dimension.
+        requested: u64,
+        /// The dimension's capacity after headroom.
+        capacity: u64,
+    },
 }
 
 /// The future returned by [`Limiter::acquire`].
@@ -270,26 +304,27 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let shared = this
-            .shared
-            .clone()
-            .expect("`Acquire` polled after it completed");
+        let cost = this.cost;
         loop {
+            let shared = this
+                .shared
+                .as_deref()
+                .expect("`Acquire` polled after it completed");
             let now = shared.now();
             let mut state = shared.lock();
             let id = match this.id {
                 Some(id) => id,
                 None if state.queue.is_empty() => {
                     // Nobody ahead: try to go straight through.
-                    match state.try_admit(&this.cost, now) {
+                    match state.try_admit(&cost, now) {
                         Gate::Admit => {
                             drop(state);
-                            this.shared = None;
-                            return Poll::Ready(Ok(Reservation::new(shared, this.cost)));
+                            return Poll::Ready(Ok(this.complete()));
                         }
-                        Gate::TooLarge(e) => {
+                        Gate::TooLarge(t) => {
+                            drop(state);
                             this.shared = None;
-                            return Poll::Ready(Err(e));
+                            return Poll::Ready(Err(t.into()));
                         }
                         Gate::Wait(_) => {}
                     }
@@ -315,48 +350,54 @@ impl Future for Acquire {
                 state.queue[position].waker = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            match state.try_admit(&this.cost, now) {
-                Gate::Admit => {
-                    state.queue.pop_front();
-                    // The next waiter may fit too: let it look.
-                    let next = state.head_waker();
-                    drop(state);
-                    wake(next);
-                    this.id = None;
-                    this.shared = None;
-                    return Poll::Ready(Ok(Reservation::new(shared, this.cost)));
-                }
-                Gate::TooLarge(e) => {
-                    state.queue.pop_front();
-                    let next = state.head_waker();
-                    drop(state);
-                    wake(next);
-                    this.id = None;
-                    this.shared = None;
-                    return Poll::Ready(Err(e));
-                }
-                Gate::Wait(until) => {
-                    state.queue[0].waker = Some(cx.waker().clone());
-                    drop(state);
-                    let Some(until) = until else {
-                        // Only a released slot can let us in; its release wakes us.
-                        this.sleep = None;
-                        return Poll::Pending;
-                    };
-                    let deadline = shared.instant_at(until);
-                    match &mut this.sleep {
-                        Some(sleep) if sleep.deadline() == deadline => {}
-                        Some(sleep) => sleep.as_mut().reset(deadline),
-                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            let gate = state.try_admit(&cost, now);
+            if let Gate::Wait(until) = gate {
+                state.queue[0].waker = Some(cx.waker().clone());
+                drop(state);
+                let Some(until) = until else {
+                    // Only a released slot can let us in; its release wakes us.
+                    this.sleep = None;
+                    return Poll::Pending;
+                };
+                let deadline = shared.instant_at(until);
+                let sleep = match &mut this.sleep {
+                    Some(sleep) => {
+                        if sleep.deadline() != deadline {
+                            sleep.as_mut().reset(deadline);
+                        }
+                        sleep
                     }
-                    let sleep = this.sleep.as_mut().expect("set above");
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    // The deadline passed already: look again.
+                    None => this
+                        .sleep
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
+                // The deadline passed already: look again.
+                continue;
             }
+            // Admitted or failed: either way we leave the queue, and the next waiter may go.
+            state.queue.pop_front();
+            let next = state.head_waker();
+            drop(state);
+            wake(next);
+            this.id = None;
+            return Poll::Ready(match gate {
+                Gate::TooLarge(t) => {
+                    this.shared = None;
+                    Err(t.into())
+                }
+                _ => Ok(this.complete()),
+            });
         }
+    }
+}
+
+impl Acquire {
+    fn complete(&mut self) -> Reservation {
+        let shared = self.shared.take().expect("completes once");
+        Reservation::new(shared, self.cost)
     }
 }
 
@@ -409,6 +450,7 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    #[inline]
     fn new(shared: Arc<Shared>, cost: Cost) -> Self {
         Reservation {
             shared,
@@ -432,6 +474,7 @@ impl Reservation {
     /// Settles the reservation to what the request really used: tokens reserved but not used
     /// go back to the buckets, tokens used beyond the reservation are charged (as debt that
     /// refills like any other use). The request itself stays counted.
+    #[inline]
     pub fn settle(mut self, usage: Usage) {
         let actual = Cost {
             requests: self.cost.requests,
@@ -451,6 +494,7 @@ impl Reservation {
         self.release(Cost::default());
     }
 
+    #[inline]
     fn release(&mut self, final_cost: Cost) {
         self.released = true;
         let waker = {
@@ -466,6 +510,7 @@ impl Reservation {
 }
 
 impl Drop for Reservation {
+    #[inline]
     fn drop(&mut self) {
         if !self.released {
             self.release(if self.sent { self.cost } else { Cost::default() });

@@ -1,0 +1,559 @@
+//! Providers, and the mapping from a model id to the limit family whose quota it draws on.
+//!
+//! Providers count limits per *limit family*, not per model string: `gpt-4o-2024-08-06`,
+//! `gpt-4o` and `chatgpt-4o-latest` share one OpenAI quota, every Claude Sonnet 4.x shares one
+//! Anthropic pool. [`LimitFamily::of`] turns a model id into that family, so that every call of
+//! a family goes through one limiter.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// An LLM API provider whose limit rules the library knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    /// OpenAI (and OpenAI-compatible endpoints configured as `openai`).
+    OpenAi,
+    /// Azure OpenAI: the model string is the deployment name.
+    Azure,
+    /// Anthropic (Claude).
+    Anthropic,
+    /// Google Gemini API.
+    Gemini,
+}
+
+/// The accepted provider names, as shown in error messages.
+const ACCEPTED_PROVIDERS: &str = "one of openai, azure, anthropic, gemini (case-insensitive)";
+
+impl Provider {
+    /// Every provider, in the order they are listed in docs and errors.
+    pub const ALL: [Provider; 4] = [
+        Provider::OpenAi,
+        Provider::Azure,
+        Provider::Anthropic,
+        Provider::Gemini,
+    ];
+
+    /// The lower-case name used in attributes and messages: `openai`, `azure`, `anthropic`,
+    /// `gemini`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "openai",
+            Provider::Azure => "azure",
+            Provider::Anthropic => "anthropic",
+            Provider::Gemini => "gemini",
+        }
+    }
+
+    /// The name used in env vars such as `RATE_LIMITED_OPENAI_TIER`: `OPENAI`, `AZURE`,
+    /// `ANTHROPIC`, `GEMINI`.
+    pub const fn env_name(self) -> &'static str {
+        match self {
+            Provider::OpenAi => "OPENAI",
+            Provider::Azure => "AZURE",
+            Provider::Anthropic => "ANTHROPIC",
+            Provider::Gemini => "GEMINI",
+        }
+    }
+
+    /// Parses a provider name, case-insensitively, ignoring surrounding whitespace.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable `provider`, the value and the accepted names.
+    ///
+    /// ```
+    /// use ratelimited_runtime::Provider;
+    /// assert_eq!(Provider::parse("OpenAI").unwrap(), Provider::OpenAi);
+    /// assert!(Provider::parse("mistral").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<Provider, Error> {
+        let wanted = value.trim();
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| Error::config("provider", value, ACCEPTED_PROVIDERS))
+    }
+
+    /// Infers the provider from a model id, or `None` if the name says nothing.
+    ///
+    /// `gpt-*`, `chatgpt-*`, `o1`/`o3`/`o4` and their variants (`o1-mini`, `o4-mini`, ..),
+    /// `text-embedding-*` and fine-tunes of those (`ft:gpt-4o-mini-..:org::id`) are OpenAI;
+    /// `claude-*` is Anthropic; `gemini-*` (also `models/gemini-*`) is Gemini. Azure is never
+    /// inferred: a deployment name can be anything.
+    ///
+    /// ```
+    /// use ratelimited_runtime::Provider;
+    /// assert_eq!(Provider::infer("o4-mini"), Some(Provider::OpenAi));
+    /// assert_eq!(Provider::infer("claude-sonnet-4-5"), Some(Provider::Anthropic));
+    /// assert_eq!(Provider::infer("llama-3.1-70b"), None);
+    /// ```
+    pub fn infer(model: &str) -> Option<Provider> {
+        let model = model.trim().to_ascii_lowercase();
+        if let Some(base) = model.strip_prefix("ft:") {
+            let base = base.split(':').next().unwrap_or_default();
+            return is_openai_name(base).then_some(Provider::OpenAi);
+        }
+        if is_openai_name(&model) {
+            Some(Provider::OpenAi)
+        } else if model.starts_with("claude-") {
+            Some(Provider::Anthropic)
+        } else if model.starts_with("gemini-") || model.starts_with("models/gemini-") {
+            Some(Provider::Gemini)
+        } else {
+            None
+        }
+    }
+}
+
+/// True for the OpenAI model name patterns (lower-case input).
+fn is_openai_name(model: &str) -> bool {
+    let reasoning = ["o1", "o3", "o4"].iter().any(|prefix| {
+        model
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    });
+    reasoning
+        || model.starts_with("gpt-")
+        || model.starts_with("chatgpt-")
+        || model.starts_with("text-embedding-")
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = Error;
+
+    /// Same as [`Provider::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Provider::parse(s)
+    }
+}
+
+/// The group of models of one provider that share one quota.
+///
+/// ```
+/// use ratelimited_runtime::{LimitFamily, Provider};
+/// let family = LimitFamily::of(Provider::OpenAi, "gpt-4o-mini-2024-07-18");
+/// assert_eq!(family.id, "gpt-4o-mini");
+/// assert_eq!(family.env_prefix(), "GPT_4O_MINI");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LimitFamily {
+    /// The provider the family belongs to.
+    pub provider: Provider,
+    /// The family id: lower case, without date snapshots or `-latest` (`gpt-4o`,
+    /// `claude-sonnet-4`); for Azure, the lower-case deployment name.
+    pub id: String,
+}
+
+/// OpenAI model ids (already lower-cased, dates and `-latest` stripped) that draw on another
+/// model's quota. Matching is exact, so `gpt-4o-mini` never falls into `gpt-4o`, `o3-mini` never
+/// into `o3`, and an unlisted variant (`gpt-4o-realtime-preview`) keeps its own id.
+const OPENAI_ALIASES: &[(&str, &str)] = &[
+    // chatgpt-4o-latest is served from the gpt-4o quota.
+    ("chatgpt-4o", "gpt-4o"),
+    // "gpt-4o (including audio previews)", Sept 2025 tier-1 dump.
+    ("gpt-4o-audio-preview", "gpt-4o"),
+    // "gpt-4o-mini (including audio/search)".
+    ("gpt-4o-mini-audio-preview", "gpt-4o-mini"),
+    ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
+    // "gpt-4-turbo (including previews)": gpt-4-0125-preview and gpt-4-1106-preview become
+    // gpt-4-preview once their date is stripped.
+    ("gpt-4-turbo-preview", "gpt-4-turbo"),
+    ("gpt-4-preview", "gpt-4-turbo"),
+    ("gpt-4-vision-preview", "gpt-4-turbo"),
+    // "o1 / o1-preview" share one row.
+    ("o1-preview", "o1"),
+    // "o3, o3-mini and o4-mini (including deep-research)".
+    ("o3-deep-research", "o3"),
+    ("o4-mini-deep-research", "o4-mini"),
+];
+
+impl LimitFamily {
+    /// Maps a model id of `provider` to its limit family.
+    ///
+    /// The id is lower-cased and trimmed; date snapshots (`-2024-08-06`, `-0125`, `-20250929`,
+    /// `@20241022`) and `-latest` are stripped. OpenAI aliases and fine-tunes
+    /// (`ft:gpt-4o-mini-2024-07-18:org::abc`) map to their base family; Claude models map to
+    /// their pool (`claude-sonnet-4`, `claude-opus-4`, `claude-haiku-4-5`, `claude-haiku-3`),
+    /// whichever order the name uses (`claude-3-5-haiku-..`, `claude-haiku-4-5-..`). A model the
+    /// library does not know keeps its normalized id. For Azure the model string is the
+    /// deployment name and the family id is that name, lower-cased, untouched otherwise.
+    pub fn of(provider: Provider, model: &str) -> LimitFamily {
+        let lower = model.trim().to_ascii_lowercase();
+        let id = match provider {
+            Provider::Azure => lower,
+            Provider::OpenAi => openai_family(&lower),
+            Provider::Anthropic => anthropic_family(&normalize(&lower)),
+            Provider::Gemini => {
+                let name = lower.strip_prefix("models/").unwrap_or(&lower);
+                normalize(name)
+            }
+        };
+        LimitFamily { provider, id }
+    }
+
+    /// The family id as it appears in env vars: upper case, every non-alphanumeric character
+    /// replaced by `_` (`gpt-4o-mini` → `GPT_4O_MINI`, `gpt-4.1` → `GPT_4_1`).
+    pub fn env_prefix(&self) -> String {
+        env_prefix(&self.id)
+    }
+}
+
+impl fmt::Display for LimitFamily {
+    /// `provider/id`, e.g. `openai/gpt-4o`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.id)
+    }
+}
+
+/// Upper-cases `id` and replaces every non-alphanumeric character with `_`.
+pub(crate) fn env_prefix(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn openai_family(lower: &str) -> String {
+    // Fine-tunes share their base model's limits: ft:<base>:<org>:<suffix>:<id>.
+    let base = match lower.strip_prefix("ft:") {
+        Some(rest) => rest.split(':').next().unwrap_or_default(),
+        None => lower,
+    };
+    let id = normalize(base);
+    OPENAI_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == id)
+        .map_or(id, |(_, family)| (*family).to_owned())
+}
+
+/// Lower-case id without date snapshots and `-latest`.
+fn normalize(lower: &str) -> String {
+    // Vertex-style `claude-3-5-sonnet-v2@20241022`: the part after `@` is a version date.
+    let lower = lower.split('@').next().unwrap_or_default();
+    let tokens: Vec<&str> = lower.split('-').collect();
+    let mut kept: Vec<&str> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = tokens[i];
+        // YYYY-MM-DD
+        if i > 0
+            && is_year(token)
+            && i + 2 < tokens.len()
+            && is_month_day(tokens[i + 1], tokens[i + 2])
+        {
+            i += 3;
+            continue;
+        }
+        // YYYYMMDD, or MMDD (gpt-3.5-turbo-0125, gpt-4-1106-preview, gemini-exp-1206)
+        if i > 0 && token.bytes().all(|b| b.is_ascii_digit()) {
+            let dated = match token.len() {
+                8 => is_year(&token[..4]) && is_month_day(&token[4..6], &token[6..]),
+                4 => is_month_day(&token[..2], &token[2..]),
+                _ => false,
+            };
+            if dated {
+                i += 1;
+                continue;
+            }
+        }
+        // Trailing MM-DD after a preview/experimental marker (gemini-2.5-pro-preview-05-06).
+        if i + 2 == tokens.len()
+            && i > 0
+            && matches!(tokens[i - 1], "preview" | "exp")
+            && token.len() == 2
+            && tokens[i + 1].len() == 2
+            && is_month_day(token, tokens[i + 1])
+        {
+            break;
+        }
+        kept.push(token);
+        i += 1;
+    }
+    if kept.len() > 1 && kept.last() == Some(&"latest") {
+        kept.pop();
+    }
+    kept.join("-")
+}
+
+fn is_year(token: &str) -> bool {
+    token.len() == 4 && token.starts_with("20") && token.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_month_day(month: &str, day: &str) -> bool {
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(month) || !two_digits(day) {
+        return false;
+    }
+    let (Ok(month), Ok(day)) = (month.parse::<u8>(), day.parse::<u8>()) else {
+        return false;
+    };
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+/// Claude pools: Sonnet 4.x and Opus 4.x are shared across versions, Haiku 4.5 has its own,
+/// Haiku 3.5 and 3 share one row of the table. Other Claude models keep a
+/// `claude-<class>-<major>[-<minor>]` id with no built-in limits.
+fn anthropic_family(id: &str) -> String {
+    let Some(rest) = id.strip_prefix("claude-") else {
+        return id.to_owned();
+    };
+    let mut class = None;
+    let mut version: Vec<u32> = Vec::new();
+    for token in rest.split(['-', '.']) {
+        match token {
+            "opus" | "sonnet" | "haiku" if class.is_none() => class = Some(token),
+            _ if !token.is_empty()
+                && token.len() <= 2
+                && token.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                if let Ok(n) = token.parse() {
+                    version.push(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (Some(class), Some(&major)) = (class, version.first()) else {
+        return id.to_owned();
+    };
+    let minor = version.get(1).copied();
+    match (class, major) {
+        ("sonnet" | "opus", 4..) => format!("claude-{class}-{major}"),
+        ("haiku", 3) => "claude-haiku-3".to_owned(),
+        _ => match minor {
+            Some(minor) => format!("claude-{class}-{major}-{minor}"),
+            None => format!("claude-{class}-{major}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn openai(model: &str) -> String {
+        LimitFamily::of(Provider::OpenAi, model).id
+    }
+
+    fn anthropic(model: &str) -> String {
+        LimitFamily::of(Provider::Anthropic, model).id
+    }
+
+    #[test]
+    fn provider_names() {
+        for p in Provider::ALL {
+            assert_eq!(Provider::parse(p.as_str()).unwrap(), p);
+            assert_eq!(Provider::parse(&p.as_str().to_uppercase()).unwrap(), p);
+            assert_eq!(p.env_name(), p.as_str().to_uppercase());
+            assert_eq!(p.to_string(), p.as_str());
+            assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
+        }
+        assert_eq!(Provider::parse(" Anthropic ").unwrap(), Provider::Anthropic);
+    }
+
+    #[test]
+    fn provider_parse_error_names_variable_value_and_accepted() {
+        match Provider::parse("mistral") {
+            Err(Error::Config {
+                variable,
+                value,
+                expected,
+            }) => {
+                assert_eq!(variable, "provider");
+                assert_eq!(value, "mistral");
+                for name in ["openai", "azure", "anthropic", "gemini"] {
+                    assert!(expected.contains(name), "{expected}");
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(Provider::parse("").is_err());
+    }
+
+    #[test]
+    fn provider_inference() {
+        for model in [
+            "gpt-4o",
+            "GPT-4o-mini",
+            "gpt-3.5-turbo-0125",
+            "chatgpt-4o-latest",
+            "o1",
+            "o1-mini",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "o4-mini-2025-04-16",
+            "text-embedding-3-small",
+            "ft:gpt-4o-mini-2024-07-18:org::abc123",
+        ] {
+            assert_eq!(Provider::infer(model), Some(Provider::OpenAi), "{model}");
+        }
+        for model in ["claude-sonnet-4-5-20250929", "claude-3-5-haiku-latest"] {
+            assert_eq!(Provider::infer(model), Some(Provider::Anthropic), "{model}");
+        }
+        for model in ["gemini-2.5-flash", "models/gemini-1.5-pro"] {
+            assert_eq!(Provider::infer(model), Some(Provider::Gemini), "{model}");
+        }
+        for model in [
+            "llama-3.1-70b",
+            "o10",
+            "omni-moderation-latest",
+            "ft:llama:org::x",
+            "mistral-large",
+            "",
+        ] {
+            assert_eq!(Provider::infer(model), None, "{model}");
+        }
+    }
+
+    #[test]
+    fn openai_dated_snapshots() {
+        assert_eq!(openai("gpt-4o-2024-08-06"), "gpt-4o");
+        assert_eq!(openai("gpt-4o-mini-2024-07-18"), "gpt-4o-mini");
+        assert_eq!(openai("gpt-3.5-turbo-0125"), "gpt-3.5-turbo");
+        assert_eq!(openai("gpt-4-0613"), "gpt-4");
+        assert_eq!(openai("gpt-4.1-2025-04-14"), "gpt-4.1");
+        assert_eq!(openai("gpt-4.1-mini-2025-04-14"), "gpt-4.1-mini");
+        assert_eq!(openai("gpt-4-turbo-2024-04-09"), "gpt-4-turbo");
+        assert_eq!(openai("o1-2024-12-17"), "o1");
+        assert_eq!(openai("o3-mini-2025-01-31"), "o3-mini");
+        assert_eq!(openai("GPT-4o-2024-05-13"), "gpt-4o");
+    }
+
+    #[test]
+    fn openai_aliases_and_latest() {
+        assert_eq!(openai("chatgpt-4o-latest"), "gpt-4o");
+        assert_eq!(openai("gpt-4o-audio-preview-2024-12-17"), "gpt-4o");
+        assert_eq!(openai("gpt-4o-mini-audio-preview"), "gpt-4o-mini");
+        assert_eq!(
+            openai("gpt-4o-mini-search-preview-2025-03-11"),
+            "gpt-4o-mini"
+        );
+        assert_eq!(openai("gpt-4-turbo-preview"), "gpt-4-turbo");
+        assert_eq!(openai("gpt-4-0125-preview"), "gpt-4-turbo");
+        assert_eq!(openai("gpt-4-1106-preview"), "gpt-4-turbo");
+        assert_eq!(openai("o1-preview"), "o1");
+        assert_eq!(openai("o1-preview-2024-09-12"), "o1");
+        assert_eq!(openai("o3-deep-research"), "o3");
+        assert_eq!(openai("o4-mini-deep-research-2025-06-26"), "o4-mini");
+        assert_eq!(openai("gpt-5-chat-latest"), "gpt-5-chat");
+        assert_eq!(openai("text-embedding-3-large"), "text-embedding-3-large");
+        assert_eq!(openai("text-embedding-ada-002"), "text-embedding-ada-002");
+    }
+
+    #[test]
+    fn openai_fine_tunes_share_base_limits() {
+        assert_eq!(
+            openai("ft:gpt-4o-mini-2024-07-18:org::abc123"),
+            "gpt-4o-mini"
+        );
+        assert_eq!(
+            openai("ft:gpt-3.5-turbo-0125:my-org:custom-suffix:9abc"),
+            "gpt-3.5-turbo"
+        );
+        assert_eq!(openai("ft:gpt-4.1-2025-04-14:acme::x1"), "gpt-4.1");
+    }
+
+    #[test]
+    fn openai_prefix_traps() {
+        assert_eq!(openai("gpt-4o-mini"), "gpt-4o-mini");
+        assert_eq!(openai("gpt-4.1-mini"), "gpt-4.1-mini");
+        assert_eq!(openai("gpt-4.1-nano"), "gpt-4.1-nano");
+        assert_eq!(openai("o3-mini"), "o3-mini");
+        assert_eq!(openai("o1-mini"), "o1-mini");
+        assert_eq!(openai("gpt-4-turbo"), "gpt-4-turbo");
+        assert_eq!(openai("gpt-4"), "gpt-4");
+        // Variants with quotas of their own keep their id rather than joining a shorter family.
+        assert_eq!(openai("gpt-4o-realtime-preview"), "gpt-4o-realtime-preview");
+        assert_eq!(openai("gpt-4o-mini-tts"), "gpt-4o-mini-tts");
+        assert_eq!(openai("gpt-3.5-turbo-instruct"), "gpt-3.5-turbo-instruct");
+        assert_eq!(openai("o3-pro"), "o3-pro");
+        assert_eq!(openai("gpt-4-32k"), "gpt-4-32k");
+    }
+
+    #[test]
+    fn unknown_models_keep_normalized_id() {
+        assert_eq!(openai("gpt-5-nano-2025-08-07"), "gpt-5-nano");
+        assert_eq!(openai("My-Local-Model"), "my-local-model");
+        assert_eq!(
+            LimitFamily::of(Provider::Gemini, "models/gemini-1.5-pro-latest").id,
+            "gemini-1.5-pro"
+        );
+        assert_eq!(
+            LimitFamily::of(Provider::Gemini, "gemini-2.5-pro-preview-05-06").id,
+            "gemini-2.5-pro-preview"
+        );
+        assert_eq!(
+            LimitFamily::of(Provider::Gemini, "gemini-2.0-flash-001").id,
+            "gemini-2.0-flash-001"
+        );
+        assert_eq!(
+            LimitFamily::of(Provider::Gemini, "gemini-exp-1206").id,
+            "gemini-exp"
+        );
+    }
+
+    #[test]
+    fn anthropic_families() {
+        assert_eq!(anthropic("claude-sonnet-4-5-20250929"), "claude-sonnet-4");
+        assert_eq!(anthropic("claude-sonnet-4-20250514"), "claude-sonnet-4");
+        assert_eq!(anthropic("claude-sonnet-4-5"), "claude-sonnet-4");
+        assert_eq!(anthropic("claude-sonnet-4-0"), "claude-sonnet-4");
+        assert_eq!(anthropic("claude-4-sonnet"), "claude-sonnet-4");
+        assert_eq!(anthropic("claude-opus-4-1"), "claude-opus-4");
+        assert_eq!(anthropic("claude-opus-4-1-20250805"), "claude-opus-4");
+        assert_eq!(anthropic("claude-opus-4-20250514"), "claude-opus-4");
+        assert_eq!(anthropic("Claude-Opus-4-5"), "claude-opus-4");
+        assert_eq!(anthropic("claude-haiku-4-5-20251001"), "claude-haiku-4-5");
+        assert_eq!(anthropic("claude-haiku-4-5"), "claude-haiku-4-5");
+        assert_eq!(anthropic("claude-3-5-haiku-20241022"), "claude-haiku-3");
+        assert_eq!(anthropic("claude-3-5-haiku-latest"), "claude-haiku-3");
+        assert_eq!(anthropic("claude-3-haiku-20240307"), "claude-haiku-3");
+        assert_eq!(anthropic("claude-3.5-haiku"), "claude-haiku-3");
+        // Older models keep an id of their own (no built-in table).
+        assert_eq!(anthropic("claude-3-7-sonnet-latest"), "claude-sonnet-3-7");
+        assert_eq!(
+            anthropic("claude-3-5-sonnet-v2@20241022"),
+            "claude-sonnet-3-5"
+        );
+        assert_eq!(anthropic("claude-3-opus-20240229"), "claude-opus-3");
+        assert_eq!(anthropic("claude-2.1"), "claude-2.1");
+        assert_eq!(anthropic("claude-instant-1.2"), "claude-instant-1.2");
+    }
+
+    #[test]
+    fn azure_uses_deployment_name() {
+        let family = LimitFamily::of(Provider::Azure, " My-GPT4o-Deployment-2024-08-06 ");
+        assert_eq!(family.id, "my-gpt4o-deployment-2024-08-06");
+        assert_eq!(family.provider, Provider::Azure);
+        assert_eq!(family.to_string(), "azure/my-gpt4o-deployment-2024-08-06");
+    }
+
+    #[test]
+    fn env_prefixes() {
+        let prefix = |p, m| LimitFamily::of(p, m).env_prefix();
+        assert_eq!(prefix(Provider::OpenAi, "gpt-4o-mini"), "GPT_4O_MINI");
+        assert_eq!(prefix(Provider::OpenAi, "gpt-4.1"), "GPT_4_1");
+        assert_eq!(
+            prefix(Provider::OpenAi, "gpt-3.5-turbo-0125"),
+            "GPT_3_5_TURBO"
+        );
+        assert_eq!(
+            prefix(Provider::Anthropic, "claude-haiku-4-5-20251001"),
+            "CLAUDE_HAIKU_4_5"
+        );
+        assert_eq!(prefix(Provider::Azure, "prod/eu.gpt"), "PROD_EU_GPT");
+    }
+}

@@ -1,0 +1,634 @@
+//! Rate-limit feedback headers: OpenAI/Azure `x-ratelimit-*` and Anthropic
+//! `anthropic-ratelimit-*`, parsed into one provider-neutral [`RateLimitHeaders`].
+//!
+//! Parsing only: what the limiter does with the numbers lives elsewhere. Every time in here is
+//! relative to a `now` the caller passes in, so nothing reads the wall clock and tests are exact.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What a response's rate-limit headers say about the limits in force.
+///
+/// Built by [`RateLimitHeaders::parse`] from either header family:
+///
+/// | field | OpenAI / Azure | Anthropic |
+/// |---|---|---|
+/// | `*_requests` | `x-ratelimit-{limit,remaining,reset}-requests` | `anthropic-ratelimit-requests-{limit,remaining,reset}` |
+/// | `*_tokens` | `x-ratelimit-{limit,remaining,reset}-tokens` | `anthropic-ratelimit-tokens-{limit,remaining,reset}` |
+/// | `*_input_tokens` | – | `anthropic-ratelimit-input-tokens-{limit,remaining,reset}` |
+/// | `*_output_tokens` | – | `anthropic-ratelimit-output-tokens-{limit,remaining,reset}` |
+///
+/// Resets are the time until the bucket is full again: OpenAI sends Go durations (`6m0s`, parsed
+/// with [`parse_go_duration`]), Anthropic sends RFC 3339 instants (turned into a duration from
+/// `now`; an instant already past gives zero).
+///
+/// Sentinels are dropped rather than believed (Azure's Responses API has sent `-1` limits with
+/// `reset: 0`): a limit of `0` or below discards that whole dimension (limit, remaining and
+/// reset), and a negative remaining count is ignored. A remaining count of `0` under a real limit
+/// is kept: it is the most useful number there is. Unparsable values are ignored, never errors:
+/// headers are advice.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use ratelimited_runtime::RateLimitHeaders;
+///
+/// let headers = [
+///     ("x-ratelimit-limit-tokens", "150000"),
+///     ("x-ratelimit-remaining-tokens", "149984"),
+///     ("x-ratelimit-reset-tokens", "6m0s"),
+/// ];
+/// let parsed = RateLimitHeaders::from_pairs(headers, SystemTime::UNIX_EPOCH);
+/// assert_eq!(parsed.limit_tokens, Some(150_000));
+/// assert_eq!(parsed.reset_tokens, Some(Duration::from_secs(360)));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitHeaders {
+    /// Requests allowed per window.
+    pub limit_requests: Option<u64>,
+    /// Requests left in the current window.
+    pub remaining_requests: Option<u64>,
+    /// Time until the request bucket is full again.
+    pub reset_requests: Option<Duration>,
+    /// Tokens allowed per window (input plus output; for Anthropic, whatever its combined
+    /// `tokens-*` headers report).
+    pub limit_tokens: Option<u64>,
+    /// Tokens left in the current window.
+    pub remaining_tokens: Option<u64>,
+    /// Time until the token bucket is full again.
+    pub reset_tokens: Option<Duration>,
+    /// Input tokens allowed per window (Anthropic ITPM).
+    pub limit_input_tokens: Option<u64>,
+    /// Input tokens left in the current window.
+    pub remaining_input_tokens: Option<u64>,
+    /// Time until the input-token bucket is full again.
+    pub reset_input_tokens: Option<Duration>,
+    /// Output tokens allowed per window (Anthropic OTPM).
+    pub limit_output_tokens: Option<u64>,
+    /// Output tokens left in the current window.
+    pub remaining_output_tokens: Option<u64>,
+    /// Time until the output-token bucket is full again.
+    pub reset_output_tokens: Option<Duration>,
+}
+
+/// One dimension's triple, before it is stored.
+#[derive(Default)]
+struct Triple {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    reset: Option<Duration>,
+}
+
+impl RateLimitHeaders {
+    /// Parses the headers `header` can look up (by lower-case name), with `now` as the instant
+    /// Anthropic's RFC 3339 resets are measured from.
+    ///
+    /// OpenAI-style headers win when a response somehow carries both families.
+    pub fn parse(header: &dyn Fn(&str) -> Option<String>, now: SystemTime) -> Self {
+        let openai = |dim: &str| {
+            read_triple(
+                header(&format!("x-ratelimit-limit-{dim}")),
+                header(&format!("x-ratelimit-remaining-{dim}")),
+                header(&format!("x-ratelimit-reset-{dim}")).and_then(|v| parse_reset_duration(&v)),
+            )
+        };
+        let anthropic = |dim: &str| {
+            read_triple(
+                header(&format!("anthropic-ratelimit-{dim}-limit")),
+                header(&format!("anthropic-ratelimit-{dim}-remaining")),
+                header(&format!("anthropic-ratelimit-{dim}-reset"))
+                    .and_then(|v| parse_reset_instant(&v, now)),
+            )
+        };
+        let mut out = RateLimitHeaders::default();
+        out.set_requests(openai("requests").or(anthropic("requests")));
+        out.set_tokens(openai("tokens").or(anthropic("tokens")));
+        out.set_input_tokens(anthropic("input-tokens"));
+        out.set_output_tokens(anthropic("output-tokens"));
+        out
+    }
+
+    /// Parses from `(name, value)` pairs; names match case-insensitively.
+    pub fn from_pairs<'a, I>(pairs: I, now: SystemTime) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let pairs: Vec<(&str, &str)> = pairs.into_iter().collect();
+        let lookup = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| (*v).to_owned())
+        };
+        Self::parse(&lookup, now)
+    }
+
+    /// True if no header carried anything usable.
+    pub fn is_empty(&self) -> bool {
+        *self == RateLimitHeaders::default()
+    }
+
+    fn set_requests(&mut self, t: Triple) {
+        (
+            self.limit_requests,
+            self.remaining_requests,
+            self.reset_requests,
+        ) = (t.limit, t.remaining, t.reset);
+    }
+
+    fn set_tokens(&mut self, t: Triple) {
+        (self.limit_tokens, self.remaining_tokens, self.reset_tokens) =
+            (t.limit, t.remaining, t.reset);
+    }
+
+    fn set_input_tokens(&mut self, t: Triple) {
+        (
+            self.limit_input_tokens,
+            self.remaining_input_tokens,
+            self.reset_input_tokens,
+        ) = (t.limit, t.remaining, t.reset);
+    }
+
+    fn set_output_tokens(&mut self, t: Triple) {
+        (
+            self.limit_output_tokens,
+            self.remaining_output_tokens,
+            self.reset_output_tokens,
+        ) = (t.limit, t.remaining, t.reset);
+    }
+}
+
+impl Triple {
+    fn is_empty(&self) -> bool {
+        self.limit.is_none() && self.remaining.is_none() && self.reset.is_none()
+    }
+
+    fn or(self, other: Triple) -> Triple {
+        if self.is_empty() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Applies the sentinel rules to one dimension's raw header values.
+fn read_triple(
+    limit: Option<String>,
+    remaining: Option<String>,
+    reset: Option<Duration>,
+) -> Triple {
+    let limit = limit.and_then(|v| parse_count(&v));
+    // A limit of 0 or -1 is a sentinel: nothing else about the dimension can be trusted.
+    if matches!(limit, Some(n) if n <= 0) {
+        return Triple::default();
+    }
+    Triple {
+        limit: limit.map(|n| n as u64),
+        remaining: remaining
+            .and_then(|v| parse_count(&v))
+            .and_then(|n| u64::try_from(n).ok()),
+        reset,
+    }
+}
+
+/// An integer header value; tolerates surrounding whitespace and a fractional form like `"59.0"`.
+fn parse_count(value: &str) -> Option<i64> {
+    let value = value.trim();
+    value.parse::<i64>().ok().or_else(|| {
+        value
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
+    })
+}
+
+/// An OpenAI reset value: a Go duration, or bare (float) seconds as some compatible servers send.
+fn parse_reset_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    parse_go_duration(value).or_else(|| {
+        value
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+    })
+}
+
+/// An Anthropic reset value: an RFC 3339 instant, as a duration from `now` (zero if past).
+fn parse_reset_instant(value: &str, now: SystemTime) -> Option<Duration> {
+    let at = parse_rfc3339(value.trim())?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Parses a Go duration (`time.ParseDuration` syntax), the format of OpenAI's
+/// `x-ratelimit-reset-*` headers: `1s`, `6m0s`, `20ms`, `46.001s`, `1h30m`.
+///
+/// Accepts a sequence of decimal numbers (optionally fractional) each followed by a unit `h`,
+/// `m`, `s`, `ms`, `us`/`µs`/`μs` or `ns`, an optional leading `+`, and the bare `0`. Returns
+/// `None` for anything else, for negative durations (which cannot be waited for) and on overflow.
+///
+/// ```
+/// use std::time::Duration;
+/// use ratelimited_runtime::parse_go_duration;
+///
+/// assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
+/// assert_eq!(parse_go_duration("46.001s"), Some(Duration::from_millis(46_001)));
+/// assert_eq!(parse_go_duration("soon"), None);
+/// ```
+pub fn parse_go_duration(input: &str) -> Option<Duration> {
+    let s = input.strip_prefix('+').unwrap_or(input);
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut total_nanos: u128 = 0;
+    while !rest.is_empty() {
+        // The number: digits, optionally with one fractional part.
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..num_len];
+        rest = &rest[num_len..];
+        let (whole, frac) = match number.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (number, ""),
+        };
+        if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return None;
+        }
+        // The unit: the longest one that matches.
+        let (unit_nanos, unit_len) = [
+            ("ns", 1u128),
+            ("us", 1_000),
+            ("µs", 1_000),
+            ("μs", 1_000),
+            ("ms", 1_000_000),
+            ("h", 3_600_000_000_000),
+            ("m", 60_000_000_000),
+            ("s", 1_000_000_000),
+        ]
+        .iter()
+        .find(|(unit, _)| rest.starts_with(unit))
+        .map(|(unit, nanos)| (*nanos, unit.len()))?;
+        rest = &rest[unit_len..];
+
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut nanos = whole.checked_mul(unit_nanos)?;
+        // Fraction: digits beyond nanosecond precision are dropped, as Go does.
+        let mut scale = unit_nanos;
+        for digit in frac.bytes() {
+            scale /= 10;
+            if scale == 0 {
+                break;
+            }
+            nanos = nanos.checked_add(u128::from(digit - b'0') * scale)?;
+        }
+        total_nanos = total_nanos.checked_add(nanos)?;
+    }
+    let secs = u64::try_from(total_nanos / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
+}
+
+/// Parses an RFC 3339 timestamp (`2026-03-14T02:17:09Z`, `2026-03-14T02:17:09.5+01:00`), the
+/// format of Anthropic's `anthropic-ratelimit-*-reset` headers.
+///
+/// Accepts `T`, `t` or a space between date and time, fractional seconds of any length (kept to
+/// the nanosecond), and `Z`/`z` or a `±HH:MM` offset. A leap second (`:60`) is read as `:59`.
+/// Returns `None` for anything malformed or out of range.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use ratelimited_runtime::parse_rfc3339;
+///
+/// let t = parse_rfc3339("1970-01-02T00:00:01.5Z").unwrap();
+/// assert_eq!(t.duration_since(UNIX_EPOCH).unwrap(), Duration::from_millis(86_401_500));
+/// ```
+pub fn parse_rfc3339(input: &str) -> Option<SystemTime> {
+    let b = input.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        let part = b.get(range)?;
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        part.iter()
+            .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+
+    let mut i = 19;
+    let mut nanos: u32 = 0;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        let mut scale = 100_000_000;
+        while i < b.len() && b[i].is_ascii_digit() {
+            nanos += u32::from(b[i] - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset_secs: i64 = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (digits(i + 1..i + 3)?, digits(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let offset = i64::from(oh * 3600 + om * 60);
+            if *sign == b'+' {
+                offset
+            } else {
+                -offset
+            }
+        }
+        _ => return None,
+    };
+
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second.min(59))
+            - offset_secs;
+    let since_epoch = Duration::new(secs.unsigned_abs(), 0);
+    let whole = if secs >= 0 {
+        UNIX_EPOCH.checked_add(since_epoch)?
+    } else {
+        UNIX_EPOCH.checked_sub(since_epoch)?
+    };
+    whole.checked_add(Duration::from_nanos(u64::from(nanos)))
+}
+
+fn is_leap_year(year: u32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn go_durations_from_openai_headers() {
+        assert_eq!(parse_go_duration("1s"), Some(secs(1)));
+        assert_eq!(parse_go_duration("6m0s"), Some(secs(360)));
+        assert_eq!(parse_go_duration("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(
+            parse_go_duration("46.001s"),
+            Some(Duration::from_millis(46_001))
+        );
+        assert_eq!(
+            parse_go_duration("55.212s"),
+            Some(Duration::from_millis(55_212))
+        );
+        assert_eq!(parse_go_duration("1h30m"), Some(secs(5400)));
+        assert_eq!(
+            parse_go_duration("2h0m0.5s"),
+            Some(Duration::from_millis(7_200_500))
+        );
+        assert_eq!(parse_go_duration("12ms"), Some(Duration::from_millis(12)));
+        assert_eq!(parse_go_duration("1.5h"), Some(secs(5400)));
+        assert_eq!(parse_go_duration(".5s"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("0s"), Some(Duration::ZERO));
+        assert_eq!(parse_go_duration("+3s"), Some(secs(3)));
+        assert_eq!(parse_go_duration("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_go_duration("250µs"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_go_duration("7ns"), Some(Duration::from_nanos(7)));
+        assert_eq!(
+            parse_go_duration("1.0000000019s"),
+            Some(Duration::new(1, 1)),
+            "digits past nanoseconds are dropped"
+        );
+    }
+
+    #[test]
+    fn go_durations_rejects() {
+        for bad in [
+            "",
+            "s",
+            "5",
+            "-1s",
+            "1x",
+            "1.2.3s",
+            "1 s",
+            " 1s",
+            "1s ",
+            ".s",
+            "1sm",
+            "1d",
+            "99999999999999999999h",
+        ] {
+            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_instants() {
+        let at = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap());
+        assert_eq!(at("1970-01-01T00:00:00Z"), Some(Duration::ZERO));
+        // 2026-03-14T02:17:09Z: cross-checked with `date -u -d ... +%s`.
+        assert_eq!(at("2026-03-14T02:17:09Z"), Some(secs(1_773_454_629)));
+        assert_eq!(
+            at("2026-03-14T02:17:09.25Z"),
+            Some(Duration::from_millis(1_773_454_629_250))
+        );
+        assert_eq!(at("2026-03-14T03:17:09+01:00"), Some(secs(1_773_454_629)));
+        assert_eq!(at("2026-03-13T21:17:09-05:00"), Some(secs(1_773_454_629)));
+        assert_eq!(at("2024-02-29t00:00:00z"), Some(secs(1_709_164_800)));
+        assert_eq!(
+            at("2016-12-31T23:59:60Z"),
+            at("2016-12-31T23:59:59Z"),
+            "leap second reads as :59"
+        );
+        assert!(parse_rfc3339("1969-12-31T23:59:59Z").is_some());
+        for bad in [
+            "2026-03-14",
+            "2026-03-14T02:17:09",
+            "2026-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-03-14T24:00:00Z",
+            "2026-03-14T02:17:09.Z",
+            "2026-03-14T02:17:09+0100",
+            "2026-03-14T02:17:09Zjunk",
+            "Sat, 14 Mar 2026 02:17:09 GMT",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn openai_headers_official_sample() {
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("X-RateLimit-Limit-Requests", "60"),
+                ("x-ratelimit-limit-tokens", "150000"),
+                ("x-ratelimit-remaining-requests", "59"),
+                ("x-ratelimit-remaining-tokens", "149984"),
+                ("x-ratelimit-reset-requests", "1s"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ],
+            UNIX_EPOCH,
+        );
+        let expected = RateLimitHeaders {
+            limit_requests: Some(60),
+            remaining_requests: Some(59),
+            reset_requests: Some(secs(1)),
+            limit_tokens: Some(150_000),
+            remaining_tokens: Some(149_984),
+            reset_tokens: Some(secs(360)),
+            ..RateLimitHeaders::default()
+        };
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn anthropic_headers_resets_relative_to_injected_now() {
+        let now = parse_rfc3339("2026-03-14T02:17:09Z").unwrap();
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("anthropic-ratelimit-requests-limit", "50"),
+                ("anthropic-ratelimit-requests-remaining", "49"),
+                ("anthropic-ratelimit-requests-reset", "2026-03-14T02:17:10Z"),
+                ("anthropic-ratelimit-input-tokens-limit", "30000"),
+                ("anthropic-ratelimit-input-tokens-remaining", "0"),
+                (
+                    "anthropic-ratelimit-input-tokens-reset",
+                    "2026-03-14T02:18:09.5Z",
+                ),
+                ("anthropic-ratelimit-output-tokens-limit", "8000"),
+                ("anthropic-ratelimit-output-tokens-remaining", "7000"),
+                (
+                    "anthropic-ratelimit-output-tokens-reset",
+                    "2026-03-14T02:17:00Z",
+                ),
+                ("anthropic-ratelimit-tokens-limit", "38000"),
+                ("anthropic-ratelimit-tokens-remaining", "7000"),
+                ("anthropic-ratelimit-tokens-reset", "2026-03-14T02:17:39Z"),
+            ],
+            now,
+        );
+        assert_eq!(parsed.limit_requests, Some(50));
+        assert_eq!(parsed.remaining_requests, Some(49));
+        assert_eq!(parsed.reset_requests, Some(secs(1)));
+        assert_eq!(parsed.limit_input_tokens, Some(30_000));
+        assert_eq!(
+            parsed.remaining_input_tokens,
+            Some(0),
+            "a real zero is kept"
+        );
+        assert_eq!(
+            parsed.reset_input_tokens,
+            Some(Duration::from_millis(60_500))
+        );
+        assert_eq!(parsed.limit_output_tokens, Some(8_000));
+        assert_eq!(
+            parsed.reset_output_tokens,
+            Some(Duration::ZERO),
+            "past reset"
+        );
+        assert_eq!(parsed.limit_tokens, Some(38_000));
+        assert_eq!(parsed.reset_tokens, Some(secs(30)));
+
+        let later = now + secs(10);
+        let parsed = RateLimitHeaders::from_pairs(
+            [("anthropic-ratelimit-tokens-reset", "2026-03-14T02:17:39Z")],
+            later,
+        );
+        assert_eq!(parsed.reset_tokens, Some(secs(20)), "moves with now");
+    }
+
+    #[test]
+    fn sentinel_values_are_ignored() {
+        // Azure Responses API (openai-dotnet#838): -1 limits and a 0 reset.
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("x-ratelimit-limit-tokens", "-1"),
+                ("x-ratelimit-remaining-tokens", "-1"),
+                ("x-ratelimit-reset-tokens", "0"),
+                ("x-ratelimit-limit-requests", "0"),
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", "0s"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert!(parsed.is_empty(), "{parsed:?}");
+
+        // Only remaining, no limit (Azure sends just remaining): negative is dropped.
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("x-ratelimit-remaining-tokens", "-1"),
+                ("x-ratelimit-remaining-requests", "12"),
+                ("x-ratelimit-reset-requests", "garbage"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(parsed.remaining_tokens, None);
+        assert_eq!(parsed.remaining_requests, Some(12));
+        assert_eq!(parsed.reset_requests, None);
+    }
+
+    #[test]
+    fn odd_but_usable_values() {
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("x-ratelimit-limit-requests", " 20 "),
+                ("x-ratelimit-remaining-requests", "19.0"),
+                ("x-ratelimit-reset-requests", "0.5"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(parsed.limit_requests, Some(20));
+        assert_eq!(parsed.remaining_requests, Some(19));
+        assert_eq!(parsed.reset_requests, Some(Duration::from_millis(500)));
+        assert!(RateLimitHeaders::from_pairs([("content-type", "json")], UNIX_EPOCH).is_empty());
+    }
+}
