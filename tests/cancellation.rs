@@ -63,7 +63,10 @@ async fn a_thousand_waiters_half_dropped_at_random_points() {
         }
     }
     for task in keep {
-        assert!(task.await.unwrap(), "a waiter that was never dropped was not admitted");
+        assert!(
+            task.await.unwrap(),
+            "a waiter that was never dropped was not admitted"
+        );
     }
     let mut admitted_then_dropped = 0;
     for task in dropped {
@@ -73,9 +76,16 @@ async fn a_thousand_waiters_half_dropped_at_random_points() {
         admitted_then_dropped > 0 && admitted_then_dropped < 500,
         "drops should hit both queued and admitted requests, got {admitted_then_dropped}"
     );
-    assert_eq!(admitted.load(Ordering::Relaxed), 500 + admitted_then_dropped);
+    assert_eq!(
+        admitted.load(Ordering::Relaxed),
+        500 + admitted_then_dropped
+    );
     assert_eq!(limiter.waiting(), 0);
-    assert_eq!(limiter.in_use(Dimension::Concurrency), Some(0), "a slot leaked");
+    assert_eq!(
+        limiter.in_use(Dimension::Concurrency),
+        Some(0),
+        "a slot leaked"
+    );
 
     // One window later the buckets are full again: the whole capacity goes through at once.
     tokio::time::sleep(Duration::from_secs(60)).await;

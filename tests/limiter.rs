@@ -155,8 +155,16 @@ async fn minimum_interval_spaces_starts() {
 async fn input_and_output_dimensions_are_charged_separately() {
     let limiter = Limiter::new(Quota::default().itpm(30_000).otpm(8_000));
     let start = Instant::now();
-    limiter.acquire(Cost::request(1_000, 8_000)).await.unwrap().keep();
-    limiter.acquire(Cost::request(1_000, 4_000)).await.unwrap().keep();
+    limiter
+        .acquire(Cost::request(1_000, 8_000))
+        .await
+        .unwrap()
+        .keep();
+    limiter
+        .acquire(Cost::request(1_000, 4_000))
+        .await
+        .unwrap()
+        .keep();
     // OTPM is the binding one: 4,000 of 8,000/min refill in 30 s.
     assert_eq!(start.elapsed(), Duration::from_secs(30));
     let err = limiter.acquire(Cost::request(0, 8_001)).await.unwrap_err();
@@ -227,7 +235,10 @@ async fn lowering_a_limit_below_a_waiters_cost_fails_that_waiter() {
     limiter.set_quota(Quota::default().tpm(5_000));
     assert!(matches!(
         waiter.await.unwrap(),
-        Err(Error::RequestTooLarge { capacity: 5_000, .. })
+        Err(Error::RequestTooLarge {
+            capacity: 5_000,
+            ..
+        })
     ));
 }
 

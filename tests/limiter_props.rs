@@ -202,11 +202,7 @@ proptest! {
     }
 }
 
-async fn simulate(
-    rpm: u64,
-    tpm: u64,
-    arrivals: Vec<Arrival>,
-) -> (Vec<(i128, Event)>, Vec<bool>) {
+async fn simulate(rpm: u64, tpm: u64, arrivals: Vec<Arrival>) -> (Vec<(i128, Event)>, Vec<bool>) {
     let limiter = Limiter::new(Quota::default().rpm(rpm).tpm(tpm));
     let start = Instant::now();
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -231,12 +227,16 @@ async fn simulate(
             };
             {
                 let mut s = seq.lock().unwrap();
-                log.lock().unwrap().push((stamp(), Event::Admit { index, seq: *s }));
+                log.lock()
+                    .unwrap()
+                    .push((stamp(), Event::Admit { index, seq: *s }));
                 *s += 1;
             }
             tokio::time::sleep(Duration::from_millis(a.hold_ms)).await;
             let used = Usage::new(a.input, a.output * a.used_output_permille / 1_000);
-            log.lock().unwrap().push((stamp(), Event::Settle { index, used }));
+            log.lock()
+                .unwrap()
+                .push((stamp(), Event::Settle { index, used }));
             reservation.settle(used);
             false
         }));
@@ -282,13 +282,22 @@ fn check_against_reference(
                 let probe = head_since.max(tokens.at_ns).max(at - 1_000_002);
                 if probe < at {
                     let room = requests.fits_at(1, probe) && tokens.fits_at(cost, probe);
-                    prop_assert!(!room, "request {index} had room at {probe} ns but waited until {at} ns");
+                    prop_assert!(
+                        !room,
+                        "request {index} had room at {probe} ns but waited until {at} ns"
+                    );
                 }
                 requests.advance(at);
                 tokens.advance(at);
                 // (a) every admission fits the reference bucket.
-                prop_assert!(requests.fits(1), "request {index} admitted at {at} ns over the RPM bucket");
-                prop_assert!(tokens.fits(cost), "request {index} admitted at {at} ns over the TPM bucket");
+                prop_assert!(
+                    requests.fits(1),
+                    "request {index} admitted at {at} ns over the RPM bucket"
+                );
+                prop_assert!(
+                    tokens.fits(cost),
+                    "request {index} admitted at {at} ns over the TPM bucket"
+                );
                 requests.add(1);
                 tokens.add(cost.into());
                 left_at[index] = Some(at);
@@ -299,7 +308,10 @@ fn check_against_reference(
                 let a = &arrivals[index];
                 requests.advance(at);
                 tokens.advance(at);
-                tokens.add(i128::from(used.input_tokens + used.output_tokens) - i128::from(a.input + a.output));
+                tokens.add(
+                    i128::from(used.input_tokens + used.output_tokens)
+                        - i128::from(a.input + a.output),
+                );
             }
         }
     }
@@ -311,7 +323,10 @@ fn check_against_reference(
     prop_assert_eq!(&order, &sorted, "admissions out of arrival order");
     // (c) everyone not cancelled got in.
     for (index, was_cancelled) in cancelled.iter().enumerate() {
-        prop_assert!(*was_cancelled || admitted[index], "request {index} never admitted");
+        prop_assert!(
+            *was_cancelled || admitted[index],
+            "request {index} never admitted"
+        );
     }
     Ok(())
 }

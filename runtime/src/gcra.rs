@@ -119,7 +119,8 @@ impl Buckets {
             let mut bucket = Bucket::new(dimension, capacity, window_ns, now);
             if let Some(previous) = old.iter().find(|b| b.dimension == dimension) {
                 // Keep the units in use (scaled by window_ns, so a new interval rescales).
-                let used = previous.used(now) * u128::from(window_ns) / u128::from(previous.window_ns);
+                let used =
+                    previous.used(now) * u128::from(window_ns) / u128::from(previous.window_ns);
                 bucket.tat += used;
             }
             self.buckets.push(bucket);
@@ -253,7 +254,10 @@ mod tests {
         assert_eq!(b.try_charge(&Cost::request(30_000, 0), 0), Decision::Admit);
         b.set_quota(&Quota::default().tpm(30_000), 0);
         assert_eq!(b.level(Dimension::TokensPerMinute, 0), Some(30_000));
-        assert_eq!(b.decide(&Cost::request(1, 0), 0), Decision::WaitUntil(2_000_000));
+        assert_eq!(
+            b.decide(&Cost::request(1, 0), 0),
+            Decision::WaitUntil(2_000_000)
+        );
     }
 
     #[test]
@@ -261,7 +265,10 @@ mod tests {
         let b = Buckets::new(&Quota::default().tpm(30_000).headroom(0.5));
         assert!(matches!(
             b.decide(&Cost::request(15_001, 0), 0),
-            Decision::TooLarge { capacity: 15_000, .. }
+            Decision::TooLarge {
+                capacity: 15_000,
+                ..
+            }
         ));
     }
 }

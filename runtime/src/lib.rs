@@ -37,7 +37,14 @@ pub use usage::ReportUsage;
 // -- end estimation modules --
 
 // -- limiter modules --
+pub mod testing;
+mod call;
 mod gcra;
 mod limiter;
+#[doc(hidden)]
+pub mod private;
+mod registry;
+pub use call::{Attempt, Budget, Call, Next, OutputBudget, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
+pub use registry::{fresh_registry, fresh_registry_with_env, ModelLimiter, Registry, ScopeGuard};
 // -- end limiter modules --

@@ -345,7 +345,9 @@ impl Future for Acquire {
                     return Poll::Pending;
                 }
             };
-            let position = state.position(id).expect("a waiter is queued until it leaves");
+            let position = state
+                .position(id)
+                .expect("a waiter is queued until it leaves");
             if position > 0 {
                 state.queue[position].waker = Some(cx.waker().clone());
                 return Poll::Pending;
@@ -513,7 +515,11 @@ impl Drop for Reservation {
     #[inline]
     fn drop(&mut self) {
         if !self.released {
-            self.release(if self.sent { self.cost } else { Cost::default() });
+            self.release(if self.sent {
+                self.cost
+            } else {
+                Cost::default()
+            });
         }
     }
 }

@@ -62,7 +62,9 @@ impl Dimension {
             | Dimension::TokensPerMinute
             | Dimension::InputTokensPerMinute
             | Dimension::OutputTokensPerMinute => Some(Duration::from_secs(60)),
-            Dimension::RequestsPerDay | Dimension::TokensPerDay => Some(Duration::from_secs(86_400)),
+            Dimension::RequestsPerDay | Dimension::TokensPerDay => {
+                Some(Duration::from_secs(86_400))
+            }
             Dimension::Concurrency | Dimension::MinInterval => None,
         }
     }

@@ -382,11 +382,22 @@ pub trait EstimateTokens {
             sum.saturating_add(item.estimate_tokens(encoding))
         })
     }
+
+    /// Bytes of text the estimate will tokenize, if cheaply known (0 = unknown or small).
+    ///
+    /// `#[rate_limited]` uses it to count very large prompts off the async executor.
+    fn text_len(&self) -> usize {
+        0
+    }
 }
 
 impl EstimateTokens for str {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         count_tokens(encoding, self)
+    }
+
+    fn text_len(&self) -> usize {
+        self.len()
     }
 }
 
@@ -394,9 +405,17 @@ impl EstimateTokens for String {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         count_tokens(encoding, self)
     }
+
+    fn text_len(&self) -> usize {
+        self.len()
+    }
 }
 
 impl EstimateTokens for Cow<'_, str> {
+    fn text_len(&self) -> usize {
+        self.len()
+    }
+
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         count_tokens(encoding, self)
     }
@@ -408,6 +427,10 @@ macro_rules! delegate_estimate {
             fn estimate_tokens(&self, encoding: Encoding) -> u64 {
                 (**self).estimate_tokens(encoding)
             }
+
+            fn text_len(&self) -> usize {
+                (**self).text_len()
+            }
         }
     )*};
 }
@@ -418,11 +441,19 @@ impl<T: EstimateTokens> EstimateTokens for Option<T> {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         self.as_ref().map_or(0, |v| v.estimate_tokens(encoding))
     }
+
+    fn text_len(&self) -> usize {
+        self.as_ref().map_or(0, EstimateTokens::text_len)
+    }
 }
 
 impl<T: EstimateTokens> EstimateTokens for [T] {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         T::estimate_tokens_of_slice(self, encoding)
+    }
+
+    fn text_len(&self) -> usize {
+        self.iter().map(EstimateTokens::text_len).sum()
     }
 }
 
@@ -430,11 +461,19 @@ impl<T: EstimateTokens, const N: usize> EstimateTokens for [T; N] {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         T::estimate_tokens_of_slice(self, encoding)
     }
+
+    fn text_len(&self) -> usize {
+        self.iter().map(EstimateTokens::text_len).sum()
+    }
 }
 
 impl<T: EstimateTokens> EstimateTokens for Vec<T> {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         T::estimate_tokens_of_slice(self, encoding)
+    }
+
+    fn text_len(&self) -> usize {
+        self.iter().map(EstimateTokens::text_len).sum()
     }
 }
 
@@ -463,6 +502,10 @@ impl EstimateTokens for ChatMessage {
     fn estimate_tokens_of_slice(items: &[Self], encoding: Encoding) -> u64 {
         count_chat(encoding, items)
     }
+
+    fn text_len(&self) -> usize {
+        self.content.len()
+    }
 }
 
 /// A JSON request body (or any part of one).
@@ -483,6 +526,15 @@ impl EstimateTokens for ChatMessage {
 impl EstimateTokens for Value {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         scale(encoding, raw_json(bpe(encoding), self, None))
+    }
+
+    fn text_len(&self) -> usize {
+        match self {
+            Value::String(text) => text.len(),
+            Value::Array(items) => items.iter().map(EstimateTokens::text_len).sum(),
+            Value::Object(map) => map.values().map(EstimateTokens::text_len).sum(),
+            _ => 0,
+        }
     }
 }
 

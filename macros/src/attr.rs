@@ -1,0 +1,561 @@
+//! Parsing of the `#[rate_limited(..)]` arguments.
+//!
+//! Two passes: the grammar (`key = value, ..`) is parsed first, with every value as a
+//! `syn::Expr`; then each key is checked on its own, so one attribute with an unknown key, a
+//! duplicate and a wrong value kind reports all three at once, each at its own tokens.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
+
+/// Every key the attribute accepts, in the order the docs list them.
+const KEYS: [&str; 8] = [
+    "model",
+    "tier",
+    "provider",
+    "tokens",
+    "max_tokens",
+    "n",
+    "retries",
+    "crate",
+];
+
+/// The providers a literal `provider = ".."` may name (the runtime accepts any case).
+const PROVIDERS: [&str; 4] = ["openai", "azure", "anthropic", "gemini"];
+
+/// The parsed arguments of one `#[rate_limited(..)]`.
+pub(crate) struct Args {
+    /// `model = EXPR`: the model id, a `&str`-like expression.
+    pub(crate) model: Expr,
+    /// `tier = EXPR`: overrides the env tier.
+    pub(crate) tier: Option<Expr>,
+    /// `provider = EXPR`: overrides the provider inferred from the model name.
+    pub(crate) provider: Option<Expr>,
+    /// `tokens = EXPR`: the input tokens, instead of estimating them from the arguments.
+    pub(crate) tokens: Option<Expr>,
+    /// `max_tokens = EXPR`: the output tokens to reserve per choice.
+    pub(crate) max_tokens: Option<Expr>,
+    /// `n = EXPR`: the number of choices.
+    pub(crate) n: Option<Expr>,
+    /// `retries = INT`: the retry budget of this function.
+    pub(crate) retries: Option<Retries>,
+    /// `crate = "path"`: where the facade is, when it is renamed.
+    pub(crate) krate: Option<Path>,
+}
+
+/// A `retries = INT` value with the span of its literal.
+pub(crate) struct Retries {
+    pub(crate) value: u32,
+    pub(crate) span: Span,
+}
+
+impl Args {
+    /// Parses the tokens inside `#[rate_limited(..)]`; every problem found is in the error.
+    pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Args> {
+        let pairs = Punctuated::<KeyValue, Token![,]>::parse_terminated.parse2(tokens)?;
+        let mut errors = Errors::default();
+
+        let mut model = Slot::new("model");
+        let mut tier = Slot::new("tier");
+        let mut provider = Slot::new("provider");
+        let mut tokens = Slot::new("tokens");
+        let mut max_tokens = Slot::new("max_tokens");
+        let mut n = Slot::new("n");
+        let mut retries = Slot::new("retries");
+        let mut krate = Slot::new("crate");
+
+        for pair in pairs {
+            let key = pair.key.to_string();
+            let result = match key.as_str() {
+                "model" => model.set(&pair, string_expr(&pair, "gpt-4o-mini")),
+                "tier" => tier.set(&pair, string_expr(&pair, "tier-3")),
+                "provider" => provider.set(&pair, provider_expr(&pair)),
+                "tokens" => tokens.set(&pair, count_expr(&pair, "500")),
+                "max_tokens" => max_tokens.set(&pair, count_expr(&pair, "1024")),
+                "n" => n.set(&pair, count_expr(&pair, "1")),
+                "retries" => retries.set(&pair, retries_lit(&pair)),
+                "crate" => krate.set(&pair, crate_path(&pair)),
+                _ => Err(unknown_key(&pair.key)),
+            };
+            if let Err(error) = result {
+                errors.push(error);
+            }
+        }
+
+        if !model.seen {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
+                 or `model = <expression>` to take it from an argument",
+            ));
+        }
+        errors.finish()?;
+
+        Ok(Args {
+            // `errors.finish()` returned early unless `model` was given and valid.
+            model: model.value.expect("a missing or invalid `model` is an error"),
+            tier: tier.value,
+            provider: provider.value,
+            tokens: tokens.value,
+            max_tokens: max_tokens.value,
+            n: n.value,
+            retries: retries.value,
+            krate: krate.value,
+        })
+    }
+}
+
+/// One `key = value`. The key is any identifier (`crate` included) so that an unknown key is
+/// reported by name, with the valid ones, instead of as a parse error.
+struct KeyValue {
+    key: Ident,
+    eq: Token![=],
+    value: Expr,
+}
+
+impl Parse for KeyValue {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = syn::ext::IdentExt::parse_any(input).map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected an argument, one of {}", key_list()),
+            )
+        })?;
+        let eq = input.parse::<Token![=]>().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!("expected `=` after `{key}`: write `{key} = <value>`"),
+            )
+        })?;
+        let value = input.parse()?;
+        Ok(KeyValue { key, eq, value })
+    }
+}
+
+impl ToTokens for KeyValue {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.key.to_tokens(tokens);
+        self.eq.to_tokens(tokens);
+        self.value.to_tokens(tokens);
+    }
+}
+
+/// One key's value, set at most once (serde's `Attr::set`): the single place that reports a
+/// duplicate.
+struct Slot<T> {
+    name: &'static str,
+    value: Option<T>,
+    /// Set even when the value was invalid, so a bad `model = 5` is not also "missing".
+    seen: bool,
+}
+
+impl<T> Slot<T> {
+    fn new(name: &'static str) -> Self {
+        Slot {
+            name,
+            value: None,
+            seen: false,
+        }
+    }
+
+    /// Stores `value`, or reports why it is invalid or that the key came twice.
+    fn set(&mut self, pair: &KeyValue, value: syn::Result<T>) -> syn::Result<()> {
+        if self.seen {
+            return Err(syn::Error::new_spanned(
+                pair,
+                format!(
+                    "duplicate `{}` argument: give each argument once",
+                    self.name
+                ),
+            ));
+        }
+        self.seen = true;
+        self.value = Some(value?);
+        Ok(())
+    }
+}
+
+/// Errors collected across keys, folded into one with `syn::Error::combine`.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+fn key_list() -> String {
+    KEYS.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unknown_key(key: &Ident) -> syn::Error {
+    let name = key.to_string();
+    let suggestion = KEYS
+        .iter()
+        .filter(|k| edit_distance(k, &name) <= 2 || k.replace('_', "") == name.replace('_', ""))
+        .min_by_key(|k| edit_distance(k, &name));
+    let message = match suggestion {
+        Some(known) => format!(
+            "unknown argument `{name}`, did you mean `{known}`? expected one of {}",
+            key_list()
+        ),
+        None => format!("unknown argument `{name}`, expected one of {}", key_list()),
+    };
+    syn::Error::new_spanned(key, message)
+}
+
+/// Levenshtein distance; the keys are short, so the quadratic table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// `model` and `tier`: any expression, but a literal must be a non-empty string.
+fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
+    let key = &pair.key;
+    match &pair.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) if s.value().trim().is_empty() => Err(syn::Error::new_spanned(
+            s,
+            format!("`{key}` cannot be empty: write `{key} = \"{example}\"`"),
+        )),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(_), ..
+        }) => Ok(pair.value.clone()),
+        Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "`{key}` takes a string: write `{key} = \"{example}\"`, or an expression that \
+                 gives a `&str` or `String`"
+            ),
+        )),
+        _ => Ok(pair.value.clone()),
+    }
+}
+
+/// `provider`: like `model`, and a literal must name a provider the runtime knows.
+fn provider_expr(pair: &KeyValue) -> syn::Result<Expr> {
+    let expr = string_expr(pair, "openai")?;
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Str(s), ..
+    }) = &expr
+    {
+        let value = s.value();
+        if !PROVIDERS.iter().any(|p| p.eq_ignore_ascii_case(value.trim())) {
+            let expected = PROVIDERS
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(syn::Error::new_spanned(
+                s,
+                format!("unknown provider \"{value}\", expected one of {expected}"),
+            ));
+        }
+    }
+    Ok(expr)
+}
+
+/// `tokens`, `max_tokens` and `n`: any expression, but a literal must be a non-negative integer.
+fn count_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
+    let key = &pair.key;
+    match &pair.value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(_), ..
+        }) => Ok(pair.value.clone()),
+        Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new_spanned(
+            lit,
+            format!(
+                "`{key}` takes an integer: write `{key} = {example}`, or an expression that \
+                 gives an integer"
+            ),
+        )),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) if matches!(**expr, Expr::Lit(_)) => Err(syn::Error::new_spanned(
+            &pair.value,
+            format!("`{key}` cannot be negative: write `{key} = {example}`"),
+        )),
+        _ => Ok(pair.value.clone()),
+    }
+}
+
+/// `retries`: an integer literal that fits in a `u32`.
+fn retries_lit(pair: &KeyValue) -> syn::Result<Retries> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(lit), ..
+    }) = &pair.value
+    else {
+        return Err(syn::Error::new_spanned(
+            &pair.value,
+            "`retries` takes an integer literal: write `retries = 3`, or `retries = 0` to never \
+             retry",
+        ));
+    };
+    let value = parse_u32(lit).ok_or_else(|| {
+        syn::Error::new_spanned(
+            lit,
+            "`retries` is out of range: write an integer from 0 to 4294967295",
+        )
+    })?;
+    Ok(Retries {
+        value,
+        span: lit.span(),
+    })
+}
+
+fn parse_u32(lit: &LitInt) -> Option<u32> {
+    match lit.suffix() {
+        "" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64"
+        | "i128" | "isize" => lit.base10_parse::<u32>().ok(),
+        _ => None,
+    }
+}
+
+/// `crate`: a string literal holding a path, as in `#[tokio::main(crate = "..")]`.
+fn crate_path(pair: &KeyValue) -> syn::Result<Path> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(lit), ..
+    }) = &pair.value
+    else {
+        return Err(syn::Error::new_spanned(
+            &pair.value,
+            "`crate` takes a string literal: write `crate = \"my_ratelimited\"`",
+        ));
+    };
+    parse_path(lit)
+}
+
+fn parse_path(lit: &LitStr) -> syn::Result<Path> {
+    lit.parse_with(Path::parse_mod_style).map_err(|_| {
+        syn::Error::new_spanned(
+            lit,
+            format!(
+                "`crate = \"{}\"` is not a path: write the path the facade is reachable at, \
+                 like `crate = \"my_ratelimited\"`",
+                lit.value()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: TokenStream) -> Args {
+        match Args::parse(tokens) {
+            Ok(args) => args,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    /// Every message of the (possibly combined) error, in order.
+    fn errors(tokens: TokenStream) -> Vec<String> {
+        match Args::parse(tokens) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn text(expr: &Expr) -> String {
+        expr.to_token_stream().to_string()
+    }
+
+    #[test]
+    fn model_alone() {
+        let args = parse(quote!(model = "gpt-4o-mini"));
+        assert_eq!(text(&args.model), "\"gpt-4o-mini\"");
+        assert!(args.tier.is_none() && args.provider.is_none() && args.tokens.is_none());
+        assert!(args.max_tokens.is_none() && args.n.is_none());
+        assert!(args.retries.is_none() && args.krate.is_none());
+    }
+
+    #[test]
+    fn every_key_with_trailing_comma() {
+        let args = parse(quote!(
+            model = req.model.as_str(),
+            tier = "tier-3",
+            provider = "OpenAI",
+            tokens = prompt.len() / 4,
+            max_tokens = 256,
+            n = req.n,
+            retries = 2,
+            crate = "::my::ratelimited",
+        ));
+        assert_eq!(text(&args.model), "req . model . as_str ()");
+        assert_eq!(text(args.tier.as_ref().unwrap()), "\"tier-3\"");
+        assert_eq!(text(args.provider.as_ref().unwrap()), "\"OpenAI\"");
+        assert_eq!(text(args.tokens.as_ref().unwrap()), "prompt . len () / 4");
+        assert_eq!(text(args.max_tokens.as_ref().unwrap()), "256");
+        assert_eq!(text(args.n.as_ref().unwrap()), "req . n");
+        assert_eq!(args.retries.as_ref().unwrap().value, 2);
+        assert_eq!(
+            args.krate.to_token_stream().to_string(),
+            ":: my :: ratelimited"
+        );
+    }
+
+    #[test]
+    fn retries_accepts_integer_suffixes() {
+        assert_eq!(parse(quote!(model = "m", retries = 0)).retries.unwrap().value, 0);
+        assert_eq!(parse(quote!(model = "m", retries = 7u8)).retries.unwrap().value, 7);
+    }
+
+    #[test]
+    fn missing_model() {
+        assert_eq!(
+            errors(quote!()),
+            ["missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, or \
+              `model = <expression>` to take it from an argument"]
+        );
+        assert_eq!(errors(quote!(tier = "tier-1")).len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_lists_the_valid_ones() {
+        assert_eq!(
+            errors(quote!(model = "m", temperature = 0.2)),
+            ["unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
+              `tokens`, `max_tokens`, `n`, `retries`, `crate`"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_suggests_a_close_one() {
+        let messages = errors(quote!(model = "m", retry = 3, maxtokens = 5));
+        assert!(messages[0].starts_with("unknown argument `retry`, did you mean `retries`?"));
+        assert!(messages[1].starts_with("unknown argument `maxtokens`, did you mean `max_tokens`?"));
+    }
+
+    #[test]
+    fn duplicate_key() {
+        assert_eq!(
+            errors(quote!(model = "a", tier = "tier-1", tier = "tier-2")),
+            ["duplicate `tier` argument: give each argument once"]
+        );
+    }
+
+    #[test]
+    fn all_errors_are_reported_together() {
+        let messages = errors(quote!(model = "a", colour = 1, model = "b", retries = "3"));
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].starts_with("unknown argument `colour`"));
+        assert!(messages[1].starts_with("duplicate `model`"));
+        assert!(messages[2].starts_with("`retries` takes an integer literal"));
+    }
+
+    #[test]
+    fn wrong_value_kinds() {
+        assert_eq!(
+            errors(quote!(model = "m", retries = "3")),
+            ["`retries` takes an integer literal: write `retries = 3`, or `retries = 0` to never \
+              retry"]
+        );
+        assert_eq!(errors(quote!(model = "m", retries = count)).len(), 1);
+        assert_eq!(errors(quote!(model = "m", retries = -1)).len(), 1);
+        assert_eq!(
+            errors(quote!(model = "m", retries = 5000000000)),
+            ["`retries` is out of range: write an integer from 0 to 4294967295"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", crate = 5)),
+            ["`crate` takes a string literal: write `crate = \"my_ratelimited\"`"]
+        );
+        assert_eq!(
+            errors(quote!(model = 4)),
+            ["`model` takes a string: write `model = \"gpt-4o-mini\"`, or an expression that \
+              gives a `&str` or `String`"]
+        );
+        assert_eq!(
+            errors(quote!(model = "")),
+            ["`model` cannot be empty: write `model = \"gpt-4o-mini\"`"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", tokens = "500")),
+            ["`tokens` takes an integer: write `tokens = 500`, or an expression that gives an \
+              integer"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", n = -2)),
+            ["`n` cannot be negative: write `n = 1`"]
+        );
+    }
+
+    #[test]
+    fn bad_model_is_not_also_missing() {
+        assert_eq!(errors(quote!(model = true)).len(), 1);
+    }
+
+    #[test]
+    fn provider_literal_must_be_known() {
+        assert_eq!(
+            errors(quote!(model = "m", provider = "openia")),
+            ["unknown provider \"openia\", expected one of \"openai\", \"azure\", \
+              \"anthropic\", \"gemini\""]
+        );
+        // Expressions are checked by the runtime instead.
+        assert!(Args::parse(quote!(model = "m", provider = cfg.provider)).is_ok());
+    }
+
+    #[test]
+    fn crate_must_be_a_path() {
+        assert_eq!(
+            errors(quote!(model = "m", crate = "not a path")),
+            ["`crate = \"not a path\"` is not a path: write the path the facade is reachable \
+              at, like `crate = \"my_ratelimited\"`"]
+        );
+        assert!(Args::parse(quote!(model = "m", crate = "a::<T>")).is_err());
+    }
+
+    #[test]
+    fn grammar_errors() {
+        assert_eq!(
+            errors(quote!(model)),
+            ["expected `=` after `model`: write `model = <value>`"]
+        );
+        assert_eq!(errors(quote!(model = "a" tier = "b")), ["expected `,`"]);
+        assert_eq!(
+            errors(quote!("gpt-4o")),
+            ["expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
+              `max_tokens`, `n`, `retries`, `crate`"]
+        );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("retries", "retries"), 0);
+        assert_eq!(edit_distance("retries", "retry"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

@@ -1,0 +1,324 @@
+//! The process-wide map from model ids to the one limiter of their limit family.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+use once_cell::sync::Lazy;
+
+use crate::config::{self, Resolved, Settings};
+use crate::error::Error;
+use crate::family::LimitFamily;
+use crate::limiter::Limiter;
+use crate::tokens::{encoding_for_model, Encoding};
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// Where limiters live: one per (provider, limit family, tier), shared by every model id that
+/// maps to that family (`gpt-4o` and `gpt-4o-2024-08-06` wait on the same limiter).
+///
+/// Every `#[rate_limited]` call uses [`Registry::current`]: the process-wide registry, which
+/// reads the process environment, unless the current thread has a scoped one (see
+/// [`Registry::scope`]; tests use it so that they never share limiter state).
+///
+/// Cloning is cheap; clones share the same limiters.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lookup: Box<Lookup>,
+    settings: OnceLock<Result<Settings, Error>>,
+    /// By the call's own words (model, provider, tier), so the hot path skips resolution.
+    by_call: DashMap<CallKey, ModelLimiter>,
+    /// By family configuration, so aliases share one limiter.
+    by_family: DashMap<FamilyKey, Limiter>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CallKey {
+    model: Box<str>,
+    provider: Option<Box<str>>,
+    tier: Option<Box<str>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FamilyKey {
+    family: LimitFamily,
+    tier: String,
+}
+
+/// The limiter a model draws on, with what is needed to estimate its requests.
+#[derive(Clone, Debug)]
+pub struct ModelLimiter {
+    /// The shared limiter of the model's family.
+    pub limiter: Limiter,
+    /// The family and tier the limits came from.
+    pub resolved: Arc<Resolved>,
+    /// The tokenizer used to estimate the model's prompts.
+    pub encoding: Encoding,
+}
+
+static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::process_env));
+
+thread_local! {
+    static SCOPED: RefCell<Vec<Registry>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Registry {
+    /// A registry that reads limits and settings from the process environment.
+    pub fn from_process_env() -> Self {
+        Registry::with_lookup(config::process_env)
+    }
+
+    /// A registry that reads `RATE_LIMITED_*` variables from `vars` only, never from the
+    /// process environment (so tests can configure limits without touching global state).
+    ///
+    /// ```
+    /// use ratelimited_runtime::Registry;
+    /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]);
+    /// let model = registry.limiter("my-model", Some("openai"), None).unwrap();
+    /// assert_eq!(model.limiter.quota().rpm, Some(60));
+    /// ```
+    pub fn with_env<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Registry::with_lookup(move |name| vars.get(name).cloned())
+    }
+
+    /// A registry that reads variables through `lookup`.
+    pub fn with_lookup(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        Registry {
+            inner: Arc::new(Inner {
+                lookup: Box::new(lookup),
+                settings: OnceLock::new(),
+                by_call: DashMap::new(),
+                by_family: DashMap::new(),
+            }),
+        }
+    }
+
+    /// The process-wide registry (reads the process environment once per family).
+    pub fn global() -> &'static Registry {
+        &GLOBAL
+    }
+
+    /// The registry `#[rate_limited]` calls use on this thread: the innermost
+    /// [`scope`](Registry::scope)d one, else the global one.
+    pub fn current() -> Registry {
+        SCOPED
+            .with(|scoped| scoped.borrow().last().cloned())
+            .unwrap_or_else(|| GLOBAL.clone())
+    }
+
+    /// Makes this registry the [`current`](Registry::current) one on this thread until the
+    /// guard is dropped.
+    ///
+    /// Meant for tests: `#[tokio::test]` runs each test on its own thread with a
+    /// current-thread runtime, so every task the test spawns sees the scoped registry, and tests
+    /// running in parallel never share a limiter. (A multi-thread runtime's workers are other
+    /// threads: there, pass limiters explicitly or give each test its own process.)
+    ///
+    /// ```
+    /// use ratelimited_runtime::Registry;
+    /// let _scope = Registry::with_env([("RATE_LIMITED_MY_MODEL_TPM", "1000")]).scope();
+    /// let limiter = Registry::current().limiter("my-model", Some("openai"), None).unwrap();
+    /// assert_eq!(limiter.limiter.quota().tpm, Some(1000));
+    /// ```
+    pub fn scope(&self) -> ScopeGuard {
+        SCOPED.with(|scoped| scoped.borrow_mut().push(self.clone()));
+        ScopeGuard {
+            registry: self.clone(),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    /// The settings (headroom, retry budget, maximum retry-after), read once.
+    ///
+    /// # Errors
+    /// [`Error::Config`] if a variable is malformed.
+    pub fn settings(&self) -> Result<Settings, Error> {
+        self.inner
+            .settings
+            .get_or_init(|| Settings::from_lookup(&*self.inner.lookup))
+            .clone()
+    }
+
+    /// The limiter `model` draws on, creating it on first use.
+    ///
+    /// `provider` and `tier` override what would be inferred or read from the environment.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed variable or argument, [`Error::UnknownModel`] for a
+    /// model with no built-in limits and no variable defining them.
+    pub fn limiter(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        tier: Option<&str>,
+    ) -> Result<ModelLimiter, Error> {
+        let key = CallKey {
+            model: model.into(),
+            provider: provider.map(Into::into),
+            tier: tier.map(Into::into),
+        };
+        if let Some(found) = self.inner.by_call.get(&key) {
+            return Ok(found.clone());
+        }
+        let resolved = config::resolve(model, provider, tier, &*self.inner.lookup)?;
+        let encoding = encoding_for_model(model);
+        let family_key = FamilyKey {
+            family: resolved.family.clone(),
+            tier: resolved.tier.clone(),
+        };
+        let limiter = self
+            .inner
+            .by_family
+            .entry(family_key)
+            .or_insert_with(|| {
+                // Build the tokenizer now, off the request path, for the calls to come.
+                encoding.warm_in_background();
+                Limiter::new(resolved.quota.clone())
+            })
+            .clone();
+        let found = ModelLimiter {
+            limiter,
+            resolved: Arc::new(resolved),
+            encoding,
+        };
+        self.inner.by_call.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Every limiter created so far, with its family and tier.
+    pub fn limiters(&self) -> Vec<(LimitFamily, String, Limiter)> {
+        self.inner
+            .by_family
+            .iter()
+            .map(|e| {
+                (
+                    e.key().family.clone(),
+                    e.key().tier.clone(),
+                    e.value().clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("families", &self.inner.by_family.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps a registry [`current`](Registry::current) on this thread; see [`Registry::scope`].
+#[must_use = "the registry is current only while the guard lives"]
+pub struct ScopeGuard {
+    registry: Registry,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl ScopeGuard {
+    /// The scoped registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+impl Drop for ScopeGuard {
+    fn drop(&mut self) {
+        SCOPED.with(|scoped| {
+            let mut scoped = scoped.borrow_mut();
+            if let Some(i) = scoped
+                .iter()
+                .rposition(|r| Arc::ptr_eq(&r.inner, &self.registry.inner))
+            {
+                scoped.remove(i);
+            }
+        });
+    }
+}
+
+impl fmt::Debug for ScopeGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeGuard").finish_non_exhaustive()
+    }
+}
+
+/// Gives the current thread a fresh registry that reads the process environment, until the
+/// guard is dropped: limiters created by earlier tests are not seen, and none created now leak
+/// into later ones. See [`Registry::scope`].
+///
+/// ```
+/// // first line of a test: this test's #[rate_limited] calls see only their own limiters
+/// let _registry = ratelimited_runtime::fresh_registry();
+/// ```
+pub fn fresh_registry() -> ScopeGuard {
+    Registry::from_process_env().scope()
+}
+
+/// Like [`fresh_registry`], reading `RATE_LIMITED_*` variables from `vars` only (never from
+/// the process environment, which tests running in parallel share).
+pub fn fresh_registry_with_env<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> ScopeGuard
+where
+    K: Into<String>,
+    V: Into<String>,
+{
+    Registry::with_env(vars).scope()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_share_one_limiter_and_tiers_do_not() {
+        let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-2")]);
+        let a = registry.limiter("gpt-4o", None, None).unwrap();
+        let b = registry.limiter("gpt-4o-2024-08-06", None, None).unwrap();
+        let c = registry.limiter("gpt-4o", None, Some("tier-1")).unwrap();
+        a.limiter.hold_for(std::time::Duration::from_secs(1));
+        assert_eq!(registry.limiters().len(), 2);
+        assert_eq!(b.limiter.quota(), a.limiter.quota());
+        assert_ne!(c.limiter.quota(), a.limiter.quota());
+    }
+
+    #[test]
+    fn scoped_registries_nest_and_unwind() {
+        let outer = Registry::with_env([("RATE_LIMITED_M_RPM", "1")]);
+        let inner = Registry::with_env([("RATE_LIMITED_M_RPM", "2")]);
+        let rpm = || {
+            Registry::current()
+                .limiter("m", Some("openai"), None)
+                .map(|m| m.limiter.quota().rpm)
+        };
+        let g1 = outer.scope();
+        assert_eq!(rpm(), Ok(Some(1)));
+        {
+            let _g2 = inner.scope();
+            assert_eq!(rpm(), Ok(Some(2)));
+        }
+        assert_eq!(rpm(), Ok(Some(1)));
+        drop(g1);
+        assert!(matches!(rpm(), Err(Error::UnknownModel { .. })) || rpm().is_ok());
+    }
+
+    #[test]
+    fn a_malformed_setting_is_reported_by_settings() {
+        let registry = Registry::with_env([("RATE_LIMITED_HEADROOM", "1.5")]);
+        let err = registry.settings().unwrap_err();
+        assert!(err.to_string().contains("RATE_LIMITED_HEADROOM"), "{err}");
+    }
+}

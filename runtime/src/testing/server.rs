@@ -1,0 +1,204 @@
+//! The mock provider over real HTTP on loopback (feature `mock-server`).
+//!
+//! [`MockServer`] serves a [`MockProvider`] as an OpenAI-compatible endpoint on
+//! `127.0.0.1` at a random free port, in real time:
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /v1/chat/completions` | `model`, `messages`, `max_tokens` or `max_completion_tokens`, `n` | `chat.completion` with `usage` |
+//! | `POST /v1/embeddings` | `model`, `input` (string, strings, token arrays), `dimensions` | embeddings `list` with `usage` |
+//!
+//! Every answer carries the `x-ratelimit-*` headers; rate-limit 429s carry `retry-after-ms` and
+//! `retry-after` and OpenAI's `rate_limit_exceeded` body, exactly as [`MockProvider`] produces
+//! them (the server is a thin HTTP layer over the same enforcement core). A body that is not
+//! JSON, or not a valid request, is a 400 `invalid_request_error`; any other route is a 404.
+//! No authentication is checked.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::mock::{invalid_request, MockLimits, MockProvider, MockResponse};
+use crate::classify::HttpError;
+
+/// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
+///
+/// It runs on the tokio runtime that started it and shuts down gracefully when dropped (or,
+/// waiting for it, with [`MockServer::shutdown`]).
+///
+/// ```no_run
+/// use ratelimited_runtime::testing::{MockLimits, MockServer};
+///
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = MockServer::start(MockLimits::new(500, 200_000)).await?;
+/// let endpoint = format!("{}/chat/completions", server.base_url());
+/// // ... point an OpenAI client at `server.base_url()` ...
+/// server.provider().assert_within_limits();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    provider: MockProvider,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Starts a server enforcing `limits` with a default [`MockProvider`].
+    ///
+    /// Must be called inside a tokio runtime; fails only if the loopback port cannot be bound.
+    pub async fn start(limits: MockLimits) -> io::Result<MockServer> {
+        MockServer::serve(MockProvider::new(limits)).await
+    }
+
+    /// Starts a server in front of `provider` (configured with latency, faults, ...). The
+    /// provider stays shared: faults injected into it later apply to the server too.
+    pub async fn serve(provider: MockProvider) -> io::Result<MockServer> {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
+            .fallback(not_found)
+            .with_state(provider.clone());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    // A dropped sender means shut down too.
+                    let _ = signal.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::warn!(%error, "mock server stopped with an error");
+            }
+        });
+        Ok(MockServer {
+            addr,
+            provider,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on (`127.0.0.1`, random port).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API base URL, `http://127.0.0.1:PORT/v1`: what OpenAI clients take as their base
+    /// URL (`OPENAI_BASE_URL`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The full URL of `path` on this server: `url("/v1/embeddings")` is
+    /// `http://127.0.0.1:PORT/v1/embeddings`.
+    pub fn url(&self, path: &str) -> String {
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        format!("http://{}{slash}{path}", self.addr)
+    }
+
+    /// The provider behind the server: its admissions, rejections, stats and faults.
+    pub fn provider(&self) -> &MockProvider {
+        &self.provider
+    }
+
+    /// Stops accepting connections and waits until the connections in progress are done.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Signals a graceful shutdown; the server task finishes on its own.
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn chat(State(provider): State<MockProvider>, body: Bytes) -> Response {
+    let result = match parse_json(&body) {
+        Ok(request) => provider.chat_json(&request).await,
+        Err(error) => Err(error),
+    };
+    answer(result)
+}
+
+async fn embeddings(State(provider): State<MockProvider>, body: Bytes) -> Response {
+    let result = match parse_json(&body) {
+        Ok(request) => provider.embeddings_json(&request).await,
+        Err(error) => Err(error),
+    };
+    answer(result)
+}
+
+async fn not_found() -> Response {
+    let body = json!({"error": {
+        "message": "Unknown request URL. The mock serves POST /v1/chat/completions and POST /v1/embeddings.",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "unknown_url"
+    }});
+    build(StatusCode::NOT_FOUND.as_u16(), &[], body.to_string())
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, HttpError> {
+    serde_json::from_slice(body).map_err(|error| {
+        invalid_request(
+            format!(
+                "We could not parse the JSON body of your request. (HINT: the mock expects a \
+                 JSON payload.) {error}"
+            ),
+            None,
+        )
+    })
+}
+
+fn answer(result: Result<MockResponse, HttpError>) -> Response {
+    match result {
+        Ok(response) => build(200, &response.headers, response.body.to_string()),
+        Err(error) => build(error.status, &error.headers, error.body),
+    }
+}
+
+fn build(status: u16, headers: &[(String, String)], body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let map = response.headers_mut();
+    map.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    map.insert(
+        HeaderName::from_static("openai-organization"),
+        HeaderValue::from_static("org-mock"),
+    );
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    response
+}
