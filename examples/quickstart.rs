@@ -1,51 +1,262 @@
-//! Quickstart: 60 concurrent "requests" through one limiter, in real time, in a few seconds.
+//! The main job: 300 concurrent chat calls through `#[rate_limited]`, with no 429s.
 //!
-//! `cargo run --example quickstart`
+//! ```sh
+//! cargo run --example quickstart
+//! ```
 //!
-//! Each task reserves its prompt plus `max_tokens`, "calls the API", then settles with the
-//! tokens it really used, which hands the unused part back to the tasks still waiting.
+//! By default it starts the bundled OpenAI-compatible mock server on 127.0.0.1 (real HTTP, real
+//! token buckets, real 429s and `x-ratelimit-*` headers) with gpt-4o-mini tier-1 limits scaled
+//! down so the run takes about half a minute, fires 300 annotated calls at once through
+//! `reqwest`, and reports what happened.
+//!
+//! With `OPENAI_BASE_URL` (and `OPENAI_API_KEY`) set, the same calls go to that endpoint
+//! instead, with limits from the tier tables and `RATE_LIMITED_*` variables as usual.
+//! `QUICKSTART_CALLS` changes the number of calls.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ratelimited::{Cost, Dimension, Limiter, Quota, Usage};
+use indicatif::{ProgressBar, ProgressStyle};
+use ratelimited::testing::{MockLimits, MockProvider, MockServer};
+use ratelimited::{rate_limited, Classify, HttpError, ReportUsage, Verdict};
+use serde_json::{json, Value};
 use tokio::time::Instant;
 
+const MODEL: &str = "gpt-4o-mini";
+/// gpt-4o-mini at tier-1 is 500 RPM and 200,000 TPM; the mock keeps the RPM and halves the
+/// TPM so 300 calls take about half a minute.
+const MOCK_LIMITS: MockLimits = MockLimits::new(500, 100_000);
+
+/// A minimal OpenAI-compatible client.
+struct Api {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    /// Every response the server sent, and the 429s among them.
+    responses: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+#[derive(Debug)]
+enum ApiError {
+    Http(HttpError),
+    Transport(String),
+    Limiter(ratelimited::Error),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Http(e) => write!(f, "HTTP {}: {}", e.status, e.body),
+            ApiError::Transport(e) => write!(f, "transport: {e}"),
+            ApiError::Limiter(e) => write!(f, "limiter: {e}"),
+        }
+    }
+}
+
+impl From<ratelimited::Error> for ApiError {
+    fn from(e: ratelimited::Error) -> Self {
+        ApiError::Limiter(e)
+    }
+}
+
+impl Classify for ApiError {
+    fn classify(&self) -> Verdict {
+        match self {
+            ApiError::Http(e) => e.classify(),
+            ApiError::Transport(_) => Verdict::Transient { retry_after: None },
+            ApiError::Limiter(e) => e.classify(),
+        }
+    }
+}
+
+impl Api {
+    async fn chat(&self, request: &Value) -> Result<Value, ApiError> {
+        let mut post = self
+            .http
+            .post(format!("{}/chat/completions", self.base_url))
+            .json(request);
+        if let Some(key) = &self.api_key {
+            post = post.bearer_auth(key);
+        }
+        let response = post
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        self.responses.fetch_add(1, Ordering::Relaxed);
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        if status != 200 {
+            if status == 429 {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(ApiError::Http(HttpError::new(status, headers, body)));
+        }
+        serde_json::from_str(&body).map_err(|e| ApiError::Transport(e.to_string()))
+    }
+}
+
+/// The annotated call: the prompt is estimated from the JSON request (messages, with the chat
+/// overhead), `max_tokens` and `n` are read from it, and the usage in the response settles it.
+/// `admitted` has no token estimate, so it counts zero; it records when the first attempt ran.
+#[rate_limited(model = MODEL)]
+async fn ask(api: &Api, request: &Value, admitted: &OnceLock<Instant>) -> Result<Value, ApiError> {
+    admitted.get_or_init(Instant::now);
+    api.chat(request).await
+}
+
+fn request(i: u64) -> Value {
+    // Prompts of varied length: 40 to 400 words.
+    let words = 40 + (i * 7_919) % 360;
+    let text: String = (0..words)
+        .map(|w| ["rate", "limit", "token", "bucket", "model", "request"][((w + i) % 6) as usize])
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "You are a concise assistant."},
+            {"role": "user", "content": format!("Summarize in one line: {text}")},
+        ],
+        "max_tokens": 128,
+    })
+}
+
 #[tokio::main]
-async fn main() -> Result<(), ratelimited::Error> {
-    // A tier-1 gpt-4o-mini (500 RPM, 200,000 TPM) scaled down so the demo is short.
-    let quota = Quota::default().rpm(500).tpm(40_000).concurrency(8);
-    let limiter = Limiter::new(quota);
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let calls: u64 = std::env::var("QUICKSTART_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let base_url = std::env::var("OPENAI_BASE_URL").ok();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    // Keep the server alive for the whole run.
+    let (server, base_url, limits_note) = match base_url {
+        Some(url) => (
+            None,
+            url.trim_end_matches('/').to_owned(),
+            "from the tier tables and RATE_LIMITED_* variables".to_owned(),
+        ),
+        None => {
+            // The limiter must know the mock's limits: set them unless the user already did.
+            for (var, value) in [
+                ("RATE_LIMITED_GPT_4O_MINI_RPM", MOCK_LIMITS.rpm),
+                ("RATE_LIMITED_GPT_4O_MINI_TPM", MOCK_LIMITS.tpm),
+            ] {
+                if std::env::var_os(var).is_none() {
+                    std::env::set_var(var, value.to_string());
+                }
+            }
+            // Completions use 20 % to 100 % of max_tokens, after 300 ms of "generation".
+            let provider = MockProvider::new(MOCK_LIMITS)
+                .latency(Duration::from_millis(300))
+                .completion_with(|max| max * (20 + (max * 7 + 13) % 81) / 100);
+            let server = MockServer::serve(provider).await?;
+            let url = server.base_url();
+            let note = format!(
+                "mock server at {url}: {} RPM, {} TPM",
+                MOCK_LIMITS.rpm, MOCK_LIMITS.tpm
+            );
+            (Some(server), url, note)
+        }
+    };
+    let api = Arc::new(Api {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?,
+        base_url,
+        api_key: std::env::var("OPENAI_API_KEY").ok(),
+        responses: AtomicU64::new(0),
+        rate_limited: AtomicU64::new(0),
+    });
+
+    println!("{calls} calls to {MODEL}; limits {limits_note}");
+    let bar = ProgressBar::new(calls).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} calls  {msg}")?
+            .progress_chars("=> "),
+    );
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..60u64 {
-        let limiter = limiter.clone();
-        tasks.push(tokio::spawn(async move {
-            let prompt = 300 + (i * 37) % 400;
-            let reservation = limiter.acquire(Cost::request(prompt, 256)).await?;
-            let waited = start.elapsed();
-            tokio::time::sleep(Duration::from_millis(200)).await; // the API call
-            let completion = 40 + (i * 13) % 200;
-            reservation.settle(Usage::new(prompt, completion));
-            Ok::<_, ratelimited::Error>((waited, prompt + completion))
-        }));
-    }
-    let mut tokens = 0;
-    let mut last = Duration::ZERO;
+    let tasks: Vec<_> = (0..calls)
+        .map(|i| {
+            let (api, bar) = (api.clone(), bar.clone());
+            tokio::spawn(async move {
+                let admitted = OnceLock::new();
+                let result = ask(&api, &request(i), &admitted).await;
+                bar.inc(1);
+                let waited = admitted.get().map(|at| *at - start);
+                result.map(|response| (response, waited.unwrap_or_default()))
+            })
+        })
+        .collect();
+    let (mut ok, mut failed, mut prompt_tokens, mut completion_tokens) = (0u64, 0u64, 0, 0);
+    let (mut waited, mut longest_wait) = (Duration::ZERO, Duration::ZERO);
     for task in tasks {
-        let (admitted_at, used) = task.await.expect("task panicked")?;
-        tokens += used;
-        last = last.max(admitted_at);
+        match task.await? {
+            Ok((response, wait)) => {
+                ok += 1;
+                waited += wait;
+                longest_wait = longest_wait.max(wait);
+                if let Some(usage) = response.usage() {
+                    prompt_tokens += usage.input_tokens;
+                    completion_tokens += usage.output_tokens;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                bar.println(format!("call failed: {e}"));
+            }
+        }
     }
+    bar.finish_with_message("done");
     let elapsed = start.elapsed();
-    println!("60 requests, {tokens} tokens in {:.1} s", elapsed.as_secs_f64());
+    let tokens = prompt_tokens + completion_tokens;
+    let responses = api.responses.load(Ordering::Relaxed);
+    let rate_limited = api.rate_limited.load(Ordering::Relaxed);
+    println!();
+    println!("requests      {ok} ok, {failed} failed, of {calls}");
+    println!("tokens used   {tokens} ({prompt_tokens} prompt + {completion_tokens} completion)");
     println!(
-        "last admission at {:.1} s: 40,000 TPM admits about 53 reservations of ~750 tokens at \
-         once, the rest as refunds and refill free room",
-        last.as_secs_f64()
+        "makespan      {:.1} s; callers waited {:.1} s on average, {:.1} s at most",
+        elapsed.as_secs_f64(),
+        waited.as_secs_f64() / ok.max(1) as f64,
+        longest_wait.as_secs_f64()
     );
+    if let Some(server) = &server {
+        let stats = server.provider().stats();
+        // A token bucket admits at most a full bucket plus the refill over the run.
+        let allowed = MOCK_LIMITS.tpm as f64 * (1.0 + elapsed.as_secs_f64() / 60.0);
+        println!(
+            "vs the limit  the server charged {} tokens (prompt + max_tokens at admission) in \
+             {:.1} s: {:.0} % of the {:.0} that {} TPM allows in that time (headroom {})",
+            stats.admitted_tokens,
+            elapsed.as_secs_f64(),
+            100.0 * stats.admitted_tokens as f64 / allowed,
+            allowed,
+            MOCK_LIMITS.tpm,
+            std::env::var("RATE_LIMITED_HEADROOM").unwrap_or_else(|_| "0.9".into()),
+        );
+        match server.provider().check_within_limits() {
+            Ok(()) => println!("server check  every admission fit the server's buckets"),
+            Err(violation) => println!("server check  VIOLATION: {violation}"),
+        }
+    }
     println!(
-        "tokens still counted in the bucket: {:?}",
-        limiter.in_use(Dimension::TokensPerMinute)
+        "retries       {} ({responses} HTTP responses for {calls} calls)",
+        responses.saturating_sub(ok + failed)
     );
+    println!("429s seen     {rate_limited}");
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
     Ok(())
 }

@@ -8,8 +8,8 @@ use ratelimited::testing::{
     Admission, Fault, MockLimits, MockProvider, MockRequest, RejectionKind,
 };
 use ratelimited::{
-    count_chat, count_tokens, ChatMessage, Classify, Cost, Dimension, Encoding, HttpError,
-    Limiter, OutputBudget, Quota, ReportUsage, Usage, Verdict,
+    count_chat, count_tokens, ChatMessage, Classify, Cost, Dimension, Encoding, HttpError, Limiter,
+    OutputBudget, Quota, ReportUsage, Usage, Verdict,
 };
 use serde_json::{json, Value};
 use tokio::time::{sleep, Instant};
@@ -180,10 +180,9 @@ async fn requests_bucket_and_failed_requests_count_toward_rpm() {
     let err = provider.chat(&prompt(10)).await.unwrap_err();
     let body = error_json(&err);
     assert_eq!(body["error"]["type"], "requests");
-    assert!(body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s."));
+    assert!(body["error"]["message"].as_str().unwrap().contains(
+        "on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s."
+    ));
     assert_eq!(err.header("retry-after-ms"), Some("20000"));
     assert_eq!(provider.rejections()[0].kind, RejectionKind::Requests);
     sleep(secs(20)).await;
@@ -192,8 +191,7 @@ async fn requests_bucket_and_failed_requests_count_toward_rpm() {
 
     // A 429 on tokens still takes a request, unless told otherwise.
     for count in [true, false] {
-        let provider =
-            MockProvider::new(MockLimits::new(3, 100)).count_failed_requests(count);
+        let provider = MockProvider::new(MockLimits::new(3, 100)).count_failed_requests(count);
         provider.chat(&prompt(100)).await.unwrap();
         let err = provider.chat(&prompt(1)).await.unwrap_err();
         let expected = if count { "1" } else { "2" };
@@ -277,8 +275,7 @@ async fn rate_limit_storm_answers_429_until_it_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn insufficient_quota_is_never_retryable() {
-    let provider =
-        MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::InsufficientQuota);
+    let provider = MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::InsufficientQuota);
     for _ in 0..3 {
         let err = provider.chat(&prompt(10)).await.unwrap_err();
         assert_eq!(err.status, 429);
@@ -299,8 +296,8 @@ async fn insufficient_quota_is_never_retryable() {
 #[tokio::test(start_paused = true)]
 async fn status_faults_are_transient_and_run_out() {
     for code in [500u16, 503, 529] {
-        let provider = MockProvider::new(MockLimits::new(100, 10_000))
-            .fault(Fault::Status { code, times: 2 });
+        let provider =
+            MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::Status { code, times: 2 });
         for _ in 0..2 {
             let err = provider.chat(&prompt(10)).await.unwrap_err();
             assert_eq!(err.status, code);
@@ -453,12 +450,9 @@ async fn concurrent_clients_retrying_as_told_never_exceed_the_limit() {
     assert_eq!(t0.elapsed(), secs(9 * 60));
 }
 
-#[tokio::test(start_paused = true)]
-async fn our_limiter_keeps_the_mock_free_of_429s() {
-    let limits = MockLimits::new(100, 20_000);
-    let provider = MockProvider::new(limits);
-    let limiter = Limiter::new(Quota::from(limits).headroom(0.9));
-    let start = Instant::now();
+/// Drives 60 concurrent calls through our own limiter into the mock; returns the provider.
+async fn through_our_limiter(provider: MockProvider, settle: bool) -> MockProvider {
+    let limiter = Limiter::new(Quota::from(provider.limits()).headroom(0.9));
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let provider = provider.clone();
@@ -469,17 +463,46 @@ async fn our_limiter_keeps_the_mock_free_of_429s() {
                     .acquire(Cost::request(request.prompt_tokens, 400))
                     .await
                     .unwrap();
-                let response = provider.chat(&request).await.expect("no 429");
-                reservation.settle(response.usage().unwrap());
+                let result = provider.chat(&request).await;
+                match &result {
+                    Ok(response) if settle => reservation.settle(response.usage().unwrap()),
+                    _ => reservation.keep(),
+                }
+                result.is_ok()
             })
         })
         .collect();
     for task in tasks {
         task.await.unwrap();
     }
-    assert!(provider.rejections().is_empty());
     provider.assert_within_limits();
+    provider
+}
+
+#[tokio::test(start_paused = true)]
+async fn our_limiter_keeps_the_mock_free_of_429s() {
+    let limits = MockLimits::new(100, 20_000);
+
+    // Keeping the reservation matches the default (OpenAI: no refund).
+    let start = Instant::now();
+    let provider = through_our_limiter(MockProvider::new(limits), false).await;
+    assert!(provider.rejections().is_empty());
     assert!(start.elapsed() < secs(5 * 60));
+
+    // Settling to the usage matches a provider that refunds the unused output.
+    let provider = MockProvider::new(limits).refund_unused(true);
+    let provider = through_our_limiter(provider, true).await;
+    assert!(provider.rejections().is_empty());
+    let admission = provider.admissions()[0];
+    assert_eq!(
+        admission.tokens,
+        300 + 200,
+        "prompt + completion is what counted"
+    );
+
+    // Settling against the default over-admits: the mock answers 429s.
+    let provider = through_our_limiter(MockProvider::new(limits), true).await;
+    assert!(!provider.rejections().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -495,7 +518,10 @@ async fn json_requests_and_request_helpers() {
         MockRequest::text(MODEL, "Hello, world!").prompt_tokens,
         count_tokens(Encoding::O200kBase, "Hello, world!")
     );
-    let budget = MockRequest::new(MODEL, 5).max_tokens(64).n(3).output_budget();
+    let budget = MockRequest::new(MODEL, 5)
+        .max_tokens(64)
+        .n(3)
+        .output_budget();
     assert_eq!((budget.max_tokens, budget.n), (Some(64), Some(3)));
 
     let body = json!({
@@ -519,7 +545,10 @@ async fn json_requests_and_request_helpers() {
     assert_eq!(response.charged_tokens, tokens);
     assert_eq!(response.body["data"].as_array().unwrap().len(), 2);
     assert_eq!(
-        response.body["data"][1]["embedding"].as_array().unwrap().len(),
+        response.body["data"][1]["embedding"]
+            .as_array()
+            .unwrap()
+            .len(),
         3
     );
 
@@ -529,6 +558,10 @@ async fn json_requests_and_request_helpers() {
         .unwrap_err();
     assert_eq!(err.status, 400);
     assert_eq!(err.classify(), Verdict::Fatal);
-    assert_eq!(provider.stats().calls, 2, "malformed requests never reach the core");
+    assert_eq!(
+        provider.stats().calls,
+        2,
+        "malformed requests never reach the core"
+    );
     let _: Arc<MockProvider> = Arc::new(provider);
 }

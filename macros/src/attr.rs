@@ -205,7 +205,7 @@ fn unknown_key(key: &Ident) -> syn::Error {
     let name = key.to_string();
     let suggestion = KEYS
         .iter()
-        .filter(|k| edit_distance(k, &name) <= 2 || k.replace('_', "") == name.replace('_', ""))
+        .filter(|k| is_close(k, &name))
         .min_by_key(|k| edit_distance(k, &name));
     let message = match suggestion {
         Some(known) => format!(
@@ -215,6 +215,15 @@ fn unknown_key(key: &Ident) -> syn::Error {
         None => format!("unknown argument `{name}`, expected one of {}", key_list()),
     };
     syn::Error::new_spanned(key, message)
+}
+
+/// Whether `name` is probably a misspelling of `key`: a typo or two, a shared stem
+/// (`retry`/`retries`), or a missing underscore.
+fn is_close(key: &str, name: &str) -> bool {
+    let shared_prefix = key.chars().zip(name.chars()).take_while(|(a, b)| a == b).count();
+    edit_distance(key, name) <= 2
+        || shared_prefix >= 4
+        || key.replace('_', "") == name.replace('_', "").to_ascii_lowercase()
 }
 
 /// Levenshtein distance; the keys are short, so the quadratic table is fine.
@@ -554,7 +563,7 @@ mod tests {
     #[test]
     fn edit_distances() {
         assert_eq!(edit_distance("retries", "retries"), 0);
-        assert_eq!(edit_distance("retries", "retry"), 2);
+        assert_eq!(edit_distance("retries", "retry"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }

@@ -213,6 +213,8 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     let label = Lifetime::new("'__rl_limited", Span::mixed_site());
 
     let open = open_call(args, &private_mod, &call, &label);
+    let ok = private("__rl_ok");
+    let err = private("__rl_err");
     let estimate = estimate(args, &params, &private_mod, &call);
 
     // What each attempt binds before the body runs, and what must be `Clone` for it.
@@ -277,8 +279,8 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     };
     let acquire_and_run = quote! {
         let #attempt = match #call.acquire().await {
-            ::core::result::Result::Ok(attempt) => attempt,
-            ::core::result::Result::Err(error) => break #label error,
+            ::core::result::Result::Ok(#ok) => #ok,
+            ::core::result::Result::Err(#err) => break #label #err,
         };
         let #result: #ret = #run_body.await;
     };
@@ -290,7 +292,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
                 match #finish {
                     ::core::result::Result::Ok(#private_mod::Next::Return) => return #result,
                     ::core::result::Result::Ok(#private_mod::Next::Retry) => {}
-                    ::core::result::Result::Err(error) => break #label error,
+                    ::core::result::Result::Err(#err) => break #label #err,
                 }
             }
         }
@@ -299,7 +301,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
             #acquire_and_run
             match #finish {
                 ::core::result::Result::Ok(_) => return #result,
-                ::core::result::Result::Err(error) => break #label error,
+                ::core::result::Result::Err(#err) => break #label #err,
             }
         }
     };
@@ -350,10 +352,12 @@ fn open_call(
         let value = retries.value;
         quote_spanned!(retries.span=> #value)
     }));
+    let ok = private("__rl_ok");
+    let err = private("__rl_err");
     quote! {
         let mut #call = match #private_mod::Call::new(#model, #provider, #tier, #retries) {
-            ::core::result::Result::Ok(call) => call,
-            ::core::result::Result::Err(error) => break #label error,
+            ::core::result::Result::Ok(#ok) => #ok,
+            ::core::result::Result::Err(#err) => break #label #err,
         };
     }
 }
@@ -435,7 +439,7 @@ fn estimate(
             {
                 #[allow(unused_imports)]
                 use #private_mod::{ViaEstimate as _, ViaNothing as _};
-                let #len: usize = 0 #(.saturating_add(#lens))*;
+                let #len = 0usize #(.saturating_add(#lens))*;
                 #call.estimate(#len, |#encoding| 0u64 #(.saturating_add(#estimates))*);
             }
         });

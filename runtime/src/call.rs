@@ -13,8 +13,9 @@ use tokio::time::Instant;
 use crate::classify::{Classify, Verdict};
 use crate::config::Settings;
 use crate::error::Error;
+use crate::family::Provider;
 use crate::limiter::{Limiter, Reservation};
-use crate::quota::Cost;
+use crate::quota::{Cost, Usage};
 use crate::registry::Registry;
 use crate::tokens::{Encoding, ASYNC_COUNT_THRESHOLD};
 use crate::usage::ReportUsage;
@@ -94,6 +95,8 @@ pub struct Call {
     limiter: Limiter,
     encoding: Encoding,
     model: String,
+    /// Whether the provider gives unused output back to its buckets (see `settle_usage`).
+    refunds_output: bool,
     settings: Settings,
     max_retries: u32,
     input_tokens: u64,
@@ -138,6 +141,7 @@ impl Call {
         let settings = registry.settings()?;
         let found = registry.limiter(model, provider, tier)?;
         Ok(Call {
+            refunds_output: refunds_unused_output(found.resolved.family.provider),
             limiter: found.limiter,
             encoding: found.encoding,
             model: model.to_owned(),
@@ -257,7 +261,10 @@ impl Call {
         let error = match result {
             Ok(value) => {
                 match value.usage() {
-                    Some(usage) => attempt.reservation.settle(usage),
+                    Some(usage) => {
+                        let usage = self.settle_usage(attempt.reservation.cost(), usage);
+                        attempt.reservation.settle(usage);
+                    }
                     None => attempt.reservation.keep(),
                 }
                 return Ok(Next::Return);
@@ -300,6 +307,35 @@ impl Call {
             tokio::time::sleep(wait).await;
         }
         Ok(Next::Retry)
+    }
+}
+
+impl Call {
+    /// What the provider's buckets end up charging for a request that reported `usage`.
+    ///
+    /// Input is settled to the real count everywhere. Output differs by provider: OpenAI and
+    /// Azure charge `n × max_tokens` when the request is admitted and do not give back what the
+    /// completion did not use, so the output reservation stays charged (refunding it locally
+    /// would let in requests the server then rejects with 429); Anthropic adjusts its OTPM to
+    /// the real output at the end, and Gemini counts input only, so there the unused output
+    /// goes back.
+    fn settle_usage(&self, reserved: Cost, usage: Usage) -> Usage {
+        if self.refunds_output {
+            usage
+        } else {
+            Usage::new(
+                usage.input_tokens,
+                usage.output_tokens.max(reserved.output_tokens),
+            )
+        }
+    }
+}
+
+/// Whether `provider` refunds reserved but unused output tokens (see `Call::settle_usage`).
+fn refunds_unused_output(provider: Provider) -> bool {
+    match provider {
+        Provider::OpenAi | Provider::Azure => false,
+        Provider::Anthropic | Provider::Gemini => true,
     }
 }
 

@@ -15,8 +15,10 @@
 //!   both full at creation and refilled continuously at `limit / 60 s` (exact integer arithmetic
 //!   to the nanosecond). One bucket pair serves every model the provider is asked for.
 //! - **Charge.** At admission a request takes 1 request and `prompt + n × max_tokens` tokens (an
-//!   embeddings request: its input tokens). The charge is never refunded, whatever the
-//!   completion really used, which is how OpenAI estimates usage for its limits.
+//!   embeddings request: its input tokens). By default the charge is never refunded, whatever
+//!   the completion really used, which is how OpenAI documents its estimate; with
+//!   [`MockProvider::refund_unused`] the unused output goes back when the response is
+//!   delivered (Anthropic's OTPM behaviour).
 //! - **Too large.** A charge above `tpm` can never fit: a 429 "Request too large" at once,
 //!   without `retry-after` headers.
 //! - **Over the limit.** When either bucket cannot take the charge now: a 429 whose body is
@@ -41,8 +43,9 @@ use tokio::time::Instant;
 use crate::classify::HttpError;
 use crate::headers::RateLimitHeaders;
 use crate::quota::{Dimension, Quota, Usage};
-use crate::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage, EstimateTokens};
-use crate::tokens::Encoding;
+use crate::tokens::{
+    count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding, EstimateTokens,
+};
 use crate::usage::ReportUsage;
 use crate::{Budget, OutputBudget, DEFAULT_MAX_TOKENS};
 
@@ -380,12 +383,13 @@ fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-/// One admitted request: when, and how many tokens it was charged.
+/// One admitted request: when, and how many tokens it counts against the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Admission {
     /// When it was admitted.
     pub at: Instant,
-    /// Tokens charged: `prompt + n × max_tokens` (embeddings: the input tokens).
+    /// Tokens it counts: the charge `prompt + n × max_tokens` (embeddings: the input tokens),
+    /// or with [`MockProvider::refund_unused`], `prompt + completion`.
     pub tokens: u64,
 }
 
@@ -470,6 +474,7 @@ struct Config {
     completion: Completion,
     default_max_tokens: u64,
     count_failed_requests: bool,
+    refund_unused: bool,
 }
 
 /// A continuous-refill token bucket in exact integer arithmetic.
@@ -513,6 +518,11 @@ impl Bucket {
 
     fn take(&mut self, amount: u64) {
         self.debt += u128::from(amount) * WINDOW_NANOS;
+    }
+
+    /// Returns `amount` (a refund), never above full.
+    fn give_back(&mut self, amount: u64) {
+        self.debt = self.debt.saturating_sub(u128::from(amount) * WINDOW_NANOS);
     }
 
     /// Takes `amount`, but never below empty.
@@ -585,6 +595,25 @@ pub(crate) enum Work {
         inputs: Vec<u64>,
         dimensions: usize,
     },
+}
+
+/// What the core decided for one call, before any waiting.
+struct Decision {
+    outcome: Result<MockResponse, HttpError>,
+    /// How long to wait before answering.
+    delay: Duration,
+    /// Tokens to give back to the bucket when answering ([`MockProvider::refund_unused`]).
+    refund: u64,
+}
+
+impl Decision {
+    fn fail(error: HttpError, delay: Duration) -> Self {
+        Decision {
+            outcome: Err(error),
+            delay,
+            refund: 0,
+        }
+    }
 }
 
 struct State {
@@ -670,6 +699,7 @@ impl MockProvider {
                         completion: Completion::Fraction(0.5),
                         default_max_tokens: DEFAULT_MAX_TOKENS,
                         count_failed_requests: true,
+                        refund_unused: false,
                     },
                     requests: Bucket::new(limits.rpm, now),
                     tokens: Bucket::new(limits.tpm, now),
@@ -751,6 +781,23 @@ impl MockProvider {
         self
     }
 
+    /// Whether the unused part of the output reservation (`n × max_tokens` minus the
+    /// completion tokens) goes back to the tokens bucket when the response is delivered.
+    ///
+    /// Default `false`: the charge at admission stands, as OpenAI documents its estimate
+    /// ("calculated as the maximum of max_tokens and the estimated number of tokens"). `true`
+    /// models a provider that settles to the real output afterwards, as Anthropic does for OTPM.
+    /// A client that settles its own reservations to the reported usage matches the mock only in
+    /// this mode; against the default it admits more than the mock will and sees 429s.
+    ///
+    /// With refunds, each [`Admission`] records the tokens that finally counted (prompt plus
+    /// completion), so [`MockProvider::check_within_limits`] stays exact.
+    #[must_use]
+    pub fn refund_unused(self, refund: bool) -> Self {
+        self.state().config.refund_unused = refund;
+        self
+    }
+
     /// The limits enforced.
     pub fn limits(&self) -> MockLimits {
         self.inner.limits
@@ -793,14 +840,24 @@ impl MockProvider {
 
     /// The shared core of every entry point: decide under the lock, then wait outside it.
     pub(crate) async fn serve(&self, model: &str, work: Work) -> Result<MockResponse, HttpError> {
-        let (outcome, delay) = self.decide(model, work);
+        let Decision {
+            outcome,
+            delay,
+            refund,
+        } = self.decide(model, work);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
+        }
+        if refund > 0 {
+            let now = Instant::now();
+            let mut state = self.state();
+            state.tokens.refill(now);
+            state.tokens.give_back(refund);
         }
         outcome
     }
 
-    fn decide(&self, model: &str, work: Work) -> (Result<MockResponse, HttpError>, Duration) {
+    fn decide(&self, model: &str, work: Work) -> Decision {
         let now = Instant::now();
         let limits = self.inner.limits;
         let mut guard = self.state();
@@ -850,7 +907,7 @@ impl MockProvider {
                 headers: limit_headers(state, limits),
                 body: error_body(&message, "tokens", Some("rate_limit_exceeded")),
             };
-            return (Err(error), Duration::ZERO);
+            return Decision::fail(error, Duration::ZERO);
         }
 
         let request_wait = state.requests.wait_for(1);
@@ -858,10 +915,23 @@ impl MockProvider {
         if request_wait.is_zero() && token_wait.is_zero() {
             state.requests.take(1);
             state.tokens.take(charge);
-            state.admissions.push(Admission::new(now, charge));
             let response = self.respond(state, now, model, &work, charge);
-            let latency = state.config.latency;
-            return (Ok(response), latency);
+            let used = response
+                .prompt_tokens
+                .saturating_add(response.completion_tokens);
+            let refund = if state.config.refund_unused {
+                charge.saturating_sub(used)
+            } else {
+                0
+            };
+            state
+                .admissions
+                .push(Admission::new(now, charge.saturating_sub(refund)));
+            return Decision {
+                outcome: Ok(response),
+                delay: state.config.latency,
+                refund,
+            };
         }
 
         if state.config.count_failed_requests {
@@ -915,18 +985,17 @@ impl MockProvider {
             headers,
             body: error_body(&message, kind_name, Some("rate_limit_exceeded")),
         };
-        (Err(error), Duration::ZERO)
+        Decision::fail(error, Duration::ZERO)
     }
 
     /// The answer of the first active fault, if any.
-    #[allow(clippy::type_complexity)]
     fn fault_response(
         &self,
         state: &mut State,
         now: Instant,
         model: &str,
         charge: u64,
-    ) -> Option<(Result<MockResponse, HttpError>, Duration)> {
+    ) -> Option<Decision> {
         let limits = self.inner.limits;
         let created = self.inner.created;
         for index in 0..state.faults.len() {
@@ -968,7 +1037,7 @@ impl MockProvider {
                         headers,
                         body: error_body(&message, "requests", Some("rate_limit_exceeded")),
                     };
-                    return Some((Err(error), Duration::ZERO));
+                    return Some(Decision::fail(error, Duration::ZERO));
                 }
                 Fault::InsufficientQuota => {
                     state.stats.faults += 1;
@@ -983,7 +1052,7 @@ impl MockProvider {
                             Some("insufficient_quota"),
                         ),
                     };
-                    return Some((Err(error), Duration::ZERO));
+                    return Some(Decision::fail(error, Duration::ZERO));
                 }
                 Fault::Status { code, times } if *times > 0 => {
                     *times -= 1;
@@ -1012,7 +1081,7 @@ impl MockProvider {
                         headers: Vec::new(),
                         body,
                     };
-                    return Some((Err(error), Duration::ZERO));
+                    return Some(Decision::fail(error, Duration::ZERO));
                 }
                 Fault::Timeout { after, times } if *times > 0 => {
                     *times -= 1;
@@ -1023,7 +1092,7 @@ impl MockProvider {
                         headers: Vec::new(),
                         body: error_body("Request timed out.", "timeout", Some("timeout")),
                     };
-                    return Some((Err(error), after));
+                    return Some(Decision::fail(error, after));
                 }
                 Fault::Status { .. } | Fault::Timeout { .. } => {}
             }
@@ -1159,8 +1228,14 @@ impl MockProvider {
 
 fn limit_headers(state: &State, limits: MockLimits) -> Vec<(String, String)> {
     vec![
-        ("x-ratelimit-limit-requests".to_owned(), limits.rpm.to_string()),
-        ("x-ratelimit-limit-tokens".to_owned(), limits.tpm.to_string()),
+        (
+            "x-ratelimit-limit-requests".to_owned(),
+            limits.rpm.to_string(),
+        ),
+        (
+            "x-ratelimit-limit-tokens".to_owned(),
+            limits.tpm.to_string(),
+        ),
         (
             "x-ratelimit-remaining-requests".to_owned(),
             state.requests.remaining().to_string(),
@@ -1182,7 +1257,10 @@ fn limit_headers(state: &State, limits: MockLimits) -> Vec<(String, String)> {
 
 fn push_retry_after(headers: &mut Vec<(String, String)>, retry_ms: u64) {
     headers.push(("retry-after-ms".to_owned(), retry_ms.to_string()));
-    headers.push(("retry-after".to_owned(), retry_ms.div_ceil(1000).to_string()));
+    headers.push((
+        "retry-after".to_owned(),
+        retry_ms.div_ceil(1000).to_string(),
+    ));
 }
 
 /// OpenAI's error envelope.

@@ -1,0 +1,187 @@
+//! [`reqwest`](::reqwest) 0.13 (feature `reqwest`): classify its errors and its failed responses.
+//!
+//! A raw HTTP call has two ways to fail: the transport (`reqwest::Error`: connect, timeout, a
+//! reset mid-body) and the server (a non-2xx response, which reqwest does not treat as an error).
+//! [`Classify`] is implemented for `reqwest::Error`; a failed response becomes an [`HttpError`]
+//! (status, headers and body) through [`http_error`] or [`error_for_status`], so the limiter sees
+//! the `retry-after-ms` / `retry-after` headers and the provider's error body (`insufficient_quota`,
+//! "Request too large", "try again in 84ms") that decide whether and when to retry.
+//! [`CallError`] holds all three failures plus the limiter's own, ready to be a rate-limited
+//! function's error type:
+//!
+//! ```no_run
+//! use ratelimited_runtime::integrations::reqwest::{error_for_status, CallError};
+//! use serde_json::{json, Value};
+//!
+//! // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
+//! async fn chat(client: &reqwest::Client, body: &Value) -> Result<Value, CallError> {
+//!     let response = client
+//!         .post("https://api.openai.com/v1/chat/completions")
+//!         .bearer_auth(std::env::var("OPENAI_API_KEY").unwrap_or_default())
+//!         .json(body)
+//!         .send()
+//!         .await?; // transport errors: timeouts and connect errors are retried
+//!     // A 429 or 5xx becomes an `HttpError` that carries the server's retry hints.
+//!     let response = error_for_status(response).await?;
+//!     Ok(response.json().await?) // the `usage` object settles the reservation
+//! }
+//! # let _ = chat;
+//! ```
+//!
+//! With your own error type, convert the same way:
+//! `if !resp.status().is_success() { return Err(http_error(resp).await.into()); }`.
+//!
+//! The feature turns on reqwest's `json` feature (used above) and no TLS backend.
+
+use std::error::Error as StdError;
+use std::time::SystemTime;
+
+use ::reqwest::header::HeaderMap;
+use ::reqwest::Response;
+
+use crate::classify::{classify_http, Classify, HttpError, Verdict};
+use crate::error::Error;
+use crate::headers::RateLimitHeaders;
+
+/// Transport failures are worth retrying; a bad request or an undecodable body is not.
+///
+/// | error | verdict |
+/// |---|---|
+/// | from `Response::error_for_status` (`is_status`) | [`classify_http`] of its status alone (429 → [`Verdict::RateLimited`], 408/409/5xx → [`Verdict::Transient`], 413 → [`Verdict::TooLarge`], else [`Verdict::Fatal`]); it has no headers or body, so prefer [`error_for_status`] from this module, which keeps them |
+/// | timeout (`is_timeout`), connect (`is_connect`), sending the request (`is_request`), reading the body (`is_body`), or any error caused by a reset, aborted, refused or timed-out connection | [`Verdict::Transient`] |
+/// | decoding the body (`is_decode`), building the request (`is_builder`), redirects, upgrades | [`Verdict::Fatal`] |
+impl Classify for ::reqwest::Error {
+    fn classify(&self) -> Verdict {
+        if let Some(status) = self.status() {
+            return classify_http(status.as_u16(), &|_| None, "", SystemTime::now());
+        }
+        if self.is_timeout()
+            || self.is_connect()
+            || self.is_request()
+            || self.is_body()
+            || caused_by_transient_io(self)
+        {
+            return Verdict::Transient { retry_after: None };
+        }
+        Verdict::Fatal
+    }
+}
+
+/// True if an I/O error that [`std::io::Error`]'s [`Classify`] calls transient is in the chain.
+fn caused_by_transient_io(error: &(dyn StdError + 'static)) -> bool {
+    let mut source = error.source();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.classify().is_retryable() {
+                return true;
+            }
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Reads a response into an [`HttpError`]: its status, every header and the body text.
+///
+/// Use it on a response whose status is not a success; [`Classify`] then sees what the server
+/// said (`retry-after-ms`, `retry-after`, `x-should-retry`, the error body). Header values that
+/// are not UTF-8 are kept lossily; a body that cannot be read (the connection dropped) is left
+/// empty, and the status and headers alone decide.
+///
+/// ```no_run
+/// use ratelimited_runtime::integrations::reqwest::http_error;
+/// use ratelimited_runtime::{Classify, HttpError};
+///
+/// # async fn demo(client: reqwest::Client) -> Result<String, HttpError> {
+/// let response = client.get("http://127.0.0.1:8080/v1/models").send().await.unwrap();
+/// if !response.status().is_success() {
+///     let error = http_error(response).await;
+///     println!("{error} -> {:?}", error.classify());
+///     return Err(error);
+/// }
+/// Ok(response.text().await.unwrap_or_default())
+/// # }
+/// ```
+pub async fn http_error(response: Response) -> HttpError {
+    let status = response.status().as_u16();
+    let headers = header_pairs(response.headers());
+    let body = response.text().await.unwrap_or_default();
+    HttpError {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Passes a successful (2xx) response through, and turns any other into an [`HttpError`]
+/// with [`http_error`].
+///
+/// Like `reqwest::Response::error_for_status`, but the error keeps the headers and body that
+/// say whether and when to retry.
+///
+/// # Errors
+/// The [`HttpError`] of a response whose status is not a success.
+pub async fn error_for_status(response: Response) -> Result<Response, HttpError> {
+    if response.status().is_success() {
+        Ok(response)
+    } else {
+        Err(http_error(response).await)
+    }
+}
+
+/// The rate-limit headers of a response (OpenAI/Azure `x-ratelimit-*`, Anthropic
+/// `anthropic-ratelimit-*`), parsed as [`RateLimitHeaders::parse`] does, with Anthropic's reset
+/// instants measured from the current wall-clock time.
+///
+/// Works on any response, successful or not, and does not consume it.
+pub fn rate_limit_headers(response: &Response) -> RateLimitHeaders {
+    let headers = response.headers();
+    let lookup = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    RateLimitHeaders::parse(&lookup, SystemTime::now())
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A ready-made error type for a rate-limited function that calls an API with `reqwest`.
+///
+/// It converts from the limiter's [`Error`], from [`HttpError`] and from `reqwest::Error`, so
+/// `?` works on all three, and it implements [`Classify`] by delegating to the one it holds.
+/// See the [module docs](self) for a complete function.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The limiter refused or gave up (request too large, retries spent, configuration).
+    #[error(transparent)]
+    Limiter(#[from] Error),
+    /// The server answered with an error status.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The request failed in transport (connect, timeout, body) or its body didn't decode.
+    #[error(transparent)]
+    Transport(#[from] ::reqwest::Error),
+}
+
+impl Classify for CallError {
+    fn classify(&self) -> Verdict {
+        match self {
+            CallError::Limiter(error) => error.classify(),
+            CallError::Http(error) => error.classify(),
+            CallError::Transport(error) => error.classify(),
+        }
+    }
+}
