@@ -217,15 +217,16 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     let err = private("__rl_err");
     let estimate = estimate(args, &params, &private_mod, &call);
 
-    // What each attempt binds before the body runs, and what must be `Clone` for it.
-    let mut rebinds = Vec::new();
+    // Each attempt computes fresh values outside its `async move` block (a clone, a reborrow),
+    // moves them in, and binds the user's patterns to them inside, where the body sees them as
+    // its parameters: so a `mut` binding can be reassigned to a borrow of a body local.
+    let mut fresh = Vec::new();
+    let mut bind = Vec::new();
     let mut clone_checks = Vec::new();
     if let Some(receiver) = &receiver {
-        if let Some(rebind) = receiver.rebind(&private_mod, &mut clone_checks) {
-            rebinds.push(rebind);
-        }
+        fresh.extend(receiver.rebind(&private_mod, &mut clone_checks));
     }
-    for param in &params {
+    for (index, param) in params.iter().enumerate() {
         let binding = &param.binding;
         let Some(pattern) = &param.rebind else {
             continue;
@@ -240,9 +241,12 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
                 quote!(::core::clone::Clone::clone(&#binding))
             }
         };
-        rebinds.push(quote! {
+        let moved_in = format_ident!("__rl_in{}", index, span = Span::mixed_site());
+        fresh.push(quote!(let #moved_in = #value;));
+        bind.push(quote! {
+            // A parameter used only in the attribute's expressions is not unused.
             #[allow(unused_variables)]
-            let #pattern = #value;
+            let #pattern = #moved_in;
         });
     }
 
@@ -256,7 +260,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     // "fake return edge").
     let run_body = quote! {
         {
-            #(#rebinds)*
+            #(#fresh)*
             async move {
                 #[allow(
                     unknown_lints,
@@ -269,6 +273,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
                     let #never: #ret = loop {};
                     return #never;
                 }
+                #(#bind)*
                 #(#stmts)*
             }
         }

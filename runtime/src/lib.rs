@@ -34,6 +34,7 @@ pub use tokens::{
     EstimateTokens, ASYNC_COUNT_THRESHOLD,
 };
 pub use usage::ReportUsage;
+#[cfg(any(feature = "reqwest", feature = "async-openai"))] pub mod integrations;
 // -- end estimation modules --
 
 // -- limiter modules --

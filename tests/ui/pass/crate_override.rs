@@ -16,7 +16,7 @@ async fn renamed_crate(prompt: &str) -> Result<String, ApiError> {
 }
 
 mod reexport {
-    pub use renamed as facade;
+    pub use ::ratelimited as facade;
 }
 
 #[renamed::rate_limited(model = "gpt-4o-mini", crate = "crate::reexport::facade", retries = 0)]

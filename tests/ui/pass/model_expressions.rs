@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use ratelimited::rate_limited;
 use support::ApiError;
 
+#[derive(Clone)]
 struct Request {
     model: String,
     tier: Option<String>,
