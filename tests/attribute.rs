@@ -317,3 +317,20 @@ async fn a_malformed_env_value_is_an_error_naming_it() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_redis_url_is_refused_rather_than_silently_ignored() {
+    let _registry = fresh_registry_with_env([(
+        "RATE_LIMITED_REDIS_URL",
+        "redis://user:secret@127.0.0.1:6379",
+    )]);
+    let api = FakeApi::scripted([]);
+    let err = summarize(&api, "x").await.unwrap_err();
+    let ApiError::Limiter(err) = err else {
+        panic!("expected a limiter error")
+    };
+    let text = err.to_string();
+    assert!(text.contains("RATE_LIMITED_REDIS_URL"), "{text}");
+    assert!(!text.contains("secret"), "the password must not leak: {text}");
+    assert_eq!(api.runs(), 0);
+}

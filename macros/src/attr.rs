@@ -123,12 +123,14 @@ impl Parse for KeyValue {
                 format!("expected an argument, one of {}", key_list()),
             )
         })?;
-        let eq = input.parse::<Token![=]>().map_err(|e| {
-            syn::Error::new(
-                e.span(),
+        if !input.peek(Token![=]) {
+            // At the key, not at what follows it: that may be the end of the attribute.
+            return Err(syn::Error::new_spanned(
+                &key,
                 format!("expected `=` after `{key}`: write `{key} = <value>`"),
-            )
-        })?;
+            ));
+        }
+        let eq = input.parse::<Token![=]>()?;
         let value = input.parse()?;
         Ok(KeyValue { key, eq, value })
     }

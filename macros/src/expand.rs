@@ -119,9 +119,9 @@ fn check(func: &ItemFn) -> syn::Result<()> {
         ReturnType::Type(_, ty) => {
             let mut finder = FindImplTrait(None);
             finder.visit_type_mut(&mut (**ty).clone());
-            if let Some(span) = finder.0 {
-                push(syn::Error::new(
-                    span,
+            if let Some(impl_trait) = finder.0 {
+                push(syn::Error::new_spanned(
+                    impl_trait,
                     "`impl Trait` is not supported in the return type of a `#[rate_limited]` \
                      function: name the type, or box it as `Box<dyn Trait>`",
                 ));
@@ -133,11 +133,11 @@ fn check(func: &ItemFn) -> syn::Result<()> {
 
 /// Finds an `impl Trait` in a type: the body's result is bound with that type in a `let`,
 /// where `impl Trait` is not allowed.
-struct FindImplTrait(Option<Span>);
+struct FindImplTrait(Option<TypeImplTrait>);
 
 impl VisitMut for FindImplTrait {
     fn visit_type_impl_trait_mut(&mut self, ty: &mut TypeImplTrait) {
-        self.0.get_or_insert(ty.impl_token.span);
+        self.0.get_or_insert_with(|| ty.clone());
     }
 }
 
@@ -184,6 +184,31 @@ struct Param {
     rebind: Option<TokenStream>,
 }
 
+/// The path of the facade's `__private` module, `::ratelimited::__private` unless `crate = ".."`
+/// says otherwise.
+struct Private(TokenStream);
+
+impl Private {
+    /// The path, located at `span` (hygiene unchanged): an unmet bound of a `__private` function
+    /// is then reported at the user's tokens the check is about, not at the attribute.
+    fn at(&self, span: Span) -> TokenStream {
+        self.0
+            .clone()
+            .into_iter()
+            .map(|mut token| {
+                token.set_span(token.span().located_at(span));
+                token
+            })
+            .collect()
+    }
+}
+
+impl ToTokens for Private {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.0.to_tokens(tokens);
+    }
+}
+
 /// Generated names: hygienic, so the body can neither see nor shadow them.
 fn private(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
@@ -194,7 +219,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
         .krate
         .as_ref()
         .map_or_else(|| quote!(::ratelimited), ToTokens::to_token_stream);
-    let private_mod = quote!(#krate::__private);
+    let private_mod = Private(quote!(#krate::__private));
     let retrying = args.retries.as_ref().is_none_or(|r| r.value > 0);
 
     let ReturnType::Type(_, ret) = &func.sig.output else {
@@ -235,10 +260,11 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
             (false, _) | (true, Passing::Shared) => quote!(#binding),
             (true, Passing::Unique) => quote!(&mut *#binding),
             (true, Passing::Owned) => {
+                let private_mod = private_mod.at(param.ty_span);
                 clone_checks.push(quote_spanned! {param.ty_span=>
                     #private_mod::require_clone(&#binding);
                 });
-                quote!(::core::clone::Clone::clone(&#binding))
+                quote_spanned!(param.ty_span=> ::core::clone::Clone::clone(&#binding))
             }
         };
         let moved_in = format_ident!("__rl_in{}", index, span = Span::mixed_site());
@@ -310,11 +336,12 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
             }
         }
     };
+    let private_at_ret = private_mod.at(ret_span);
     let limiter_error = quote_spanned! {ret_span=>
         ::core::result::Result::<
-            <#ret as #private_mod::Outcome>::Ok,
-            <#ret as #private_mod::Outcome>::Err,
-        >::Err(#private_mod::into_error(#error))
+            <#ret as #private_at_ret::Outcome>::Ok,
+            <#ret as #private_at_ret::Outcome>::Err,
+        >::Err(#private_at_ret::into_error(#error))
     };
 
     for attr in &mut func.attrs {
@@ -346,7 +373,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
 /// an error.
 fn open_call(
     args: &Args,
-    private_mod: &TokenStream,
+    private_mod: &Private,
     call: &Ident,
     label: &Lifetime,
 ) -> TokenStream {
@@ -415,7 +442,7 @@ fn operand(expr: &Expr) -> TokenStream {
 fn estimate(
     args: &Args,
     params: &[Param],
-    private_mod: &TokenStream,
+    private_mod: &Private,
     call: &Ident,
 ) -> TokenStream {
     let len = private("__rl_len");
@@ -428,6 +455,7 @@ fn estimate(
     };
 
     if let Some(expr) = &args.tokens {
+        let private_mod = private_mod.at(expr.span());
         tokens.extend(quote_spanned! {expr.span()=>
             #call.set_input_tokens(#private_mod::token_count(#expr));
         });
@@ -465,11 +493,13 @@ fn estimate(
     }
     // After `observe_budget`, so the attribute wins over what the arguments say.
     if let Some(expr) = &args.max_tokens {
+        let private_mod = private_mod.at(expr.span());
         tokens.extend(quote_spanned! {expr.span()=>
             #call.set_max_tokens(#private_mod::token_count(#expr));
         });
     }
     if let Some(expr) = &args.n {
+        let private_mod = private_mod.at(expr.span());
         tokens.extend(quote_spanned! {expr.span()=>
             #call.set_n(#private_mod::choice_count(#expr));
         });
@@ -492,7 +522,7 @@ impl SelfParam {
     /// The per-attempt binding of `__rl_self`, if the receiver needs one.
     fn rebind(
         &self,
-        private_mod: &TokenStream,
+        private_mod: &Private,
         clone_checks: &mut Vec<TokenStream>,
     ) -> Option<TokenStream> {
         if !self.renamed {
@@ -505,6 +535,7 @@ impl SelfParam {
             Passing::Shared => quote!(#self_token),
             Passing::Unique => quote!(&mut *#self_token),
             Passing::Owned => {
+                let private_mod = private_mod.at(self.span);
                 clone_checks.push(quote_spanned! {self.span=>
                     #private_mod::require_clone(&#self_token);
                 });

@@ -4,6 +4,7 @@
 //! decision lives here, so it is tested as ordinary code.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backoff::backoff::Backoff as _;
@@ -11,7 +12,7 @@ use backoff::exponential::ExponentialBackoff;
 use tokio::time::Instant;
 
 use crate::classify::{Classify, Verdict};
-use crate::config::Settings;
+use crate::config::{Resolved, Settings};
 use crate::error::Error;
 use crate::family::Provider;
 use crate::limiter::{Limiter, Reservation};
@@ -94,7 +95,9 @@ pub enum Next {
 pub struct Call {
     limiter: Limiter,
     encoding: Encoding,
-    model: String,
+    resolved: Arc<Resolved>,
+    /// Output reserved per choice when nothing says `max_tokens`.
+    default_max_tokens: u64,
     /// Whether the provider gives unused output back to its buckets (see `settle_usage`).
     refunds_output: bool,
     settings: Settings,
@@ -104,7 +107,8 @@ pub struct Call {
     n: Option<u32>,
     attempts: u32,
     started: Instant,
-    backoff: ExponentialBackoff<TokioClock>,
+    /// Built on the first retry: most calls never need it.
+    backoff: Option<ExponentialBackoff<TokioClock>>,
 }
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -139,12 +143,28 @@ impl Call {
         retries: Option<u32>,
     ) -> Result<Call, Error> {
         let settings = registry.settings()?;
+        if let Some(url) = &settings.redis_url {
+            // Limits shared through Redis are not built yet: running with in-process limits
+            // while the user believes they are shared would over-admit N times over.
+            return Err(Error::Config {
+                variable: crate::config::REDIS_URL_VAR.to_owned(),
+                value: crate::config::redact_url(url),
+                expected: "unset: this version keeps limits in-process only (the Redis backend \
+                           is not available yet)"
+                    .to_owned(),
+            });
+        }
         let found = registry.limiter(model, provider, tier)?;
         Ok(Call {
             refunds_output: refunds_unused_output(found.resolved.family.provider),
+            default_max_tokens: if model.contains("embedding") {
+                0
+            } else {
+                DEFAULT_MAX_TOKENS
+            },
             limiter: found.limiter,
             encoding: found.encoding,
-            model: model.to_owned(),
+            resolved: found.resolved,
             max_retries: retries.unwrap_or(settings.max_retries),
             settings,
             input_tokens: 0,
@@ -152,7 +172,7 @@ impl Call {
             n: None,
             attempts: 0,
             started: Instant::now(),
-            backoff: new_backoff(),
+            backoff: None,
         })
     }
 
@@ -208,13 +228,7 @@ impl Call {
 
     /// What each attempt reserves: the prompt estimate plus `n × max_tokens`.
     pub fn cost(&self) -> Cost {
-        let max_tokens = self.max_tokens.unwrap_or_else(|| {
-            if self.model.contains("embedding") {
-                0
-            } else {
-                DEFAULT_MAX_TOKENS
-            }
-        });
+        let max_tokens = self.max_tokens.unwrap_or(self.default_max_tokens);
         let n = u64::from(self.n.unwrap_or(1).max(1));
         Cost::request(self.input_tokens, n.saturating_mul(max_tokens))
     }
@@ -284,7 +298,7 @@ impl Call {
                 max: self.settings.max_retry_after,
             });
         }
-        let wait = wait.or_else(|| self.backoff.next_backoff());
+        let wait = wait.or_else(|| self.backoff.get_or_insert_with(new_backoff).next_backoff());
         let out_of_time = wait.is_none_or(|w| self.started.elapsed() + w > MAX_RETRY_TIME);
         if self.attempts > self.max_retries || out_of_time {
             return Err(Error::RetriesExhausted {
@@ -294,7 +308,7 @@ impl Call {
         }
         let wait = wait.unwrap_or_default();
         tracing::debug!(
-            model = %self.model,
+            family = %self.resolved.family,
             attempt = self.attempts,
             ?wait,
             rate_limited = hold,
@@ -342,7 +356,7 @@ fn refunds_unused_output(provider: Provider) -> bool {
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("model", &self.model)
+            .field("family", &self.resolved.family)
             .field("cost", &self.cost())
             .field("attempts", &self.attempts)
             .finish_non_exhaustive()

@@ -230,7 +230,7 @@ fn read_redis_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Stri
 }
 
 /// The URL with any password (user info) replaced by `***`, for messages and logs.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

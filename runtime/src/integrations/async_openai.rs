@@ -66,17 +66,16 @@ use std::time::SystemTime;
 use ::async_openai::error::{ApiError, ApiErrorResponse, OpenAIError, StreamError};
 use ::async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageContent,
-    ChatCompletionRequestAssistantMessageContentPart,
-    ChatCompletionRequestDeveloperMessageContent, ChatCompletionRequestDeveloperMessageContentPart,
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageContent,
-    ChatCompletionRequestSystemMessageContentPart, ChatCompletionRequestToolMessageContent,
-    ChatCompletionRequestToolMessageContentPart, ChatCompletionRequestUserMessageContent,
-    ChatCompletionRequestUserMessageContentPart, CompletionUsage, CreateChatCompletionRequest,
-    CreateChatCompletionResponse, CreateChatCompletionStreamResponse, ResponseFormat,
+    ChatCompletionRequestAssistantMessageContentPart, ChatCompletionRequestDeveloperMessageContent,
+    ChatCompletionRequestDeveloperMessageContentPart, ChatCompletionRequestMessage,
+    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestSystemMessageContentPart,
+    ChatCompletionRequestToolMessageContent, ChatCompletionRequestToolMessageContentPart,
+    ChatCompletionRequestUserMessageContent, ChatCompletionRequestUserMessageContentPart,
+    CompletionUsage, CreateChatCompletionRequest, CreateChatCompletionResponse,
+    CreateChatCompletionStreamResponse, ResponseFormat,
 };
 use ::async_openai::types::embeddings::{
-    CreateBase64EmbeddingResponse, CreateEmbeddingRequest, CreateEmbeddingResponse,
-    EmbeddingInput,
+    CreateBase64EmbeddingResponse, CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
 };
 
 use crate::call::{Budget, OutputBudget};
@@ -147,9 +146,7 @@ fn for_each_text<'a>(message: &'a ChatCompletionRequestMessage, f: &mut impl FnM
                 Some(ChatCompletionRequestAssistantMessageContent::Array(parts)) => {
                     for part in parts {
                         match part {
-                            ChatCompletionRequestAssistantMessageContentPart::Text(p) => {
-                                f(&p.text)
-                            }
+                            ChatCompletionRequestAssistantMessageContentPart::Text(p) => f(&p.text),
                             ChatCompletionRequestAssistantMessageContentPart::Refusal(p) => {
                                 f(&p.refusal)
                             }
@@ -290,9 +287,9 @@ impl EstimateTokens for CreateEmbeddingRequest {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
         match &self.input {
             EmbeddingInput::String(s) => count_tokens(encoding, s),
-            EmbeddingInput::StringArray(items) => items.iter().fold(0, |sum, s| {
-                sum.saturating_add(count_tokens(encoding, s))
-            }),
+            EmbeddingInput::StringArray(items) => items
+                .iter()
+                .fold(0, |sum, s| sum.saturating_add(count_tokens(encoding, s))),
             EmbeddingInput::IntegerArray(tokens) => tokens.len() as u64,
             EmbeddingInput::ArrayOfIntegerArray(arrays) => {
                 arrays.iter().map(|tokens| tokens.len() as u64).sum()
@@ -446,7 +443,11 @@ fn classify_by_source(error: &(dyn std::error::Error + 'static)) -> Verdict {
 /// - anything else → [`Verdict::Fatal`].
 impl Classify for ApiErrorResponse {
     fn classify(&self) -> Verdict {
-        classify_api_error(self.status_code.as_u16(), &self.api_error, SystemTime::now())
+        classify_api_error(
+            self.status_code.as_u16(),
+            &self.api_error,
+            SystemTime::now(),
+        )
     }
 }
 

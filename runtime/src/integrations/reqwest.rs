@@ -1,4 +1,4 @@
-//! [`reqwest`](::reqwest) 0.13 (feature `reqwest`): classify its errors and its failed responses.
+//! [`reqwest`] 0.13 (feature `reqwest`): classify its errors and its failed responses.
 //!
 //! A raw HTTP call has two ways to fail: the transport (`reqwest::Error`: connect, timeout, a
 //! reset mid-body) and the server (a non-2xx response, which reqwest does not treat as an error).

@@ -1,0 +1,29 @@
+//! A return type that is not a `Result`, and no return type at all.
+use ratelimited::rate_limited;
+
+#[derive(Debug)]
+struct ApiError;
+
+impl From<ratelimited::Error> for ApiError {
+    fn from(_: ratelimited::Error) -> Self {
+        ApiError
+    }
+}
+
+impl ratelimited::Classify for ApiError {
+    fn classify(&self) -> ratelimited::Verdict {
+        ratelimited::Verdict::Fatal
+    }
+}
+
+#[rate_limited(model = "gpt-4o-mini")]
+async fn summarize(prompt: &str) -> String {
+    prompt.to_owned()
+}
+
+#[rate_limited(model = "gpt-4o-mini")]
+async fn nothing(prompt: &str) {
+    let _ = prompt;
+}
+
+fn main() {}
