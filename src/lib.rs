@@ -62,6 +62,12 @@ pub use ratelimited_runtime::{
     TryAcquireError, Usage, Verdict, ASYNC_COUNT_THRESHOLD, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME,
 };
 
+/// Support for HTTP clients: classification of `reqwest` errors (feature `reqwest`), and token
+/// estimates, output budgets, usage and error classification for `async-openai`'s types
+/// (feature `async-openai`).
+#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+pub use ratelimited_runtime::integrations;
+
 /// Helpers for testing code that uses the limiter: a fresh registry per test, and a mock
 /// provider that enforces OpenAI-style limits on tokio's clock.
 pub mod testing {

@@ -19,7 +19,7 @@ use ratelimited::{
     Encoding, EstimateTokens, OutputBudget, ReportUsage, Usage, Verdict,
 };
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
-use ratelimited_runtime::integrations::async_openai::CallError;
+use ratelimited::integrations::async_openai::CallError;
 use serde_json::{json, Value};
 
 const MODEL: &str = "gpt-4o-mini";

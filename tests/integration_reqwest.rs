@@ -13,7 +13,7 @@ use std::time::Duration;
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::{rate_limited, Classify, Verdict};
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
-use ratelimited_runtime::integrations::reqwest::{
+use ratelimited::integrations::reqwest::{
     error_for_status, http_error, rate_limit_headers, CallError,
 };
 use serde_json::{json, Value};

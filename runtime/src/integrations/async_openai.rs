@@ -390,7 +390,7 @@ impl ReportUsage for CreateBase64EmbeddingResponse {
 /// | `Reqwest` | `reqwest::Error`'s [`Classify`]: timeouts, connect errors and failures while sending or reading → [`Verdict::Transient`], else [`Verdict::Fatal`] |
 /// | `StreamError` from the transport mid-stream (`Transport error: ...`) | [`Verdict::Transient`] (the whole call runs again) |
 /// | `JSONDeserialize`, `InvalidArgument`, other stream errors, file errors | [`Verdict::Fatal`] |
-/// | anything else (the `middleware` feature's `Boxed`) | transient if a timed-out or reset connection (`std::io::Error`) or a transient `reqwest::Error` is in its source chain, else [`Verdict::Fatal`] |
+/// | anything else (file errors; `Boxed`, with async-openai's `middleware` feature) | transient if a transient `reqwest::Error` or `std::io::Error` (reset, timed out, ...) is among its `source()`s, else [`Verdict::Fatal`]. `Boxed` forwards `source()` to the boxed error's own source, so the boxed error itself is not seen: a tower `timeout` layer's `Elapsed` is fatal; put the timeout on the `reqwest::Client` instead |
 ///
 /// `JSONDeserialize` is also what async-openai returns for an error response whose body is not
 /// OpenAI's JSON (a proxy's plain-text 429): the status is lost there, so it is fatal.
