@@ -59,7 +59,8 @@ pub use ratelimited_runtime::{
     Acquire, Budget, ChatMessage, Classify, Cost, Dimension, Encoding, Error, EstimateTokens,
     HttpError, LimitFamily, Limiter, ModelLimiter, OutputBudget, Provider, Quota, RateLimitHeaders,
     Registry, ReportUsage, Reservation, Resolved, ScopeGuard, Settings, TierEntry, TierSource,
-    TryAcquireError, Usage, Verdict, ASYNC_COUNT_THRESHOLD, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME,
+    TryAcquireError, Usage, Verdict, WithHeaders, ASYNC_COUNT_THRESHOLD, DEFAULT_MAX_TOKENS,
+    MAX_RETRY_TIME,
 };
 
 /// Support for HTTP clients: classification of `reqwest` errors (feature `reqwest`), and token

@@ -160,7 +160,12 @@ async fn a_retry_after_of_ten_minutes_fails_at_once() {
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-#[rate_limited(model = "test-model", provider = "openai", tokens = 10, max_tokens = 10)]
+#[rate_limited(
+    model = "test-model",
+    provider = "openai",
+    tokens = 10,
+    max_tokens = 10
+)]
 async fn sixty_rpm(api: &FakeApi) -> Result<Value, ApiError> {
     api.chat(10).await
 }
@@ -189,16 +194,18 @@ async fn a_hundred_concurrent_calls_at_sixty_rpm_finish_at_forty_seconds() {
     // A burst of 60 at once, then one a second: the last one at 40 s.
     assert_eq!(finished.iter().max(), Some(&Duration::from_secs(40)));
     assert_eq!(
-        finished
-            .iter()
-            .filter(|d| **d == Duration::ZERO)
-            .count(),
+        finished.iter().filter(|d| **d == Duration::ZERO).count(),
         60
     );
     assert_eq!(api.runs(), 100);
 }
 
-#[rate_limited(model = "claude-test", provider = "anthropic", tokens = 1_000, max_tokens = 8_000)]
+#[rate_limited(
+    model = "claude-test",
+    provider = "anthropic",
+    tokens = 1_000,
+    max_tokens = 8_000
+)]
 async fn long_answer(api: &FakeApi) -> Result<Value, ApiError> {
     api.chat(1_000).await
 }
@@ -223,7 +230,12 @@ async fn settling_unused_output_lets_the_next_caller_in_earlier() {
     assert_eq!(start.elapsed(), Duration::from_secs(6));
 }
 
-#[rate_limited(model = "test-model", provider = "openai", tokens = 1_000, max_tokens = 8_000)]
+#[rate_limited(
+    model = "test-model",
+    provider = "openai",
+    tokens = 1_000,
+    max_tokens = 8_000
+)]
 async fn long_openai_answer(api: &FakeApi) -> Result<Value, ApiError> {
     api.chat(1_000).await
 }
@@ -251,7 +263,11 @@ async fn openai_output_reservations_stay_charged_because_the_server_keeps_them()
 async fn a_503_is_retried_after_a_backoff() {
     let _registry = fresh_registry_with_env([("RATE_LIMITED_TIER", "tier-1")]);
     let api = FakeApi::scripted([
-        HttpError::new(503, [("content-type", "text/plain")], "upstream unavailable"),
+        HttpError::new(
+            503,
+            [("content-type", "text/plain")],
+            "upstream unavailable",
+        ),
         HttpError::new(
             529,
             [("content-type", "application/json")],
@@ -331,6 +347,9 @@ async fn a_redis_url_is_refused_rather_than_silently_ignored() {
     };
     let text = err.to_string();
     assert!(text.contains("RATE_LIMITED_REDIS_URL"), "{text}");
-    assert!(!text.contains("secret"), "the password must not leak: {text}");
+    assert!(
+        !text.contains("secret"),
+        "the password must not leak: {text}"
+    );
     assert_eq!(api.runs(), 0);
 }

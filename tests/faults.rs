@@ -34,7 +34,10 @@ impl Classify for ApiError {
 
 /// The prompt estimate and `max_tokens` come from `MockRequest` itself.
 #[rate_limited(model = "gpt-4o-mini")]
-async fn complete(provider: &MockProvider, request: &MockRequest) -> Result<MockResponse, ApiError> {
+async fn complete(
+    provider: &MockProvider,
+    request: &MockRequest,
+) -> Result<MockResponse, ApiError> {
     provider.chat(request).await.map_err(ApiError::Http)
 }
 
@@ -182,9 +185,15 @@ async fn server_errors_and_overload_are_retried_and_nothing_is_lost_or_duplicate
     let ok = results.iter().filter(|(r, _)| r.is_ok()).count();
     assert_eq!(ok, 30, "every call came back with its answer");
     let stats = provider.stats();
-    assert_eq!(stats.faults, 8, "3 x 503, 3 x 529, 2 timeouts, each answered once");
+    assert_eq!(
+        stats.faults, 8,
+        "3 x 503, 3 x 529, 2 timeouts, each answered once"
+    );
     assert_eq!(stats.admitted, 30, "each request admitted exactly once");
-    assert_eq!(stats.calls, 38, "30 calls plus 8 retries reached the server");
+    assert_eq!(
+        stats.calls, 38,
+        "30 calls plus 8 retries reached the server"
+    );
     provider.assert_within_limits();
 }
 

@@ -44,7 +44,10 @@ async fn plain(prompt: &str) -> Result<(), ratelimited::Error> {
 /// Polls a future that completes without waiting (the limits never bind).
 fn run_once<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         Poll::Ready(output) => output,
         Poll::Pending => panic!("the limits were meant not to bind"),
     }

@@ -95,7 +95,9 @@ impl Args {
 
         Ok(Args {
             // `errors.finish()` returned early unless `model` was given and valid.
-            model: model.value.expect("a missing or invalid `model` is an error"),
+            model: model
+                .value
+                .expect("a missing or invalid `model` is an error"),
             tier: tier.value,
             provider: provider.value,
             tokens: tokens.value,
@@ -222,7 +224,11 @@ fn unknown_key(key: &Ident) -> syn::Error {
 /// Whether `name` is probably a misspelling of `key`: a typo or two, a shared stem
 /// (`retry`/`retries`), or a missing underscore.
 fn is_close(key: &str, name: &str) -> bool {
-    let shared_prefix = key.chars().zip(name.chars()).take_while(|(a, b)| a == b).count();
+    let shared_prefix = key
+        .chars()
+        .zip(name.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
     edit_distance(key, name) <= 2
         || shared_prefix >= 4
         || key.replace('_', "") == name.replace('_', "").to_ascii_lowercase()
@@ -278,7 +284,10 @@ fn provider_expr(pair: &KeyValue) -> syn::Result<Expr> {
     }) = &expr
     {
         let value = s.value();
-        if !PROVIDERS.iter().any(|p| p.eq_ignore_ascii_case(value.trim())) {
+        if !PROVIDERS
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(value.trim()))
+        {
             let expected = PROVIDERS
                 .iter()
                 .map(|p| format!("\"{p}\""))
@@ -438,16 +447,30 @@ mod tests {
 
     #[test]
     fn retries_accepts_integer_suffixes() {
-        assert_eq!(parse(quote!(model = "m", retries = 0)).retries.unwrap().value, 0);
-        assert_eq!(parse(quote!(model = "m", retries = 7u8)).retries.unwrap().value, 7);
+        assert_eq!(
+            parse(quote!(model = "m", retries = 0))
+                .retries
+                .unwrap()
+                .value,
+            0
+        );
+        assert_eq!(
+            parse(quote!(model = "m", retries = 7u8))
+                .retries
+                .unwrap()
+                .value,
+            7
+        );
     }
 
     #[test]
     fn missing_model() {
         assert_eq!(
             errors(quote!()),
-            ["missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, or \
-              `model = <expression>` to take it from an argument"]
+            [
+                "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, or \
+              `model = <expression>` to take it from an argument"
+            ]
         );
         assert_eq!(errors(quote!(tier = "tier-1")).len(), 1);
     }
@@ -456,8 +479,10 @@ mod tests {
     fn unknown_key_lists_the_valid_ones() {
         assert_eq!(
             errors(quote!(model = "m", temperature = 0.2)),
-            ["unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
-              `tokens`, `max_tokens`, `n`, `retries`, `crate`"]
+            [
+                "unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
+              `tokens`, `max_tokens`, `n`, `retries`, `crate`"
+            ]
         );
     }
 
@@ -504,8 +529,10 @@ mod tests {
         );
         assert_eq!(
             errors(quote!(model = 4)),
-            ["`model` takes a string: write `model = \"gpt-4o-mini\"`, or an expression that \
-              gives a `&str` or `String`"]
+            [
+                "`model` takes a string: write `model = \"gpt-4o-mini\"`, or an expression that \
+              gives a `&str` or `String`"
+            ]
         );
         assert_eq!(
             errors(quote!(model = "")),
@@ -513,8 +540,10 @@ mod tests {
         );
         assert_eq!(
             errors(quote!(model = "m", tokens = "500")),
-            ["`tokens` takes an integer: write `tokens = 500`, or an expression that gives an \
-              integer"]
+            [
+                "`tokens` takes an integer: write `tokens = 500`, or an expression that gives an \
+              integer"
+            ]
         );
         assert_eq!(
             errors(quote!(model = "m", n = -2)),
@@ -531,8 +560,10 @@ mod tests {
     fn provider_literal_must_be_known() {
         assert_eq!(
             errors(quote!(model = "m", provider = "openia")),
-            ["unknown provider \"openia\", expected one of \"openai\", \"azure\", \
-              \"anthropic\", \"gemini\""]
+            [
+                "unknown provider \"openia\", expected one of \"openai\", \"azure\", \
+              \"anthropic\", \"gemini\""
+            ]
         );
         // Expressions are checked by the runtime instead.
         assert!(Args::parse(quote!(model = "m", provider = cfg.provider)).is_ok());
@@ -542,8 +573,10 @@ mod tests {
     fn crate_must_be_a_path() {
         assert_eq!(
             errors(quote!(model = "m", crate = "not a path")),
-            ["`crate = \"not a path\"` is not a path: write the path the facade is reachable \
-              at, like `crate = \"my_ratelimited\"`"]
+            [
+                "`crate = \"not a path\"` is not a path: write the path the facade is reachable \
+              at, like `crate = \"my_ratelimited\"`"
+            ]
         );
         assert!(Args::parse(quote!(model = "m", crate = "a::<T>")).is_err());
     }
@@ -557,8 +590,10 @@ mod tests {
         assert_eq!(errors(quote!(model = "a" tier = "b")), ["expected `,`"]);
         assert_eq!(
             errors(quote!("gpt-4o")),
-            ["expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
-              `max_tokens`, `n`, `retries`, `crate`"]
+            [
+                "expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
+              `max_tokens`, `n`, `retries`, `crate`"
+            ]
         );
     }
 

@@ -1,10 +1,10 @@
 //! Code generation for `#[rate_limited]`.
 //!
-//! The function keeps its signature; its body becomes: open a `Call` for the model, estimate the
-//! request from the arguments, then per attempt acquire, run the original body as an
-//! `async move` block, and let the runtime settle the result and decide whether to retry.
-//! Limiter failures leave through a labeled block and are converted into the function's own
-//! error type in exactly one place.
+//! The function keeps its signature (less `mut` on arguments that are rebound per attempt);
+//! its body becomes: open a `Call` for the model, estimate the request from the arguments, then
+//! per attempt acquire, run the original body as an `async move` block, and let the runtime
+//! settle the result and decide whether to retry. Limiter failures leave through a labeled
+//! block and become the function's own error in exactly one place.
 //!
 //! ```text
 //! // Input:
@@ -13,47 +13,58 @@
 //!     body
 //! }
 //!
-//! // Output:
+//! // Output (`__rl_*` names are hygienic, paths are absolute):
 //! async fn summarize(client: &Client, req: Req, log: &mut Log) -> Result<Resp, ApiError> {
 //!     let __rl_error = '__rl_limited: {
-//!         let mut __rl_call = match ::ratelimited::__private::Call::new("gpt-4o-mini", None, None, None) {
-//!             Ok(call) => call,
-//!             Err(error) => break '__rl_limited error,
+//!         let mut __rl_call = match __private::Call::new("gpt-4o-mini", None, None, None) {
+//!             Ok(__rl_ok) => __rl_ok,
+//!             Err(__rl_err) => break '__rl_limited __rl_err,
 //!         };
-//!         { /* estimate: (&Arg(&client)).__rl_estimate(enc) + .. ; observe_budget(..) per argument */ }
-//!         ::ratelimited::__private::require_clone(&req);          // spanned at `Req`
+//!         {
+//!             use __private::{ViaEstimate as _, ViaNothing as _};   // autoref specialization
+//!             let __rl_len = 0usize.saturating_add((&Arg(&client)).__rl_text_len())..;
+//!             __rl_call.estimate(__rl_len, |__rl_encoding| 0u64.saturating_add(..)..);
+//!         }
+//!         { use ..; __rl_call.observe_budget((&Arg(&client)).__rl_budget()); .. }
+//!         __private::require_clone(&req);                      // spanned at `Req`
 //!         loop {
-//!             let __rl_attempt = match __rl_call.acquire().await { .. break '__rl_limited error };
+//!             let __rl_attempt = match __rl_call.acquire().await { .. };
 //!             let __rl_result: Result<Resp, ApiError> = {
-//!                 let req = ::core::clone::Clone::clone(&req);    // owned: a fresh copy per attempt
-//!                 let mut log = &mut *log;                       // `&mut`: a reborrow per attempt
+//!                 let __rl_in1 = Clone::clone(&req);            // owned: a copy per attempt
+//!                 let __rl_in2 = &mut *log;                     // `&mut`: a reborrow per attempt
 //!                 async move {
 //!                     if false { let __rl_never: Result<Resp, ApiError> = loop {}; return __rl_never; }
-//!                     body                                        // `return` and `?` end the attempt
+//!                     let req = __rl_in1;
+//!                     let mut log = __rl_in2;
+//!                     body                                      // `return` and `?` end the attempt
 //!                 }
 //!             }
 //!             .await;
-//!             match __rl_call.finish(__rl_attempt, &__rl_result).await {
+//!             match __rl_call.finish(__rl_attempt, &__rl_result).await {   // spanned at the return type
 //!                 Ok(Next::Return) => return __rl_result,
 //!                 Ok(Next::Retry) => {}
-//!                 Err(error) => break '__rl_limited error,
+//!                 Err(__rl_err) => break '__rl_limited __rl_err,
 //!             }
 //!         }
 //!     };
-//!     Result::<<R as Outcome>::Ok, <R as Outcome>::Err>::Err(into_error(__rl_error))
+//!     Result::<<Result<Resp, ApiError> as Outcome>::Ok, <.. as Outcome>::Err>::Err(
+//!         __private::into_error(__rl_error),
+//!     )
 //! }
 //! ```
 //!
-//! With `retries = 0` there is no loop and nothing is cloned: the body's `async move` block takes
-//! the arguments themselves.
+//! `self` by value and `&mut self` cannot be rebound with `let`, so when there are retries the
+//! body spells them `__rl_self` (renamed by [`RenameSelf`]), bound per attempt to a clone or a
+//! reborrow. With `retries = 0` there is no loop and nothing is cloned or renamed: the body's
+//! `async move` block takes the arguments themselves.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{
-    AttrStyle, Expr, ExprLit, ExprPath, FnArg, ItemFn, Lifetime, Lit, Pat, PatIdent,
-    PatType, Receiver, ReturnType, Signature, Type, TypeImplTrait,
+    AttrStyle, Expr, ExprLit, ExprPath, FnArg, ItemFn, Lifetime, Lit, Pat, PatIdent, PatType,
+    Receiver, ReturnType, Signature, Type, TypeImplTrait,
 };
 
 use crate::attr::Args;
@@ -104,7 +115,15 @@ fn check(func: &ItemFn) -> syn::Result<()> {
         Some(all) => all.combine(error),
         None => errors = Some(error),
     };
-    if sig.asyncness.is_none() {
+    if sig.asyncness.is_none() && returns_boxed_future(sig) {
+        push(syn::Error::new_spanned(
+            sig.fn_token,
+            "`#[rate_limited]` needs an `async fn`, and this one already returns a boxed future \
+             (`#[async_trait]` expands before the attributes inside its impl): use a native \
+             `async fn` in the trait, or put `#[rate_limited]` on an inherent `async fn` that \
+             this method calls",
+        ));
+    } else if sig.asyncness.is_none() {
         push(syn::Error::new_spanned(
             sig.fn_token,
             "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
@@ -129,6 +148,24 @@ fn check(func: &ItemFn) -> syn::Result<()> {
         }
     }
     errors.map_or(Ok(()), Err)
+}
+
+/// `-> Pin<Box<dyn Future<..> ..>>`: what `#[async_trait]` makes of an `async fn`.
+fn returns_boxed_future(sig: &Signature) -> bool {
+    fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => out.push(ident.to_string()),
+                TokenTree::Group(group) => idents(group.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut names = Vec::new();
+    idents(sig.output.to_token_stream(), &mut names);
+    ["Pin", "Box", "Future"]
+        .iter()
+        .all(|name| names.iter().any(|n| n == name))
 }
 
 /// Finds an `impl Trait` in a type: the body's result is bound with that type in a `let`,
@@ -176,7 +213,7 @@ impl Passing {
 struct Param {
     /// The name the function binds the argument to (the user's, or `__rl_argN`).
     binding: Ident,
-    /// The span of the argument's type, where a missing `Clone` is reported.
+    /// The first span of the argument's type, where a missing `Clone` is reported.
     ty_span: Span,
     passing: Passing,
     /// The user's pattern when each attempt has to bind it again, `None` when the attempt can
@@ -184,34 +221,111 @@ struct Param {
     rebind: Option<TokenStream>,
 }
 
-/// The path of the facade's `__private` module, `::ratelimited::__private` unless `crate = ".."`
-/// says otherwise.
-struct Private(TokenStream);
+/// `tokens` with every span moved to `span`'s location, keeping its hygiene.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut moved = Group::new(group.delimiter(), located_at(group.stream(), span));
+                moved.set_span(group.span().located_at(span));
+                TokenTree::Group(moved)
+            }
+            mut other => {
+                other.set_span(other.span().located_at(span));
+                other
+            }
+        })
+        .collect()
+}
 
-impl Private {
-    /// The path, located at `span` (hygiene unchanged): an unmet bound of a `__private` function
-    /// is then reported at the user's tokens the check is about, not at the attribute.
-    fn at(&self, span: Span) -> TokenStream {
-        self.0
-            .clone()
-            .into_iter()
-            .map(|mut token| {
-                token.set_span(token.span().located_at(span));
-                token
-            })
-            .collect()
+/// The first and last token spans of `tokens`: on stable Rust a span cannot be joined, but an
+/// expression whose tokens run from one to the other is reported across the whole range.
+fn span_range(tokens: &impl ToTokens) -> (Span, Span) {
+    let mut spans = tokens
+        .to_token_stream()
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => (group.span_open(), group.span_close()),
+            other => (other.span(), other.span()),
+        });
+    let (first, mut last) = spans
+        .next()
+        .map_or((Span::call_site(), Span::call_site()), |(open, close)| {
+            (open, close)
+        });
+    for (_, close) in spans {
+        last = close;
+    }
+    (first, last)
+}
+
+/// `function(args)` written over the user's tokens from `first` to `last`, so that an unmet
+/// bound of `function` underlines exactly those tokens. The function's path takes the spans of
+/// the user's tokens (resolution is the same: it is absolute); the arguments keep their own.
+/// rustc joins the span of an expression only when its ends share a syntax context, and falls
+/// back to the whole attribute otherwise.
+fn call_across(
+    function: TokenStream,
+    args: TokenStream,
+    (first, last): (Span, Span),
+) -> TokenStream {
+    let function: TokenStream = function
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(first);
+            token
+        })
+        .collect();
+    let mut args = Group::new(Delimiter::Parenthesis, args);
+    args.set_span(last);
+    quote!(#function #args)
+}
+
+/// The names the expansion introduces. Hygienic (`Span::mixed_site()`): the body can neither
+/// see nor shadow them, and parameters may use the same spellings.
+struct Names {
+    call: Ident,
+    attempt: Ident,
+    result: Ident,
+    error: Ident,
+    never: Ident,
+    ok: Ident,
+    err: Ident,
+    len: Ident,
+    encoding: Ident,
+    label: Lifetime,
+}
+
+impl Names {
+    fn new() -> Names {
+        let name = |name: &str| Ident::new(name, Span::mixed_site());
+        Names {
+            call: name("__rl_call"),
+            attempt: name("__rl_attempt"),
+            result: name("__rl_result"),
+            error: name("__rl_error"),
+            never: name("__rl_never"),
+            ok: name("__rl_ok"),
+            err: name("__rl_err"),
+            len: name("__rl_len"),
+            encoding: name("__rl_encoding"),
+            label: Lifetime::new("'__rl_limited", Span::mixed_site()),
+        }
     }
 }
 
-impl ToTokens for Private {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
-        self.0.to_tokens(tokens);
-    }
-}
-
-/// Generated names: hygienic, so the body can neither see nor shadow them.
-fn private(name: &str) -> Ident {
-    Ident::new(name, Span::mixed_site())
+/// The values each attempt starts from.
+#[derive(Default)]
+struct PerAttempt {
+    /// Computed outside the attempt's `async move` block (a clone, a reborrow, a copy) and moved
+    /// into it.
+    fresh: Vec<TokenStream>,
+    /// The user's patterns bound to those values inside the block, where the body sees them as
+    /// its parameters: a `mut` binding can then be reassigned to a borrow of a body local.
+    bind: Vec<TokenStream>,
+    /// `require_clone` for every argument that is cloned, before the first attempt.
+    clone_checks: Vec<TokenStream>,
 }
 
 fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
@@ -219,37 +333,80 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
         .krate
         .as_ref()
         .map_or_else(|| quote!(::ratelimited), ToTokens::to_token_stream);
-    let private_mod = Private(quote!(#krate::__private));
+    // `::ratelimited::__private`, or under the `crate = ".."` path.
+    let private_mod = quote!(#krate::__private);
     let retrying = args.retries.as_ref().is_none_or(|r| r.value > 0);
-
     let ReturnType::Type(_, ret) = &func.sig.output else {
         unreachable!("`check` rejects functions without a return type")
     };
     let ret: Type = (**ret).clone();
-    let ret_span = ret.span();
+    let names = Names::new();
 
     let (params, receiver) = rewrite_inputs(&mut func.sig, retrying);
+    let per_attempt = per_attempt(&params, receiver.as_ref(), retrying, &private_mod);
+    let mut body = (*func.block).clone();
+    if receiver.as_ref().is_some_and(|r| r.renamed) {
+        RenameSelf.visit_block_mut(&mut body);
+    }
 
-    let call = private("__rl_call");
-    let attempt = private("__rl_attempt");
-    let result = private("__rl_result");
-    let error = private("__rl_error");
-    let never = private("__rl_never");
-    let label = Lifetime::new("'__rl_limited", Span::mixed_site());
+    let open = open_call(args, &private_mod, &names);
+    let estimate = estimate(args, &params, &private_mod, &names);
+    let attempts = attempts(&body, &ret, &per_attempt, retrying, &private_mod, &names);
+    let Names { error, label, .. } = &names;
+    let (first, last) = span_range(&ret);
+    // The one place a limiter error becomes the function's error. `Outcome` names the return
+    // type's `Ok` and `Err`, so a return type that is not a `Result` is reported at itself.
+    let outcome = |assoc: &str| {
+        let open = located_at(quote!(<), first);
+        let close = located_at(quote!(as #private_mod::Outcome>::), first);
+        let assoc = Ident::new(assoc, Span::call_site().located_at(last));
+        quote!(#open #ret #close #assoc)
+    };
+    let (ok_type, err_type) = (outcome("Ok"), outcome("Err"));
+    let into_error = call_across(
+        quote!(#private_mod::into_error),
+        quote!(#error),
+        (first, last),
+    );
+    let limiter_error = quote! {
+        ::core::result::Result::<#ok_type, #err_type>::Err(#into_error)
+    };
 
-    let open = open_call(args, &private_mod, &call, &label);
-    let ok = private("__rl_ok");
-    let err = private("__rl_err");
-    let estimate = estimate(args, &params, &private_mod, &call);
+    for attr in &mut func.attrs {
+        // Inner attributes of the body (`#![allow(..)]`) apply to the whole function.
+        attr.style = AttrStyle::Outer;
+    }
+    let attrs = &func.attrs;
+    let vis = &func.vis;
+    let sig = &func.sig;
+    let mut block = TokenStream::new();
+    func.block.brace_token.surround(&mut block, |tokens| {
+        tokens.extend(quote! {
+            let #error = #label: {
+                #open
+                #estimate
+                #attempts
+            };
+            #limiter_error
+        });
+    });
+    quote! {
+        #(#attrs)*
+        #vis #sig #block
+    }
+}
 
-    // Each attempt computes fresh values outside its `async move` block (a clone, a reborrow),
-    // moves them in, and binds the user's patterns to them inside, where the body sees them as
-    // its parameters: so a `mut` binding can be reassigned to a borrow of a body local.
-    let mut fresh = Vec::new();
-    let mut bind = Vec::new();
-    let mut clone_checks = Vec::new();
-    if let Some(receiver) = &receiver {
-        fresh.extend(receiver.rebind(&private_mod, &mut clone_checks));
+/// What each attempt binds before the body runs; see [`PerAttempt`].
+fn per_attempt(
+    params: &[Param],
+    receiver: Option<&SelfParam>,
+    retrying: bool,
+    private_mod: &TokenStream,
+) -> PerAttempt {
+    let mut out = PerAttempt::default();
+    if let Some(receiver) = receiver {
+        out.fresh
+            .extend(receiver.rebind(private_mod, &mut out.clone_checks));
     }
     for (index, param) in params.iter().enumerate() {
         let binding = &param.binding;
@@ -260,30 +417,57 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
             (false, _) | (true, Passing::Shared) => quote!(#binding),
             (true, Passing::Unique) => quote!(&mut *#binding),
             (true, Passing::Owned) => {
-                let private_mod = private_mod.at(param.ty_span);
-                clone_checks.push(quote_spanned! {param.ty_span=>
+                // Both at the argument's type: rustc reports the unmet `Clone` once, with
+                // `RetryClone`'s message.
+                // Both spanned at the argument's type: rustc reports the unmet `Clone` once,
+                // across the whole argument, with `RetryClone`'s message and notes.
+                let ty = param.ty_span;
+                out.clone_checks.push(quote_spanned! {ty=>
                     #private_mod::require_clone(&#binding);
                 });
-                quote_spanned!(param.ty_span=> ::core::clone::Clone::clone(&#binding))
+                quote_spanned!(ty=> ::core::clone::Clone::clone(&#binding))
             }
         };
         let moved_in = format_ident!("__rl_in{}", index, span = Span::mixed_site());
-        fresh.push(quote!(let #moved_in = #value;));
-        bind.push(quote! {
-            // A parameter used only in the attribute's expressions is not unused.
+        out.fresh.push(quote!(let #moved_in = #value;));
+        // A parameter used only in the attribute's expressions is not unused.
+        out.bind.push(quote! {
             #[allow(unused_variables)]
             let #pattern = #moved_in;
         });
     }
+    out
+}
 
-    let mut body = (*func.block).clone();
-    if receiver.as_ref().is_some_and(|r| r.renamed) {
-        RenameSelf.visit_block_mut(&mut body);
-    }
+/// Acquire, run the body, settle; in a loop unless `retries = 0`. Leaves with `return` when
+/// the body's result is final, and through the label with a limiter error.
+fn attempts(
+    body: &syn::Block,
+    ret: &Type,
+    per_attempt: &PerAttempt,
+    retrying: bool,
+    private_mod: &TokenStream,
+    names: &Names,
+) -> TokenStream {
+    let Names {
+        call,
+        attempt,
+        result,
+        never,
+        ok,
+        err,
+        label,
+        ..
+    } = names;
+    let PerAttempt {
+        fresh,
+        bind,
+        clone_checks,
+    } = per_attempt;
     let stmts = &body.stmts;
-    // Sets the async block's return type before the body is checked, so `?` and every
-    // `return` in the body convert and coerce into the function's return type (tracing's
-    // "fake return edge").
+    // The `if false` return sets the async block's return type before the body is checked, so
+    // `?` and every `return` in the body convert and coerce into the function's return type
+    // (tracing's "fake return edge").
     let run_body = quote! {
         {
             #(#fresh)*
@@ -304,10 +488,14 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
             }
         }
     };
-
-    let finish = quote_spanned! {ret_span=>
-        #call.finish(#attempt, &#result).await
-    };
+    // Unmet bounds of `finish` (`ReportUsage` on the success type, `Classify` on the error
+    // type) are reported once, at the return type.
+    // Every token at the return type's first one: rustc then reports an unmet bound of
+    // `finish` once, for the call and its `.await` alike.
+    let finish = located_at(
+        quote!(#call.finish(#attempt, &#result).await),
+        span_range(ret).0,
+    );
     let acquire_and_run = quote! {
         let #attempt = match #call.acquire().await {
             ::core::result::Result::Ok(#ok) => #ok,
@@ -315,7 +503,7 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
         };
         let #result: #ret = #run_body.await;
     };
-    let attempts = if retrying {
+    if retrying {
         quote! {
             #(#clone_checks)*
             loop {
@@ -335,48 +523,19 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
                 ::core::result::Result::Err(#err) => break #label #err,
             }
         }
-    };
-    let private_at_ret = private_mod.at(ret_span);
-    let limiter_error = quote_spanned! {ret_span=>
-        ::core::result::Result::<
-            <#ret as #private_at_ret::Outcome>::Ok,
-            <#ret as #private_at_ret::Outcome>::Err,
-        >::Err(#private_at_ret::into_error(#error))
-    };
-
-    for attr in &mut func.attrs {
-        // Inner attributes of the body (`#![allow(..)]`) apply to the whole function.
-        attr.style = AttrStyle::Outer;
-    }
-    let attrs = &func.attrs;
-    let vis = &func.vis;
-    let sig = &func.sig;
-    let brace = func.block.brace_token;
-    let mut block = TokenStream::new();
-    brace.surround(&mut block, |tokens| {
-        tokens.extend(quote! {
-            let #error = #label: {
-                #open
-                #estimate
-                #attempts
-            };
-            #limiter_error
-        });
-    });
-    quote! {
-        #(#attrs)*
-        #vis #sig #block
     }
 }
 
 /// `let mut __rl_call = Call::new(model, provider, tier, retries)`, leaving through the label on
 /// an error.
-fn open_call(
-    args: &Args,
-    private_mod: &Private,
-    call: &Ident,
-    label: &Lifetime,
-) -> TokenStream {
+fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStream {
+    let Names {
+        call,
+        ok,
+        err,
+        label,
+        ..
+    } = names;
     let model = as_str(&args.model);
     let provider = optional(args.provider.as_ref().map(as_str));
     let tier = optional(args.tier.as_ref().map(as_str));
@@ -384,8 +543,6 @@ fn open_call(
         let value = retries.value;
         quote_spanned!(retries.span=> #value)
     }));
-    let ok = private("__rl_ok");
-    let err = private("__rl_err");
     quote! {
         let mut #call = match #private_mod::Call::new(#model, #provider, #tier, #retries) {
             ::core::result::Result::Ok(#ok) => #ok,
@@ -404,14 +561,19 @@ fn as_str(expr: &Expr) -> TokenStream {
         return expr.to_token_stream();
     }
     let operand = operand(expr);
-    quote_spanned!(expr.span()=> ::core::convert::AsRef::<str>::as_ref(&#operand))
+    let (first, last) = span_range(expr);
+    call_across(
+        quote!(::core::convert::AsRef::<::core::primitive::str>::as_ref),
+        quote_spanned!(first=> &#operand),
+        (first, last),
+    )
 }
 
 fn optional(value: Option<TokenStream>) -> TokenStream {
-    match value {
-        Some(value) => quote!(::core::option::Option::Some(#value)),
-        None => quote!(::core::option::Option::None),
-    }
+    value.map_or_else(
+        || quote!(::core::option::Option::None),
+        |value| quote!(::core::option::Option::Some(#value)),
+    )
 }
 
 /// The expression, parenthesized unless it binds tighter than a prefix operator already.
@@ -442,11 +604,15 @@ fn operand(expr: &Expr) -> TokenStream {
 fn estimate(
     args: &Args,
     params: &[Param],
-    private_mod: &Private,
-    call: &Ident,
+    private_mod: &TokenStream,
+    names: &Names,
 ) -> TokenStream {
-    let len = private("__rl_len");
-    let encoding = private("__rl_encoding");
+    let Names {
+        call,
+        len,
+        encoding,
+        ..
+    } = names;
     let mut tokens = TokenStream::new();
 
     let arg = |param: &Param| {
@@ -454,11 +620,17 @@ fn estimate(
         quote!((&#private_mod::Arg(&#binding)))
     };
 
+    let count = |function: &str, expr: &Expr| {
+        let function = Ident::new(function, Span::call_site());
+        call_across(
+            quote!(#private_mod::#function),
+            quote!(#expr),
+            span_range(expr),
+        )
+    };
     if let Some(expr) = &args.tokens {
-        let private_mod = private_mod.at(expr.span());
-        tokens.extend(quote_spanned! {expr.span()=>
-            #call.set_input_tokens(#private_mod::token_count(#expr));
-        });
+        let tokens_count = count("token_count", expr);
+        tokens.extend(quote!(#call.set_input_tokens(#tokens_count);));
     } else if !params.is_empty() {
         let lens = params.iter().map(|p| {
             let arg = arg(p);
@@ -493,16 +665,12 @@ fn estimate(
     }
     // After `observe_budget`, so the attribute wins over what the arguments say.
     if let Some(expr) = &args.max_tokens {
-        let private_mod = private_mod.at(expr.span());
-        tokens.extend(quote_spanned! {expr.span()=>
-            #call.set_max_tokens(#private_mod::token_count(#expr));
-        });
+        let max_tokens = count("token_count", expr);
+        tokens.extend(quote!(#call.set_max_tokens(#max_tokens);));
     }
     if let Some(expr) = &args.n {
-        let private_mod = private_mod.at(expr.span());
-        tokens.extend(quote_spanned! {expr.span()=>
-            #call.set_n(#private_mod::choice_count(#expr));
-        });
+        let n = count("choice_count", expr);
+        tokens.extend(quote!(#call.set_n(#n);));
     }
     tokens
 }
@@ -522,24 +690,24 @@ impl SelfParam {
     /// The per-attempt binding of `__rl_self`, if the receiver needs one.
     fn rebind(
         &self,
-        private_mod: &Private,
+        private_mod: &TokenStream,
         clone_checks: &mut Vec<TokenStream>,
     ) -> Option<TokenStream> {
         if !self.renamed {
             return None;
         }
-        let renamed = private("__rl_self");
+        let renamed = Ident::new("__rl_self", Span::mixed_site());
         let self_token = Ident::new("self", self.span);
         let mutability = self.mutable.then(|| quote!(mut));
         let value = match self.passing {
             Passing::Shared => quote!(#self_token),
             Passing::Unique => quote!(&mut *#self_token),
             Passing::Owned => {
-                let private_mod = private_mod.at(self.span);
-                clone_checks.push(quote_spanned! {self.span=>
-                    #private_mod::require_clone(&#self_token);
-                });
-                quote!(::core::clone::Clone::clone(&#self_token))
+                let span = (self.span, self.span);
+                let borrow = quote_spanned!(self.span=> &#self_token);
+                let check = call_across(quote!(#private_mod::require_clone), borrow.clone(), span);
+                clone_checks.push(quote!(#check;));
+                call_across(quote!(::core::clone::Clone::clone), borrow, span)
             }
         };
         Some(quote!(let #mutability #renamed = #value;))
@@ -571,7 +739,7 @@ fn rewrite_inputs(sig: &mut Signature, retrying: bool) -> (Vec<Param>, Option<Se
             }
             FnArg::Typed(PatType { pat, ty, .. }) => {
                 let passing = Passing::of(ty);
-                let ty_span = ty.span();
+                let ty_span = span_range(ty).0;
                 let param = match &mut **pat {
                     Pat::Ident(PatIdent {
                         by_ref: None,
@@ -685,20 +853,440 @@ impl VisitMut for RenameSelf {
 mod tests {
     use super::*;
 
-    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+    /// The expansion of `item` under `#[rate_limited(args)]`, as a string.
+    fn expand_to_string(args: TokenStream, item: TokenStream) -> String {
         rate_limited(args, item).to_string()
     }
 
+    /// The expansion, which must be a well-formed function.
+    fn expand_fn(args: TokenStream, item: TokenStream) -> ItemFn {
+        let tokens = rate_limited(args, item);
+        match syn::parse2::<ItemFn>(tokens.clone()) {
+            Ok(func) => func,
+            Err(error) => panic!("not a function ({error}):\n{tokens}"),
+        }
+    }
+
+    /// The `compile_error!` messages in an expansion, in order.
+    fn errors(args: TokenStream, item: TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(rate_limited(args, item)).expect("items");
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Macro(m)
+                    if m.mac.path.segments.last().unwrap().ident == "compile_error" =>
+                {
+                    let message: syn::LitStr = m.mac.parse_body().expect("a message");
+                    Some(message.value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signature(func: &ItemFn) -> String {
+        func.sig.to_token_stream().to_string()
+    }
+
     #[test]
-    fn placeholder() {
-        let out = expand_str(
+    fn keeps_the_signature_and_attributes() {
+        let func = expand_fn(
             quote!(model = "gpt-4o-mini"),
+            quote! {
+                /// Docs.
+                #[inline]
+                pub(crate) async fn f<'a, T: Clone>(x: &'a str, t: T) -> Result<&'a str, E>
+                where
+                    T: Send,
+                {
+                    #![allow(unused)]
+                    Ok(x)
+                }
+            },
+        );
+        assert_eq!(
+            signature(&func),
+            quote!(async fn f<'a, T: Clone>(x: &'a str, t: T) -> Result<&'a str, E> where T: Send,)
+                .to_string()
+        );
+        assert_eq!(func.vis.to_token_stream().to_string(), "pub (crate)");
+        let attrs: Vec<_> = func
+            .attrs
+            .iter()
+            .map(|a| a.to_token_stream().to_string())
+            .collect();
+        assert_eq!(
+            attrs,
+            ["# [doc = r\" Docs.\"]", "# [inline]", "# [allow (unused)]"]
+        );
+    }
+
+    #[test]
+    fn passes_the_arguments_to_call_new() {
+        let out = expand_to_string(
             quote!(
-                async fn f(prompt: &str) -> Result<String, E> {
-                    Ok(prompt.to_owned())
+                model = req.model,
+                tier = "tier-2",
+                provider = "openai",
+                retries = 4
+            ),
+            quote!(
+                async fn f(req: &Req) -> Result<(), E> {
+                    Ok(())
                 }
             ),
         );
-        assert!(out.contains("Call :: new"), "{out}");
+        assert!(
+            out.contains(
+                ":: ratelimited :: __private :: Call :: new (:: core :: convert :: AsRef :: < \
+                 :: core :: primitive :: str > :: as_ref (& req . model) , :: core :: option \
+                 :: Option :: Some (\"openai\") , :: core :: option :: Option :: Some (\"tier-2\") \
+                 , :: core :: option :: Option :: Some (4u32))"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn complex_model_expressions_are_parenthesized() {
+        let out = expand_to_string(
+            quote!(model = if big { "gpt-4o" } else { "gpt-4o-mini" }),
+            quote!(
+                async fn f(big: bool) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("as_ref (& (if big"), "{out}");
+    }
+
+    #[test]
+    fn owned_arguments_are_cloned_per_attempt() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(req: Req, text: &str, log: &mut Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("require_clone (& req)"), "{out}");
+        assert!(
+            out.contains("= :: core :: clone :: Clone :: clone (& req) ;"),
+            "{out}"
+        );
+        assert!(out.contains("= & mut * log ;"), "{out}");
+        assert!(!out.contains("require_clone (& text)"), "{out}");
+        assert!(!out.contains("require_clone (& log)"), "{out}");
+        assert!(out.contains("loop { let __rl_attempt"), "{out}");
+    }
+
+    #[test]
+    fn retries_zero_neither_loops_nor_clones() {
+        let out = expand_to_string(
+            quote!(model = "m", retries = 0),
+            quote!(
+                async fn f(mut req: Req, log: &mut Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("loop { let __rl_attempt"), "{out}");
+        assert!(!out.contains("clone"), "{out}");
+        assert!(!out.contains("& mut * log"), "{out}");
+        // The single attempt takes the argument itself, `mut` and all.
+        assert!(out.contains("async fn f (mut req : Req"), "{out}");
+    }
+
+    #[test]
+    fn mut_moves_onto_the_per_attempt_binding() {
+        let func = expand_fn(
+            quote!(model = "m"),
+            quote!(
+                async fn f(mut text: String, mut n: &mut u32, mut s: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(
+            signature(&func),
+            "async fn f (text : String , n : & mut u32 , s : & str) -> Result < () , E >"
+        );
+        let out = func.to_token_stream().to_string();
+        assert!(out.contains("let mut text = __rl_in0 ;"), "{out}");
+        assert!(out.contains("let mut n = __rl_in1 ;"), "{out}");
+        assert!(out.contains("let mut s = __rl_in2 ;"), "{out}");
+    }
+
+    #[test]
+    fn patterns_are_bound_to_hygienic_names() {
+        let func = expand_fn(
+            quote!(model = "m"),
+            quote!(
+                async fn f((a, b): (A, B), _: C) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(
+            signature(&func),
+            "async fn f (__rl_arg0 : (A , B) , __rl_arg1 : C) -> Result < () , E >"
+        );
+        let out = func.to_token_stream().to_string();
+        assert!(out.contains("let (a , b) = __rl_in0 ;"), "{out}");
+        // Both are estimated, the ignored one included.
+        assert!(out.contains("Arg (& __rl_arg0)"), "{out}");
+        assert!(out.contains("Arg (& __rl_arg1)"), "{out}");
+        // `_` is not bound per attempt, so it needs no clone.
+        assert!(!out.contains("require_clone (& __rl_arg1)"), "{out}");
+    }
+
+    #[test]
+    fn self_is_renamed_when_it_is_rebound() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote! {
+                async fn f(mut self) -> Result<(), E> {
+                    self.touch();
+                    let _ = self::helper();
+                    println!("{}", self.name);
+                    struct Inner;
+                    impl Inner { fn get(self) -> Self { self } }
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("async fn f (self)"), "{out}");
+        assert!(out.contains("require_clone (& self)"), "{out}");
+        assert!(
+            out.contains("let mut __rl_self = :: core :: clone :: Clone :: clone (& self) ;"),
+            "{out}"
+        );
+        assert!(out.contains("__rl_self . touch ()"), "{out}");
+        assert!(out.contains("self :: helper ()"), "{out}");
+        assert!(
+            out.contains("println ! (\"{}\" , __rl_self . name)"),
+            "{out}"
+        );
+        assert!(out.contains("fn get (self) -> Self { self }"), "{out}");
+    }
+
+    #[test]
+    fn mut_self_is_reborrowed_and_shared_self_is_left_alone() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(&mut self) -> Result<(), E> {
+                    self.n += 1;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("let __rl_self = & mut * self ;"), "{out}");
+        assert!(out.contains("__rl_self . n += 1"), "{out}");
+
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(&self) -> Result<(), E> {
+                    self.get()
+                }
+            ),
+        );
+        assert!(!out.contains("__rl_self"), "{out}");
+
+        let out = expand_to_string(
+            quote!(model = "m", retries = 0),
+            quote!(
+                async fn f(mut self) -> Result<(), E> {
+                    self.n += 1;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("__rl_self"), "{out}");
+        assert!(out.contains("async fn f (mut self)"), "{out}");
+    }
+
+    #[test]
+    fn self_is_not_estimated() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(&self, prompt: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("Arg (& prompt)"), "{out}");
+        assert!(!out.contains("Arg (& self)"), "{out}");
+    }
+
+    #[test]
+    fn explicit_tokens_replace_the_estimate() {
+        let out = expand_to_string(
+            quote!(model = "m", tokens = prompt.len() / 4),
+            quote!(
+                async fn f(prompt: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.contains("set_input_tokens (:: ratelimited :: __private :: token_count (prompt . len () / 4))"),
+            "{out}"
+        );
+        assert!(!out.contains("__rl_estimate"), "{out}");
+        assert!(out.contains("__rl_budget"), "{out}");
+    }
+
+    #[test]
+    fn output_budget_from_arguments_then_the_attribute() {
+        let out = expand_to_string(
+            quote!(model = "m", max_tokens = 100),
+            quote!(
+                async fn f(req: &Req) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        let observe = out.find("observe_budget").expect("observe_budget");
+        let set = out.find("set_max_tokens").expect("set_max_tokens");
+        assert!(observe < set, "the attribute must win: {out}");
+
+        let out = expand_to_string(
+            quote!(model = "m", max_tokens = 100, n = 2),
+            quote!(
+                async fn f(req: &Req) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("observe_budget"), "{out}");
+        assert!(
+            out.contains("set_n (:: ratelimited :: __private :: choice_count (2))"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn no_arguments_no_estimate() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("estimate"), "{out}");
+        assert!(!out.contains("observe_budget"), "{out}");
+    }
+
+    #[test]
+    fn crate_path_replaces_the_default() {
+        let out = expand_to_string(
+            quote!(model = "m", crate = "my::facade"),
+            quote!(
+                async fn f(p: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.contains("my :: facade :: __private :: Call :: new"),
+            "{out}"
+        );
+        assert!(!out.contains(":: ratelimited"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item() {
+        let item = quote!(
+            fn f(p: &str) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let out = rate_limited(quote!(model = "m"), item.clone()).to_string();
+        assert!(out.starts_with(&item.to_string()), "{out}");
+        assert_eq!(
+            errors(quote!(model = "m"), item),
+            ["`#[rate_limited]` requires an `async fn`: add `async` before `fn`"]
+        );
+    }
+
+    #[test]
+    fn argument_and_item_errors_are_reported_together() {
+        assert_eq!(
+            errors(
+                quote!(colour = 1),
+                quote!(
+                    fn f() {}
+                )
+            ),
+            [
+                "unknown argument `colour`, expected one of `model`, `tier`, `provider`, \
+                 `tokens`, `max_tokens`, `n`, `retries`, `crate`",
+                "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
+                 or `model = <expression>` to take it from an argument",
+                "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
+                "`#[rate_limited]` functions must return a `Result`: add `-> Result<T, E>` \
+                 where `E: From<ratelimited::Error>`",
+            ]
+        );
+    }
+
+    #[test]
+    fn impl_trait_in_the_return_type() {
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    async fn f() -> Result<impl Display, E> {
+                        Ok(1)
+                    }
+                )
+            ),
+            [
+                "`impl Trait` is not supported in the return type of a `#[rate_limited]` \
+              function: name the type, or box it as `Box<dyn Trait>`"
+            ]
+        );
+    }
+
+    #[test]
+    fn items_that_are_not_functions() {
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    struct S;
+                )
+            ),
+            ["`#[rate_limited]` can only be applied to an `async fn`"]
+        );
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    async fn f(&self) -> Result<(), E>;
+                )
+            ),
+            [
+                "`#[rate_limited]` needs the function's body: put it on the method in the `impl` \
+              block, or give this trait method a default body"
+            ]
+        );
+    }
+
+    #[test]
+    fn passing_modes() {
+        let ty = |tokens: TokenStream| Passing::of(&syn::parse2(tokens).unwrap());
+        assert_eq!(ty(quote!(&str)), Passing::Shared);
+        assert_eq!(ty(quote!(&'a mut Vec<u8>)), Passing::Unique);
+        assert_eq!(ty(quote!(String)), Passing::Owned);
+        assert_eq!(ty(quote!(Option<&str>)), Passing::Owned);
+        assert_eq!(ty(quote!(impl AsRef<str>)), Passing::Owned);
+        assert_eq!(ty(quote!((&mut T))), Passing::Unique);
     }
 }

@@ -1,9 +1,219 @@
 //! The `#[rate_limited]` attribute of the [`ratelimited`](https://docs.rs/ratelimited) crate.
+//!
+//! Depend on `ratelimited` and write `ratelimited::rate_limited`; this crate is its
+//! implementation detail. Parsing is in `attr.rs`, code generation in `expand.rs`; both work on
+//! `proc_macro2` tokens, so they are unit-tested without a compiler run.
+
+#![doc(test(no_crate_inject, attr(deny(warnings))))]
 
 mod attr;
 mod expand;
 
-/// Placeholder docs.
+/// Keeps every call of an `async fn` inside its model's rate limits.
+///
+/// ```
+/// use ratelimited::rate_limited;
+/// # use ratelimited::{Classify, Verdict};
+/// # #[derive(Debug)]
+/// # pub enum ApiError { Limiter(ratelimited::Error), Status(u16) }
+/// # impl From<ratelimited::Error> for ApiError {
+/// #     fn from(e: ratelimited::Error) -> Self { ApiError::Limiter(e) }
+/// # }
+/// # impl Classify for ApiError {
+/// #     fn classify(&self) -> Verdict {
+/// #         match self {
+/// #             ApiError::Status(429) => Verdict::RateLimited { retry_after: None },
+/// #             ApiError::Limiter(e) => e.classify(),
+/// #             ApiError::Status(_) => Verdict::Fatal,
+/// #         }
+/// #     }
+/// # }
+/// # pub struct Client;
+/// # impl Client {
+/// #     pub async fn chat(&self, _model: &str, text: &str) -> Result<String, ApiError> {
+/// #         Ok(text.to_owned())
+/// #     }
+/// # }
+///
+/// #[rate_limited(model = "gpt-4o-mini")]
+/// async fn summarize(client: &Client, text: &str) -> Result<String, ApiError> {
+///     client.chat("gpt-4o-mini", text).await
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ApiError> {
+/// # summarize(&Client, "a long text").await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Every call, from anywhere in the process, goes through the one limiter of the model's limit
+/// family:
+///
+/// 1. the request's input tokens are estimated from the arguments (with the model's tokenizer),
+///    and its output from `max_tokens × n`;
+/// 2. the call waits, in arrival order, until every limit (requests, tokens, in-flight calls,
+///    ..) has room, and reserves it;
+/// 3. the body runs; a rate-limit or transient error is retried after the wait the server asks
+///    for (or a backoff), an error that cannot succeed is returned at once;
+/// 4. the reservation is settled with the usage the result reports.
+///
+/// # What the function must look like
+///
+/// - It is an `async fn`: a free function, or a method taking `&self`, `&mut self` or `self`,
+///   with any generics, lifetimes, where clauses and `impl Trait` arguments.
+/// - It returns `Result<T, E>` where
+///   - `E: From<ratelimited::Error>`, so that the limiter's own failures (request too large,
+///     retries spent, unknown model, malformed configuration) come back through it,
+///   - `E: Classify + Debug`, so a failed attempt can be told apart: rate-limited, transient,
+///     or final,
+///   - `T: ReportUsage`, the tokens the call really used (`None` keeps the estimate).
+/// - Arguments passed by value are `Clone`, unless `retries = 0` (see
+///   [below](#arguments-and-retries)).
+///
+/// Each of these is checked at compile time, with an error at the offending tokens that says
+/// what to write.
+///
+/// # `model` (required)
+///
+/// The model id: a string literal, or any expression of the function's arguments that gives a
+/// `&str`, `String`, `&String` or `Cow<str>`. It is evaluated once per call, before the first
+/// attempt; dated ids (`gpt-4o-2024-08-06`) share their family's limiter.
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// pub struct Request {
+///     pub model: String,
+///     pub prompt: String,
+/// }
+///
+/// #[rate_limited(model = request.model.as_str())]
+/// pub async fn complete(request: &Request) -> Result<String, ApiError> {
+///     Ok(request.prompt.clone())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # `tier`
+///
+/// The usage tier of the account, for this function only: `"free"`, `"tier-1"` .. `"tier-5"`,
+/// or a provider's own names. Without it, `RATE_LIMITED_<PROVIDER>_TIER`, then
+/// `RATE_LIMITED_TIER`, then `tier-1`. Any `&str`-like expression.
+///
+/// # `provider`
+///
+/// `"openai"`, `"azure"`, `"anthropic"` or `"gemini"` (any case). Without it the provider is
+/// inferred from the model name (`gpt-*`, `o1`/`o3`/`o4*`, `text-embedding-*`: OpenAI;
+/// `claude-*`: Anthropic; `gemini-*`: Gemini); give it for an Azure deployment name or an
+/// OpenAI-compatible endpoint serving another model. A literal is checked at compile time,
+/// an expression when the function is called.
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// #[rate_limited(model = "llama-3.1-70b", provider = "openai", tier = "tier-2")]
+/// pub async fn local(prompt: &str) -> Result<String, ApiError> {
+///     Ok(prompt.to_owned())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # `tokens`
+///
+/// The request's input tokens, instead of the estimate from the arguments: any integer
+/// expression (negative values count as zero). Use it when the prompt is built inside the
+/// body, or when an argument's type has no `EstimateTokens` implementation (such arguments
+/// count zero otherwise).
+///
+/// # `max_tokens` and `n`
+///
+/// The output to reserve for: `n` choices of at most `max_tokens` tokens each. Without them,
+/// they are taken from an argument whose type implements `OutputBudget` (a request struct, a
+/// JSON request body), else the runtime's default; given here, they win over the arguments.
+/// Any integer expression.
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// #[rate_limited(model = "gpt-4o-mini", tokens = 50 + document.len() / 4, max_tokens = limit, n = 1)]
+/// pub async fn summarize(document: &[u8], limit: u32) -> Result<String, ApiError> {
+///     Ok(format!("{} bytes, at most {limit} tokens", document.len()))
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # `retries`
+///
+/// How many times a failed attempt may be retried, for this function (an integer literal);
+/// `RATE_LIMITED_MAX_RETRIES` (default 6) otherwise. With `retries = 0` the body runs exactly
+/// once, and arguments passed by value need not be `Clone`.
+///
+/// # `crate`
+///
+/// Where the `ratelimited` crate is, as a string literal holding a path, when it is renamed or
+/// re-exported (`::ratelimited` otherwise):
+///
+/// ```
+/// extern crate ratelimited as limits;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<limits::Error> for ApiError { fn from(_: limits::Error) -> Self { ApiError } }
+/// # impl limits::Classify for ApiError { fn classify(&self) -> limits::Verdict { limits::Verdict::Fatal } }
+///
+/// #[limits::rate_limited(model = "gpt-4o-mini", crate = "limits")]
+/// pub async fn summarize(text: &str) -> Result<String, ApiError> {
+///     Ok(text.to_owned())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # Arguments and retries
+///
+/// Each attempt runs the body afresh, as if the function had been called again:
+///
+/// - `&T` arguments (and `&self`) are used as they are;
+/// - `&mut T` arguments (and `&mut self`) are reborrowed per attempt: changes an attempt makes
+///   through them stay;
+/// - arguments passed by value (and `self`) are cloned per attempt, so they must be `Clone`;
+///   take them by reference or set `retries = 0` if they are not;
+/// - `return` and `?` in the body end the attempt: its result is classified, then returned or
+///   retried.
+///
+/// With retries, `self` and `&mut self` are renamed inside the body (a clone or reborrow cannot
+/// be bound to `self`); compiler messages about them may call them `__rl_self`.
+///
+/// # Equivalent code without `#[rate_limited]`
+///
+/// Roughly, with the `#[doc(hidden)]` support module the expansion uses (not a public API):
+///
+/// ```text
+/// async fn summarize(client: &Client, text: &str) -> Result<String, ApiError> {
+///     let mut call = Call::new("gpt-4o-mini", None, None, None).map_err(ApiError::from)?;
+///     call.estimate(text.len(), |encoding| text.estimate_tokens(encoding));
+///     loop {
+///         let attempt = call.acquire().await.map_err(ApiError::from)?;
+///         let result = async { client.chat("gpt-4o-mini", text).await }.await;
+///         match call.finish(attempt, &result).await.map_err(ApiError::from)? {
+///             Next::Return => return result,
+///             Next::Retry => continue,
+///         }
+///     }
+/// }
+/// ```
+///
+/// # Limitations
+///
+/// - `impl Trait` in the return type is not supported: name the type or box it.
+/// - With retries, a borrow of a `&mut` argument (or of `&mut self`) cannot be returned, since
+///   each attempt has its own reborrow; with `retries = 0` it can.
+/// - Inside an `#[async_trait]` impl the method is no longer an `async fn` by the time this
+///   attribute sees it: use a native `async fn` in the trait, or annotate an inherent
+///   `async fn` that the trait method calls.
 #[proc_macro_attribute]
 pub fn rate_limited(
     args: proc_macro::TokenStream,

@@ -15,8 +15,9 @@ use crate::classify::{Classify, Verdict};
 use crate::config::{Resolved, Settings};
 use crate::error::Error;
 use crate::family::Provider;
+use crate::headers::RateLimitHeaders;
 use crate::limiter::{Limiter, Reservation};
-use crate::quota::{Cost, Usage};
+use crate::quota::{Cost, Dimension, Usage};
 use crate::registry::Registry;
 use crate::tokens::{Encoding, ASYNC_COUNT_THRESHOLD};
 use crate::usage::ReportUsage;
@@ -253,21 +254,44 @@ impl Call {
 
     /// Settles the attempt and decides what comes next.
     ///
-    /// - `Ok`: settle to the usage the value reports (or keep the estimate) and return it.
-    /// - Rate-limited: hold the family's limiter for the server's retry-after (or a backoff),
+    /// - `Ok`: settle to the usage the value reports (or keep the estimate), tighten the
+    ///   limiter to the server's own count if the value carries rate-limit headers, and return.
+    /// - Rate-limited: the server rejected the request, so its tokens go back (the request
+    ///   still counts); hold the family's limiter for the server's retry-after (or a backoff),
     ///   so every caller waits instead of piling on, then retry.
-    /// - Transient (5xx, 408, 529, timeouts): back off, then retry.
+    /// - Transient (5xx, 408, 529, timeouts): keep the charge (the server may have counted
+    ///   it), back off, then retry.
     /// - Quota exhausted, too large, fatal: return the error at once.
+    ///
+    /// The decision is made before the returned future first polls, so the future borrows only
+    /// the call, never `result` (an annotated function stays `Send` whatever `T` and `E` are).
     ///
     /// # Errors
     /// [`Error::RetryAfterTooLong`] when the server asks to wait longer than
     /// `RATE_LIMITED_MAX_RETRY_AFTER`; [`Error::RetriesExhausted`] when the retry budget or
     /// [`MAX_RETRY_TIME`] is spent.
-    pub async fn finish<T, E>(
+    pub fn finish<T, E>(
         &mut self,
         attempt: Attempt,
         result: &Result<T, E>,
-    ) -> Result<Next, Error>
+    ) -> impl std::future::Future<Output = Result<Next, Error>> + Send + '_
+    where
+        T: ReportUsage,
+        E: Classify + fmt::Debug,
+    {
+        let decision = self.decide(attempt, result);
+        async move {
+            match decision {
+                Decision::Now(next) => next,
+                Decision::SleepThenRetry(wait) => {
+                    tokio::time::sleep(wait).await;
+                    Ok(Next::Retry)
+                }
+            }
+        }
+    }
+
+    fn decide<T, E>(&mut self, attempt: Attempt, result: &Result<T, E>) -> Decision
     where
         T: ReportUsage,
         E: Classify + fmt::Debug,
@@ -281,30 +305,41 @@ impl Call {
                     }
                     None => attempt.reservation.keep(),
                 }
-                return Ok(Next::Return);
+                if let Some(headers) = value.rate_limit_headers() {
+                    self.apply_headers(&headers);
+                }
+                return Decision::Now(Ok(Next::Return));
             }
             Err(error) => error,
         };
-        // Failed requests count toward the provider's limits too: keep the charge.
-        attempt.reservation.keep();
         let (wait, hold) = match error.classify() {
-            Verdict::RateLimited { retry_after } => (retry_after, true),
-            Verdict::Transient { retry_after } => (retry_after, false),
-            _ => return Ok(Next::Return),
+            Verdict::RateLimited { retry_after } => {
+                // Rejected: no tokens were taken, but the request counts (as OpenAI counts it).
+                attempt.reservation.settle(Usage::default());
+                (retry_after, true)
+            }
+            Verdict::Transient { retry_after } => {
+                attempt.reservation.keep();
+                (retry_after, false)
+            }
+            _ => {
+                attempt.reservation.keep();
+                return Decision::Now(Ok(Next::Return));
+            }
         };
         if let Some(asked) = wait.filter(|w| *w > self.settings.max_retry_after) {
-            return Err(Error::RetryAfterTooLong {
+            return Decision::Now(Err(Error::RetryAfterTooLong {
                 retry_after: asked,
                 max: self.settings.max_retry_after,
-            });
+            }));
         }
         let wait = wait.or_else(|| self.backoff.get_or_insert_with(new_backoff).next_backoff());
         let out_of_time = wait.is_none_or(|w| self.started.elapsed() + w > MAX_RETRY_TIME);
         if self.attempts > self.max_retries || out_of_time {
-            return Err(Error::RetriesExhausted {
+            return Decision::Now(Err(Error::RetriesExhausted {
                 attempts: self.attempts,
                 last_error: format!("{error:?}"),
-            });
+            }));
         }
         let wait = wait.unwrap_or_default();
         tracing::debug!(
@@ -317,11 +352,63 @@ impl Call {
         if hold {
             // Everyone on this family waits out the server's hint; our next acquire too.
             self.limiter.hold_for(wait);
+            Decision::Now(Ok(Next::Retry))
         } else {
-            tokio::time::sleep(wait).await;
+            Decision::SleepThenRetry(wait)
         }
-        Ok(Next::Retry)
     }
+
+    /// Tightens the limiter to what the server says is in use, on every dimension whose limit
+    /// the server reports the same as ours. It never loosens: the local state stays at least
+    /// as full as the server's (a client that starts its buckets before its first request
+    /// arrives would otherwise run ahead of the server's buckets). A limit that differs from
+    /// the configured one is logged and ignored.
+    fn apply_headers(&self, headers: &RateLimitHeaders) {
+        let quota = self.limiter.quota();
+        let reports = [
+            (
+                headers.limit_requests,
+                headers.remaining_requests,
+                &[Dimension::RequestsPerMinute, Dimension::RequestsPerDay][..],
+            ),
+            (
+                headers.limit_tokens,
+                headers.remaining_tokens,
+                &[Dimension::TokensPerMinute, Dimension::TokensPerDay][..],
+            ),
+            (
+                headers.limit_input_tokens,
+                headers.remaining_input_tokens,
+                &[Dimension::InputTokensPerMinute][..],
+            ),
+            (
+                headers.limit_output_tokens,
+                headers.remaining_output_tokens,
+                &[Dimension::OutputTokensPerMinute][..],
+            ),
+        ];
+        for (limit, remaining, dimensions) in reports {
+            let (Some(limit), Some(remaining)) = (limit, remaining) else {
+                continue;
+            };
+            match dimensions.iter().find(|d| quota.limit(**d) == Some(limit)) {
+                Some(dimension) => self
+                    .limiter
+                    .tighten(*dimension, limit.saturating_sub(remaining)),
+                None => tracing::debug!(
+                    family = %self.resolved.family,
+                    limit,
+                    "the server reports a limit that differs from the configured one; ignored"
+                ),
+            }
+        }
+    }
+}
+
+/// What `Call::finish` decided, before any waiting.
+enum Decision {
+    Now(Result<Next, Error>),
+    SleepThenRetry(Duration),
 }
 
 impl Call {

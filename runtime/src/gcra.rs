@@ -192,6 +192,14 @@ impl Buckets {
         }
     }
 
+    /// Raises the units in use on `dimension` at `now` to at least `used`.
+    pub(crate) fn tighten(&mut self, dimension: Dimension, used: u64, now: u64) {
+        if let Some(bucket) = self.buckets.iter_mut().find(|b| b.dimension == dimension) {
+            let floor = bucket.scaled(now) + bucket.share(used);
+            bucket.tat = bucket.tat.max(floor);
+        }
+    }
+
     /// Units in use on `dimension` at `now`, if it is a limited bucket.
     pub(crate) fn level(&self, dimension: Dimension, now: u64) -> Option<u64> {
         self.buckets

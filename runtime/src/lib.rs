@@ -33,18 +33,19 @@ pub use tokens::{
     count_chat, count_tokens, count_tokens_async, encoding_for_model, ChatMessage, Encoding,
     EstimateTokens, ASYNC_COUNT_THRESHOLD,
 };
-pub use usage::ReportUsage;
-#[cfg(any(feature = "reqwest", feature = "async-openai"))] pub mod integrations;
+pub use usage::{ReportUsage, WithHeaders};
+#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+pub mod integrations;
 // -- end estimation modules --
 
 // -- limiter modules --
-pub mod testing;
 mod call;
 mod gcra;
 mod limiter;
 #[doc(hidden)]
 pub mod private;
 mod registry;
+pub mod testing;
 pub use call::{Attempt, Budget, Call, Next, OutputBudget, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 pub use registry::{fresh_registry, fresh_registry_with_env, ModelLimiter, Registry, ScopeGuard};

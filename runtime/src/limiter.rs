@@ -218,6 +218,13 @@ impl Limiter {
         state.held_until = state.held_until.max(until);
     }
 
+    /// Raises the units in use on `dimension` to at least `used` (what the server reports in
+    /// use), never lowering them.
+    pub fn tighten(&self, dimension: Dimension, used: u64) {
+        let now = self.shared.now();
+        self.shared.lock().buckets.tighten(dimension, used, now);
+    }
+
     /// Units in use on `dimension` right now (requests in flight for
     /// [`Dimension::Concurrency`]), or `None` if it is not limited.
     pub fn in_use(&self, dimension: Dimension) -> Option<u64> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::headers::RateLimitHeaders;
 use crate::quota::Usage;
 
 /// How a returned value reports the tokens the call really used.
@@ -39,6 +40,16 @@ use crate::quota::Usage;
 pub trait ReportUsage {
     /// The tokens the call really used, if this value knows.
     fn usage(&self) -> Option<Usage>;
+
+    /// The provider's rate-limit headers from the response, if this value kept them.
+    ///
+    /// When present, `#[rate_limited]` tightens the family's limiter to what the server says
+    /// is in use (never loosening it), which keeps a client whose buckets started before its
+    /// first request arrived from running ahead of the server. Response types that keep their
+    /// HTTP headers should return [`RateLimitHeaders::parse`] of them.
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        None
+    }
 }
 
 impl ReportUsage for Usage {
@@ -69,11 +80,19 @@ impl<T: ReportUsage + ?Sized> ReportUsage for &T {
     fn usage(&self) -> Option<Usage> {
         (**self).usage()
     }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        (**self).rate_limit_headers()
+    }
 }
 
 impl<T: ReportUsage + ?Sized> ReportUsage for &mut T {
     fn usage(&self) -> Option<Usage> {
         (**self).usage()
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        (**self).rate_limit_headers()
     }
 }
 
@@ -81,11 +100,19 @@ impl<T: ReportUsage + ?Sized> ReportUsage for Box<T> {
     fn usage(&self) -> Option<Usage> {
         (**self).usage()
     }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        (**self).rate_limit_headers()
+    }
 }
 
 impl<T: ReportUsage + ?Sized> ReportUsage for Rc<T> {
     fn usage(&self) -> Option<Usage> {
         (**self).usage()
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        (**self).rate_limit_headers()
     }
 }
 
@@ -93,11 +120,19 @@ impl<T: ReportUsage + ?Sized> ReportUsage for Arc<T> {
     fn usage(&self) -> Option<Usage> {
         (**self).usage()
     }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        (**self).rate_limit_headers()
+    }
 }
 
 impl<T: ReportUsage> ReportUsage for Option<T> {
     fn usage(&self) -> Option<Usage> {
         self.as_ref().and_then(ReportUsage::usage)
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        self.as_ref().and_then(ReportUsage::rate_limit_headers)
     }
 }
 
@@ -105,6 +140,10 @@ impl<T: ReportUsage> ReportUsage for Option<T> {
 impl<T: ReportUsage, E> ReportUsage for Result<T, E> {
     fn usage(&self) -> Option<Usage> {
         self.as_ref().ok().and_then(ReportUsage::usage)
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        self.as_ref().ok().and_then(ReportUsage::rate_limit_headers)
     }
 }
 
@@ -295,5 +334,38 @@ mod tests {
         assert_eq!(json!([one, two]).usage(), Some(Usage::new(13, 5)));
         assert_eq!(Vec::<Value>::new().usage(), None);
         assert_eq!(Usage::new(1, 2).usage(), Some(Usage::new(1, 2)));
+    }
+}
+
+/// A response body together with the provider's rate-limit headers, so `#[rate_limited]` can
+/// both settle to the body's usage and tighten its limiter to what the server reports.
+///
+/// ```
+/// use ratelimited_runtime::{RateLimitHeaders, ReportUsage, WithHeaders};
+/// use std::time::SystemTime;
+///
+/// let headers = [("x-ratelimit-limit-tokens", "200000"), ("x-ratelimit-remaining-tokens", "150000")];
+/// let reply = WithHeaders {
+///     body: serde_json::json!({"usage": {"prompt_tokens": 12, "completion_tokens": 3}}),
+///     headers: RateLimitHeaders::from_pairs(headers, SystemTime::now()),
+/// };
+/// assert_eq!(reply.usage().unwrap().input_tokens, 12);
+/// assert_eq!(reply.rate_limit_headers().unwrap().remaining_tokens, Some(150_000));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WithHeaders<T> {
+    /// The response body.
+    pub body: T,
+    /// The rate-limit headers that came with it.
+    pub headers: RateLimitHeaders,
+}
+
+impl<T: ReportUsage> ReportUsage for WithHeaders<T> {
+    fn usage(&self) -> Option<Usage> {
+        self.body.usage()
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        Some(self.headers.clone())
     }
 }

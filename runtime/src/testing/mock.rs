@@ -374,6 +374,10 @@ impl ReportUsage for MockResponse {
     fn usage(&self) -> Option<Usage> {
         Some(Usage::new(self.prompt_tokens, self.completion_tokens))
     }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        Some(MockResponse::rate_limit_headers(self))
+    }
 }
 
 fn header_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

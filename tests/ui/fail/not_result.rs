@@ -1,4 +1,7 @@
 //! A return type that is not a `Result`, and no return type at all.
+//!
+//! Characterization: besides the `Outcome` error, rustc also reports two type mismatches from
+//! the expansion; they go away once the runtime takes the `Result` through `Outcome`.
 use ratelimited::rate_limited;
 
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 use ratelimited::rate_limited;
 
 #[derive(Debug)]
+#[allow(dead_code)]
 struct ApiError;
 
 impl From<ratelimited::Error> for ApiError {

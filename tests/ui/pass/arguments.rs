@@ -69,7 +69,10 @@ fn main() {
         let mut text = "called".to_owned();
         passes_on(&mut text).await.unwrap();
         assert_eq!(text, "called passed");
-        assert_eq!(patterns((1, 2), request, &(3, 4), 0).await.unwrap(), "p 3 7");
+        assert_eq!(
+            patterns((1, 2), request, &(3, 4), 0).await.unwrap(),
+            "p 3 7"
+        );
         assert_eq!(copy_args(true, 2, 3).await.unwrap(), "6");
     });
 }

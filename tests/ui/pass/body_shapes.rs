@@ -30,7 +30,9 @@ async fn unfinished(text: &str) -> Result<String, ApiError> {
 
 #[rate_limited(model = "gpt-4o-mini")]
 async fn error_conversion(text: &str) -> Result<String, ApiError> {
-    let value = text.parse::<u8>().map_err(|e| ApiError::Other(e.to_string()))?;
+    let value = text
+        .parse::<u8>()
+        .map_err(|e| ApiError::Other(e.to_string()))?;
     Ok(value.to_string())
 }
 

@@ -12,7 +12,11 @@ async fn summarize(prompt: &str, words: &str) -> Result<String, ApiError> {
     if words == 0 {
         return Ok(String::new());
     }
-    Ok(prompt.split_whitespace().take(words).collect::<Vec<_>>().join(" "))
+    Ok(prompt
+        .split_whitespace()
+        .take(words)
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 /// Public, documented and with other attributes around it.

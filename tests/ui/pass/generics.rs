@@ -30,7 +30,10 @@ async fn elided(text: &str) -> Result<&str, ApiError> {
 /// An owned `impl Trait` argument is cloned per attempt, so it needs `Clone`; a borrowed one
 /// does not.
 #[rate_limited(model = "gpt-4o-mini")]
-async fn impl_trait(prompt: impl AsRef<str> + Clone, shown: &impl Display) -> Result<String, ApiError> {
+async fn impl_trait(
+    prompt: impl AsRef<str> + Clone,
+    shown: &impl Display,
+) -> Result<String, ApiError> {
     Ok(format!("{} {shown}", prompt.as_ref()))
 }
 

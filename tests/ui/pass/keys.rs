@@ -60,11 +60,16 @@ fn main() {
     support::run(async {
         assert_eq!(provider_and_tier("abc").await.unwrap(), "ABC");
         explicit_budget("abcd").await.unwrap();
-        assert_eq!(budget_from_arguments(10, Some(2)).await.unwrap(), "10 Some(2)");
+        assert_eq!(
+            budget_from_arguments(10, Some(2)).await.unwrap(),
+            "10 Some(2)"
+        );
         assert_eq!(only_max_tokens("x".to_owned()).await.unwrap(), "x");
         assert_eq!(some_retries("y".to_owned()).await.unwrap(), "y");
         let mut log = Vec::new();
-        let text = no_retries(NotClone("z".to_owned()), &mut log).await.unwrap();
+        let text = no_retries(NotClone("z".to_owned()), &mut log)
+            .await
+            .unwrap();
         assert_eq!(text, "z");
         assert_eq!(log, ["z"]);
         let mut value = NotClone("v".to_owned());

@@ -62,7 +62,9 @@ fn main() {
         assert_eq!(method_call(&request()).await.unwrap(), "gpt-4o-mini");
         assert_eq!(owned_field(request()).await.unwrap(), "gpt-4o-mini");
         assert_eq!(
-            plain_arguments("gpt-4o-mini", "openai".to_owned()).await.unwrap(),
+            plain_arguments("gpt-4o-mini", "openai".to_owned())
+                .await
+                .unwrap(),
             "gpt-4o-mini openai"
         );
         constant().await.unwrap();
