@@ -15,11 +15,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ratelimited::testing::{MockLimits, MockProvider, MockServer};
-use ratelimited::{rate_limited, Classify, HttpError, ReportUsage, Verdict};
+use ratelimited::{
+    rate_limited, Classify, HttpError, RateLimitHeaders, ReportUsage, Verdict, WithHeaders,
+};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -72,7 +74,9 @@ impl Classify for ApiError {
 }
 
 impl Api {
-    async fn chat(&self, request: &Value) -> Result<Value, ApiError> {
+    /// One chat call. The body and the rate-limit headers travel together, so the limiter can
+    /// settle to the usage and stay in step with the server's own count.
+    async fn chat(&self, request: &Value) -> Result<WithHeaders<Value>, ApiError> {
         let mut post = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
@@ -101,7 +105,15 @@ impl Api {
             }
             return Err(ApiError::Http(HttpError::new(status, headers, body)));
         }
-        serde_json::from_str(&body).map_err(|e| ApiError::Transport(e.to_string()))
+        let rate_limits = RateLimitHeaders::from_pairs(
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SystemTime::now(),
+        );
+        let body = serde_json::from_str(&body).map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(WithHeaders {
+            body,
+            headers: rate_limits,
+        })
     }
 }
 
@@ -109,7 +121,11 @@ impl Api {
 /// overhead), `max_tokens` and `n` are read from it, and the usage in the response settles it.
 /// `admitted` has no token estimate, so it counts zero; it records when the first attempt ran.
 #[rate_limited(model = MODEL)]
-async fn ask(api: &Api, request: &Value, admitted: &OnceLock<Instant>) -> Result<Value, ApiError> {
+async fn ask(
+    api: &Api,
+    request: &Value,
+    admitted: &OnceLock<Instant>,
+) -> Result<WithHeaders<Value>, ApiError> {
     admitted.get_or_init(Instant::now);
     api.chat(request).await
 }
