@@ -13,116 +13,30 @@
 //! instead, with limits from the tier tables and `RATE_LIMITED_*` variables as usual.
 //! `QUICKSTART_CALLS` changes the number of calls.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use common::{ApiError, ChatClient};
 use indicatif::{ProgressBar, ProgressStyle};
 use ratelimited::testing::{MockLimits, MockProvider, MockServer};
-use ratelimited::{
-    rate_limited, Classify, HttpError, RateLimitHeaders, ReportUsage, Verdict, WithHeaders,
-};
+use ratelimited::{rate_limited, ReportUsage, WithHeaders};
 use serde_json::{json, Value};
 use tokio::time::Instant;
+
+mod common;
 
 const MODEL: &str = "gpt-4o-mini";
 /// gpt-4o-mini at tier-1 is 500 RPM and 200,000 TPM; the mock keeps the RPM and halves the
 /// TPM so 300 calls take about half a minute.
 const MOCK_LIMITS: MockLimits = MockLimits::new(500, 100_000);
 
-/// A minimal OpenAI-compatible client.
-struct Api {
-    http: reqwest::Client,
-    base_url: String,
-    api_key: Option<String>,
-    /// Every response the server sent, and the 429s among them.
-    responses: AtomicU64,
-    rate_limited: AtomicU64,
-}
-
-#[derive(Debug)]
-enum ApiError {
-    Http(HttpError),
-    Transport(String),
-    Limiter(ratelimited::Error),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Http(e) => write!(f, "HTTP {}: {}", e.status, e.body),
-            ApiError::Transport(e) => write!(f, "transport: {e}"),
-            ApiError::Limiter(e) => write!(f, "limiter: {e}"),
-        }
-    }
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Transport(_) => Verdict::Transient { retry_after: None },
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
-
-impl Api {
-    /// One chat call. The body and the rate-limit headers travel together, so the limiter can
-    /// settle to the usage and stay in step with the server's own count.
-    async fn chat(&self, request: &Value) -> Result<WithHeaders<Value>, ApiError> {
-        let mut post = self
-            .http
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(request);
-        if let Some(key) = &self.api_key {
-            post = post.bearer_auth(key);
-        }
-        let response = post
-            .send()
-            .await
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
-        self.responses.fetch_add(1, Ordering::Relaxed);
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ApiError::Transport(e.to_string()))?;
-        if status != 200 {
-            if status == 429 {
-                self.rate_limited.fetch_add(1, Ordering::Relaxed);
-            }
-            return Err(ApiError::Http(HttpError::new(status, headers, body)));
-        }
-        let rate_limits = RateLimitHeaders::from_pairs(
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SystemTime::now(),
-        );
-        let body = serde_json::from_str(&body).map_err(|e| ApiError::Transport(e.to_string()))?;
-        Ok(WithHeaders {
-            body,
-            headers: rate_limits,
-        })
-    }
-}
-
 /// The annotated call: the prompt is estimated from the JSON request (messages, with the chat
 /// overhead), `max_tokens` and `n` are read from it, and the usage in the response settles it.
 /// `admitted` has no token estimate, so it counts zero; it records when the first attempt ran.
 #[rate_limited(model = MODEL)]
 async fn ask(
-    api: &Api,
+    api: &ChatClient,
     request: &Value,
     admitted: &OnceLock<Instant>,
 ) -> Result<WithHeaders<Value>, ApiError> {
@@ -186,15 +100,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Some(server), url, note)
         }
     };
-    let api = Arc::new(Api {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?,
-        base_url,
-        api_key: std::env::var("OPENAI_API_KEY").ok(),
-        responses: AtomicU64::new(0),
-        rate_limited: AtomicU64::new(0),
-    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let api = Arc::new(ChatClient::new(
+        http,
+        &base_url,
+        std::env::var("OPENAI_API_KEY").ok(),
+    ));
 
     println!("{calls} calls to {MODEL}; limits {limits_note}");
     let bar = ProgressBar::new(calls).with_style(

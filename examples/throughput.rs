@@ -43,6 +43,8 @@
 //! in step from then on; governor stays ahead and gets a short 429 on most later requests. A
 //! headroom a fraction of a percent below 1 absorbs the lag.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::num::NonZeroU32;
 use std::ops::Add;
@@ -50,6 +52,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::{ApiError, ChatClient};
 use governor::clock::{Clock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -60,8 +63,8 @@ use ratelimited::testing::{
     MockServer, RejectionKind,
 };
 use ratelimited::{
-    count_chat, encoding_for_model, rate_limited, ChatMessage, Classify, EstimateTokens, HttpError,
-    RateLimitHeaders, Verdict, WithHeaders,
+    count_chat, encoding_for_model, rate_limited, ChatMessage, EstimateTokens, HttpError,
+    WithHeaders,
 };
 use serde_json::{json, Value};
 use tokio::task::{JoinSet, LocalSet};
@@ -222,85 +225,9 @@ fn minimum(limits: MockLimits, jobs: &[Job], latency: Duration) -> (Duration, Du
 // ---------------------------------------------------------------------------------------------
 // Transport: the in-process provider or HTTP
 
-#[derive(Debug)]
-enum ApiError {
-    Http(HttpError),
-    Transport(String),
-    Limiter(ratelimited::Error),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Http(e) => {
-                // OpenAI's envelope: show its message, not the JSON.
-                let body: Option<Value> = serde_json::from_str(&e.body).ok();
-                let message = body.as_ref().and_then(|b| b["error"]["message"].as_str());
-                write!(f, "HTTP {}: {}", e.status, message.unwrap_or(&e.body))
-            }
-            ApiError::Transport(e) => write!(f, "transport: {e}"),
-            ApiError::Limiter(e) => write!(f, "limiter: {e}"),
-        }
-    }
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Transport(_) => Verdict::Transient { retry_after: None },
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
-
-/// An OpenAI-style chat endpoint over HTTP.
-struct Http {
-    client: reqwest::Client,
-    url: String,
-}
-
-impl Http {
-    async fn post(&self, body: &Value) -> Result<WithHeaders<Value>, ApiError> {
-        let transport = |e: reqwest::Error| ApiError::Transport(e.to_string());
-        let response = self
-            .client
-            .post(&self.url)
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let text = response.text().await.map_err(transport)?;
-        if status != 200 {
-            return Err(ApiError::Http(HttpError::new(status, headers, text)));
-        }
-        let rate_limits = RateLimitHeaders::from_pairs(
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            std::time::SystemTime::now(),
-        );
-        let body = serde_json::from_str(&text).map_err(|e| ApiError::Transport(e.to_string()))?;
-        Ok(WithHeaders {
-            body,
-            headers: rate_limits,
-        })
-    }
-}
-
 enum Target {
     Mock(MockProvider),
-    Http(Http),
+    Http(ChatClient),
 }
 
 impl Target {
@@ -312,7 +239,7 @@ impl Target {
                 .await
                 .map(drop)
                 .map_err(ApiError::Http),
-            Target::Http(http) => http.post(&job.body()).await.map(drop),
+            Target::Http(http) => http.chat(&job.body()).await.map(drop),
         }
     }
 }
@@ -339,8 +266,8 @@ async fn ask_mock(
 /// The prompt is estimated from the JSON body (messages plus chat framing), `max_tokens` read
 /// from it, and the `usage` in the response settles it.
 #[rate_limited(model = MODEL, provider = "openai")]
-async fn ask_http(http: &Http, body: &Value) -> Result<WithHeaders<Value>, ApiError> {
-    http.post(body).await
+async fn ask_http(http: &ChatClient, body: &Value) -> Result<WithHeaders<Value>, ApiError> {
+    http.chat(body).await
 }
 
 async fn via_ratelimited(target: &Target, job: &Job) -> Result<(), String> {
@@ -594,13 +521,14 @@ fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout: Duration) 
     LocalSet::new().block_on(&runtime, async {
         let target = match &server {
             None => Target::Mock(provider.clone()),
-            Some(server) => Target::Http(Http {
-                client: reqwest::Client::builder()
+            Some(server) => Target::Http(ChatClient::new(
+                reqwest::Client::builder()
                     .timeout(Duration::from_secs(30))
                     .build()
                     .expect("an HTTP client"),
-                url: server.server.url("/v1/chat/completions"),
-            }),
+                &server.server.base_url(),
+                None,
+            )),
         };
         let target = Rc::new(target);
         let governor = Rc::new(Governor::new(mode.limits, mode.paused));

@@ -12,26 +12,8 @@ use ratelimited::{rate_limited, Classify, Dimension, HttpError, Verdict};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-#[derive(Debug)]
-enum ApiError {
-    Http(HttpError),
-    Limiter(ratelimited::Error),
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
+mod common;
+use common::ApiError;
 
 /// A scripted API: answers each call with the next scripted response (then successes).
 #[derive(Default)]

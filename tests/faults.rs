@@ -8,29 +8,11 @@ use ratelimited::testing::{
     fresh_registry_with_env, Fault, MockLimits, MockProvider, MockRequest, MockResponse,
     RejectionKind,
 };
-use ratelimited::{rate_limited, Classify, HttpError, Verdict};
+use ratelimited::{rate_limited, Classify, Verdict};
 use tokio::time::Instant;
 
-#[derive(Debug)]
-enum ApiError {
-    Http(HttpError),
-    Limiter(ratelimited::Error),
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
+mod common;
+use common::ApiError;
 
 /// The prompt estimate and `max_tokens` come from `MockRequest` itself.
 #[rate_limited(model = "gpt-4o-mini")]

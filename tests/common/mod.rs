@@ -1,0 +1,25 @@
+//! What the integration tests share.
+
+use ratelimited::{Classify, HttpError, Verdict};
+
+/// A fake API's error: the server's answer, or the limiter's own failure.
+#[derive(Debug)]
+pub enum ApiError {
+    Http(HttpError),
+    Limiter(ratelimited::Error),
+}
+
+impl From<ratelimited::Error> for ApiError {
+    fn from(e: ratelimited::Error) -> Self {
+        ApiError::Limiter(e)
+    }
+}
+
+impl Classify for ApiError {
+    fn classify(&self) -> Verdict {
+        match self {
+            ApiError::Http(e) => e.classify(),
+            ApiError::Limiter(e) => e.classify(),
+        }
+    }
+}
