@@ -335,3 +335,26 @@ async fn a_redis_url_is_refused_rather_than_silently_ignored() {
     );
     assert_eq!(api.runs(), 0);
 }
+
+#[rate_limited(model = "gpt-4o-mini", max_tokens = 100, retries = 0)]
+async fn summarize_once(api: &FakeApi, prompt: &str) -> Result<Value, ApiError> {
+    let _ = prompt;
+    api.chat(20).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_retries_a_429_comes_back_as_the_providers_error_and_still_holds_the_family() {
+    let _registry = fresh_registry_with_env([("RATE_LIMITED_TIER", "tier-1")]);
+    let api = FakeApi::scripted([rate_limited_429("1500")]);
+    let start = Instant::now();
+    let err = summarize_once(&api, "a").await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::Http(e) if e.status == 429),
+        "{err:?}"
+    );
+    assert_eq!(api.runs(), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // The next caller of the family waits out the server's hint.
+    summarize_once(&api, "b").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(1_500));
+}

@@ -152,7 +152,9 @@ mod expand;
 ///
 /// How many times a failed attempt may be retried, for this function (an integer literal);
 /// `RATE_LIMITED_MAX_RETRIES` (default 6) otherwise. With `retries = 0` the body runs exactly
-/// once, and arguments passed by value need not be `Clone`.
+/// once, arguments passed by value need not be `Clone`, and a failure comes back as the body
+/// returned it (a 429 still makes the family's other callers wait out the server's hint). When
+/// a budget above 0 is spent, the call fails with `ratelimited::Error::RetriesExhausted`.
 ///
 /// # `crate`
 ///

@@ -333,6 +333,14 @@ impl Call {
                 max: self.settings.max_retry_after,
             }));
         }
+        if self.max_retries == 0 {
+            // No retry was ever on offer: hand back the provider's own error, after making the
+            // family's other callers wait out the server's hint.
+            if let (true, Some(wait)) = (hold, wait) {
+                self.limiter.hold_for(wait);
+            }
+            return Decision::Now(Ok(Next::Return));
+        }
         let wait = wait.or_else(|| self.backoff.get_or_insert_with(new_backoff).next_backoff());
         let out_of_time = wait.is_none_or(|w| self.started.elapsed() + w > MAX_RETRY_TIME);
         if self.attempts > self.max_retries || out_of_time {
