@@ -119,7 +119,7 @@ async fn chat_returns_usage_and_rate_limit_headers() {
 }
 
 #[tokio::test]
-async fn over_the_limit_is_a_429_with_retry_after_ms_and_retrying_then_succeeds() {
+async fn over_the_limit_is_a_429_with_retry_after_ms_and_the_real_headers() {
     // 1000 tokens per second: the wait is about 1.4 s, long enough that a slow machine
     // between the two requests cannot make the second one fit.
     let server = MockServer::start(MockLimits::new(1_000, 60_000))
@@ -150,10 +150,8 @@ async fn over_the_limit_is_a_429_with_retry_after_ms_and_retrying_then_succeeds(
         }
     );
     assert!(second.header("x-ratelimit-remaining-tokens").is_some());
-
-    tokio::time::sleep(Duration::from_millis(retry_ms)).await;
-    let third = post(&url, &chat_body("Hi", 1_500)).await;
-    assert_eq!(third.status, 200, "{}", third.text);
+    // That retrying exactly `retry-after-ms` later succeeds is tested in paused time against
+    // the same enforcement core (tests/mock_provider.rs), without waiting on the wall clock.
 
     let rejections = server.provider().rejections();
     assert_eq!(rejections.len(), 1);
@@ -305,13 +303,14 @@ async fn shutdown_closes_the_port() {
         .unwrap();
     let url = server.url("/v1/chat/completions");
     drop(server);
+    // The shutdown runs on the server's task: yield to it (bounded) until the port closes.
     let mut closed = false;
-    for _ in 0..50 {
+    for _ in 0..1_000 {
         if client().post(&url).json(&json!({})).send().await.is_err() {
             closed = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::task::yield_now().await;
     }
     assert!(closed, "the port still answers after drop");
 }
