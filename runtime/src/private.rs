@@ -1,8 +1,6 @@
 //! Support for the code `#[rate_limited]` generates. Not a public API: it may change in any
 //! release. The facade re-exports it as `ratelimited::__private`.
 
-use std::fmt;
-
 pub use crate::call::{Attempt, Budget, Call, Next, OutputBudget};
 pub use crate::error::Error;
 use crate::tokens::{Encoding, EstimateTokens};
@@ -105,9 +103,6 @@ impl<T, E> Outcome for Result<T, E> {
     type Err = E;
 }
 
-/// Checks (at compile time) that the return type is a `Result`.
-pub fn require_outcome<R: Outcome>() {}
-
 /// An argument the call can run again with.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is passed by value to a function that may retry, so it must be `Clone`",
@@ -164,7 +159,3 @@ pub fn token_count<N: TokenCount>(n: N) -> u64 {
 pub fn choice_count<N: TokenCount>(n: N) -> u32 {
     u32::try_from(n.to_count()).unwrap_or(u32::MAX)
 }
-
-/// Keeps `fmt` in use for the generated `Debug` bound on error types.
-#[doc(hidden)]
-pub fn debug_bound<E: fmt::Debug>(_: &E) {}
