@@ -177,17 +177,26 @@ impl Buckets {
         decision
     }
 
-    /// Moves every dimension from having charged `from` to having charged `to`: a refund when
-    /// `to` is smaller, a debit (possibly into debt) when larger.
+    /// Moves every dimension from having charged `from` to having charged `to` at `now`: a
+    /// refund when `to` is smaller, a debit (possibly into debt) when larger.
+    ///
+    /// Both start from the level at `now` (`max(tat, now)`): a debit on a bucket that has
+    /// refilled since the charge must land in full, not vanish into the refill, and a refund
+    /// stops at a full bucket.
     #[inline]
-    pub(crate) fn adjust(&mut self, from: &Cost, to: &Cost) {
+    pub(crate) fn adjust(&mut self, from: &Cost, to: &Cost, now: u64) {
         for bucket in &mut self.buckets {
             let before = bucket.share(bucket.dimension.charge(from));
             let after = bucket.share(bucket.dimension.charge(to));
-            bucket.tat = if after >= before {
-                bucket.tat.saturating_add(after - before)
+            if before == after {
+                continue;
+            }
+            let floor = bucket.scaled(now);
+            let level = bucket.tat.max(floor);
+            bucket.tat = if after > before {
+                level.saturating_add(after - before)
             } else {
-                bucket.tat.saturating_sub(before - after)
+                level.saturating_sub(before - after).max(floor)
             };
         }
     }
@@ -251,9 +260,37 @@ mod tests {
         let mut b = Buckets::new(&quota);
         let cost = Cost::request(1_234, 567);
         assert_eq!(b.try_charge(&cost, 5), Decision::Admit);
-        b.adjust(&cost, &Cost::default());
+        b.adjust(&cost, &Cost::default(), 5);
         assert_eq!(b.level(Dimension::TokensPerMinute, 5), Some(0));
         assert_eq!(b.level(Dimension::RequestsPerMinute, 5), Some(0));
+    }
+
+    #[test]
+    fn a_debit_after_the_bucket_refilled_lands_in_full() {
+        // 600 of 6,000 TPM charged at 0; at 30 s the bucket is full again. A settle that
+        // reports 1,000 more tokens than reserved must leave exactly 1,000 in use, not fold
+        // the debit into the refill.
+        let mut b = Buckets::new(&Quota::default().tpm(6_000));
+        let cost = Cost::request(600, 0);
+        assert_eq!(b.try_charge(&cost, 0), Decision::Admit);
+        b.adjust(&cost, &Cost::request(1_600, 0), 30 * SEC);
+        assert_eq!(b.level(Dimension::TokensPerMinute, 30 * SEC), Some(1_000));
+    }
+
+    #[test]
+    fn a_refund_stops_at_a_full_bucket() {
+        // A refund larger than what is still in use empties the bucket and no more: a later
+        // charge starts from full, not from credit.
+        let mut b = Buckets::new(&Quota::default().tpm(6_000));
+        let cost = Cost::request(3_000, 0);
+        assert_eq!(b.try_charge(&cost, 0), Decision::Admit);
+        b.adjust(&cost, &Cost::default(), 20 * SEC);
+        assert_eq!(b.level(Dimension::TokensPerMinute, 20 * SEC), Some(0));
+        b.charge(&Cost::request(6_000, 0), 20 * SEC);
+        assert_eq!(
+            b.decide(&Cost::request(1, 0), 20 * SEC),
+            Decision::WaitUntil(20 * SEC + 10_000_000)
+        );
     }
 
     #[test]

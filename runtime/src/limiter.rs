@@ -509,7 +509,8 @@ impl Reservation {
         let waker = {
             let mut state = self.shared.lock();
             if final_cost != self.cost {
-                state.buckets.adjust(&self.cost, &final_cost);
+                let now = self.shared.now();
+                state.buckets.adjust(&self.cost, &final_cost, now);
             }
             state.in_flight -= u64::from(self.cost.requests);
             state.head_waker()
