@@ -234,7 +234,7 @@ async fn request_too_large_fails_with_no_retry_hint() {
     ));
     assert_eq!(err.header("retry-after-ms"), None);
     assert!(matches!(err.classify(), Verdict::TooLarge { .. }));
-    assert_eq!(provider.rejections()[0].kind, RejectionKind::TooLarge);
+    assert_eq!(provider.rejections()[0].kind, RejectionKind::ChargeAboveTpm);
     assert_eq!(provider.rejections()[0].retry_after, None);
     assert!(provider.admissions().is_empty());
     // Exactly the limit fits.
