@@ -5,6 +5,7 @@
 //! writes it down, so the in-process [`MockProvider`](super::MockProvider) and the HTTP
 //! `MockServer` send byte-for-byte the same answers.
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -377,6 +378,25 @@ fn optional_u64(request: &Value, key: &str) -> Result<Option<u64>, HttpError> {
     }
 }
 
+/// [`optional_u64`] within `range`, or a 400 that names the parameter and the range.
+fn optional_in_range(
+    request: &Value,
+    key: &str,
+    range: RangeInclusive<u64>,
+) -> Result<Option<u64>, HttpError> {
+    match optional_u64(request, key)? {
+        Some(value) if !range.contains(&value) => Err(invalid_request(
+            format!(
+                "Invalid '{key}': expected an integer between {} and {}.",
+                range.start(),
+                range.end()
+            ),
+            Some(key),
+        )),
+        value => Ok(value),
+    }
+}
+
 /// The text of a message's `content`: a string, an array of parts (the text parts joined), or
 /// null (tool calls).
 fn content_text(content: Option<&Value>) -> Result<String, HttpError> {
@@ -429,16 +449,7 @@ pub(crate) fn parse_chat(request: &Value) -> Result<(String, RequestedWork), Htt
         Some(max) => Some(max),
         None => optional_u64(request, "max_tokens")?,
     };
-    let n = match optional_u64(request, "n")? {
-        None => 1,
-        Some(n @ 1..=128) => n as u32,
-        Some(_) => {
-            return Err(invalid_request(
-                "Invalid 'n': expected an integer between 1 and 128.",
-                Some("n"),
-            ))
-        }
-    };
+    let n = optional_in_range(request, "n", 1..=128)?.map_or(1, |n| n as u32);
     let prompt_tokens = count_chat(encoding_for_model(&model), &messages);
     Ok((
         model,
@@ -491,16 +502,7 @@ pub(crate) fn parse_embeddings(request: &Value) -> Result<(String, RequestedWork
         }
         _ => return Err(bad_input()),
     };
-    let dimensions = match optional_u64(request, "dimensions")? {
-        None => 8,
-        Some(d @ 1..=4096) => d as usize,
-        Some(_) => {
-            return Err(invalid_request(
-                "Invalid 'dimensions': expected an integer between 1 and 4096.",
-                Some("dimensions"),
-            ))
-        }
-    };
+    let dimensions = optional_in_range(request, "dimensions", 1..=4096)?.map_or(8, |d| d as usize);
     Ok((model, RequestedWork::Embeddings { inputs, dimensions }))
 }
 

@@ -73,6 +73,14 @@ impl PlannedAnswer {
     }
 }
 
+/// One well-formed call as it reaches the buckets.
+struct Arrival<'a> {
+    at: Instant,
+    model: &'a str,
+    /// What admission would take from the tokens bucket.
+    charge: u64,
+}
+
 /// Everything that changes as calls arrive, behind one lock.
 struct Ledger {
     behaviour: Behaviour,
@@ -94,6 +102,14 @@ impl Ledger {
     fn reject(&mut self, rejection: Rejection) {
         self.stats.rate_limited += 1;
         self.rejections.push(rejection);
+    }
+
+    /// A failed request still takes its request from the bucket, as OpenAI counts it, unless
+    /// the test turned that off.
+    fn count_failed_request(&mut self) {
+        if self.behaviour.count_failed_requests {
+            self.requests.take_saturating(1);
+        }
     }
 }
 
@@ -368,41 +384,43 @@ impl MockProvider {
         let mut guard = self.ledger();
         let ledger = &mut *guard;
         ledger.stats.calls += 1;
-        let charge = work.charge(ledger.behaviour.default_max_tokens);
+        let arrival = Arrival {
+            at: now,
+            model,
+            charge: work.charge(ledger.behaviour.default_max_tokens),
+        };
         ledger.requests.refill(now);
         ledger.tokens.refill(now);
 
-        if let Some(answer) = self.answer_fault(ledger, now, model, charge) {
+        if let Some(answer) = self.answer_fault(ledger, &arrival) {
             return answer;
         }
-        if charge > self.shared.limits.tpm {
-            return self.reject_charge_above_tpm(ledger, now, model, charge);
+        if arrival.charge > self.shared.limits.tpm {
+            ledger.count_failed_request();
+            return self.reject_charge_above_tpm(ledger, &arrival);
         }
-        if ledger.requests.wait_for(1).is_zero() && ledger.tokens.wait_for(charge).is_zero() {
-            return self.admit(ledger, now, model, work, charge);
+        let fits_now = ledger.requests.wait_for(1).is_zero()
+            && ledger.tokens.wait_for(arrival.charge).is_zero();
+        if fits_now {
+            return self.admit(ledger, &arrival, work);
         }
-        self.reject_over_limit(ledger, now, model, charge)
+        ledger.count_failed_request();
+        self.reject_over_limit(ledger, &arrival)
     }
 
     /// The answer of the first active fault, if any.
-    fn answer_fault(
-        &self,
-        ledger: &mut Ledger,
-        now: Instant,
-        model: &str,
-        charge: u64,
-    ) -> Option<PlannedAnswer> {
+    fn answer_fault(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> Option<PlannedAnswer> {
         let created = self.shared.created;
         let strike = ledger
             .faults
             .iter_mut()
-            .find_map(|fault| fault.strike(now, created))?;
+            .find_map(|fault| fault.strike(arrival.at, created))?;
         match strike {
             FaultStrike::Storm { left } => {
                 let retry_after = openai_wire::ceil_to_ms(left).max(Duration::from_millis(1));
                 ledger.reject(Rejection {
-                    at: now,
-                    tokens: charge,
+                    at: arrival.at,
+                    tokens: arrival.charge,
                     kind: RejectionKind::Storm,
                     retry_after: Some(retry_after),
                 });
@@ -421,7 +439,8 @@ impl MockProvider {
                     used: rpm,
                     requested: 1,
                 };
-                let error = openai_wire::rate_limit_exceeded(model, hit, retry_after, headers);
+                let error =
+                    openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers);
                 Some(PlannedAnswer::fail(error, Duration::ZERO))
             }
             FaultStrike::Failure { error, delay } => {
@@ -431,39 +450,23 @@ impl MockProvider {
         }
     }
 
-    fn reject_charge_above_tpm(
-        &self,
-        ledger: &mut Ledger,
-        now: Instant,
-        model: &str,
-        charge: u64,
-    ) -> PlannedAnswer {
-        if ledger.behaviour.count_failed_requests {
-            ledger.requests.take_saturating(1);
-        }
+    fn reject_charge_above_tpm(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> PlannedAnswer {
         ledger.reject(Rejection {
-            at: now,
-            tokens: charge,
+            at: arrival.at,
+            tokens: arrival.charge,
             kind: RejectionKind::ChargeAboveTpm,
             retry_after: None,
         });
         let headers = ledger.rate_limit_headers();
-        let error = openai_wire::request_too_large(model, self.shared.limits.tpm, charge, headers);
+        let tpm = self.shared.limits.tpm;
+        let error = openai_wire::request_too_large(arrival.model, tpm, arrival.charge, headers);
         PlannedAnswer::fail(error, Duration::ZERO)
     }
 
     /// A 429 whose retry-after is the exact wait until the same request fits, blaming the
     /// bucket that frees up later.
-    fn reject_over_limit(
-        &self,
-        ledger: &mut Ledger,
-        now: Instant,
-        model: &str,
-        charge: u64,
-    ) -> PlannedAnswer {
-        if ledger.behaviour.count_failed_requests {
-            ledger.requests.take_saturating(1);
-        }
+    fn reject_over_limit(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> PlannedAnswer {
+        let charge = arrival.charge;
         let request_wait = ledger.requests.wait_for(1);
         let token_wait = ledger.tokens.wait_for(charge);
         let retry_after = openai_wire::ceil_to_ms(request_wait.max(token_wait));
@@ -489,13 +492,13 @@ impl MockProvider {
             requested,
         };
         ledger.reject(Rejection {
-            at: now,
+            at: arrival.at,
             tokens: charge,
             kind,
             retry_after: Some(retry_after),
         });
         let headers = ledger.rate_limit_headers();
-        let error = openai_wire::rate_limit_exceeded(model, hit, retry_after, headers);
+        let error = openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers);
         PlannedAnswer::fail(error, Duration::ZERO)
     }
 
@@ -503,14 +506,13 @@ impl MockProvider {
     fn admit(
         &self,
         ledger: &mut Ledger,
-        now: Instant,
-        model: &str,
+        arrival: &Arrival<'_>,
         work: &RequestedWork,
-        charge: u64,
     ) -> PlannedAnswer {
+        let charge = arrival.charge;
         ledger.requests.take(1);
         ledger.tokens.take(charge);
-        let response = respond(ledger, now, model, work, charge);
+        let response = respond(ledger, arrival, work);
         let used = response
             .prompt_tokens
             .saturating_add(response.completion_tokens);
@@ -521,7 +523,7 @@ impl MockProvider {
         };
         ledger
             .admissions
-            .push(Admission::new(now, charge.saturating_sub(refund)));
+            .push(Admission::new(arrival.at, charge.saturating_sub(refund)));
         PlannedAnswer {
             outcome: Ok(response),
             delay: ledger.behaviour.latency,
@@ -561,13 +563,8 @@ impl MockProvider {
 }
 
 /// The successful answer to an admitted call, counted in the stats.
-fn respond(
-    ledger: &mut Ledger,
-    now: Instant,
-    model: &str,
-    work: &RequestedWork,
-    charge: u64,
-) -> MockResponse {
+fn respond(ledger: &mut Ledger, arrival: &Arrival<'_>, work: &RequestedWork) -> MockResponse {
+    let Arrival { at, model, charge } = *arrival;
     let id = ledger.next_id;
     ledger.next_id += 1;
     let (prompt_tokens, completion_tokens, body) = match work {
@@ -606,7 +603,7 @@ fn respond(
         prompt_tokens,
         completion_tokens,
         charged_tokens: charge,
-        admitted_at: now,
+        admitted_at: at,
         headers,
         body,
     }
