@@ -151,18 +151,9 @@ async fn insufficient_quota_surfaces_at_once_as_a_quota_error() {
 async fn server_errors_and_overload_are_retried_and_nothing_is_lost_or_duplicated() {
     let _registry = registry();
     let provider = MockProvider::new(LIMITS)
-        .fault(Fault::Status {
-            code: 503,
-            times: 3,
-        })
-        .fault(Fault::Status {
-            code: 529,
-            times: 3,
-        })
-        .fault(Fault::Timeout {
-            after: Duration::from_secs(10),
-            times: 2,
-        });
+        .fault(Fault::status(503, 3))
+        .fault(Fault::status(529, 3))
+        .fault(Fault::timeout(Duration::from_secs(10), 2));
     let results = fire(&provider, 30).await;
     let ok = results.iter().filter(|(r, _)| r.is_ok()).count();
     assert_eq!(ok, 30, "every call came back with its answer");
@@ -186,10 +177,7 @@ async fn retries_stop_at_the_budget() {
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "20000"),
         ("RATE_LIMITED_MAX_RETRIES", "2"),
     ]);
-    let provider = Arc::new(MockProvider::new(LIMITS).fault(Fault::Status {
-        code: 503,
-        times: 100,
-    }));
+    let provider = Arc::new(MockProvider::new(LIMITS).fault(Fault::status(503, 100)));
     let request = MockRequest::new("gpt-4o-mini", 100).max_tokens(50);
     let err = complete(&provider, &request).await.unwrap_err();
     assert!(

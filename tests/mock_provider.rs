@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ratelimited::testing::{
-    Admission, Fault, MockLimits, MockProvider, MockRequest, RejectionKind,
+    Admission, Fault, MockLimits, MockProvider, MockRequest, MockResponse, RejectionKind,
 };
 use ratelimited::{
     count_chat, count_tokens, ChatMessage, Classify, Cost, Dimension, Encoding, HttpError, Limiter,
@@ -72,6 +72,25 @@ async fn success_reports_usage_and_rate_limit_headers() {
     );
 }
 
+/// Asserts that `request` is refused now with `retry-after-ms: {wait_ms}`, refused again one
+/// millisecond before that wait is over (with 1 ms left), and admitted exactly at its end.
+async fn admitted_exactly_after(
+    provider: &MockProvider,
+    request: &MockRequest,
+    wait_ms: u64,
+) -> MockResponse {
+    let err = provider.chat(request).await.unwrap_err();
+    assert_eq!(
+        err.header("retry-after-ms"),
+        Some(wait_ms.to_string().as_str())
+    );
+    sleep(ms(wait_ms - 1)).await;
+    let err = provider.chat(request).await.unwrap_err();
+    assert_eq!(err.header("retry-after-ms"), Some("1"));
+    sleep(ms(1)).await;
+    provider.chat(request).await.unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn buckets_refill_continuously_and_exactly() {
     let t0 = Instant::now();
@@ -79,13 +98,7 @@ async fn buckets_refill_continuously_and_exactly() {
     let provider = MockProvider::new(MockLimits::new(10_000, 6_000));
     provider.chat(&prompt(6_000)).await.unwrap();
 
-    let err = provider.chat(&prompt(100)).await.unwrap_err();
-    assert_eq!(err.header("retry-after-ms"), Some("1000"));
-    sleep(ms(999)).await;
-    let err = provider.chat(&prompt(100)).await.unwrap_err();
-    assert_eq!(err.header("retry-after-ms"), Some("1"));
-    sleep(ms(1)).await;
-    let ok = provider.chat(&prompt(100)).await.unwrap();
+    let ok = admitted_exactly_after(&provider, &prompt(100), 1_000).await;
     assert_eq!(ok.header("x-ratelimit-remaining-tokens"), Some("0"));
     assert_eq!(ok.header("x-ratelimit-reset-tokens"), Some("1m0s"));
 
@@ -110,13 +123,7 @@ async fn retry_after_rounds_up_to_the_millisecond() {
     // One token refills in 60 s / 7000 = 8.571.. ms: the header says 9, and 8 is too early.
     let provider = MockProvider::new(MockLimits::new(10_000, 7_000));
     provider.chat(&prompt(7_000)).await.unwrap();
-    let err = provider.chat(&prompt(1)).await.unwrap_err();
-    assert_eq!(err.header("retry-after-ms"), Some("9"));
-    sleep(ms(8)).await;
-    let err = provider.chat(&prompt(1)).await.unwrap_err();
-    assert_eq!(err.header("retry-after-ms"), Some("1"));
-    sleep(ms(1)).await;
-    provider.chat(&prompt(1)).await.unwrap();
+    admitted_exactly_after(&provider, &prompt(1), 9).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,7 +241,7 @@ async fn request_too_large_fails_with_no_retry_hint() {
     ));
     assert_eq!(err.header("retry-after-ms"), None);
     assert!(matches!(err.classify(), Verdict::TooLarge { .. }));
-    assert_eq!(provider.rejections()[0].kind, RejectionKind::TooLarge);
+    assert_eq!(provider.rejections()[0].kind, RejectionKind::ChargeAboveTpm);
     assert_eq!(provider.rejections()[0].retry_after, None);
     assert!(provider.admissions().is_empty());
     // Exactly the limit fits.
@@ -297,7 +304,7 @@ async fn insufficient_quota_is_never_retryable() {
 async fn status_faults_are_transient_and_run_out() {
     for code in [500u16, 503, 529] {
         let provider =
-            MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::Status { code, times: 2 });
+            MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::status(code, 2));
         for _ in 0..2 {
             let err = provider.chat(&prompt(10)).await.unwrap_err();
             assert_eq!(err.status, code);
@@ -319,10 +326,8 @@ async fn status_faults_are_transient_and_run_out() {
 #[tokio::test(start_paused = true)]
 async fn timeouts_hang_then_fail_transiently() {
     let t0 = Instant::now();
-    let provider = MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::Timeout {
-        after: secs(30),
-        times: 1,
-    });
+    let provider =
+        MockProvider::new(MockLimits::new(100, 10_000)).fault(Fault::timeout(secs(30), 1));
     let err = provider.chat(&prompt(10)).await.unwrap_err();
     assert_eq!(t0.elapsed(), secs(30));
     assert_eq!(err.status, 408);
@@ -335,22 +340,13 @@ async fn timeouts_hang_then_fail_transiently() {
 #[tokio::test(start_paused = true)]
 async fn faults_apply_in_order_and_can_be_injected_later() {
     let provider = MockProvider::new(MockLimits::new(100, 10_000))
-        .fault(Fault::Status {
-            code: 500,
-            times: 1,
-        })
-        .fault(Fault::Status {
-            code: 503,
-            times: 1,
-        });
+        .fault(Fault::status(500, 1))
+        .fault(Fault::status(503, 1));
     assert_eq!(provider.chat(&prompt(1)).await.unwrap_err().status, 500);
     assert_eq!(provider.chat(&prompt(1)).await.unwrap_err().status, 503);
     provider.chat(&prompt(1)).await.unwrap();
     let clone = provider.clone();
-    clone.inject(Fault::Status {
-        code: 502,
-        times: 1,
-    });
+    clone.inject(Fault::status(502, 1));
     assert_eq!(provider.chat(&prompt(1)).await.unwrap_err().status, 502);
 }
 

@@ -41,6 +41,18 @@ impl Answer {
     }
 }
 
+/// A server enforcing `limits`, and its chat-completions URL.
+async fn start(limits: MockLimits) -> (MockServer, String) {
+    serve(MockProvider::new(limits)).await
+}
+
+/// A server in front of `provider`, and its chat-completions URL.
+async fn serve(provider: MockProvider) -> (MockServer, String) {
+    let server = MockServer::serve(provider).await.unwrap();
+    let url = server.url("/v1/chat/completions");
+    (server, url)
+}
+
 async fn post(url: &str, body: &Value) -> Answer {
     send(client().post(url).json(body)).await
 }
@@ -122,10 +134,7 @@ async fn chat_returns_usage_and_rate_limit_headers() {
 async fn over_the_limit_is_a_429_with_retry_after_ms_and_the_real_headers() {
     // 1000 tokens per second: the wait is about 1.4 s, long enough that a slow machine
     // between the two requests cannot make the second one fit.
-    let server = MockServer::start(MockLimits::new(1_000, 60_000))
-        .await
-        .unwrap();
-    let url = server.url("/v1/chat/completions");
+    let (server, url) = start(MockLimits::new(1_000, 60_000)).await;
     let first = post(&url, &chat_body("Hi", 59_900)).await;
     assert_eq!(first.status, 200, "{}", first.text);
 
@@ -161,14 +170,8 @@ async fn over_the_limit_is_a_429_with_retry_after_ms_and_the_real_headers() {
 
 #[tokio::test]
 async fn request_too_large_over_http() {
-    let server = MockServer::start(MockLimits::new(100, 1_000))
-        .await
-        .unwrap();
-    let answer = post(
-        &server.url("/v1/chat/completions"),
-        &chat_body("Hello", 5_000),
-    )
-    .await;
+    let (_server, url) = start(MockLimits::new(100, 1_000)).await;
+    let answer = post(&url, &chat_body("Hello", 5_000)).await;
     assert_eq!(answer.status, 429);
     assert!(answer.body["error"]["message"]
         .as_str()
@@ -211,12 +214,10 @@ async fn embeddings_report_input_usage() {
 
 #[tokio::test]
 async fn malformed_requests_and_unknown_routes() {
-    let server = MockServer::start(MockLimits::new(100, 100_000))
-        .await
-        .unwrap();
+    let (server, url) = start(MockLimits::new(100, 100_000)).await;
     let bad_json = send(
         client()
-            .post(server.url("/v1/chat/completions"))
+            .post(&url)
             .header("content-type", "application/json")
             .body("{not json"),
     )
@@ -224,11 +225,7 @@ async fn malformed_requests_and_unknown_routes() {
     assert_eq!(bad_json.status, 400);
     assert_eq!(bad_json.body["error"]["type"], "invalid_request_error");
 
-    let no_messages = post(
-        &server.url("/v1/chat/completions"),
-        &json!({"model": MODEL}),
-    )
-    .await;
+    let no_messages = post(&url, &json!({"model": MODEL})).await;
     assert_eq!(no_messages.status, 400);
     assert_eq!(no_messages.http_error().classify(), Verdict::Fatal);
 
@@ -239,12 +236,8 @@ async fn malformed_requests_and_unknown_routes() {
 
 #[tokio::test]
 async fn faults_reach_http_clients() {
-    let provider = MockProvider::new(MockLimits::new(100, 100_000)).fault(Fault::Status {
-        code: 503,
-        times: 1,
-    });
-    let server = MockServer::serve(provider).await.unwrap();
-    let url = server.url("/v1/chat/completions");
+    let provider = MockProvider::new(MockLimits::new(100, 100_000)).fault(Fault::status(503, 1));
+    let (server, url) = serve(provider).await;
     let failed = post(&url, &chat_body("Hi", 10)).await;
     assert_eq!(failed.status, 503);
     assert!(failed.http_error().classify().is_retryable());
@@ -263,8 +256,7 @@ async fn faults_reach_http_clients() {
 async fn concurrent_clients_stay_within_the_limit() {
     let provider =
         MockProvider::new(MockLimits::new(6_000, 6_000)).latency(Duration::from_millis(20));
-    let server = MockServer::serve(provider).await.unwrap();
-    let url = server.url("/v1/chat/completions");
+    let (server, url) = serve(provider).await;
     let client = client();
     let calls: Vec<_> = (0..30)
         .map(|_| {
@@ -286,10 +278,7 @@ async fn concurrent_clients_stay_within_the_limit() {
 
 #[tokio::test]
 async fn shutdown_closes_the_port() {
-    let server = MockServer::start(MockLimits::new(100, 100_000))
-        .await
-        .unwrap();
-    let url = server.url("/v1/chat/completions");
+    let (server, url) = start(MockLimits::new(100, 100_000)).await;
     assert_eq!(post(&url, &chat_body("Hi", 10)).await.status, 200);
     tokio::time::timeout(Duration::from_secs(5), server.shutdown())
         .await
@@ -298,10 +287,7 @@ async fn shutdown_closes_the_port() {
     assert!(refused.is_err());
 
     // Dropping shuts down too.
-    let server = MockServer::start(MockLimits::new(100, 100_000))
-        .await
-        .unwrap();
-    let url = server.url("/v1/chat/completions");
+    let (server, url) = start(MockLimits::new(100, 100_000)).await;
     drop(server);
     // The shutdown runs on the server's task: yield to it (bounded) until the port closes.
     let mut closed = false;

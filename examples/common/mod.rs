@@ -1,53 +1,15 @@
 //! What the examples share: a minimal OpenAI-compatible chat client over reqwest and its error
 //! type, wired to `ratelimited` the way an application would do it.
 
+mod api_error;
+
+pub use api_error::ApiError;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use ratelimited::{Classify, HttpError, RateLimitHeaders, Verdict, WithHeaders};
+use ratelimited::{HttpError, RateLimitHeaders, WithHeaders};
 use serde_json::Value;
-
-/// Everything a chat call can fail with.
-#[derive(Debug)]
-pub enum ApiError {
-    /// The server answered with an error status.
-    Http(HttpError),
-    /// The request never got an answer (connection, timeout, unreadable body).
-    Transport(String),
-    /// The limiter refused or gave up (request too large, retries spent, ...).
-    Limiter(ratelimited::Error),
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Http(e) => {
-                // OpenAI's envelope: show its message, not the JSON.
-                let body: Option<Value> = serde_json::from_str(&e.body).ok();
-                let message = body.as_ref().and_then(|b| b["error"]["message"].as_str());
-                write!(f, "HTTP {}: {}", e.status, message.unwrap_or(&e.body))
-            }
-            ApiError::Transport(e) => write!(f, "transport: {e}"),
-            ApiError::Limiter(e) => write!(f, "limiter: {e}"),
-        }
-    }
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Transport(_) => Verdict::Transient { retry_after: None },
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
 
 /// `POST {base}/chat/completions`, counting the responses and the 429s among them.
 pub struct ChatClient {

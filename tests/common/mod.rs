@@ -1,25 +1,6 @@
-//! What the integration tests share.
+//! What the integration tests share: the examples' API error type (one definition for both).
 
-use ratelimited::{Classify, HttpError, Verdict};
+#[path = "../../examples/common/api_error.rs"]
+mod api_error;
 
-/// A fake API's error: the server's answer, or the limiter's own failure.
-#[derive(Debug)]
-pub enum ApiError {
-    Http(HttpError),
-    Limiter(ratelimited::Error),
-}
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(e: ratelimited::Error) -> Self {
-        ApiError::Limiter(e)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::Http(e) => e.classify(),
-            ApiError::Limiter(e) => e.classify(),
-        }
-    }
-}
+pub use api_error::ApiError;

@@ -2,21 +2,43 @@
 //! the same mock over real HTTP.
 //!
 //! - [`MockProvider`]: in-process, enforces requests and tokens buckets exactly, answers 429s
-//!   with OpenAI's body and headers, injects faults ([`Fault`]) and records every admission so a
-//!   test can assert the limit was never exceeded. Works under
-//!   `#[tokio::test(start_paused = true)]`.
+//!   with OpenAI's body and headers, injects faults ([`Fault`]) and records every admission
+//!   ([`Admission`], [`Rejection`], [`MockStats`]) so a test can assert the limit was never
+//!   exceeded ([`MockLimits::check`]). Works under `#[tokio::test(start_paused = true)]`.
 //! - `MockServer` (feature `mock-server`): the same provider as an OpenAI-compatible HTTP
 //!   endpoint on `127.0.0.1`, in real time.
+//!
+//! # Why the mock provider is not behind a feature
+//!
+//! It is plain code over what the limiter already depends on (tokio's clock, `serde_json` for
+//! the bodies, tiktoken-rs to count prompts), so it adds no dependency and costs a user's build
+//! only the compilation of these few files. Only the HTTP server, which brings in axum and
+//! tokio's networking, is gated.
+//!
+//! # Layout
+//!
+//! One concept per file, everything re-exported flat here: `limits` (the limits and the
+//! referee's check), `records` (what the provider keeps), `request` and `response`, `fault`,
+//! `bucket` (exact continuous refill), `provider` (the engine that decides each call),
+//! `openai_wire` (how OpenAI writes requests, answers, headers and errors, shared by the
+//! provider and the server), and `server`.
 
-pub mod mock;
+mod bucket;
+mod fault;
+mod limits;
+mod openai_wire;
+mod provider;
+mod records;
+mod request;
+mod response;
 #[cfg(feature = "mock-server")]
-pub mod server;
+mod server;
 
-pub use mock::{
-    Admission, Fault, LimitViolation, MockLimits, MockProvider, MockRequest, MockResponse,
-    MockStats, Rejection, RejectionKind,
-};
+pub use fault::Fault;
+pub use limits::{LimitViolation, MockLimits};
+pub use provider::MockProvider;
+pub use records::{Admission, MockStats, Rejection, RejectionKind};
+pub use request::MockRequest;
+pub use response::MockResponse;
 #[cfg(feature = "mock-server")]
 pub use server::MockServer;
-
-// -- registry isolation (lead) --

@@ -23,11 +23,11 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::mock::{invalid_request, MockLimits, MockProvider, MockResponse};
+use super::openai_wire;
+use super::{MockLimits, MockProvider, MockResponse};
 use crate::classify::HttpError;
 
 /// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
@@ -135,7 +135,7 @@ impl Drop for MockServer {
 }
 
 async fn chat(State(provider): State<MockProvider>, body: Bytes) -> Response {
-    let result = match parse_json(&body) {
+    let result = match openai_wire::parse_json_body(&body) {
         Ok(request) => provider.chat_json(&request).await,
         Err(error) => Err(error),
     };
@@ -143,7 +143,7 @@ async fn chat(State(provider): State<MockProvider>, body: Bytes) -> Response {
 }
 
 async fn embeddings(State(provider): State<MockProvider>, body: Bytes) -> Response {
-    let result = match parse_json(&body) {
+    let result = match openai_wire::parse_json_body(&body) {
         Ok(request) => provider.embeddings_json(&request).await,
         Err(error) => Err(error),
     };
@@ -151,25 +151,7 @@ async fn embeddings(State(provider): State<MockProvider>, body: Bytes) -> Respon
 }
 
 async fn not_found() -> Response {
-    let body = json!({"error": {
-        "message": "Unknown request URL. The mock serves POST /v1/chat/completions and POST /v1/embeddings.",
-        "type": "invalid_request_error",
-        "param": null,
-        "code": "unknown_url"
-    }});
-    build(StatusCode::NOT_FOUND.as_u16(), &[], body.to_string())
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, HttpError> {
-    serde_json::from_slice(body).map_err(|error| {
-        invalid_request(
-            format!(
-                "We could not parse the JSON body of your request. (HINT: the mock expects a \
-                 JSON payload.) {error}"
-            ),
-            None,
-        )
-    })
+    answer(Err(openai_wire::unknown_url()))
 }
 
 fn answer(result: Result<MockResponse, HttpError>) -> Response {
@@ -190,7 +172,7 @@ fn build(status: u16, headers: &[(String, String)], body: String) -> Response {
     );
     map.insert(
         HeaderName::from_static("openai-organization"),
-        HeaderValue::from_static("org-mock"),
+        HeaderValue::from_static(openai_wire::ORGANIZATION),
     );
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (

@@ -1,0 +1,130 @@
+//! The report: one table per mode, the server's checks, and the acceptance verdict.
+
+use std::time::Duration;
+
+use crate::run::{Row, Strategy};
+use crate::workload::{minimum, Job};
+use crate::Mode;
+
+pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[Row]) {
+    let total: u64 = jobs.iter().map(Job::charge).sum();
+    let prompts: u64 = jobs.iter().map(|j| j.prompt_tokens).sum();
+    let completions: u64 = jobs.iter().map(|j| j.completion_tokens).sum();
+    let (min, tokens, requests) = minimum(mode.limits, jobs, mode.latency);
+    println!("== {} ==", mode.title);
+    println!(
+        "{} requests, {} RPM / {} TPM, latency {:?}; charge Σ(prompt + max_tokens) = {total} \
+         tokens ({prompts} prompt, mean {:.0}; completions {completions})",
+        jobs.len(),
+        mode.limits.rpm,
+        mode.limits.tpm,
+        mode.latency,
+        prompts as f64 / jobs.len() as f64,
+    );
+    println!(
+        "minimum makespan = max(tokens {:.3} s, requests {:.3} s) + latency {:.3} s = {:.3} s; \
+         timeout per strategy {:.0} s",
+        tokens.as_secs_f64(),
+        requests.as_secs_f64(),
+        mode.latency.as_secs_f64(),
+        min.as_secs_f64(),
+        timeout.as_secs_f64(),
+    );
+    if mode.paused {
+        println!(
+            "(c) in paused time: governor's check_n on a tokio-clock Clock, slept with \
+             tokio::time::sleep (its until_n_ready runs on real time)"
+        );
+    }
+    println!();
+    println!(
+        "{:<31} | {:>10} | {:>10} | {:>7} | {:>6} | {:>5} | {:>9}",
+        "strategy", "makespan", "min", "ratio", "429s", "lost", "completed"
+    );
+    println!(
+        "{:-<32}+{:-<12}+{:-<12}+{:-<9}+{:-<8}+{:-<7}+{:-<10}",
+        "", "", "", "", "", "", ""
+    );
+    for row in rows {
+        // A strategy that lost requests finished early by not doing them: flag its ratio.
+        let flag = if row.lost > 0 { "*" } else { " " };
+        println!(
+            "{:<31} | {:>8.3} s | {:>8.3} s | {:>5.3}x{flag} | {:>6} | {:>5} | {:>9}",
+            row.strategy.label(),
+            row.makespan.as_secs_f64(),
+            row.minimum.as_secs_f64(),
+            row.ratio(),
+            row.rate_limited,
+            row.lost,
+            format!("{}/{}", row.completed, row.requests),
+        );
+    }
+    if rows.iter().any(|r| r.lost > 0) {
+        println!("* lost requests: the makespan only covers the work done, not comparable");
+    }
+    println!();
+    let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    for row in rows {
+        let mut line = format!("{} server check: ", row.strategy.tag());
+        match &row.check {
+            Ok(()) => line.push_str("every admission fit the server's buckets"),
+            Err(violation) => line.push_str(&format!("VIOLATION: {violation}")),
+        }
+        if let Some(at) = row.first_admission {
+            line.push_str(&format!("; first admission at {}", ms(at)));
+        }
+        if let Some(first) = &row.first_rejection {
+            line.push_str(&format!(
+                "; first 429 at {} ({:?}, retry-after {})",
+                ms(first.at),
+                first.kind,
+                first.retry_after.map_or("none".to_owned(), ms)
+            ));
+        }
+        if row.unfinished > 0 {
+            line.push_str(&format!("; {} unfinished at the timeout", row.unfinished));
+        }
+        println!("{line}");
+        if let Some(reason) = &row.first_loss {
+            println!("    first request given up: {reason}");
+        }
+    }
+    println!();
+}
+
+/// The acceptance bound for ratelimited in this mode, and whether its row meets it.
+pub(crate) fn verdict(mode: &Mode, rows: &[Row]) -> (bool, String) {
+    let bound = if mode.paused { 1.03 } else { 1.10 };
+    let row = rows
+        .iter()
+        .find(|r| r.strategy == Strategy::Ratelimited)
+        .expect("ratelimited ran");
+    let mut misses = Vec::new();
+    if row.rate_limited > 0 {
+        misses.push(format!("{} 429s, not 0", row.rate_limited));
+    }
+    if row.ratio() > bound {
+        misses.push(format!("ratio {:.3}x > {bound:.2}x", row.ratio()));
+    }
+    if row.lost > 0 || row.completed + row.failed + row.unfinished != row.requests {
+        misses.push(format!("{} of {} requests lost", row.lost, row.requests));
+    }
+    if let Err(violation) = &row.check {
+        misses.push(format!("server limits exceeded: {violation}"));
+    }
+    let met = misses.is_empty();
+    let text = format!(
+        "{}: {} 429s, {:.3}x (bound {bound:.2}x), {}/{} completed{}",
+        if mode.paused { "paused" } else { "real time" },
+        row.rate_limited,
+        row.ratio(),
+        row.completed,
+        row.requests,
+        if met {
+            String::new()
+        } else {
+            format!(" [missed: {}]", misses.join(", "))
+        },
+    );
+    (met, text)
+}

@@ -1,0 +1,57 @@
+//! Strategy (b): no limiter; on a 429 wait as the server says (else exponential backoff with
+//! jitter) and try again, at most [`MAX_RETRIES`] times, as most SDKs do.
+
+use std::time::Duration;
+
+use ratelimited::HttpError;
+
+use crate::common::ApiError;
+use crate::transport::Target;
+use crate::workload::{Job, Rng};
+
+/// The retry budget of the two peers.
+const MAX_RETRIES: u32 = 10;
+
+/// The server's wait: `retry-after-ms`, else `retry-after` in seconds.
+fn retry_after(error: &HttpError) -> Option<Duration> {
+    let header = |name: &str| {
+        error
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    header("retry-after-ms")
+        .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
+        .or_else(|| header("retry-after").map(Duration::from_secs_f64))
+}
+
+/// Sends until a success, retrying 429s as the server asks; an error when the request is lost
+/// (retries spent, or an error that is not a 429).
+pub(crate) async fn send_with_retries(
+    target: &Target,
+    job: &Job,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    let mut attempt = 0;
+    loop {
+        let error = match target.send(job).await {
+            Ok(()) => return Ok(()),
+            Err(ApiError::Http(e)) if e.status == 429 => e,
+            Err(other) => return Err(other.to_string()),
+        };
+        if attempt == MAX_RETRIES {
+            return Err(format!(
+                "{MAX_RETRIES} retries spent; last: {}",
+                ApiError::Http(error)
+            ));
+        }
+        let wait = retry_after(&error).unwrap_or_else(|| {
+            let base = (0.5 * f64::from(1u32 << attempt.min(4))).min(8.0);
+            Duration::from_secs_f64(base * (0.5 + 0.5 * rng.uniform()))
+        });
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}

@@ -1,0 +1,228 @@
+//! Running one strategy over the workload on a fresh runtime, provider (or server) and
+//! registry, and what it yields: one [`Row`] of the report.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ratelimited::testing::{
+    fresh_registry_with_env, LimitViolation, MockProvider, MockServer, RejectionKind,
+};
+use tokio::task::{JoinSet, LocalSet};
+use tokio::time::Instant;
+
+use crate::common::ChatClient;
+use crate::governor_client::Governor;
+use crate::ratelimited_client::via_ratelimited;
+use crate::retry_client::send_with_retries;
+use crate::transport::Target;
+use crate::workload::{minimum, Job, Rng, SEED};
+use crate::Mode;
+
+tokio::task_local! {
+    /// The completion of the request this task sends: the in-process mock runs inside the
+    /// caller's task, so its `completion_with` reads it there.
+    static COMPLETION: u64;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    Ratelimited,
+    Retry,
+    Governor,
+}
+
+impl Strategy {
+    pub(crate) const ALL: [Strategy; 3] =
+        [Strategy::Ratelimited, Strategy::Retry, Strategy::Governor];
+
+    pub(crate) fn tag(self) -> &'static str {
+        &self.label()[..3]
+    }
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Strategy::Ratelimited => "(a) ratelimited, headroom 1.0",
+            Strategy::Retry => "(b) retry on 429 (Retry-After)",
+            Strategy::Governor => "(c) governor RPM + TPM",
+        }
+    }
+}
+
+/// One strategy's figures.
+pub(crate) struct Row {
+    pub(crate) strategy: Strategy,
+    pub(crate) makespan: Duration,
+    pub(crate) minimum: Duration,
+    pub(crate) rate_limited: u64,
+    pub(crate) requests: usize,
+    pub(crate) completed: usize,
+    /// Given up by the client (retries spent, or an error).
+    pub(crate) failed: usize,
+    /// Still running at the timeout.
+    pub(crate) unfinished: usize,
+    /// `failed + unfinished`.
+    pub(crate) lost: usize,
+    pub(crate) check: Result<(), LimitViolation>,
+    /// When the server admitted its first request (its buckets' clocks start there).
+    pub(crate) first_admission: Option<Duration>,
+    pub(crate) first_rejection: Option<Rejected>,
+    /// Why the first lost request was given up.
+    pub(crate) first_loss: Option<String>,
+}
+
+/// The server's first 429, from t = 0.
+pub(crate) struct Rejected {
+    pub(crate) at: Duration,
+    pub(crate) kind: RejectionKind,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Row {
+    pub(crate) fn ratio(&self) -> f64 {
+        self.makespan.as_secs_f64() / self.minimum.as_secs_f64()
+    }
+}
+
+/// Runs `strategy` over `jobs` on a fresh runtime, provider (or server) and registry.
+pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout: Duration) -> Row {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    if mode.paused {
+        builder.enable_time().start_paused(true);
+    } else {
+        builder.enable_all();
+    }
+    let runtime = builder.build().expect("a tokio runtime");
+    // Current-thread runtime: every task runs on this thread, so they all see this registry.
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_BENCH_MODEL_RPM", mode.limits.rpm.to_string()),
+        ("RATE_LIMITED_BENCH_MODEL_TPM", mode.limits.tpm.to_string()),
+        ("RATE_LIMITED_HEADROOM", "1".to_owned()),
+    ]);
+    // The provider reads tokio's clock when it is created: the paused one, inside the runtime.
+    let provider = {
+        let _clock = runtime.enter();
+        MockProvider::new(mode.limits).latency(mode.latency)
+    };
+    let provider = if mode.paused {
+        provider.completion_with(|max| COMPLETION.try_with(|c| *c).unwrap_or(max).min(max))
+    } else {
+        // The server answers in its own task, out of the caller's reach: hand out the
+        // workload's completions in arrival order instead (the same multiset; with OpenAI's
+        // no-refund charging they change no strategy's timing either way).
+        let completions: Vec<u64> = jobs.iter().map(|j| j.completion_tokens).collect();
+        let next = AtomicUsize::new(0);
+        provider.completion_with(move |max| {
+            let i = next.fetch_add(1, Ordering::Relaxed) % completions.len();
+            completions[i].min(max)
+        })
+    };
+    let server = (!mode.paused).then(|| ServerThread::start(provider.clone()));
+    LocalSet::new().block_on(&runtime, async {
+        let target = match &server {
+            None => Target::Mock(provider.clone()),
+            Some(server) => Target::Http(ChatClient::new(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("an HTTP client"),
+                &server.server.base_url(),
+                None,
+            )),
+        };
+        let target = Rc::new(target);
+        let governor = Rc::new(Governor::new(mode.limits, mode.paused));
+        let minimum = minimum(mode.limits, jobs, mode.latency).0;
+
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let mut tasks = JoinSet::new();
+        for i in 0..jobs.len() {
+            let completion = jobs[i].completion_tokens;
+            let (jobs, target, governor) = (jobs.clone(), target.clone(), governor.clone());
+            let call = async move {
+                let job = &jobs[i];
+                let mut rng = Rng::new(SEED ^ (i as u64 + 1));
+                match strategy {
+                    Strategy::Ratelimited => via_ratelimited(&target, job).await,
+                    Strategy::Retry => send_with_retries(&target, job, &mut rng).await,
+                    Strategy::Governor => match governor.admit(job.charge()).await {
+                        Ok(()) => send_with_retries(&target, job, &mut rng).await,
+                        Err(e) => Err(format!("governor: {e}")),
+                    },
+                }
+            };
+            tasks.spawn_local(COMPLETION.scope(completion, async move {
+                let outcome = call.await;
+                (outcome, Instant::now())
+            }));
+        }
+        let (completed, failed) = (Cell::new(0), Cell::new(0));
+        let finished = Cell::new(start);
+        let first_loss = RefCell::new(None);
+        let all_done = async {
+            while let Some(joined) = tasks.join_next().await {
+                let (outcome, at) = joined.expect("a request task panicked");
+                match outcome {
+                    Ok(()) => completed.set(completed.get() + 1),
+                    Err(reason) => {
+                        failed.set(failed.get() + 1);
+                        first_loss.borrow_mut().get_or_insert(reason);
+                    }
+                }
+                finished.set(finished.get().max(at));
+            }
+        };
+        // Whatever is still running at the deadline is lost; the makespan is then the deadline.
+        if tokio::time::timeout_at(deadline, all_done).await.is_err() {
+            finished.set(deadline);
+        }
+        let stats = provider.stats();
+        let since_start = |at: Instant| at.saturating_duration_since(start);
+        Row {
+            strategy,
+            makespan: finished.get() - start,
+            minimum,
+            rate_limited: stats.rate_limited,
+            requests: jobs.len(),
+            completed: completed.get(),
+            failed: failed.get(),
+            unfinished: tasks.len(),
+            lost: failed.get() + tasks.len(),
+            check: provider.check_within_limits(),
+            first_admission: provider.admissions().first().map(|a| since_start(a.at)),
+            first_rejection: provider.rejections().first().map(|r| Rejected {
+                at: since_start(r.at),
+                kind: r.kind,
+                retry_after: r.retry_after,
+            }),
+            first_loss: first_loss.into_inner(),
+        }
+    })
+}
+
+/// The mock server on a runtime of its own, as a remote server would be: its arrival times
+/// (which set its buckets) do not wait for the client's thread.
+struct ServerThread {
+    server: MockServer,
+    // Dropped after the server, which stops its task on this runtime.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl ServerThread {
+    fn start(provider: MockProvider) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let server = runtime
+            .block_on(MockServer::serve(provider))
+            .expect("bind 127.0.0.1");
+        ServerThread {
+            server,
+            _runtime: runtime,
+        }
+    }
+}

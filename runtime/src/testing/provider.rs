@@ -1,0 +1,610 @@
+//! The provider engine: [`MockProvider`] decides, for each call, whether the buckets admit it,
+//! which fault answers it, or which 429 it gets, and records the outcome.
+//!
+//! How each answer is written down (bodies, headers, error envelopes) is
+//! [`openai_wire`](super::openai_wire)'s business; this file only decides.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::bucket::Bucket;
+use super::fault::{Fault, FaultStrike};
+use super::limits::{LimitViolation, MockLimits};
+use super::openai_wire::{self, BucketReport, LimitHit, LimitScope};
+use super::records::{Admission, MockStats, Rejection, RejectionKind};
+use super::request::{total_tokens, MockRequest, RequestedWork};
+use super::response::MockResponse;
+use crate::classify::HttpError;
+use crate::DEFAULT_MAX_TOKENS;
+
+#[cfg(doc)]
+use crate::tokens::count_chat;
+
+type CompletionFn = dyn Fn(u64) -> u64 + Send + Sync;
+
+/// How many tokens a choice completes, given its cap.
+#[derive(Clone)]
+enum CompletionRule {
+    Fraction(f64),
+    Custom(Arc<CompletionFn>),
+}
+
+impl CompletionRule {
+    /// Completion tokens of one choice with this cap, never above the cap.
+    fn per_choice(&self, max_tokens: u64) -> u64 {
+        let tokens = match self {
+            CompletionRule::Fraction(f) => (max_tokens as f64 * f).ceil() as u64,
+            CompletionRule::Custom(f) => f(max_tokens),
+        };
+        tokens.min(max_tokens)
+    }
+}
+
+/// The knobs a test turns with the builder methods.
+#[derive(Clone)]
+struct Behaviour {
+    latency: Duration,
+    completion: CompletionRule,
+    default_max_tokens: u64,
+    count_failed_requests: bool,
+    refund_unused: bool,
+}
+
+/// The answer to one call, decided under the lock and delivered after `delay` outside it.
+struct PlannedAnswer {
+    outcome: Result<MockResponse, HttpError>,
+    /// How long to wait before answering.
+    delay: Duration,
+    /// Tokens to give back to the bucket when answering ([`MockProvider::refund_unused`]).
+    refund: u64,
+}
+
+impl PlannedAnswer {
+    fn fail(error: HttpError, delay: Duration) -> Self {
+        PlannedAnswer {
+            outcome: Err(error),
+            delay,
+            refund: 0,
+        }
+    }
+}
+
+/// One well-formed call as it reaches the buckets.
+struct Arrival<'a> {
+    at: Instant,
+    model: &'a str,
+    /// What admission would take from the tokens bucket.
+    charge: u64,
+}
+
+/// Everything that changes as calls arrive, behind one lock.
+struct Ledger {
+    behaviour: Behaviour,
+    requests: Bucket,
+    tokens: Bucket,
+    faults: Vec<Fault>,
+    admissions: Vec<Admission>,
+    rejections: Vec<Rejection>,
+    stats: MockStats,
+    next_id: u64,
+}
+
+impl Ledger {
+    /// The buckets as the `x-ratelimit-*` headers describe them.
+    fn rate_limit_headers(&self) -> Vec<(String, String)> {
+        openai_wire::rate_limit_headers(report(&self.requests), report(&self.tokens))
+    }
+
+    fn reject(&mut self, rejection: Rejection) {
+        self.stats.rate_limited += 1;
+        self.rejections.push(rejection);
+    }
+
+    /// A failed request still takes its request from the bucket, as OpenAI counts it, unless
+    /// the test turned that off.
+    fn count_failed_request(&mut self) {
+        if self.behaviour.count_failed_requests {
+            self.requests.take_saturating(1);
+        }
+    }
+}
+
+fn report(bucket: &Bucket) -> BucketReport {
+    BucketReport {
+        limit: bucket.capacity(),
+        remaining: bucket.remaining(),
+        reset: bucket.reset(),
+    }
+}
+
+struct Shared {
+    limits: MockLimits,
+    created: Instant,
+    ledger: Mutex<Ledger>,
+}
+
+/// An in-process OpenAI-style provider enforcing RPM and TPM on tokio's clock.
+///
+/// It is an independent referee: it does not use this crate's limiter. It keeps its own two
+/// token buckets (requests and tokens), answers like OpenAI does (usage in the body,
+/// `x-ratelimit-*` headers, 429 `rate_limit_exceeded` with `retry-after-ms`), and records every
+/// admission so a test can prove the limit was never exceeded
+/// ([`MockProvider::assert_within_limits`]).
+///
+/// Every instant comes from [`tokio::time::Instant`] and every wait from [`tokio::time::sleep`],
+/// so under `#[tokio::test(start_paused = true)]` an hour of traffic runs in milliseconds and
+/// every number is exact. Cloning is cheap and every clone shares the same buckets and records,
+/// so one provider can serve many tasks.
+///
+/// # Rules
+///
+/// - **Buckets.** One bucket of capacity `rpm` for requests and one of capacity `tpm` for tokens,
+///   both full at creation and refilled continuously at `limit / 60 s` (exact integer arithmetic
+///   to the nanosecond). One bucket pair serves every model the provider is asked for.
+/// - **Charge.** At admission a request takes 1 request and `prompt + n × max_tokens` tokens (an
+///   embeddings request: its input tokens). By default the charge is never refunded, whatever
+///   the completion really used, which is how OpenAI documents its estimate; with
+///   [`MockProvider::refund_unused`] the unused output goes back when the response is
+///   delivered (Anthropic's OTPM behaviour).
+/// - **Charge above TPM.** A charge above `tpm` can never fit: a 429 "Request too large" at
+///   once, without `retry-after` headers ([`RejectionKind::ChargeAboveTpm`]).
+/// - **Over the limit.** When either bucket cannot take the charge now: a 429 whose body is
+///   OpenAI's `rate_limit_exceeded` error (`type` `"tokens"` or `"requests"`, whichever frees
+///   up later) and whose `retry-after-ms` is the exact wait (rounded up to the millisecond) until
+///   the same request would fit if nothing else arrived: retrying then succeeds.
+/// - **Failed requests count toward RPM**, as OpenAI documents: every rate-limited 429 (a charge
+///   above TPM included) takes one request from the requests bucket, without taking it below
+///   empty (so hammering delays the next admission but cannot lock a client out for longer than
+///   one request's refill). Turn this off with [`MockProvider::count_failed_requests`]. Faults
+///   ([`Fault`]) and malformed requests never touch the buckets.
+/// - **Latency** ([`MockProvider::latency`]) delays successful responses only; the admission
+///   is recorded when the request arrives, before the latency.
+///
+/// same buckets and records, so one provider can serve many tasks.
+///
+/// ```
+/// use std::time::Duration;
+/// use ratelimited_runtime::testing::{MockLimits, MockProvider, MockRequest};
+/// use ratelimited_runtime::{Classify, ReportUsage};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let provider = MockProvider::new(MockLimits::new(500, 1_000));
+/// let request = MockRequest::new("gpt-4o-mini", 600).max_tokens(100);
+/// let ok = provider.chat(&request).await.unwrap();
+/// assert_eq!(ok.usage().unwrap().input_tokens, 600);
+/// assert_eq!(ok.header("x-ratelimit-remaining-tokens"), Some("300"));
+///
+/// // 700 more tokens don't fit: 400 must refill at 1,000 per minute, which takes 24 s
+/// // (`retry-after-ms: 24000`, less whatever real time passed since the first call).
+/// let err = provider.chat(&request).await.unwrap_err();
+/// assert_eq!(err.status, 429);
+/// let wait = err.classify().retry_after().unwrap();
+/// assert!(wait <= Duration::from_secs(24) && wait > Duration::from_secs(23));
+/// provider.assert_within_limits();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MockProvider {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for MockProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ledger = self.ledger();
+        f.debug_struct("MockProvider")
+            .field("limits", &self.shared.limits)
+            .field("latency", &ledger.behaviour.latency)
+            .field("faults", &ledger.faults)
+            .field("stats", &ledger.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockProvider {
+    /// A provider enforcing `limits`, with both buckets full now, no latency, no faults,
+    /// completions of half of `max_tokens`, and failed requests counting toward RPM.
+    ///
+    /// # Panics
+    ///
+    /// If `limits.rpm` or `limits.tpm` is zero.
+    pub fn new(limits: MockLimits) -> Self {
+        assert!(
+            limits.rpm > 0 && limits.tpm > 0,
+            "MockLimits: rpm and tpm must be at least 1, got {limits:?}"
+        );
+        let now = Instant::now();
+        MockProvider {
+            shared: Arc::new(Shared {
+                limits,
+                created: now,
+                ledger: Mutex::new(Ledger {
+                    behaviour: Behaviour {
+                        latency: Duration::ZERO,
+                        completion: CompletionRule::Fraction(0.5),
+                        default_max_tokens: DEFAULT_MAX_TOKENS,
+                        count_failed_requests: true,
+                        refund_unused: false,
+                    },
+                    requests: Bucket::new(limits.rpm, now),
+                    tokens: Bucket::new(limits.tpm, now),
+                    faults: Vec::new(),
+                    admissions: Vec::new(),
+                    rejections: Vec::new(),
+                    stats: MockStats::default(),
+                    next_id: 1,
+                }),
+            }),
+        }
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // The lock is never held across a panic that matters: recover the data.
+        self.shared
+            .ledger
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Delays every successful response by `latency` (after admission).
+    #[must_use]
+    pub fn latency(self, latency: Duration) -> Self {
+        self.ledger().behaviour.latency = latency;
+        self
+    }
+
+    /// Adds a fault (see [`Fault`]); faults are checked in the order they were added.
+    #[must_use]
+    pub fn fault(self, fault: Fault) -> Self {
+        self.inject(fault);
+        self
+    }
+
+    /// Adds a fault to a provider already in use (every clone sees it).
+    pub fn inject(&self, fault: Fault) {
+        self.ledger().faults.push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.ledger().faults.clear();
+    }
+
+    /// Each choice completes `ceil(max_tokens × fraction)` tokens (clamped to `[0, 1]`);
+    /// the default is 0.5.
+    #[must_use]
+    pub fn completion_fraction(self, fraction: f64) -> Self {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self.ledger().behaviour.completion = CompletionRule::Fraction(fraction);
+        self
+    }
+
+    /// Each choice completes `f(max_tokens)` tokens (never more than `max_tokens`).
+    #[must_use]
+    pub fn completion_with(self, f: impl Fn(u64) -> u64 + Send + Sync + 'static) -> Self {
+        self.ledger().behaviour.completion = CompletionRule::Custom(Arc::new(f));
+        self
+    }
+
+    /// The completion cap assumed for requests that give none (default: the limiter's
+    /// [`DEFAULT_MAX_TOKENS`], so an annotated call and the mock agree on the charge).
+    #[must_use]
+    pub fn default_max_tokens(self, max_tokens: u64) -> Self {
+        self.ledger().behaviour.default_max_tokens = max_tokens;
+        self
+    }
+
+    /// Whether rate-limited 429s take a request from the requests bucket (default `true`, as
+    /// OpenAI does; see the [rules](MockProvider#rules)).
+    #[must_use]
+    pub fn count_failed_requests(self, count: bool) -> Self {
+        self.ledger().behaviour.count_failed_requests = count;
+        self
+    }
+
+    /// Whether the unused part of the output reservation (`n × max_tokens` minus the
+    /// completion tokens) goes back to the tokens bucket when the response is delivered.
+    ///
+    /// Default `false`: the charge at admission stands, as OpenAI documents its estimate
+    /// ("calculated as the maximum of max_tokens and the estimated number of tokens"). `true`
+    /// models a provider that settles to the real output afterwards, as Anthropic does for OTPM.
+    /// A client that settles its own reservations to the reported usage matches the mock only in
+    /// this mode; against the default it admits more than the mock will and sees 429s.
+    ///
+    /// With refunds, each [`Admission`] records the tokens that finally counted (prompt plus
+    /// completion), so [`MockProvider::check_within_limits`] stays exact.
+    #[must_use]
+    pub fn refund_unused(self, refund: bool) -> Self {
+        self.ledger().behaviour.refund_unused = refund;
+        self
+    }
+
+    /// The limits enforced.
+    pub fn limits(&self) -> MockLimits {
+        self.shared.limits
+    }
+
+    /// When the provider was created (the origin of [`Fault::RateLimitStorm`]).
+    pub fn created(&self) -> Instant {
+        self.shared.created
+    }
+
+    /// Serves one chat completion: admitted (after the configured latency) or an [`HttpError`]
+    /// as OpenAI would send it.
+    pub async fn chat(&self, request: &MockRequest) -> Result<MockResponse, HttpError> {
+        self.serve(&request.model, RequestedWork::from(request))
+            .await
+    }
+
+    /// Serves an OpenAI chat-completions request body (`model`, `messages`, `max_tokens` or
+    /// `max_completion_tokens`, `n`), counting the prompt with [`count_chat`] in the model's
+    /// encoding. A malformed body is a 400 `invalid_request_error`, which touches no bucket.
+    pub async fn chat_json(&self, request: &Value) -> Result<MockResponse, HttpError> {
+        let (model, work) = openai_wire::parse_chat(request)?;
+        self.serve(&model, work).await
+    }
+
+    /// Serves an OpenAI embeddings request body (`model`, `input` as a string, an array of
+    /// strings, or token arrays; optional `dimensions`, default 8). The charge is the input
+    /// tokens. A malformed body is a 400 `invalid_request_error`.
+    pub async fn embeddings_json(&self, request: &Value) -> Result<MockResponse, HttpError> {
+        let (model, work) = openai_wire::parse_embeddings(request)?;
+        self.serve(&model, work).await
+    }
+
+    /// The shared core of every entry point: decide under the lock, then wait outside it.
+    async fn serve(&self, model: &str, work: RequestedWork) -> Result<MockResponse, HttpError> {
+        let PlannedAnswer {
+            outcome,
+            delay,
+            refund,
+        } = self.decide(model, &work);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if refund > 0 {
+            let now = Instant::now();
+            let mut ledger = self.ledger();
+            ledger.tokens.refill(now);
+            ledger.tokens.give_back(refund);
+        }
+        outcome
+    }
+
+    /// Faults first, then a charge that can never fit, then the buckets (see the rules).
+    fn decide(&self, model: &str, work: &RequestedWork) -> PlannedAnswer {
+        let now = Instant::now();
+        let mut guard = self.ledger();
+        let ledger = &mut *guard;
+        ledger.stats.calls += 1;
+        let arrival = Arrival {
+            at: now,
+            model,
+            charge: work.charge(ledger.behaviour.default_max_tokens),
+        };
+        ledger.requests.refill(now);
+        ledger.tokens.refill(now);
+
+        if let Some(answer) = self.answer_fault(ledger, &arrival) {
+            return answer;
+        }
+        if arrival.charge > self.shared.limits.tpm {
+            ledger.count_failed_request();
+            return self.reject_charge_above_tpm(ledger, &arrival);
+        }
+        let fits_now = ledger.requests.wait_for(1).is_zero()
+            && ledger.tokens.wait_for(arrival.charge).is_zero();
+        if fits_now {
+            return self.admit(ledger, &arrival, work);
+        }
+        ledger.count_failed_request();
+        self.reject_over_limit(ledger, &arrival)
+    }
+
+    /// The answer of the first active fault, if any.
+    fn answer_fault(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> Option<PlannedAnswer> {
+        let created = self.shared.created;
+        let strike = ledger
+            .faults
+            .iter_mut()
+            .find_map(|fault| fault.strike(arrival.at, created))?;
+        match strike {
+            FaultStrike::Storm { left } => {
+                let retry_after = openai_wire::ceil_to_ms(left).max(Duration::from_millis(1));
+                ledger.reject(Rejection {
+                    at: arrival.at,
+                    tokens: arrival.charge,
+                    kind: RejectionKind::Storm,
+                    retry_after: Some(retry_after),
+                });
+                // The storm is a server-wide requests limit: its headers say so, whatever the
+                // buckets hold.
+                let rpm = self.shared.limits.rpm;
+                let requests = BucketReport {
+                    limit: rpm,
+                    remaining: 0,
+                    reset: retry_after,
+                };
+                let headers = openai_wire::rate_limit_headers(requests, report(&ledger.tokens));
+                let hit = LimitHit {
+                    scope: LimitScope::Requests,
+                    limit: rpm,
+                    used: rpm,
+                    requested: 1,
+                };
+                let error =
+                    openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers);
+                Some(PlannedAnswer::fail(error, Duration::ZERO))
+            }
+            FaultStrike::Failure { error, delay } => {
+                ledger.stats.faults += 1;
+                Some(PlannedAnswer::fail(error, delay))
+            }
+        }
+    }
+
+    fn reject_charge_above_tpm(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> PlannedAnswer {
+        ledger.reject(Rejection {
+            at: arrival.at,
+            tokens: arrival.charge,
+            kind: RejectionKind::ChargeAboveTpm,
+            retry_after: None,
+        });
+        let headers = ledger.rate_limit_headers();
+        let tpm = self.shared.limits.tpm;
+        let error = openai_wire::request_too_large(arrival.model, tpm, arrival.charge, headers);
+        PlannedAnswer::fail(error, Duration::ZERO)
+    }
+
+    /// A 429 whose retry-after is the exact wait until the same request fits, blaming the
+    /// bucket that frees up later.
+    fn reject_over_limit(&self, ledger: &mut Ledger, arrival: &Arrival<'_>) -> PlannedAnswer {
+        let charge = arrival.charge;
+        let request_wait = ledger.requests.wait_for(1);
+        let token_wait = ledger.tokens.wait_for(charge);
+        let retry_after = openai_wire::ceil_to_ms(request_wait.max(token_wait));
+        let (kind, bucket, scope, requested) = if token_wait >= request_wait {
+            (
+                RejectionKind::Tokens,
+                &ledger.tokens,
+                LimitScope::Tokens,
+                charge,
+            )
+        } else {
+            (
+                RejectionKind::Requests,
+                &ledger.requests,
+                LimitScope::Requests,
+                1,
+            )
+        };
+        let hit = LimitHit {
+            scope,
+            limit: bucket.capacity(),
+            used: bucket.capacity() - bucket.remaining(),
+            requested,
+        };
+        ledger.reject(Rejection {
+            at: arrival.at,
+            tokens: charge,
+            kind,
+            retry_after: Some(retry_after),
+        });
+        let headers = ledger.rate_limit_headers();
+        let error = openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers);
+        PlannedAnswer::fail(error, Duration::ZERO)
+    }
+
+    /// Takes the charge, writes the response and records the admission (net of any refund).
+    fn admit(
+        &self,
+        ledger: &mut Ledger,
+        arrival: &Arrival<'_>,
+        work: &RequestedWork,
+    ) -> PlannedAnswer {
+        let charge = arrival.charge;
+        ledger.requests.take(1);
+        ledger.tokens.take(charge);
+        let response = respond(ledger, arrival, work);
+        let used = response
+            .prompt_tokens
+            .saturating_add(response.completion_tokens);
+        let refund = if ledger.behaviour.refund_unused {
+            charge.saturating_sub(used)
+        } else {
+            0
+        };
+        ledger
+            .admissions
+            .push(Admission::new(arrival.at, charge.saturating_sub(refund)));
+        PlannedAnswer {
+            outcome: Ok(response),
+            delay: ledger.behaviour.latency,
+            refund,
+        }
+    }
+
+    /// Every admission so far, in admission order.
+    pub fn admissions(&self) -> Vec<Admission> {
+        self.ledger().admissions.clone()
+    }
+
+    /// Every rate-limit 429 so far (over the limit, a charge above TPM, a storm), in order.
+    pub fn rejections(&self) -> Vec<Rejection> {
+        self.ledger().rejections.clone()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> MockStats {
+        let mut stats = self.ledger().stats;
+        stats.elapsed = Instant::now().saturating_duration_since(self.shared.created);
+        stats
+    }
+
+    /// [`MockLimits::check`] of this provider's admissions against its own limits.
+    pub fn check_within_limits(&self) -> Result<(), LimitViolation> {
+        self.shared.limits.check(&self.ledger().admissions)
+    }
+
+    /// Panics with the violation if [`MockProvider::check_within_limits`] finds one.
+    #[track_caller]
+    pub fn assert_within_limits(&self) {
+        if let Err(violation) = self.check_within_limits() {
+            panic!("mock provider: {violation}");
+        }
+    }
+}
+
+/// The successful answer to an admitted call, counted in the stats.
+fn respond(ledger: &mut Ledger, arrival: &Arrival<'_>, work: &RequestedWork) -> MockResponse {
+    let Arrival { at, model, charge } = *arrival;
+    let id = ledger.next_id;
+    ledger.next_id += 1;
+    let (prompt_tokens, completion_tokens, body) = match work {
+        RequestedWork::Chat {
+            prompt_tokens,
+            max_tokens,
+            n,
+        } => {
+            let max = max_tokens.unwrap_or(ledger.behaviour.default_max_tokens);
+            let per_choice = ledger.behaviour.completion.per_choice(max);
+            let completion = per_choice.saturating_mul(u64::from(*n));
+            let body = openai_wire::chat_completion_body(
+                id,
+                model,
+                *prompt_tokens,
+                per_choice,
+                *n,
+                per_choice >= max,
+            );
+            (*prompt_tokens, completion, body)
+        }
+        RequestedWork::Embeddings { inputs, dimensions } => {
+            let body = openai_wire::embeddings_body(model, inputs, *dimensions);
+            (total_tokens(inputs), 0, body)
+        }
+    };
+    let stats = &mut ledger.stats;
+    stats.admitted += 1;
+    stats.admitted_tokens = stats.admitted_tokens.saturating_add(charge);
+    stats.prompt_tokens = stats.prompt_tokens.saturating_add(prompt_tokens);
+    stats.completion_tokens = stats.completion_tokens.saturating_add(completion_tokens);
+    let mut headers = ledger.rate_limit_headers();
+    headers.push(openai_wire::request_id_header(id));
+    MockResponse {
+        model: model.to_owned(),
+        prompt_tokens,
+        completion_tokens,
+        charged_tokens: charge,
+        admitted_at: at,
+        headers,
+        body,
+    }
+}

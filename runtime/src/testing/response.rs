@@ -1,0 +1,59 @@
+//! What the mock answers on success: [`MockResponse`], OpenAI's body with its headers.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::headers::RateLimitHeaders;
+use crate::quota::Usage;
+use crate::usage::ReportUsage;
+
+/// A successful response: OpenAI's JSON body plus the headers it came with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MockResponse {
+    /// The model id from the request.
+    pub model: String,
+    /// Prompt (input) tokens, as in `usage.prompt_tokens`.
+    pub prompt_tokens: u64,
+    /// Completion tokens over all choices, as in `usage.completion_tokens` (0 for embeddings).
+    pub completion_tokens: u64,
+    /// What admission charged against the tokens bucket.
+    pub charged_tokens: u64,
+    /// When the request was admitted (its arrival, before any latency).
+    pub admitted_at: Instant,
+    /// The response headers: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (resets
+    /// as Go durations) and `x-request-id`.
+    pub headers: Vec<(String, String)>,
+    /// The OpenAI-shaped JSON body (`chat.completion` or an embeddings `list`) with its `usage`.
+    pub body: Value,
+}
+
+impl MockResponse {
+    /// The first value of header `name`, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `x-ratelimit-*` headers, parsed.
+    pub fn rate_limit_headers(&self) -> RateLimitHeaders {
+        RateLimitHeaders::from_pairs(
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SystemTime::now(),
+        )
+    }
+}
+
+/// `prompt_tokens` in, `completion_tokens` out: the same as the body's `usage`.
+impl ReportUsage for MockResponse {
+    fn usage(&self) -> Option<Usage> {
+        Some(Usage::new(self.prompt_tokens, self.completion_tokens))
+    }
+
+    fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {
+        Some(MockResponse::rate_limit_headers(self))
+    }
+}
