@@ -1,13 +1,21 @@
 //! The `#[rate_limited]` attribute of the [`ratelimited`](https://docs.rs/ratelimited) crate.
 //!
 //! Depend on `ratelimited` and write `ratelimited::rate_limited`; this crate is its
-//! implementation detail. Parsing is in `attr.rs`, code generation in `expand.rs`; both work on
-//! `proc_macro2` tokens, so they are unit-tested without a compiler run.
+//! implementation detail. Parsing is in `attr.rs`; `validate.rs` checks the item, `expand.rs`
+//! generates the code, with `args.rs` (what each attempt binds), `estimate.rs` (the
+//! reservation) and `spans.rs` (where errors point). Everything works on `proc_macro2` tokens,
+//! so it is unit-tested without a compiler run.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
+mod args;
 mod attr;
+mod estimate;
 mod expand;
+mod spans;
+#[cfg(test)]
+mod test_support;
+mod validate;
 
 /// Keeps every call of an `async fn` inside its model's rate limits.
 ///
