@@ -1,9 +1,15 @@
 //! The reservation: the input-token estimate from the arguments (or `tokens = ..`) and the
 //! output budget from the arguments (or `max_tokens = ..`, `n = ..`).
+//!
+//! Not every argument is prompt text: the ones named in `skip(..)` are left out, and so is an
+//! argument that *is* the `model`, `tier` or `provider` (`model = model`, `model = name.as_str()`),
+//! since its text picks the limiter and is never sent as the prompt. An argument those keys only
+//! read a part of (`model = request.model`, `model = request.model()`) usually carries the
+//! prompt too, so it still counts.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
-use syn::Expr;
+use syn::{Expr, UnOp};
 
 use crate::args::Param;
 use crate::attr::Args;
@@ -25,6 +31,10 @@ pub(crate) fn estimate(
         ..
     } = names;
     let mut tokens = TokenStream::new();
+    let prompt_params: Vec<&Param> = params
+        .iter()
+        .filter(|param| !is_excluded(args, &param.binding))
+        .collect();
 
     let arg = |param: &Param| {
         let binding = &param.binding;
@@ -42,12 +52,12 @@ pub(crate) fn estimate(
     if let Some(expr) = &args.tokens {
         let tokens_count = count("token_count", expr);
         tokens.extend(quote!(#call.set_input_tokens(#tokens_count);));
-    } else if !params.is_empty() {
-        let lens = params.iter().map(|p| {
+    } else if !prompt_params.is_empty() {
+        let lens = prompt_params.iter().map(|p| {
             let arg = arg(p);
             quote!(#arg.__rl_text_len())
         });
-        let estimates = params.iter().map(|p| {
+        let estimates = prompt_params.iter().map(|p| {
             let arg = arg(p);
             quote!(#arg.__rl_estimate(#encoding))
         });
@@ -84,6 +94,51 @@ pub(crate) fn estimate(
         tokens.extend(quote!(#call.set_n(#n);));
     }
     tokens
+}
+
+/// Whether the argument bound to `binding` stays out of the prompt estimate.
+fn is_excluded(args: &Args, binding: &Ident) -> bool {
+    let selectors = [
+        Some(&args.model),
+        args.tier.as_ref(),
+        args.provider.as_ref(),
+    ];
+    args.skip.iter().any(|name| name == binding)
+        || selectors
+            .into_iter()
+            .flatten()
+            .any(|expr| argument_itself(expr).is_some_and(|name| name == binding))
+}
+
+/// Methods that only convert or borrow their receiver: `name.as_str()` is still `name`.
+const CONVERSIONS: [&str; 9] = [
+    "as_str",
+    "as_ref",
+    "as_deref",
+    "borrow",
+    "deref",
+    "clone",
+    "to_owned",
+    "to_string",
+    "into",
+];
+
+/// The argument an attribute expression evaluates to, if it is one, seen through borrows,
+/// dereferences, parentheses and conversions.
+fn argument_itself(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+        Expr::Reference(reference) => argument_itself(&reference.expr),
+        Expr::Unary(unary) if matches!(unary.op, UnOp::Deref(_)) => argument_itself(&unary.expr),
+        Expr::Paren(paren) => argument_itself(&paren.expr),
+        Expr::Group(group) => argument_itself(&group.expr),
+        Expr::MethodCall(call)
+            if call.args.is_empty() && CONVERSIONS.iter().any(|name| call.method == name) =>
+        {
+            argument_itself(&call.receiver)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -164,5 +219,70 @@ mod tests {
         );
         assert!(!out.contains("estimate"), "{out}");
         assert!(!out.contains("observe_budget"), "{out}");
+    }
+
+    #[test]
+    fn an_argument_that_is_the_model_is_not_prompt_text() {
+        let out = expand_to_string(
+            quote!(model = model.as_str(), tier = &*tier, provider = (provider)),
+            quote!(
+                async fn f(
+                    model: String,
+                    tier: &str,
+                    provider: &str,
+                    prompt: &str,
+                ) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("Arg (& prompt)) . __rl_estimate"), "{out}");
+        for name in ["model", "tier", "provider"] {
+            let estimated = format!("Arg (& {name})) . __rl_estimate");
+            assert!(!out.contains(&estimated), "{name}: {out}");
+        }
+    }
+
+    #[test]
+    fn an_argument_the_model_is_read_from_still_counts() {
+        for model in [quote!(request.model), quote!(request.model())] {
+            let out = expand_to_string(
+                quote!(model = #model),
+                quote!(
+                    async fn f(request: &Request) -> Result<(), E> {
+                        Ok(())
+                    }
+                ),
+            );
+            assert!(out.contains("Arg (& request)) . __rl_estimate"), "{out}");
+        }
+    }
+
+    #[test]
+    fn skipped_arguments_are_not_estimated_but_still_give_a_budget() {
+        let out = expand_to_string(
+            quote!(model = "m", skip(note)),
+            quote!(
+                async fn f(note: &str, prompt: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("Arg (& note)) . __rl_estimate"), "{out}");
+        assert!(out.contains("Arg (& prompt)) . __rl_estimate"), "{out}");
+        assert!(out.contains("Arg (& note)) . __rl_budget"), "{out}");
+    }
+
+    #[test]
+    fn skipping_every_argument_leaves_no_estimate() {
+        let out = expand_to_string(
+            quote!(model = model, skip(note)),
+            quote!(
+                async fn f(model: &str, note: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("__rl_estimate"), "{out}");
     }
 }

@@ -68,7 +68,7 @@ use crate::args::{per_attempt, rewrite_inputs, PerAttempt, RenameSelf};
 use crate::attr::Args;
 use crate::estimate::estimate;
 use crate::spans::{call_across, located_at, span_range};
-use crate::validate::{check, parse_fn};
+use crate::validate::{check, check_skip, parse_fn};
 
 /// The whole attribute: parse, check, generate. On any error the item comes back unchanged,
 /// followed by the errors, so the rest of the user's crate still type-checks.
@@ -76,7 +76,7 @@ pub(crate) fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream 
     let args = Args::parse(args);
     let func = parse_fn(item.clone()).and_then(|func| check(&func).map(|()| func));
     let expanded = match (args, func) {
-        (Ok(args), Ok(func)) => Ok(expand(&args, func)),
+        (Ok(args), Ok(func)) => check_skip(&args.skip, &func.sig).map(|()| expand(&args, func)),
         (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
         (Err(mut error), Err(item_error)) => {
             error.combine(item_error);

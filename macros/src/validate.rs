@@ -1,10 +1,10 @@
 //! Checks of the annotated item: that it is an `async fn` with a body, returning a `Result`
 //! whose type can be named in a `let`. Each problem is reported at its own tokens.
 
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::visit_mut::VisitMut;
-use syn::{ItemFn, ReturnType, Signature, TypeImplTrait};
+use syn::{FnArg, ItemFn, Pat, PatIdent, PatType, ReturnType, Signature, TypeImplTrait};
 
 pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
     syn::parse2::<ItemFn>(item.clone()).map_err(|error| {
@@ -95,6 +95,41 @@ impl VisitMut for FindImplTrait {
     }
 }
 
+/// Every name in `skip(..)` is an argument of the function, bound by name (an argument bound to
+/// a pattern has no single name to give).
+pub(crate) fn check_skip(skip: &[Ident], sig: &Signature) -> syn::Result<()> {
+    let arguments: Vec<&Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(PatType { pat, .. }) => match &**pat {
+                Pat::Ident(PatIdent { ident, .. }) => Some(ident),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let function = &sig.ident;
+    let mut errors: Option<syn::Error> = None;
+    for name in skip.iter().filter(|name| !arguments.contains(name)) {
+        let takes = if arguments.is_empty() {
+            format!("`{function}` has no named arguments")
+        } else {
+            let list: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+            format!("the arguments of `{function}` are {}", list.join(", "))
+        };
+        let error = syn::Error::new_spanned(
+            name,
+            format!("`skip` names `{name}`, which is not an argument: {takes}"),
+        );
+        match &mut errors {
+            Some(all) => all.combine(error),
+            None => errors = Some(error),
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::expand::rate_limited;
@@ -127,7 +162,7 @@ mod tests {
             ),
             [
                 "unknown argument `colour`, expected one of `model`, `tier`, `provider`, \
-                 `tokens`, `max_tokens`, `n`, `retries`, `crate`",
+                 `tokens`, `max_tokens`, `n`, `skip`, `retries`, `crate`",
                 "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
                  or `model = <expression>` to take it from an argument",
                 "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
@@ -177,6 +212,35 @@ mod tests {
                 "`#[rate_limited]` needs the function's body: put it on the method in the `impl` \
               block, or give this trait method a default body"
             ]
+        );
+    }
+
+    #[test]
+    fn skip_names_must_be_arguments() {
+        assert_eq!(
+            errors(
+                quote!(model = "m", skip(promt, prompt)),
+                quote!(
+                    async fn summarize(&self, client: &C, prompt: &str) -> Result<(), E> {
+                        Ok(())
+                    }
+                )
+            ),
+            [
+                "`skip` names `promt`, which is not an argument: the arguments of `summarize` are \
+              `client`, `prompt`"
+            ]
+        );
+        assert_eq!(
+            errors(
+                quote!(model = "m", skip(note)),
+                quote!(
+                    async fn f((a, b): (A, B)) -> Result<(), E> {
+                        Ok(())
+                    }
+                )
+            ),
+            ["`skip` names `note`, which is not an argument: `f` has no named arguments"]
         );
     }
 }
