@@ -156,6 +156,28 @@ mod validate;
 /// # fn main() {}
 /// ```
 ///
+/// # `skip`
+///
+/// Arguments to leave out of the prompt estimate, by name: `skip(request_id, trace)`. Every
+/// argument whose type implements `EstimateTokens` counts as prompt text unless it is skipped,
+/// except one that *is* the `model`, `tier` or `provider` (`model = model`,
+/// `model = name.as_str()`), which is never counted. An argument those keys only read a part
+/// of (`model = request.model`) still counts, since it usually carries the prompt. A name
+/// that is not an argument of the function is a compile error.
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// // Only `prompt` is estimated: `model` picks the limiter, `request_id` is never sent.
+/// #[rate_limited(model = model, skip(request_id))]
+/// pub async fn complete(model: &str, prompt: &str, request_id: &str) -> Result<String, ApiError> {
+///     Ok(format!("{request_id}: {prompt}"))
+/// }
+/// # fn main() {}
+/// ```
+///
 /// # `retries`
 ///
 /// How many times a failed attempt may be retried, for this function (an integer literal);
