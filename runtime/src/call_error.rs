@@ -167,7 +167,10 @@ mod tests {
     #[test]
     fn known_provider_errors_are_classified_through_the_box() {
         let io_error = CallError::from(io::Error::from(io::ErrorKind::TimedOut));
-        assert_eq!(io_error.classify(), Verdict::Transient { retry_after: None });
+        assert_eq!(
+            io_error.classify(),
+            Verdict::Transient { retry_after: None }
+        );
         let not_found = CallError::from(io::Error::from(io::ErrorKind::NotFound));
         assert_eq!(not_found.classify(), Verdict::Fatal);
 
