@@ -53,14 +53,15 @@
 #[doc(inline)]
 pub use ratelimited_macros::rate_limited;
 
+pub use ratelimited_runtime::CallError;
 pub use ratelimited_runtime::{
     builtin_quota, classify_http, config, count_chat, count_tokens, count_tokens_async,
     encoding_for_model, parse_go_duration, parse_rfc3339, resolve, retry_after_hint, tiers,
-    Acquire, Budget, CallError, ChatMessage, Classify, Cost, Dimension, Encoding, Error,
-    EstimateTokens, HttpError, LimitFamily, Limiter, ModelLimiter, OutputBudget, Provider, Quota,
-    RateLimitHeaders, Registry, ReportUsage, Reservation, Resolved, ScopeGuard, Settings,
-    TierEntry, TierSource, TryAcquireError, Usage, Verdict, WithHeaders, ASYNC_COUNT_THRESHOLD,
-    DEFAULT_MAX_TOKENS, MAX_RETRY_TIME,
+    Acquire, Budget, ChatMessage, Classify, Cost, Dimension, Encoding, Error, EstimateTokens,
+    HttpError, LimitFamily, Limiter, ModelLimiter, OutputBudget, Provider, Quota, RateLimitHeaders,
+    Registry, ReportUsage, Reservation, Resolved, ScopeGuard, Settings, TierEntry, TierSource,
+    TryAcquireError, Usage, Verdict, WithHeaders, ASYNC_COUNT_THRESHOLD, DEFAULT_MAX_TOKENS,
+    MAX_RETRY_TIME,
 };
 
 /// Support for HTTP clients: classification of `reqwest` errors (feature `reqwest`), and token
