@@ -53,6 +53,7 @@
 #[doc(inline)]
 pub use ratelimited_macros::rate_limited;
 
+pub use ratelimited_runtime::CallError;
 pub use ratelimited_runtime::{
     builtin_quota, classify_http, config, count_chat, count_tokens, count_tokens_async,
     encoding_for_model, parse_go_duration, parse_rfc3339, resolve, retry_after_hint, tiers,

@@ -5,34 +5,17 @@
 //! function's error type. Paused time: retry waits pass instantly.
 
 use std::cell::Cell;
-use std::time::Duration;
 
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, ReportUsage, Usage, Verdict};
+use ratelimited::{rate_limited, HttpError, ReportUsage, Usage};
 use serde_json::json;
 
-#[derive(Debug)]
-enum ApiError {
-    /// A 429: retryable.
-    RateLimited,
-    Limiter(ratelimited::Error),
-}
+mod common;
+use common::ApiError;
 
-impl From<ratelimited::Error> for ApiError {
-    fn from(error: ratelimited::Error) -> Self {
-        ApiError::Limiter(error)
-    }
-}
-
-impl Classify for ApiError {
-    fn classify(&self) -> Verdict {
-        match self {
-            ApiError::RateLimited => Verdict::RateLimited {
-                retry_after: Some(Duration::from_millis(100)),
-            },
-            ApiError::Limiter(error) => error.classify(),
-        }
-    }
+/// A 429 that asks for a 100 ms wait: retryable.
+fn too_many_requests() -> ApiError {
+    ApiError::Http(HttpError::new(429, [("retry-after-ms", "100")], ""))
 }
 
 /// An API that answers 429 to its first `failures` calls.
@@ -53,7 +36,7 @@ impl Flaky {
         self.calls.set(self.calls.get() + 1);
         if self.failures.get() > 0 {
             self.failures.set(self.failures.get() - 1);
-            return Err(ApiError::RateLimited);
+            return Err(too_many_requests());
         }
         Ok(())
     }
@@ -157,7 +140,7 @@ async fn self_by_value_is_cloned_on_every_attempt() {
 #[rate_limited(model = "gpt-4o-mini")]
 async fn early_return(api: &Flaky) -> Result<String, ApiError> {
     if api.call().is_err() {
-        return Err(ApiError::RateLimited);
+        return Err(too_many_requests());
     }
     Ok("done".to_owned())
 }
@@ -188,7 +171,10 @@ async fn retries_caps_the_attempts() {
     let api = Flaky::failing(5);
     // With no retry on offer, the function's own error comes back as it was.
     let error = once(&api).await.unwrap_err();
-    assert!(matches!(error, ApiError::RateLimited), "{error:?}");
+    assert!(
+        matches!(&error, ApiError::Http(e) if e.status == 429),
+        "{error:?}"
+    );
     assert_eq!(api.calls.get(), 1);
 
     let api = Flaky::failing(5);

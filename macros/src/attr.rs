@@ -8,16 +8,17 @@ use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
+use syn::{token, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "model",
     "tier",
     "provider",
     "tokens",
     "max_tokens",
     "n",
+    "skip",
     "retries",
     "crate",
 ];
@@ -39,6 +40,9 @@ pub(crate) struct Args {
     pub(crate) max_tokens: Option<Expr>,
     /// `n = EXPR`: the number of choices.
     pub(crate) n: Option<Expr>,
+    /// `skip(arg, ..)`: arguments left out of the estimate, checked against the signature
+    /// once it is known.
+    pub(crate) skip: Vec<Ident>,
     /// `retries = INT`: the retry budget of this function.
     pub(crate) retries: Option<Retries>,
     /// `crate = "path"`: where the facade is, when it is renamed.
@@ -63,6 +67,7 @@ impl Args {
         let mut tokens = Slot::new("tokens");
         let mut max_tokens = Slot::new("max_tokens");
         let mut n = Slot::new("n");
+        let mut skip = Slot::new("skip");
         let mut retries = Slot::new("retries");
         let mut krate = Slot::new("crate");
 
@@ -75,6 +80,7 @@ impl Args {
                 "tokens" => tokens.set(&pair, count_expr(&pair, "500")),
                 "max_tokens" => max_tokens.set(&pair, count_expr(&pair, "1024")),
                 "n" => n.set(&pair, count_expr(&pair, "1")),
+                "skip" => skip.set(&pair, skip_list(&pair)),
                 "retries" => retries.set(&pair, retries_lit(&pair)),
                 "crate" => krate.set(&pair, crate_path(&pair)),
                 _ => Err(unknown_key(&pair.key)),
@@ -103,18 +109,40 @@ impl Args {
             tokens: tokens.value,
             max_tokens: max_tokens.value,
             n: n.value,
+            skip: skip.value.unwrap_or_default(),
             retries: retries.value,
             krate: krate.value,
         })
     }
 }
 
-/// One `key = value`. The key is any identifier (`crate` included) so that an unknown key is
-/// reported by name, with the valid ones, instead of as a parse error.
+/// One `key = value`, or `key(a, b, ..)` for a list of names. The key is any identifier
+/// (`crate` included) so that an unknown key is reported by name, with the valid ones, instead
+/// of as a parse error.
 struct KeyValue {
     key: Ident,
-    eq: Token![=],
-    value: Expr,
+    value: Value,
+}
+
+enum Value {
+    Expr(Token![=], Expr),
+    List(token::Paren, Punctuated<Ident, Token![,]>),
+}
+
+impl KeyValue {
+    /// The value of a `key = value` pair (only `skip` takes a list).
+    fn expr(&self) -> syn::Result<&Expr> {
+        match &self.value {
+            Value::Expr(_, expr) => Ok(expr),
+            Value::List(..) => {
+                let key = &self.key;
+                Err(syn::Error::new_spanned(
+                    self,
+                    format!("`{key}` takes a value, not a list: write `{key} = <value>`"),
+                ))
+            }
+        }
+    }
 }
 
 impl Parse for KeyValue {
@@ -125,24 +153,43 @@ impl Parse for KeyValue {
                 format!("expected an argument, one of {}", key_list()),
             )
         })?;
+        if key == "skip" && input.peek(token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in input);
+            let names = Punctuated::parse_terminated(&content)?;
+            return Ok(KeyValue {
+                key,
+                value: Value::List(paren, names),
+            });
+        }
         if !input.peek(Token![=]) {
             // At the key, not at what follows it: that may be the end of the attribute.
-            return Err(syn::Error::new_spanned(
-                &key,
-                format!("expected `=` after `{key}`: write `{key} = <value>`"),
-            ));
+            let message = if key == "skip" {
+                "expected `(` after `skip`: write `skip(<argument>, ..)`".to_owned()
+            } else {
+                format!("expected `=` after `{key}`: write `{key} = <value>`")
+            };
+            return Err(syn::Error::new_spanned(&key, message));
         }
         let eq = input.parse::<Token![=]>()?;
         let value = input.parse()?;
-        Ok(KeyValue { key, eq, value })
+        Ok(KeyValue {
+            key,
+            value: Value::Expr(eq, value),
+        })
     }
 }
 
 impl ToTokens for KeyValue {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         self.key.to_tokens(tokens);
-        self.eq.to_tokens(tokens);
-        self.value.to_tokens(tokens);
+        match &self.value {
+            Value::Expr(eq, expr) => {
+                eq.to_tokens(tokens);
+                expr.to_tokens(tokens);
+            }
+            Value::List(paren, names) => paren.surround(tokens, |tokens| names.to_tokens(tokens)),
+        }
     }
 }
 
@@ -210,7 +257,7 @@ fn unknown_key(key: &Ident) -> syn::Error {
     let suggestion = KEYS
         .iter()
         .filter(|k| is_close(k, &name))
-        .min_by_key(|k| edit_distance(k, &name));
+        .min_by_key(|k| strsim::levenshtein(k, &name));
     let message = match suggestion {
         Some(known) => format!(
             "unknown argument `{name}`, did you mean `{known}`? expected one of {}",
@@ -229,33 +276,16 @@ fn is_close(key: &str, name: &str) -> bool {
         .zip(name.chars())
         .take_while(|(a, b)| a == b)
         .count();
-    edit_distance(key, name) <= 2
+    strsim::levenshtein(key, name) <= 2
         || shared_prefix >= 4
         || key.replace('_', "") == name.replace('_', "").to_ascii_lowercase()
-}
-
-/// Levenshtein distance; the keys are short, so the quadratic table is fine.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// `model` and `tier`: any expression, but a literal must be a non-empty string.
 fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
     let key = &pair.key;
-    match &pair.value {
+    let value = pair.expr()?;
+    match value {
         Expr::Lit(ExprLit {
             lit: Lit::Str(s), ..
         }) if s.value().trim().is_empty() => Err(syn::Error::new_spanned(
@@ -264,7 +294,7 @@ fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
         )),
         Expr::Lit(ExprLit {
             lit: Lit::Str(_), ..
-        }) => Ok(pair.value.clone()),
+        }) => Ok(value.clone()),
         Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new_spanned(
             lit,
             format!(
@@ -272,7 +302,7 @@ fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
                  gives a `&str` or `String`"
             ),
         )),
-        _ => Ok(pair.value.clone()),
+        _ => Ok(value.clone()),
     }
 }
 
@@ -305,10 +335,11 @@ fn provider_expr(pair: &KeyValue) -> syn::Result<Expr> {
 /// `tokens`, `max_tokens` and `n`: any expression, but a literal must be a non-negative integer.
 fn count_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
     let key = &pair.key;
-    match &pair.value {
+    let value = pair.expr()?;
+    match value {
         Expr::Lit(ExprLit {
             lit: Lit::Int(_), ..
-        }) => Ok(pair.value.clone()),
+        }) => Ok(value.clone()),
         Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new_spanned(
             lit,
             format!(
@@ -321,21 +352,34 @@ fn count_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
             expr,
             ..
         }) if matches!(**expr, Expr::Lit(_)) => Err(syn::Error::new_spanned(
-            &pair.value,
+            value,
             format!("`{key}` cannot be negative: write `{key} = {example}`"),
         )),
-        _ => Ok(pair.value.clone()),
+        _ => Ok(value.clone()),
+    }
+}
+
+/// `skip`: a list of argument names; whether the function has them is checked by the
+/// expansion, which sees the signature.
+fn skip_list(pair: &KeyValue) -> syn::Result<Vec<Ident>> {
+    match &pair.value {
+        Value::List(_, names) => Ok(names.iter().cloned().collect()),
+        Value::Expr(..) => Err(syn::Error::new_spanned(
+            pair,
+            "`skip` takes a list of arguments: write `skip(<argument>, ..)`",
+        )),
     }
 }
 
 /// `retries`: an integer literal that fits in a `u32`.
 fn retries_lit(pair: &KeyValue) -> syn::Result<Retries> {
+    let value = pair.expr()?;
     let Expr::Lit(ExprLit {
         lit: Lit::Int(lit), ..
-    }) = &pair.value
+    }) = value
     else {
         return Err(syn::Error::new_spanned(
-            &pair.value,
+            value,
             "`retries` takes an integer literal: write `retries = 3`, or `retries = 0` to never \
              retry",
         ));
@@ -362,12 +406,13 @@ fn parse_u32(lit: &LitInt) -> Option<u32> {
 
 /// `crate`: a string literal holding a path, as in `#[tokio::main(crate = "..")]`.
 fn crate_path(pair: &KeyValue) -> syn::Result<Path> {
+    let value = pair.expr()?;
     let Expr::Lit(ExprLit {
         lit: Lit::Str(lit), ..
-    }) = &pair.value
+    }) = value
     else {
         return Err(syn::Error::new_spanned(
-            &pair.value,
+            value,
             "`crate` takes a string literal: write `crate = \"my_ratelimited\"`",
         ));
     };
@@ -481,7 +526,7 @@ mod tests {
             errors(quote!(model = "m", temperature = 0.2)),
             [
                 "unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
-              `tokens`, `max_tokens`, `n`, `retries`, `crate`"
+              `tokens`, `max_tokens`, `n`, `skip`, `retries`, `crate`"
             ]
         );
     }
@@ -592,16 +637,36 @@ mod tests {
             errors(quote!("gpt-4o")),
             [
                 "expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
-              `max_tokens`, `n`, `retries`, `crate`"
+              `max_tokens`, `n`, `skip`, `retries`, `crate`"
             ]
         );
     }
 
     #[test]
-    fn edit_distances() {
-        assert_eq!(edit_distance("retries", "retries"), 0);
-        assert_eq!(edit_distance("retries", "retry"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    fn skip_takes_a_list_of_names() {
+        let args = parse(quote!(model = model, skip(note, trace_id,)));
+        let names: Vec<String> = args.skip.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["note", "trace_id"]);
+        assert!(parse(quote!(model = "m")).skip.is_empty());
+    }
+
+    #[test]
+    fn skip_and_values_are_not_interchangeable() {
+        assert_eq!(
+            errors(quote!(model = "m", skip = note)),
+            ["`skip` takes a list of arguments: write `skip(<argument>, ..)`"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", skip)),
+            ["expected `(` after `skip`: write `skip(<argument>, ..)`"]
+        );
+        assert_eq!(
+            errors(quote!(model("m"))),
+            ["expected `=` after `model`: write `model = <value>`"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", skip(a), skip(b))),
+            ["duplicate `skip` argument: give each argument once"]
+        );
     }
 }

@@ -1,13 +1,21 @@
 //! The `#[rate_limited]` attribute of the [`ratelimited`](https://docs.rs/ratelimited) crate.
 //!
 //! Depend on `ratelimited` and write `ratelimited::rate_limited`; this crate is its
-//! implementation detail. Parsing is in `attr.rs`, code generation in `expand.rs`; both work on
-//! `proc_macro2` tokens, so they are unit-tested without a compiler run.
+//! implementation detail. Parsing is in `attr.rs`; `validate.rs` checks the item, `expand.rs`
+//! generates the code, with `args.rs` (what each attempt binds), `estimate.rs` (the
+//! reservation) and `spans.rs` (where errors point). Everything works on `proc_macro2` tokens,
+//! so it is unit-tested without a compiler run.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
+mod args;
 mod attr;
+mod estimate;
 mod expand;
+mod spans;
+#[cfg(test)]
+mod test_support;
+mod validate;
 
 /// Keeps every call of an `async fn` inside its model's rate limits.
 ///
@@ -144,6 +152,28 @@ mod expand;
 /// #[rate_limited(model = "gpt-4o-mini", tokens = 50 + document.len() / 4, max_tokens = limit, n = 1)]
 /// pub async fn summarize(document: &[u8], limit: u32) -> Result<String, ApiError> {
 ///     Ok(format!("{} bytes, at most {limit} tokens", document.len()))
+/// }
+/// # fn main() {}
+/// ```
+///
+/// # `skip`
+///
+/// Arguments to leave out of the prompt estimate, by name: `skip(request_id, trace)`. Every
+/// argument whose type implements `EstimateTokens` counts as prompt text unless it is skipped,
+/// except one that *is* the `model`, `tier` or `provider` (`model = model`,
+/// `model = name.as_str()`), which is never counted. An argument those keys only read a part
+/// of (`model = request.model`) still counts, since it usually carries the prompt. A name
+/// that is not an argument of the function is a compile error.
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// // Only `prompt` is estimated: `model` picks the limiter, `request_id` is never sent.
+/// #[rate_limited(model = model, skip(request_id))]
+/// pub async fn complete(model: &str, prompt: &str, request_id: &str) -> Result<String, ApiError> {
+///     Ok(format!("{request_id}: {prompt}"))
 /// }
 /// # fn main() {}
 /// ```

@@ -102,7 +102,12 @@ impl Verdict {
     label = "this error type cannot be classified for retrying",
     note = "implement `ratelimited::Classify` for it: map each error onto a `ratelimited::Verdict` \
             (`RateLimited` for 429s, `Transient` for 5xx, `Fatal` otherwise), or hand its HTTP \
-            status, headers and body to `ratelimited::classify_http`"
+            status, headers and body to `ratelimited::classify_http`",
+    note = "for an error type from another crate (`Box<dyn Error + Send + Sync>`, a client's \
+            error) the orphan rule forbids that impl: return `ratelimited::CallError` instead, \
+            which classifies the errors it holds that the library knows (`HttpError`, \
+            `std::io::Error`, client errors), or wrap the error in a newtype of your own \
+            (`struct MyError(..)`) and implement `Classify` for that"
 )]
 pub trait Classify {
     /// What this error means for retrying the call.

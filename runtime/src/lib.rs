@@ -5,9 +5,11 @@
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod call_error;
 mod error;
 mod quota;
 
+pub use call_error::CallError;
 pub use error::Error;
 pub use quota::{Cost, Dimension, Quota, Usage};
 

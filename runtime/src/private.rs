@@ -67,7 +67,11 @@ impl<T: ?Sized> ViaNoBudget for &Arg<'_, T> {}
     message = "`{Self}` cannot carry a rate-limiter error",
     label = "`#[rate_limited]` returns limiter failures through this error type",
     note = "implement `From<ratelimited::Error>` for `{Self}` (request too large, retry-after \
-            too long, retries spent and configuration errors come back through it)"
+            too long, retries spent and configuration errors come back through it)",
+    note = "for an error type from another crate (`std::io::Error`, a client's error) the \
+            orphan rule forbids that impl: return `ratelimited::CallError` instead, which holds the limiter's errors and any other \
+            error, or wrap the error in a newtype of your own (`struct MyError(std::io::Error)`) \
+            and implement `From<ratelimited::Error>` and `Classify` for that"
 )]
 pub trait FromLimiterError {
     /// Converts.

@@ -3,20 +3,8 @@
 use async_trait::async_trait;
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
+mod support;
+use support::ApiError;
 
 #[async_trait]
 trait Chat {

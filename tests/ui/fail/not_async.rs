@@ -1,20 +1,8 @@
 //! A synchronous function: the attribute needs `async fn`.
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
+mod support;
+use support::ApiError;
 
 #[rate_limited(model = "gpt-4o-mini")]
 fn summarize(prompt: &str) -> Result<String, ApiError> {

@@ -4,21 +4,6 @@
 //! the expansion; they go away once the runtime takes the `Result` through `Outcome`.
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
-
 #[rate_limited(model = "gpt-4o-mini")]
 async fn summarize(prompt: &str) -> String {
     prompt.to_owned()

@@ -1,20 +1,8 @@
 //! A success type that does not report usage.
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
+mod support;
+use support::ApiError;
 
 struct Reply(String);
 

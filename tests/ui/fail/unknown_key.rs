@@ -1,20 +1,8 @@
 //! Keys the attribute does not know, with a suggestion for a near miss.
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
+mod support;
+use support::ApiError;
 
 #[rate_limited(model = "gpt-4o-mini", temperature = 0.2)]
 async fn unknown(prompt: &str) -> Result<String, ApiError> {

@@ -2,20 +2,8 @@
 //! holding a path, `model` a string.
 use ratelimited::rate_limited;
 
-#[derive(Debug)]
-struct ApiError;
-
-impl From<ratelimited::Error> for ApiError {
-    fn from(_: ratelimited::Error) -> Self {
-        ApiError
-    }
-}
-
-impl ratelimited::Classify for ApiError {
-    fn classify(&self) -> ratelimited::Verdict {
-        ratelimited::Verdict::Fatal
-    }
-}
+mod support;
+use support::ApiError;
 
 #[rate_limited(model = "gpt-4o-mini", retries = "3")]
 async fn quoted_retries(prompt: &str) -> Result<String, ApiError> {

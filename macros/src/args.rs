@@ -1,0 +1,455 @@
+//! Argument rewriting: what each attempt of the body gets in place of the function's
+//! arguments.
+//!
+//! An attempt runs the body afresh, as if the function had been called again: `&T` arguments
+//! are used as they are, `&mut T` ones are reborrowed, owned ones are cloned. The signature
+//! keeps the user's types; `mut` and patterns move onto per-attempt bindings, and `self`, which
+//! cannot be rebound, is spelled `__rl_self` in the body.
+
+use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::visit_mut::{self, VisitMut};
+use syn::{ExprPath, FnArg, Pat, PatIdent, PatType, Receiver, Signature, Type};
+
+use crate::spans::{call_across, span_range};
+
+/// How an argument is passed, which decides what each attempt gets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Passing {
+    /// `&T`: every attempt uses it as is.
+    Shared,
+    /// `&mut T`: every attempt gets a reborrow.
+    Unique,
+    /// `T`: every attempt gets a clone.
+    Owned,
+}
+
+impl Passing {
+    fn of(ty: &Type) -> Passing {
+        match ty {
+            Type::Reference(reference) if reference.mutability.is_some() => Passing::Unique,
+            Type::Reference(_) => Passing::Shared,
+            Type::Paren(inner) => Passing::of(&inner.elem),
+            Type::Group(inner) => Passing::of(&inner.elem),
+            _ => Passing::Owned,
+        }
+    }
+
+    fn of_receiver(receiver: &Receiver) -> Passing {
+        match &receiver.reference {
+            Some(_) if receiver.mutability.is_some() => Passing::Unique,
+            Some(_) => Passing::Shared,
+            None => Passing::of(&receiver.ty),
+        }
+    }
+}
+
+/// One typed argument after the signature has been rewritten.
+pub(crate) struct Param {
+    /// The name the function binds the argument to (the user's, or `__rl_argN`).
+    pub(crate) binding: Ident,
+    /// The first span of the argument's type, where a missing `Clone` is reported.
+    ty_span: Span,
+    passing: Passing,
+    /// The user's pattern when each attempt has to bind it again, `None` when the attempt can
+    /// use `binding` directly.
+    rebind: Option<TokenStream>,
+}
+
+/// The values each attempt starts from.
+#[derive(Default)]
+pub(crate) struct PerAttempt {
+    /// Computed outside the attempt's `async move` block (a clone, a reborrow, a copy) and moved
+    /// into it.
+    pub(crate) fresh: Vec<TokenStream>,
+    /// The user's patterns bound to those values inside the block, where the body sees them as
+    /// its parameters: a `mut` binding can then be reassigned to a borrow of a body local.
+    pub(crate) bind: Vec<TokenStream>,
+    /// `require_clone` for every argument that is cloned, before the first attempt.
+    pub(crate) clone_checks: Vec<TokenStream>,
+}
+
+/// What each attempt binds before the body runs; see [`PerAttempt`].
+pub(crate) fn per_attempt(
+    params: &[Param],
+    receiver: Option<&SelfParam>,
+    retrying: bool,
+    private_mod: &TokenStream,
+) -> PerAttempt {
+    let mut out = PerAttempt::default();
+    if let Some(receiver) = receiver {
+        out.fresh
+            .extend(receiver.rebind(private_mod, &mut out.clone_checks));
+    }
+    for (index, param) in params.iter().enumerate() {
+        let binding = &param.binding;
+        let Some(pattern) = &param.rebind else {
+            continue;
+        };
+        let value = match (retrying, param.passing) {
+            (false, _) | (true, Passing::Shared) => quote!(#binding),
+            (true, Passing::Unique) => quote!(&mut *#binding),
+            (true, Passing::Owned) => {
+                // Both at the argument's type: rustc reports the unmet `Clone` once, with
+                // `RetryClone`'s message.
+                // Both spanned at the argument's type: rustc reports the unmet `Clone` once,
+                // across the whole argument, with `RetryClone`'s message and notes.
+                let ty = param.ty_span;
+                out.clone_checks.push(quote_spanned! {ty=>
+                    #private_mod::require_clone(&#binding);
+                });
+                quote_spanned!(ty=> ::core::clone::Clone::clone(&#binding))
+            }
+        };
+        let moved_in = format_ident!("__rl_in{}", index, span = Span::mixed_site());
+        out.fresh.push(quote!(let #moved_in = #value;));
+        // A parameter used only in the attribute's expressions is not unused.
+        out.bind.push(quote! {
+            #[allow(unused_variables)]
+            let #pattern = #moved_in;
+        });
+    }
+    out
+}
+
+/// The method receiver, when it has one.
+pub(crate) struct SelfParam {
+    passing: Passing,
+    /// `self` is spelled `__rl_self` in the body, which rebinds it per attempt (`self` itself
+    /// cannot be rebound with `let`).
+    pub(crate) renamed: bool,
+    /// `mut self`, moved onto the per-attempt binding.
+    mutable: bool,
+    span: Span,
+}
+
+impl SelfParam {
+    /// The per-attempt binding of `__rl_self`, if the receiver needs one.
+    fn rebind(
+        &self,
+        private_mod: &TokenStream,
+        clone_checks: &mut Vec<TokenStream>,
+    ) -> Option<TokenStream> {
+        if !self.renamed {
+            return None;
+        }
+        let renamed = Ident::new("__rl_self", Span::mixed_site());
+        let self_token = Ident::new("self", self.span);
+        let mutability = self.mutable.then(|| quote!(mut));
+        let value = match self.passing {
+            Passing::Shared => quote!(#self_token),
+            Passing::Unique => quote!(&mut *#self_token),
+            Passing::Owned => {
+                let span = (self.span, self.span);
+                let borrow = quote_spanned!(self.span=> &#self_token);
+                let check = call_across(quote!(#private_mod::require_clone), borrow.clone(), span);
+                clone_checks.push(quote!(#check;));
+                call_across(quote!(::core::clone::Clone::clone), borrow, span)
+            }
+        };
+        Some(quote!(let #mutability #renamed = #value;))
+    }
+}
+
+/// Gives every argument a name the expansion can use, and moves `mut` from the signature onto
+/// the per-attempt bindings when there are any.
+pub(crate) fn rewrite_inputs(
+    sig: &mut Signature,
+    retrying: bool,
+) -> (Vec<Param>, Option<SelfParam>) {
+    let mut params = Vec::new();
+    let mut receiver = None;
+    for (index, input) in sig.inputs.iter_mut().enumerate() {
+        match input {
+            FnArg::Receiver(recv) => {
+                let passing = Passing::of_receiver(recv);
+                // `&self` is `Copy`; `&mut self` and `self` would be moved into the first
+                // attempt, so later attempts use a reborrow or a clone under another name.
+                let renamed = retrying && passing != Passing::Shared;
+                let mutable = renamed && recv.mutability.is_some() && recv.reference.is_none();
+                if mutable {
+                    recv.mutability = None;
+                }
+                receiver = Some(SelfParam {
+                    passing,
+                    renamed,
+                    mutable,
+                    span: recv.self_token.span,
+                });
+            }
+            FnArg::Typed(PatType { pat, ty, .. }) => {
+                let passing = Passing::of(ty);
+                let ty_span = span_range(ty).0;
+                let param = match &mut **pat {
+                    Pat::Ident(PatIdent {
+                        by_ref: None,
+                        mutability,
+                        ident,
+                        subpat: None,
+                        ..
+                    }) => {
+                        let needs_rebind =
+                            retrying && (passing != Passing::Shared || mutability.is_some());
+                        let rebind = needs_rebind.then(|| quote!(#mutability #ident));
+                        if needs_rebind {
+                            *mutability = None;
+                        }
+                        Param {
+                            binding: ident.clone(),
+                            ty_span,
+                            passing,
+                            rebind,
+                        }
+                    }
+                    other => {
+                        let binding = format_ident!("__rl_arg{}", index, span = Span::mixed_site());
+                        let rebind = match other {
+                            Pat::Wild(_) => None,
+                            _ => Some(other.to_token_stream()),
+                        };
+                        *other = Pat::Ident(PatIdent {
+                            attrs: Vec::new(),
+                            by_ref: None,
+                            mutability: None,
+                            ident: binding.clone(),
+                            subpat: None,
+                        });
+                        Param {
+                            binding,
+                            ty_span,
+                            passing,
+                            rebind,
+                        }
+                    }
+                };
+                params.push(param);
+            }
+        }
+    }
+    (params, receiver)
+}
+
+/// Spells `self` as `__rl_self` in a body, except inside nested items (which have their own
+/// `self`) and in `self::` paths.
+pub(crate) struct RenameSelf;
+
+impl RenameSelf {
+    fn ident(span: Span) -> Ident {
+        Ident::new("__rl_self", span.resolved_at(Span::mixed_site()))
+    }
+
+    /// Macro arguments are plain tokens: rename every `self` that does not start a path.
+    fn tokens(tokens: TokenStream) -> TokenStream {
+        let mut out = Vec::new();
+        let mut iter = tokens.into_iter().peekable();
+        while let Some(token) = iter.next() {
+            out.push(match token {
+                TokenTree::Ident(ident) if ident == "self" => {
+                    let starts_path = matches!(
+                        iter.peek(),
+                        Some(TokenTree::Punct(p)) if p.as_char() == ':'
+                    );
+                    if starts_path {
+                        TokenTree::Ident(ident)
+                    } else {
+                        TokenTree::Ident(RenameSelf::ident(ident.span()))
+                    }
+                }
+                TokenTree::Group(group) => {
+                    let mut renamed = Group::new(group.delimiter(), Self::tokens(group.stream()));
+                    renamed.set_span(group.span());
+                    TokenTree::Group(renamed)
+                }
+                other => other,
+            });
+        }
+        out.into_iter().collect()
+    }
+}
+
+impl VisitMut for RenameSelf {
+    fn visit_expr_path_mut(&mut self, expr: &mut ExprPath) {
+        let path = &mut expr.path;
+        if expr.qself.is_none()
+            && path.leading_colon.is_none()
+            && path.segments.len() == 1
+            && path.segments[0].ident == "self"
+        {
+            let span = path.segments[0].ident.span();
+            path.segments[0].ident = RenameSelf::ident(span);
+        } else {
+            visit_mut::visit_expr_path_mut(self, expr);
+        }
+    }
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+
+    fn visit_macro_mut(&mut self, mac: &mut syn::Macro) {
+        mac.tokens = RenameSelf::tokens(std::mem::take(&mut mac.tokens));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+
+    #[test]
+    fn owned_arguments_are_cloned_per_attempt() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(req: Req, text: &str, log: &mut Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("require_clone (& req)"), "{out}");
+        assert!(
+            out.contains("= :: core :: clone :: Clone :: clone (& req) ;"),
+            "{out}"
+        );
+        assert!(out.contains("= & mut * log ;"), "{out}");
+        assert!(!out.contains("require_clone (& text)"), "{out}");
+        assert!(!out.contains("require_clone (& log)"), "{out}");
+        assert!(out.contains("loop { let __rl_attempt"), "{out}");
+    }
+
+    #[test]
+    fn retries_zero_neither_loops_nor_clones() {
+        let out = expand_to_string(
+            quote!(model = "m", retries = 0),
+            quote!(
+                async fn f(mut req: Req, log: &mut Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("loop { let __rl_attempt"), "{out}");
+        assert!(!out.contains("clone"), "{out}");
+        assert!(!out.contains("& mut * log"), "{out}");
+        // The single attempt takes the argument itself, `mut` and all.
+        assert!(out.contains("async fn f (mut req : Req"), "{out}");
+    }
+
+    #[test]
+    fn mut_moves_onto_the_per_attempt_binding() {
+        let func = expand_fn(
+            quote!(model = "m"),
+            quote!(
+                async fn f(mut text: String, mut n: &mut u32, mut s: &str) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(
+            signature(&func),
+            "async fn f (text : String , n : & mut u32 , s : & str) -> Result < () , E >"
+        );
+        let out = func.to_token_stream().to_string();
+        assert!(out.contains("let mut text = __rl_in0 ;"), "{out}");
+        assert!(out.contains("let mut n = __rl_in1 ;"), "{out}");
+        assert!(out.contains("let mut s = __rl_in2 ;"), "{out}");
+    }
+
+    #[test]
+    fn patterns_are_bound_to_hygienic_names() {
+        let func = expand_fn(
+            quote!(model = "m"),
+            quote!(
+                async fn f((a, b): (A, B), _: C) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert_eq!(
+            signature(&func),
+            "async fn f (__rl_arg0 : (A , B) , __rl_arg1 : C) -> Result < () , E >"
+        );
+        let out = func.to_token_stream().to_string();
+        assert!(out.contains("let (a , b) = __rl_in0 ;"), "{out}");
+        // Both are estimated, the ignored one included.
+        assert!(out.contains("Arg (& __rl_arg0)"), "{out}");
+        assert!(out.contains("Arg (& __rl_arg1)"), "{out}");
+        // `_` is not bound per attempt, so it needs no clone.
+        assert!(!out.contains("require_clone (& __rl_arg1)"), "{out}");
+    }
+
+    #[test]
+    fn self_is_renamed_when_it_is_rebound() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote! {
+                async fn f(mut self) -> Result<(), E> {
+                    self.touch();
+                    let _ = self::helper();
+                    println!("{}", self.name);
+                    struct Inner;
+                    impl Inner { fn get(self) -> Self { self } }
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("async fn f (self)"), "{out}");
+        assert!(out.contains("require_clone (& self)"), "{out}");
+        assert!(
+            out.contains("let mut __rl_self = :: core :: clone :: Clone :: clone (& self) ;"),
+            "{out}"
+        );
+        assert!(out.contains("__rl_self . touch ()"), "{out}");
+        assert!(out.contains("self :: helper ()"), "{out}");
+        assert!(
+            out.contains("println ! (\"{}\" , __rl_self . name)"),
+            "{out}"
+        );
+        assert!(out.contains("fn get (self) -> Self { self }"), "{out}");
+    }
+
+    #[test]
+    fn mut_self_is_reborrowed_and_shared_self_is_left_alone() {
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(&mut self) -> Result<(), E> {
+                    self.n += 1;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("let __rl_self = & mut * self ;"), "{out}");
+        assert!(out.contains("__rl_self . n += 1"), "{out}");
+
+        let out = expand_to_string(
+            quote!(model = "m"),
+            quote!(
+                async fn f(&self) -> Result<(), E> {
+                    self.get()
+                }
+            ),
+        );
+        assert!(!out.contains("__rl_self"), "{out}");
+
+        let out = expand_to_string(
+            quote!(model = "m", retries = 0),
+            quote!(
+                async fn f(mut self) -> Result<(), E> {
+                    self.n += 1;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!out.contains("__rl_self"), "{out}");
+        assert!(out.contains("async fn f (mut self)"), "{out}");
+    }
+
+    #[test]
+    fn passing_modes() {
+        let ty = |tokens: TokenStream| Passing::of(&syn::parse2(tokens).unwrap());
+        assert_eq!(ty(quote!(&str)), Passing::Shared);
+        assert_eq!(ty(quote!(&'a mut Vec<u8>)), Passing::Unique);
+        assert_eq!(ty(quote!(String)), Passing::Owned);
+        assert_eq!(ty(quote!(Option<&str>)), Passing::Owned);
+        assert_eq!(ty(quote!(impl AsRef<str>)), Passing::Owned);
+        assert_eq!(ty(quote!((&mut T))), Passing::Unique);
+    }
+}

@@ -1,0 +1,246 @@
+//! Checks of the annotated item: that it is an `async fn` with a body, returning a `Result`
+//! whose type can be named in a `let`. Each problem is reported at its own tokens.
+
+use proc_macro2::{Ident, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::visit_mut::VisitMut;
+use syn::{FnArg, ItemFn, Pat, PatIdent, PatType, ReturnType, Signature, TypeImplTrait};
+
+pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
+    syn::parse2::<ItemFn>(item.clone()).map_err(|error| {
+        if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item) {
+            if declaration.default.is_none() {
+                return syn::Error::new_spanned(
+                    &declaration.sig,
+                    "`#[rate_limited]` needs the function's body: put it on the method in the \
+                     `impl` block, or give this trait method a default body",
+                );
+            }
+        }
+        syn::Error::new(
+            error.span(),
+            "`#[rate_limited]` can only be applied to an `async fn`",
+        )
+    })
+}
+
+/// What the signature must look like, each problem at its own tokens.
+pub(crate) fn check(func: &ItemFn) -> syn::Result<()> {
+    let sig = &func.sig;
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |error: syn::Error| match &mut errors {
+        Some(all) => all.combine(error),
+        None => errors = Some(error),
+    };
+    if sig.asyncness.is_none() && returns_boxed_future(sig) {
+        push(syn::Error::new_spanned(
+            sig.fn_token,
+            "`#[rate_limited]` needs an `async fn`, and this one already returns a boxed future \
+             (`#[async_trait]` expands before the attributes inside its impl): use a native \
+             `async fn` in the trait, or put `#[rate_limited]` on an inherent `async fn` that \
+             this method calls",
+        ));
+    } else if sig.asyncness.is_none() {
+        push(syn::Error::new_spanned(
+            sig.fn_token,
+            "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
+        ));
+    }
+    match &sig.output {
+        ReturnType::Default => push(syn::Error::new_spanned(
+            &sig.ident,
+            "`#[rate_limited]` functions must return a `Result`: add `-> Result<T, E>` where \
+             `E: From<ratelimited::Error>`",
+        )),
+        ReturnType::Type(_, ty) => {
+            let mut finder = FindImplTrait(None);
+            finder.visit_type_mut(&mut (**ty).clone());
+            if let Some(impl_trait) = finder.0 {
+                push(syn::Error::new_spanned(
+                    impl_trait,
+                    "`impl Trait` is not supported in the return type of a `#[rate_limited]` \
+                     function: name the type, or box it as `Box<dyn Trait>`",
+                ));
+            }
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+/// `-> Pin<Box<dyn Future<..> ..>>`: what `#[async_trait]` makes of an `async fn`.
+fn returns_boxed_future(sig: &Signature) -> bool {
+    fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => out.push(ident.to_string()),
+                TokenTree::Group(group) => idents(group.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut names = Vec::new();
+    idents(sig.output.to_token_stream(), &mut names);
+    ["Pin", "Box", "Future"]
+        .iter()
+        .all(|name| names.iter().any(|n| n == name))
+}
+
+/// Finds an `impl Trait` in a type: the body's result is bound with that type in a `let`,
+/// where `impl Trait` is not allowed.
+struct FindImplTrait(Option<TypeImplTrait>);
+
+impl VisitMut for FindImplTrait {
+    fn visit_type_impl_trait_mut(&mut self, ty: &mut TypeImplTrait) {
+        self.0.get_or_insert_with(|| ty.clone());
+    }
+}
+
+/// Every name in `skip(..)` is an argument of the function, bound by name (an argument bound to
+/// a pattern has no single name to give).
+pub(crate) fn check_skip(skip: &[Ident], sig: &Signature) -> syn::Result<()> {
+    let arguments: Vec<&Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(PatType { pat, .. }) => match &**pat {
+                Pat::Ident(PatIdent { ident, .. }) => Some(ident),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let function = &sig.ident;
+    let mut errors: Option<syn::Error> = None;
+    for name in skip.iter().filter(|name| !arguments.contains(name)) {
+        let takes = if arguments.is_empty() {
+            format!("`{function}` has no named arguments")
+        } else {
+            let list: Vec<String> = arguments.iter().map(|a| format!("`{a}`")).collect();
+            format!("the arguments of `{function}` are {}", list.join(", "))
+        };
+        let error = syn::Error::new_spanned(
+            name,
+            format!("`skip` names `{name}`, which is not an argument: {takes}"),
+        );
+        match &mut errors {
+            Some(all) => all.combine(error),
+            None => errors = Some(error),
+        }
+    }
+    errors.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::expand::rate_limited;
+    use crate::test_support::*;
+    use quote::quote;
+
+    #[test]
+    fn errors_keep_the_item() {
+        let item = quote!(
+            fn f(p: &str) -> Result<(), E> {
+                Ok(())
+            }
+        );
+        let out = rate_limited(quote!(model = "m"), item.clone()).to_string();
+        assert!(out.starts_with(&item.to_string()), "{out}");
+        assert_eq!(
+            errors(quote!(model = "m"), item),
+            ["`#[rate_limited]` requires an `async fn`: add `async` before `fn`"]
+        );
+    }
+
+    #[test]
+    fn argument_and_item_errors_are_reported_together() {
+        assert_eq!(
+            errors(
+                quote!(colour = 1),
+                quote!(
+                    fn f() {}
+                )
+            ),
+            [
+                "unknown argument `colour`, expected one of `model`, `tier`, `provider`, \
+                 `tokens`, `max_tokens`, `n`, `skip`, `retries`, `crate`",
+                "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
+                 or `model = <expression>` to take it from an argument",
+                "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
+                "`#[rate_limited]` functions must return a `Result`: add `-> Result<T, E>` \
+                 where `E: From<ratelimited::Error>`",
+            ]
+        );
+    }
+
+    #[test]
+    fn impl_trait_in_the_return_type() {
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    async fn f() -> Result<impl Display, E> {
+                        Ok(1)
+                    }
+                )
+            ),
+            [
+                "`impl Trait` is not supported in the return type of a `#[rate_limited]` \
+              function: name the type, or box it as `Box<dyn Trait>`"
+            ]
+        );
+    }
+
+    #[test]
+    fn items_that_are_not_functions() {
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    struct S;
+                )
+            ),
+            ["`#[rate_limited]` can only be applied to an `async fn`"]
+        );
+        assert_eq!(
+            errors(
+                quote!(model = "m"),
+                quote!(
+                    async fn f(&self) -> Result<(), E>;
+                )
+            ),
+            [
+                "`#[rate_limited]` needs the function's body: put it on the method in the `impl` \
+              block, or give this trait method a default body"
+            ]
+        );
+    }
+
+    #[test]
+    fn skip_names_must_be_arguments() {
+        assert_eq!(
+            errors(
+                quote!(model = "m", skip(promt, prompt)),
+                quote!(
+                    async fn summarize(&self, client: &C, prompt: &str) -> Result<(), E> {
+                        Ok(())
+                    }
+                )
+            ),
+            [
+                "`skip` names `promt`, which is not an argument: the arguments of `summarize` are \
+              `client`, `prompt`"
+            ]
+        );
+        assert_eq!(
+            errors(
+                quote!(model = "m", skip(note)),
+                quote!(
+                    async fn f((a, b): (A, B)) -> Result<(), E> {
+                        Ok(())
+                    }
+                )
+            ),
+            ["`skip` names `note`, which is not an argument: `f` has no named arguments"]
+        );
+    }
+}
