@@ -58,14 +58,13 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{DefaultDirectRateLimiter, InsufficientCapacity, Quota, RateLimiter};
+use ratelimited::http::HttpError;
 use ratelimited::testing::{
     fresh_registry_with_env, LimitViolation, MockLimits, MockProvider, MockRequest, MockResponse,
     MockServer, RejectionKind,
 };
-use ratelimited::{
-    count_chat, encoding_for_model, rate_limited, ChatMessage, EstimateTokens, HttpError,
-    WithHeaders,
-};
+use ratelimited::tokens::{count_chat, encoding_for_model, ChatMessage};
+use ratelimited::{rate_limited, EstimateTokens, WithHeaders};
 use serde_json::{json, Value};
 use tokio::task::{JoinSet, LocalSet};
 use tokio::time::Instant;

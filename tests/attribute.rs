@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ratelimited::http::HttpError;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, Dimension, HttpError, Verdict};
+use ratelimited::{rate_limited, Classify, Dimension, Verdict};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

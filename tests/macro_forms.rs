@@ -59,7 +59,7 @@ impl Flaky {
     }
 }
 
-fn registry() -> ratelimited::ScopeGuard {
+fn registry() -> ratelimited::testing::ScopeGuard {
     fresh_registry_with_env([
         ("RATE_LIMITED_GPT_4O_MINI_RPM", "600"),
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "1000000"),
@@ -67,7 +67,7 @@ fn registry() -> ratelimited::ScopeGuard {
 }
 
 /// A registry where one request may hold at most 2,000 × 0.9 tokens.
-fn small_registry() -> ratelimited::ScopeGuard {
+fn small_registry() -> ratelimited::testing::ScopeGuard {
     fresh_registry_with_env([
         ("RATE_LIMITED_GPT_4O_MINI_RPM", "600"),
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "2000"),

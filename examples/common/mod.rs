@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use ratelimited::{Classify, HttpError, RateLimitHeaders, Verdict, WithHeaders};
+use ratelimited::http::{HttpError, RateLimitHeaders};
+use ratelimited::{Classify, Verdict, WithHeaders};
 use serde_json::Value;
 
 /// Everything a chat call can fail with.

@@ -1,4 +1,4 @@
-//! Providers, and the mapping from a model id to the limit family whose quota it draws on.
+//! The mapping from a model id to the limit family whose quota it draws on.
 //!
 //! Providers count limits per *limit family*, not per model string: `gpt-4o-2024-08-06`,
 //! `gpt-4o` and `chatgpt-4o-latest` share one OpenAI quota, every Claude Sonnet 4.x shares one
@@ -6,138 +6,13 @@
 //! a family goes through one limiter.
 
 use std::fmt;
-use std::str::FromStr;
 
-use crate::error::Error;
-
-/// An LLM API provider whose limit rules the library knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Provider {
-    /// OpenAI (and OpenAI-compatible endpoints configured as `openai`).
-    OpenAi,
-    /// Azure OpenAI: the model string is the deployment name.
-    Azure,
-    /// Anthropic (Claude).
-    Anthropic,
-    /// Google Gemini API.
-    Gemini,
-}
-
-/// The accepted provider names, as shown in error messages.
-const ACCEPTED_PROVIDERS: &str = "one of openai, azure, anthropic, gemini (case-insensitive)";
-
-impl Provider {
-    /// Every provider, in the order they are listed in docs and errors.
-    pub const ALL: [Provider; 4] = [
-        Provider::OpenAi,
-        Provider::Azure,
-        Provider::Anthropic,
-        Provider::Gemini,
-    ];
-
-    /// The lower-case name used in attributes and messages: `openai`, `azure`, `anthropic`,
-    /// `gemini`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "openai",
-            Provider::Azure => "azure",
-            Provider::Anthropic => "anthropic",
-            Provider::Gemini => "gemini",
-        }
-    }
-
-    /// The name used in env vars such as `RATE_LIMITED_OPENAI_TIER`: `OPENAI`, `AZURE`,
-    /// `ANTHROPIC`, `GEMINI`.
-    pub const fn env_name(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "OPENAI",
-            Provider::Azure => "AZURE",
-            Provider::Anthropic => "ANTHROPIC",
-            Provider::Gemini => "GEMINI",
-        }
-    }
-
-    /// Parses a provider name, case-insensitively, ignoring surrounding whitespace.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable `provider`, the value and the accepted names.
-    ///
-    /// ```
-    /// use ratelimited_runtime::Provider;
-    /// assert_eq!(Provider::parse("OpenAI").unwrap(), Provider::OpenAi);
-    /// assert!(Provider::parse("mistral").is_err());
-    /// ```
-    pub fn parse(value: &str) -> Result<Provider, Error> {
-        let wanted = value.trim();
-        Provider::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| Error::config("provider", value, ACCEPTED_PROVIDERS))
-    }
-
-    /// Infers the provider from a model id, or `None` if the name says nothing.
-    ///
-    /// `gpt-*`, `chatgpt-*`, `o1`/`o3`/`o4` and their variants (`o1-mini`, `o4-mini`, ..),
-    /// `text-embedding-*` and fine-tunes of those (`ft:gpt-4o-mini-..:org::id`) are OpenAI;
-    /// `claude-*` is Anthropic; `gemini-*` (also `models/gemini-*`) is Gemini. Azure is never
-    /// inferred: a deployment name can be anything.
-    ///
-    /// ```
-    /// use ratelimited_runtime::Provider;
-    /// assert_eq!(Provider::infer("o4-mini"), Some(Provider::OpenAi));
-    /// assert_eq!(Provider::infer("claude-sonnet-4-5"), Some(Provider::Anthropic));
-    /// assert_eq!(Provider::infer("llama-3.1-70b"), None);
-    /// ```
-    pub fn infer(model: &str) -> Option<Provider> {
-        let model = model.trim().to_ascii_lowercase();
-        if let Some(base) = model.strip_prefix("ft:") {
-            let base = base.split(':').next().unwrap_or_default();
-            return is_openai_name(base).then_some(Provider::OpenAi);
-        }
-        if is_openai_name(&model) {
-            Some(Provider::OpenAi)
-        } else if model.starts_with("claude-") {
-            Some(Provider::Anthropic)
-        } else if model.starts_with("gemini-") || model.starts_with("models/gemini-") {
-            Some(Provider::Gemini)
-        } else {
-            None
-        }
-    }
-}
-
-/// True for the OpenAI model name patterns (lower-case input).
-fn is_openai_name(model: &str) -> bool {
-    let reasoning = ["o1", "o3", "o4"].iter().any(|prefix| {
-        model
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-    });
-    reasoning
-        || model.starts_with("gpt-")
-        || model.starts_with("chatgpt-")
-        || model.starts_with("text-embedding-")
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = Error;
-
-    /// Same as [`Provider::parse`].
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Provider::parse(s)
-    }
-}
+use crate::provider::Provider;
 
 /// The group of models of one provider that share one quota.
 ///
 /// ```
-/// use ratelimited_runtime::{LimitFamily, Provider};
+/// use ratelimited_runtime::config::{LimitFamily, Provider};
 /// let family = LimitFamily::of(Provider::OpenAi, "gpt-4o-mini-2024-07-18");
 /// assert_eq!(family.id, "gpt-4o-mini");
 /// assert_eq!(family.env_prefix(), "GPT_4O_MINI");
@@ -349,73 +224,6 @@ mod tests {
 
     fn anthropic(model: &str) -> String {
         LimitFamily::of(Provider::Anthropic, model).id
-    }
-
-    #[test]
-    fn provider_names() {
-        for p in Provider::ALL {
-            assert_eq!(Provider::parse(p.as_str()).unwrap(), p);
-            assert_eq!(Provider::parse(&p.as_str().to_uppercase()).unwrap(), p);
-            assert_eq!(p.env_name(), p.as_str().to_uppercase());
-            assert_eq!(p.to_string(), p.as_str());
-            assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
-        }
-        assert_eq!(Provider::parse(" Anthropic ").unwrap(), Provider::Anthropic);
-    }
-
-    #[test]
-    fn provider_parse_error_names_variable_value_and_accepted() {
-        match Provider::parse("mistral") {
-            Err(Error::Config {
-                variable,
-                value,
-                expected,
-            }) => {
-                assert_eq!(variable, "provider");
-                assert_eq!(value, "mistral");
-                for name in ["openai", "azure", "anthropic", "gemini"] {
-                    assert!(expected.contains(name), "{expected}");
-                }
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(Provider::parse("").is_err());
-    }
-
-    #[test]
-    fn provider_inference() {
-        for model in [
-            "gpt-4o",
-            "GPT-4o-mini",
-            "gpt-3.5-turbo-0125",
-            "chatgpt-4o-latest",
-            "o1",
-            "o1-mini",
-            "o3",
-            "o3-mini",
-            "o4-mini",
-            "o4-mini-2025-04-16",
-            "text-embedding-3-small",
-            "ft:gpt-4o-mini-2024-07-18:org::abc123",
-        ] {
-            assert_eq!(Provider::infer(model), Some(Provider::OpenAi), "{model}");
-        }
-        for model in ["claude-sonnet-4-5-20250929", "claude-3-5-haiku-latest"] {
-            assert_eq!(Provider::infer(model), Some(Provider::Anthropic), "{model}");
-        }
-        for model in ["gemini-2.5-flash", "models/gemini-1.5-pro"] {
-            assert_eq!(Provider::infer(model), Some(Provider::Gemini), "{model}");
-        }
-        for model in [
-            "llama-3.1-70b",
-            "o10",
-            "omni-moderation-latest",
-            "ft:llama:org::x",
-            "mistral-large",
-            "",
-        ] {
-            assert_eq!(Provider::infer(model), None, "{model}");
-        }
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!   `RATE_LIMITED_<DEPLOYMENT>_TPM` and the RPM is derived from it.
 
 use crate::error::Error;
-use crate::family::Provider;
+use crate::provider::Provider;
 use crate::quota::Quota;
 
 /// Where a built-in limit comes from, and when it was observed.
@@ -135,7 +135,7 @@ pub fn builtin_entry(
 /// `None` if the table has no such entry (always for Azure and Gemini).
 ///
 /// ```
-/// use ratelimited_runtime::{builtin_quota, Provider};
+/// use ratelimited_runtime::{config::Provider, tiers::builtin_quota};
 /// let (quota, source) = builtin_quota(Provider::OpenAi, "tier-1", "gpt-4o-mini").unwrap();
 /// assert_eq!((quota.rpm, quota.tpm, quota.rpd), (Some(500), Some(200_000), Some(10_000)));
 /// assert_eq!(source.source_date, "2025-09");
@@ -812,7 +812,10 @@ mod tests {
                 e.tier
             );
             // Every family id must be what LimitFamily::of produces for it.
-            assert_eq!(crate::LimitFamily::of(e.provider, e.family).id, e.family);
+            assert_eq!(
+                crate::config::LimitFamily::of(e.provider, e.family).id,
+                e.family
+            );
         }
     }
 

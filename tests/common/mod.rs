@@ -1,6 +1,7 @@
 //! What the integration tests share.
 
-use ratelimited::{Classify, HttpError, Verdict};
+use ratelimited::http::HttpError;
+use ratelimited::{Classify, Verdict};
 
 /// A fake API's error: the server's answer, or the limiter's own failure.
 #[derive(Debug)]

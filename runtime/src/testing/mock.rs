@@ -40,14 +40,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::classify::HttpError;
-use crate::headers::RateLimitHeaders;
+use crate::config::DEFAULT_MAX_TOKENS;
+use crate::http::{HttpError, RateLimitHeaders};
 use crate::quota::{Dimension, Quota, Usage};
 use crate::tokens::{
     count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding, EstimateTokens,
 };
 use crate::usage::ReportUsage;
-use crate::{Budget, OutputBudget, DEFAULT_MAX_TOKENS};
+use crate::{Budget, OutputBudget};
 
 /// Nanoseconds in the one-minute window every limit is expressed per.
 const WINDOW_NANOS: u128 = 60_000_000_000;
@@ -1479,7 +1479,7 @@ mod tests {
         assert_eq!(go_duration(ms(3_661_010)), "1h1m1.01s");
         for d in [20, 999, 1000, 46_001, 360_000, 5_400_000, 3_661_010] {
             assert_eq!(
-                crate::headers::parse_go_duration(&go_duration(ms(d))),
+                crate::http::parse_go_duration(&go_duration(ms(d))),
                 Some(ms(d))
             );
         }

@@ -20,3 +20,4 @@ pub use mock::{
 pub use server::MockServer;
 
 // -- registry isolation (lead) --
+pub use crate::registry::{fresh_registry, fresh_registry_with_env, spawn_scoped, ScopeGuard};

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// | `*_input_tokens` | – | `anthropic-ratelimit-input-tokens-{limit,remaining,reset}` |
 /// | `*_output_tokens` | – | `anthropic-ratelimit-output-tokens-{limit,remaining,reset}` |
 ///
-/// Resets are the time until the bucket is full again: OpenAI sends Go durations (`6m0s`, parsed
-/// with [`parse_go_duration`]), Anthropic sends RFC 3339 instants (turned into a duration from
+/// Resets are the time until the bucket is full again: OpenAI sends Go durations (`6m0s`, Go's
+/// `time.ParseDuration` syntax), Anthropic sends RFC 3339 instants (turned into a duration from
 /// `now`; an instant already past gives zero).
 ///
 /// Sentinels are dropped rather than believed (Azure's Responses API has sent `-1` limits with
@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::RateLimitHeaders;
+/// use ratelimited_runtime::http::RateLimitHeaders;
 ///
 /// let headers = [
 ///     ("x-ratelimit-limit-tokens", "150000"),
@@ -225,14 +225,15 @@ fn parse_reset_instant(value: &str, now: SystemTime) -> Option<Duration> {
 ///
 /// Accepts a sequence of decimal numbers (optionally fractional) each followed by a unit `h`,
 /// `m`, `s`, `ms`, `us`/`µs`/`μs` or `ns`, an optional leading `+`, and the bare `0`. Returns
-/// `None` for anything else, for negative durations (which cannot be waited for) and on overflow.
+/// `None` for anything else and for negative durations (which cannot be waited for). A duration
+/// too long to represent is [`Duration::MAX`]: a server asking for an absurd wait means "much
+/// longer than you will wait", never "no answer".
 ///
 /// ```
 /// use std::time::Duration;
-/// use ratelimited_runtime::parse_go_duration;
+/// use ratelimited_runtime::http::parse_go_duration;
 ///
 /// assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
-/// assert_eq!(parse_go_duration("46.001s"), Some(Duration::from_millis(46_001)));
 /// assert_eq!(parse_go_duration("soon"), None);
 /// ```
 pub fn parse_go_duration(input: &str) -> Option<Duration> {
@@ -275,12 +276,13 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
         .map(|(unit, nanos)| (*nanos, unit.len()))?;
         rest = &rest[unit_len..];
 
+        // Only ASCII digits are left, so a parse failure is an overflow.
         let whole: u128 = if whole.is_empty() {
             0
         } else {
-            whole.parse().ok()?
+            whole.parse().unwrap_or(u128::MAX)
         };
-        let mut nanos = whole.checked_mul(unit_nanos)?;
+        let mut nanos = whole.saturating_mul(unit_nanos);
         // Fraction: digits beyond nanosecond precision are dropped, as Go does.
         let mut scale = unit_nanos;
         for digit in frac.bytes() {
@@ -288,12 +290,14 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
             if scale == 0 {
                 break;
             }
-            nanos = nanos.checked_add(u128::from(digit - b'0') * scale)?;
+            nanos = nanos.saturating_add(u128::from(digit - b'0') * scale);
         }
-        total_nanos = total_nanos.checked_add(nanos)?;
+        total_nanos = total_nanos.saturating_add(nanos);
     }
-    let secs = u64::try_from(total_nanos / 1_000_000_000).ok()?;
-    Some(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
+    match u64::try_from(total_nanos / 1_000_000_000) {
+        Ok(secs) => Some(Duration::new(secs, (total_nanos % 1_000_000_000) as u32)),
+        Err(_) => Some(Duration::MAX),
+    }
 }
 
 /// Parses an RFC 3339 timestamp (`2026-03-14T02:17:09Z`, `2026-03-14T02:17:09.5+01:00`), the
@@ -302,15 +306,7 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
 /// Accepts `T`, `t` or a space between date and time, fractional seconds of any length (kept to
 /// the nanosecond), and `Z`/`z` or a `±HH:MM` offset. A leap second (`:60`) is read as `:59`.
 /// Returns `None` for anything malformed or out of range.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use ratelimited_runtime::parse_rfc3339;
-///
-/// let t = parse_rfc3339("1970-01-02T00:00:01.5Z").unwrap();
-/// assert_eq!(t.duration_since(UNIX_EPOCH).unwrap(), Duration::from_millis(86_401_500));
-/// ```
-pub fn parse_rfc3339(input: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc3339(input: &str) -> Option<SystemTime> {
     let b = input.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> Option<u32> {
         let part = b.get(range)?;
@@ -453,21 +449,15 @@ mod tests {
     #[test]
     fn go_durations_rejects() {
         for bad in [
-            "",
-            "s",
-            "5",
-            "-1s",
-            "1x",
-            "1.2.3s",
-            "1 s",
-            " 1s",
-            "1s ",
-            ".s",
-            "1sm",
-            "1d",
-            "99999999999999999999h",
+            "", "s", "5", "-1s", "1x", "1.2.3s", "1 s", " 1s", "1s ", ".s", "1sm", "1d",
         ] {
             assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+        for huge in [
+            "99999999999999999999h",
+            "999999999999999999999999999999999999999999s",
+        ] {
+            assert_eq!(parse_go_duration(huge), Some(Duration::MAX), "{huge:?}");
         }
     }
 
