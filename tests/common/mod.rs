@@ -23,4 +23,11 @@ impl Classify for ApiError {
             ApiError::Limiter(e) => e.classify(),
         }
     }
+
+    fn to_error_source(&self) -> Option<Box<dyn std::error::Error + Send + Sync + 'static>> {
+        match self {
+            ApiError::Http(e) => e.to_error_source(),
+            ApiError::Limiter(e) => e.to_error_source(),
+        }
+    }
 }
