@@ -62,9 +62,9 @@ impl Verdict {
 
 /// How an error type tells the limiter whether to retry.
 ///
-/// Implemented for [`HttpError`], [`std::io::Error`], the library's own [`Error`], [`Verdict`]
+/// Implemented for [`HttpError`](crate::http::HttpError), [`std::io::Error`], the library's own [`Error`], [`Verdict`]
 /// itself and references, boxes and `Arc`s of those. For your own error type, map it onto a
-/// [`Verdict`]; when it wraps an HTTP response, [`classify_http`] does the provider-specific
+/// [`Verdict`]; when it wraps an HTTP response, [`classify_http`](crate::http::classify_http) does the provider-specific
 /// work:
 ///
 /// ```

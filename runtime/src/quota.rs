@@ -398,8 +398,10 @@ mod tests {
             err.contains("Quota::headroom") && err.contains("at most 1"),
             "{err}"
         );
-        let mut quota = Quota::default();
-        quota.tpm = Some(0);
+        let quota = Quota {
+            tpm: Some(0),
+            ..Quota::default()
+        };
         let err = quota.validate().unwrap_err().to_string();
         assert!(
             err.contains("tokens per minute") && err.contains("positive"),

@@ -18,12 +18,12 @@
 //! non-alphanumeric character as `_` (`gpt-4o-mini` → `GPT_4O_MINI`).
 //!
 //! Limit values are positive integers, with optional `_` digit separators (`200_000`); the word
-//! `unlimited` removes a built-in limit. A malformed value is an [`Error::Config`] naming the
+//! `unlimited` removes a built-in limit. A malformed value is an [`Error::Config`](crate::Error::Config) naming the
 //! variable, the value and what is accepted, never a silent fallback. A variable set to the
 //! empty string (or only whitespace) counts as unset, the same as `VAR= command` in a shell:
 //! an empty value says nothing, so there is nothing to reject.
 //!
-//! A model with neither a built-in entry nor any override is an [`Error::UnknownModel`] whose
+//! A model with neither a built-in entry nor any override is an [`Error::UnknownModel`](crate::Error::UnknownModel) whose
 //! hint names the variables to set: the library does not guess limits.
 //!
 //! Every reader takes the environment as a lookup function, so tests can inject a map:

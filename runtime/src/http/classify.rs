@@ -126,7 +126,7 @@ impl Classify for HttpError {
 ///    limit) → [`Verdict::RequestTooLarge`].
 /// 3. `x-should-retry: false` → [`Verdict::Fatal`].
 /// 4. 429 → [`Verdict::RateLimited`]; 408, 409, every 5xx (529 overloaded included) or an
-///    Anthropic `overloaded_error` → [`Verdict::Transient`]; both with [`retry_after_hint`].
+///    Anthropic `overloaded_error` → [`Verdict::Transient`]; both with [`retry_after_hint`](super::retry_after_hint).
 /// 5. `x-should-retry: true` → [`Verdict::Transient`]; anything else → [`Verdict::Fatal`].
 ///
 /// ```
