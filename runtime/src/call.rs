@@ -132,8 +132,15 @@ impl Call {
     /// KiB, count with [`count_tokens_async`](crate::tokens::count_tokens_async) and pass
     /// `tokens = ...`.
     pub fn estimate(&mut self, text_len: usize, estimate: impl FnOnce(Encoding) -> u64) {
-        let _ = text_len;
-        let tokens = estimate(self.profile.encoding);
+        let encoding = self.profile.encoding;
+        if text_len > 0 && !encoding.is_warm() {
+            tracing::debug!(
+                %encoding,
+                "building the tokenizer inline: this call came before its background build \
+                 finished"
+            );
+        }
+        let tokens = estimate(encoding);
         self.input_tokens = self.input_tokens.saturating_add(tokens);
     }
 
