@@ -26,29 +26,6 @@ pub struct LimitFamily {
     pub id: String,
 }
 
-/// OpenAI model ids (already lower-cased, dates and `-latest` stripped) that draw on another
-/// model's quota. Matching is exact, so `gpt-4o-mini` never falls into `gpt-4o`, `o3-mini` never
-/// into `o3`, and an unlisted variant (`gpt-4o-realtime-preview`) keeps its own id.
-const OPENAI_ALIASES: &[(&str, &str)] = &[
-    // chatgpt-4o-latest is served from the gpt-4o quota.
-    ("chatgpt-4o", "gpt-4o"),
-    // "gpt-4o (including audio previews)", Sept 2025 tier-1 dump.
-    ("gpt-4o-audio-preview", "gpt-4o"),
-    // "gpt-4o-mini (including audio/search)".
-    ("gpt-4o-mini-audio-preview", "gpt-4o-mini"),
-    ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
-    // "gpt-4-turbo (including previews)": gpt-4-0125-preview and gpt-4-1106-preview become
-    // gpt-4-preview once their date is stripped.
-    ("gpt-4-turbo-preview", "gpt-4-turbo"),
-    ("gpt-4-preview", "gpt-4-turbo"),
-    ("gpt-4-vision-preview", "gpt-4-turbo"),
-    // "o1 / o1-preview" share one row.
-    ("o1-preview", "o1"),
-    // "o3, o3-mini and o4-mini (including deep-research)".
-    ("o3-deep-research", "o3"),
-    ("o4-mini-deep-research", "o4-mini"),
-];
-
 impl LimitFamily {
     /// Maps a model id of `provider` to its limit family.
     ///
@@ -61,15 +38,7 @@ impl LimitFamily {
     /// deployment name and the family id is that name, lower-cased, untouched otherwise.
     pub fn of(provider: Provider, model: &str) -> LimitFamily {
         let lower = model.trim().to_ascii_lowercase();
-        let id = match provider {
-            Provider::Azure => lower,
-            Provider::OpenAi => openai_family(&lower),
-            Provider::Anthropic => anthropic_family(&normalize(&lower)),
-            Provider::Gemini => {
-                let name = lower.strip_prefix("models/").unwrap_or(&lower);
-                normalize(name)
-            }
-        };
+        let id = provider.family_id(&lower);
         LimitFamily { provider, id }
     }
 
@@ -100,21 +69,8 @@ pub(crate) fn env_prefix(id: &str) -> String {
         .collect()
 }
 
-fn openai_family(lower: &str) -> String {
-    // Fine-tunes share their base model's limits: ft:<base>:<org>:<suffix>:<id>.
-    let base = match lower.strip_prefix("ft:") {
-        Some(rest) => rest.split(':').next().unwrap_or_default(),
-        None => lower,
-    };
-    let id = normalize(base);
-    OPENAI_ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == id)
-        .map_or(id, |(_, family)| (*family).to_owned())
-}
-
 /// Lower-case id without date snapshots and `-latest`.
-fn normalize(lower: &str) -> String {
+pub(crate) fn normalize(lower: &str) -> String {
     // Vertex-style `claude-3-5-sonnet-v2@20241022`: the part after `@` is a version date.
     let lower = lower.split('@').next().unwrap_or_default();
     let tokens: Vec<&str> = lower.split('-').collect();
@@ -175,43 +131,6 @@ fn is_month_day(month: &str, day: &str) -> bool {
         return false;
     };
     (1..=12).contains(&month) && (1..=31).contains(&day)
-}
-
-/// Claude pools: Sonnet 4.x and Opus 4.x are shared across versions, Haiku 4.5 has its own,
-/// Haiku 3.5 and 3 share one row of the table. Other Claude models keep a
-/// `claude-<class>-<major>[-<minor>]` id with no built-in limits.
-fn anthropic_family(id: &str) -> String {
-    let Some(rest) = id.strip_prefix("claude-") else {
-        return id.to_owned();
-    };
-    let mut class = None;
-    let mut version: Vec<u32> = Vec::new();
-    for token in rest.split(['-', '.']) {
-        match token {
-            "opus" | "sonnet" | "haiku" if class.is_none() => class = Some(token),
-            _ if !token.is_empty()
-                && token.len() <= 2
-                && token.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                if let Ok(n) = token.parse() {
-                    version.push(n);
-                }
-            }
-            _ => {}
-        }
-    }
-    let (Some(class), Some(&major)) = (class, version.first()) else {
-        return id.to_owned();
-    };
-    let minor = version.get(1).copied();
-    match (class, major) {
-        ("sonnet" | "opus", 4..) => format!("claude-{class}-{major}"),
-        ("haiku", 3) => "claude-haiku-3".to_owned(),
-        _ => match minor {
-            Some(minor) => format!("claude-{class}-{major}-{minor}"),
-            None => format!("claude-{class}-{major}"),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Providers, and every rule that differs by provider: which model names belong to it, how a
 //! provider prefix is written, which tokenizer estimates its prompts, whether it refunds unused
-//! output, what a request reserves by default, how Azure derives RPM, and which variables
-//! define a model it has no table for. Model-id normalization into limit families is in
-//! `family`; the dated limit tables are in `tiers`.
+//! output, what a request reserves by default, how Azure derives RPM, which model ids share a
+//! limit family (OpenAI aliases, Claude pools), and which variables define a model it has no
+//! table for. Adding a provider means a variant here, its arms in these matches, and its rows
+//! in `tiers`; the generic date-snapshot stripping is in `family`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
-use crate::family::LimitFamily;
+use crate::family::{normalize, LimitFamily};
 use crate::quota::Dimension;
 use crate::tokens::Encoding;
 
@@ -29,6 +30,12 @@ pub enum Provider {
 const ACCEPTED_PROVIDERS: &str = "one of openai, azure, anthropic, gemini (case-insensitive)";
 
 impl Provider {
+    /// The model names [`Provider::infer`] and [`Provider::split_prefix`] recognize, as error
+    /// messages list them.
+    pub const RECOGNIZED_NAMES: &'static str = "only gpt-*, chatgpt-*, o1/o3/o4*, \
+        text-embedding-*, claude-* and gemini-* are recognized, or a provider prefix such as \
+        `openai/`";
+
     /// Every provider, in the order they are listed in docs and errors.
     pub const ALL: [Provider; 4] = [
         Provider::OpenAi,
@@ -164,6 +171,19 @@ impl Provider {
         }
     }
 
+    /// The limit family id of a lower-cased model id of this provider (see
+    /// [`LimitFamily::of`]): OpenAI aliases and fine-tunes map to their base family, Claude
+    /// models to their pool, Gemini ids lose `models/`; an Azure deployment name is its own
+    /// family.
+    pub(crate) fn family_id(self, lower: &str) -> String {
+        match self {
+            Provider::Azure => lower.to_owned(),
+            Provider::OpenAi => openai_family(lower),
+            Provider::Anthropic => anthropic_family(&normalize(lower)),
+            Provider::Gemini => normalize(lower.strip_prefix("models/").unwrap_or(lower)),
+        }
+    }
+
     /// Whether the provider gives reserved but unused output tokens back to its buckets.
     ///
     /// OpenAI and Azure charge `n × max_tokens` when a request is admitted and do not give back
@@ -257,6 +277,79 @@ pub fn azure_rpm_from_tpm(deployment: &str, tpm: u64) -> u64 {
         _ => (6, 1_000),
     };
     (tpm.saturating_mul(requests) / per_tokens).max(1)
+}
+
+/// OpenAI model ids (already lower-cased, dates and `-latest` stripped) that draw on another
+/// model's quota. Matching is exact, so `gpt-4o-mini` never falls into `gpt-4o`, `o3-mini` never
+/// into `o3`, and an unlisted variant (`gpt-4o-realtime-preview`) keeps its own id.
+const OPENAI_ALIASES: &[(&str, &str)] = &[
+    // chatgpt-4o-latest is served from the gpt-4o quota.
+    ("chatgpt-4o", "gpt-4o"),
+    // "gpt-4o (including audio previews)", Sept 2025 tier-1 dump.
+    ("gpt-4o-audio-preview", "gpt-4o"),
+    // "gpt-4o-mini (including audio/search)".
+    ("gpt-4o-mini-audio-preview", "gpt-4o-mini"),
+    ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
+    // "gpt-4-turbo (including previews)": gpt-4-0125-preview and gpt-4-1106-preview become
+    // gpt-4-preview once their date is stripped.
+    ("gpt-4-turbo-preview", "gpt-4-turbo"),
+    ("gpt-4-preview", "gpt-4-turbo"),
+    ("gpt-4-vision-preview", "gpt-4-turbo"),
+    // "o1 / o1-preview" share one row.
+    ("o1-preview", "o1"),
+    // "o3, o3-mini and o4-mini (including deep-research)".
+    ("o3-deep-research", "o3"),
+    ("o4-mini-deep-research", "o4-mini"),
+];
+
+fn openai_family(lower: &str) -> String {
+    // Fine-tunes share their base model's limits: ft:<base>:<org>:<suffix>:<id>.
+    let base = match lower.strip_prefix("ft:") {
+        Some(rest) => rest.split(':').next().unwrap_or_default(),
+        None => lower,
+    };
+    let id = normalize(base);
+    OPENAI_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == id)
+        .map_or(id, |(_, family)| (*family).to_owned())
+}
+
+/// Claude pools: Sonnet 4.x and Opus 4.x are shared across versions, Haiku 4.5 has its own,
+/// Haiku 3.5 and 3 share one row of the table. Other Claude models keep a
+/// `claude-<class>-<major>[-<minor>]` id with no built-in limits.
+fn anthropic_family(id: &str) -> String {
+    let Some(rest) = id.strip_prefix("claude-") else {
+        return id.to_owned();
+    };
+    let mut class = None;
+    let mut version: Vec<u32> = Vec::new();
+    for token in rest.split(['-', '.']) {
+        match token {
+            "opus" | "sonnet" | "haiku" if class.is_none() => class = Some(token),
+            _ if !token.is_empty()
+                && token.len() <= 2
+                && token.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                if let Ok(n) = token.parse() {
+                    version.push(n);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (Some(class), Some(&major)) = (class, version.first()) else {
+        return id.to_owned();
+    };
+    let minor = version.get(1).copied();
+    match (class, major) {
+        ("sonnet" | "opus", 4..) => format!("claude-{class}-{major}"),
+        ("haiku", 3) => "claude-haiku-3".to_owned(),
+        _ => match minor {
+            Some(minor) => format!("claude-{class}-{major}-{minor}"),
+            None => format!("claude-{class}-{major}"),
+        },
+    }
 }
 
 /// The encoding to estimate `model`'s tokens with; see

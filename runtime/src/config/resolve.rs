@@ -109,9 +109,9 @@ pub fn resolve(
                 "",
                 format!(
                     "one of openai, azure, anthropic, gemini: it could not be inferred from the \
-                     model `{model}` (only gpt-*, chatgpt-*, o1/o3/o4*, text-embedding-*, \
-                     claude-* and gemini-* are recognized, or a provider prefix such as \
-                     `openai/`); pass provider = \"openai\" for an OpenAI-compatible endpoint"
+                     model `{model}` ({}); pass provider = \"openai\" for an \
+                     OpenAI-compatible endpoint",
+                    Provider::RECOGNIZED_NAMES
                 ),
             )
         })?,
