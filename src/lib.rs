@@ -18,6 +18,20 @@
 //! variables (see the README for the table). All waiting is on tokio's clock, so tests run in
 //! paused virtual time.
 //!
+//! # Where things are
+//!
+//! - At the root: the attribute, the [`Limiter`] it waits on ([`Quota`], [`Cost`],
+//!   [`Reservation`], [`Usage`]), the [`Registry`] of limiters, the one [`Error`] type, and the
+//!   traits you may implement for your own types: [`EstimateTokens`] (argument → prompt
+//!   tokens), [`OutputBudget`] (request → `max_tokens` × `n`), [`ReportUsage`] (response →
+//!   real usage) and [`Classify`] (error → [`Verdict`]: retry or not).
+//! - [`config`]: the environment variables, providers and limit families, and the profile a
+//!   model resolves to. [`tiers`]: the dated built-in limit tables.
+//! - [`tokens`]: counting prompt tokens (tiktoken encodings, chat overhead).
+//! - [`http`]: classifying failed HTTP responses, `Retry-After` hints, rate-limit headers.
+//! - [`testing`]: a registry per test and a mock provider on tokio's clock.
+//! - `integrations` (features `reqwest`, `async-openai`): ready impls for client crates.
+//!
 //! # The limiter on its own
 //!
 //! ```
@@ -44,9 +58,13 @@
 //!     ("RATE_LIMITED_GPT_4O_MINI_RPM", "60"),
 //!     ("RATE_LIMITED_GPT_4O_MINI_TPM", "10000"),
 //! ]);
-//! // every `#[rate_limited]` call on this thread now uses those limits
+//! // every `#[rate_limited]` call on this thread now uses those limits, and so does every
+//! // task spawned with `ratelimited::testing::spawn_scoped`
 //! # }
 //! ```
+//!
+//! On a multi-thread runtime, bind the test's future instead, so its tasks see the registry on
+//! every worker thread: `Registry::with_env([..]).bind(async { .. }).await`.
 
 #![warn(missing_docs, rust_2018_idioms)]
 
@@ -55,27 +73,17 @@ pub use ratelimited_macros::rate_limited;
 
 pub use ratelimited_runtime::CallError;
 pub use ratelimited_runtime::{
-    builtin_quota, classify_http, config, count_chat, count_tokens, count_tokens_async,
-    encoding_for_model, parse_go_duration, parse_rfc3339, resolve, retry_after_hint, tiers,
-    Acquire, Budget, ChatMessage, Classify, Cost, Dimension, Encoding, Error, EstimateTokens,
-    HttpError, LimitFamily, Limiter, ModelLimiter, OutputBudget, Provider, Quota, RateLimitHeaders,
-    Registry, ReportUsage, Reservation, Resolved, ScopeGuard, Settings, TierEntry, TierSource,
-    TryAcquireError, Usage, Verdict, WithHeaders, ASYNC_COUNT_THRESHOLD, DEFAULT_MAX_TOKENS,
-    MAX_RETRY_TIME,
+    Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
+    ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
+    Verdict, WithHeaders,
 };
 
-/// Support for HTTP clients: classification of `reqwest` errors (feature `reqwest`), and token
-/// estimates, output budgets, usage and error classification for `async-openai`'s types
-/// (feature `async-openai`).
+#[doc(inline)]
+pub use ratelimited_runtime::{config, http, testing, tiers, tokens};
+
+#[doc(inline)]
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub use ratelimited_runtime::integrations;
-
-/// Helpers for testing code that uses the limiter: a fresh registry per test, and a mock
-/// provider that enforces OpenAI-style limits on tokio's clock.
-pub mod testing {
-    pub use ratelimited_runtime::testing::*;
-    pub use ratelimited_runtime::{fresh_registry, fresh_registry_with_env};
-}
 
 /// Support for the code `#[rate_limited]` generates. Not a public API.
 #[doc(hidden)]

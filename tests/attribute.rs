@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ratelimited::http::HttpError;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, Dimension, HttpError, Verdict};
+use ratelimited::{rate_limited, Classify, Dimension, Verdict};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -357,4 +358,98 @@ async fn with_no_retries_a_429_comes_back_as_the_providers_error_and_still_holds
     // The next caller of the family waits out the server's hint.
     summarize_once(&api, "b").await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(1_500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_fails_at_once_instead_of_retrying() {
+    for (header, value) in [
+        ("retry-after", "99999999999999999999"),
+        ("retry-after-ms", "1e300"),
+    ] {
+        let _registry = fresh_registry_with_env([("RATE_LIMITED_TIER", "tier-1")]);
+        let api = FakeApi::scripted([HttpError::new(
+            429,
+            [(header, value)],
+            r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+        )]);
+        let start = Instant::now();
+        let err = summarize(&api, "hello").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ApiError::Limiter(ratelimited::Error::RetryAfterTooLong { retry_after, .. })
+                    if retry_after == Duration::MAX
+            ),
+            "{header}: {value}: {err:?}"
+        );
+        assert_eq!(
+            (api.runs(), start.elapsed()),
+            (1, Duration::ZERO),
+            "{header}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_exhausted_keeps_the_last_error_as_its_source() {
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_TIER", "tier-1"),
+        ("RATE_LIMITED_MAX_RETRIES", "1"),
+    ]);
+    let api = FakeApi::scripted([rate_limited_429("100"), rate_limited_429("200")]);
+    let err = summarize(&api, "hello").await.unwrap_err();
+    let ApiError::Limiter(spent @ ratelimited::Error::RetriesExhausted { attempts: 2, .. }) = &err
+    else {
+        panic!("expected RetriesExhausted, got {err:?}");
+    };
+    let ratelimited::Error::RetriesExhausted { last_error, .. } = spent else {
+        unreachable!()
+    };
+    let http = last_error
+        .downcast_ref::<HttpError>()
+        .expect("the HttpError is kept");
+    assert_eq!(http.header("retry-after-ms"), Some("200"), "the last one");
+    // The std source chain reaches it too.
+    let source = std::error::Error::source(spent).and_then(std::error::Error::source);
+    assert!(source.is_some_and(|e| e.downcast_ref::<HttpError>().is_some()));
+}
+
+/// Defined only by the test's own registry, and named with a provider prefix.
+#[rate_limited(model = "openai/scoped-model")]
+async fn scoped_model_call() -> Result<(), ratelimited::Error> {
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_registry_reaches_every_worker_thread() {
+    let registry = ratelimited::Registry::with_env([("RATE_LIMITED_SCOPED_MODEL_RPM", "6000")]);
+    registry
+        .bind(async {
+            scoped_model_call().await.unwrap();
+            let spawned = (0..8)
+                .map(|_| ratelimited::testing::spawn_scoped(scoped_model_call()))
+                .collect::<Vec<_>>();
+            for task in spawned {
+                task.await.unwrap().unwrap();
+            }
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_scope_reaches_spawned_tasks_through_spawn_scoped() {
+    let _registry = fresh_registry_with_env([("RATE_LIMITED_SCOPED_MODEL_RPM", "6000")]);
+    // The test body runs on the scoping thread.
+    scoped_model_call().await.unwrap();
+    ratelimited::testing::spawn_scoped(scoped_model_call())
+        .await
+        .unwrap()
+        .unwrap();
+    // A plain tokio::spawn runs on a worker thread the scope does not cover: the call falls back
+    // to the global registry (with a warning), where the model is unknown.
+    let unscoped = tokio::spawn(scoped_model_call()).await.unwrap();
+    assert!(
+        matches!(unscoped, Err(ratelimited::Error::UnknownModel { .. })),
+        "{unscoped:?}"
+    );
 }

@@ -4,7 +4,8 @@
 //! stays), in paused time so nothing refills in between.
 
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{count_tokens, encoding_for_model, rate_limited, Dimension, Registry};
+use ratelimited::tokens::{count_tokens, encoding_for_model};
+use ratelimited::{rate_limited, Dimension, Registry};
 
 // Only `ApiError::Limiter` is needed here; the other tests construct `Http`.
 #[allow(dead_code)]
@@ -17,7 +18,7 @@ const PROMPT: &str = "Summarize the plot of Moby-Dick in three sentences, for a 
 /// Tokens in use on `gpt-4o-mini`'s tokens-per-minute bucket in the current registry.
 fn reserved_tokens() -> u64 {
     Registry::current()
-        .limiter("gpt-4o-mini", None, None)
+        .limiter("gpt-4o-mini")
         .expect("gpt-4o-mini has built-in limits")
         .limiter
         .in_use(Dimension::TokensPerMinute)

@@ -25,7 +25,7 @@ async fn complete(
 
 const LIMITS: MockLimits = MockLimits::new(60, 20_000);
 
-fn registry() -> ratelimited::ScopeGuard {
+fn registry() -> ratelimited::testing::ScopeGuard {
     fresh_registry_with_env([
         ("RATE_LIMITED_GPT_4O_MINI_RPM", "60"),
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "20000"),

@@ -14,9 +14,9 @@ use async_openai::types::embeddings::{
     CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
 };
 use ratelimited::testing::{fresh_registry_with_env, MockLimits, MockServer};
+use ratelimited::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding};
 use ratelimited::{
-    count_chat, count_tokens, encoding_for_model, rate_limited, Budget, ChatMessage, Classify,
-    Encoding, EstimateTokens, OutputBudget, ReportUsage, Usage, Verdict,
+    rate_limited, Budget, Classify, EstimateTokens, OutputBudget, ReportUsage, Usage, Verdict,
 };
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
 use ratelimited::integrations::async_openai::CallError;
@@ -264,7 +264,10 @@ fn api_errors_classify_like_the_http_responses() {
         json!({"message": "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 34307.",
                "type": "tokens", "param": null, "code": "rate_limit_exceeded"}),
     );
-    assert!(matches!(too_large.classify(), Verdict::TooLarge { .. }));
+    assert!(matches!(
+        too_large.classify(),
+        Verdict::RequestTooLarge { .. }
+    ));
 
     let limited = json!({"message": "Rate limit reached for gpt-4o in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 1.146s.",
                          "type": "requests", "param": null, "code": "rate_limit_exceeded"});

@@ -148,7 +148,7 @@ async fn status_errors_classify_from_their_status() {
     }
     assert_eq!(verdicts[0], Verdict::RateLimited { retry_after: None });
     assert_eq!(verdicts[1], Verdict::Transient { retry_after: None });
-    assert!(matches!(verdicts[2], Verdict::TooLarge { .. }));
+    assert!(matches!(verdicts[2], Verdict::RequestTooLarge { .. }));
     assert_eq!(verdicts[3], Verdict::Fatal);
 }
 

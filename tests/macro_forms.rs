@@ -6,8 +6,9 @@
 
 use std::cell::Cell;
 
+use ratelimited::http::HttpError;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, HttpError, ReportUsage, Usage};
+use ratelimited::{rate_limited, ReportUsage, Usage};
 use serde_json::json;
 
 mod common;
@@ -42,7 +43,7 @@ impl Flaky {
     }
 }
 
-fn registry() -> ratelimited::ScopeGuard {
+fn registry() -> ratelimited::testing::ScopeGuard {
     fresh_registry_with_env([
         ("RATE_LIMITED_GPT_4O_MINI_RPM", "600"),
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "1000000"),
@@ -50,7 +51,7 @@ fn registry() -> ratelimited::ScopeGuard {
 }
 
 /// A registry where one request may hold at most 2,000 × 0.9 tokens.
-fn small_registry() -> ratelimited::ScopeGuard {
+fn small_registry() -> ratelimited::testing::ScopeGuard {
     fresh_registry_with_env([
         ("RATE_LIMITED_GPT_4O_MINI_RPM", "600"),
         ("RATE_LIMITED_GPT_4O_MINI_TPM", "2000"),

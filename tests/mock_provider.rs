@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ratelimited::http::HttpError;
 use ratelimited::testing::{
     Admission, Fault, MockLimits, MockProvider, MockRequest, MockResponse, RejectionKind,
 };
+use ratelimited::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 use ratelimited::{
-    count_chat, count_tokens, ChatMessage, Classify, Cost, Dimension, Encoding, HttpError, Limiter,
-    OutputBudget, Quota, ReportUsage, Usage, Verdict,
+    Classify, Cost, Dimension, Limiter, OutputBudget, Quota, ReportUsage, Usage, Verdict,
 };
 use serde_json::{json, Value};
 use tokio::time::{sleep, Instant};
@@ -240,7 +241,7 @@ async fn request_too_large_fails_with_no_retry_hint() {
          Limit 1000, Requested 1001."
     ));
     assert_eq!(err.header("retry-after-ms"), None);
-    assert!(matches!(err.classify(), Verdict::TooLarge { .. }));
+    assert!(matches!(err.classify(), Verdict::RequestTooLarge { .. }));
     assert_eq!(provider.rejections()[0].kind, RejectionKind::ChargeAboveTpm);
     assert_eq!(provider.rejections()[0].retry_after, None);
     assert!(provider.admissions().is_empty());

@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use ratelimited::http::HttpError;
 use ratelimited::testing::{Fault, MockLimits, MockProvider, MockServer, RejectionKind};
-use ratelimited::{count_chat, count_tokens, ChatMessage, Classify, Encoding, HttpError, Verdict};
+use ratelimited::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
+use ratelimited::{Classify, Verdict};
 use serde_json::{json, Value};
 
 const MODEL: &str = "gpt-4o-mini";
@@ -125,7 +127,10 @@ async fn chat_returns_usage_and_rate_limit_headers() {
         .unwrap();
     assert_eq!(remaining, 200_000 - (prompt + 200));
     let reset = answer.header("x-ratelimit-reset-tokens").unwrap();
-    assert!(ratelimited::parse_go_duration(reset).is_some(), "{reset}");
+    assert!(
+        ratelimited::http::parse_go_duration(reset).is_some(),
+        "{reset}"
+    );
     assert_eq!(server.provider().stats().admitted, 1);
     server.provider().assert_within_limits();
 }
@@ -180,7 +185,7 @@ async fn request_too_large_over_http() {
     assert_eq!(answer.header("retry-after-ms"), None);
     assert!(matches!(
         answer.http_error().classify(),
-        Verdict::TooLarge { .. }
+        Verdict::RequestTooLarge { .. }
     ));
 }
 

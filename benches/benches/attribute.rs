@@ -91,7 +91,7 @@ fn main() {
         std::env::set_var(format!("RATE_LIMITED_GPT_4O_MINI_{dim}"), "unlimited");
     }
     // Build the tokenizer before measuring (as the registry does in the background).
-    ratelimited::Encoding::O200kBase.warm();
+    ratelimited::tokens::Encoding::O200kBase.warm();
     benches();
     Criterion::default().configure_from_args().final_summary();
     println!();

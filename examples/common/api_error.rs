@@ -4,7 +4,8 @@
 //! The examples and the integration tests (tests/common) both include this file, so the type a
 //! test exercises is the one the examples show.
 
-use ratelimited::{Classify, HttpError, Verdict};
+use ratelimited::http::HttpError;
+use ratelimited::{Classify, Verdict};
 use serde_json::Value;
 
 /// Everything a chat call can fail with.
@@ -47,6 +48,14 @@ impl Classify for ApiError {
             ApiError::Http(e) => e.classify(),
             ApiError::Transport(_) => Verdict::Transient { retry_after: None },
             ApiError::Limiter(e) => e.classify(),
+        }
+    }
+
+    fn to_error_source(&self) -> Option<Box<dyn std::error::Error + Send + Sync + 'static>> {
+        match self {
+            ApiError::Http(e) => e.to_error_source(),
+            ApiError::Transport(e) => Some(e.clone().into()),
+            ApiError::Limiter(e) => e.to_error_source(),
         }
     }
 }

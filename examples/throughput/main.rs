@@ -56,8 +56,8 @@ mod workload;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ratelimited::encoding_for_model;
 use ratelimited::testing::MockLimits;
+use ratelimited::tokens::encoding_for_model;
 
 use report::{print_mode, verdict};
 use run::{run, Row, Strategy};

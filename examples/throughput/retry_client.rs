@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ratelimited::HttpError;
+use ratelimited::http::HttpError;
 
 use crate::common::ApiError;
 use crate::transport::Target;

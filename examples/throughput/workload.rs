@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ratelimited::testing::{MockLimits, MockRequest};
-use ratelimited::{count_chat, encoding_for_model, ChatMessage, EstimateTokens};
+use ratelimited::tokens::{count_chat, encoding_for_model, ChatMessage};
+use ratelimited::EstimateTokens;
 use serde_json::{json, Value};
 
 /// A model id with no built-in table: the limits come only from the `RATE_LIMITED_BENCH_MODEL_*`

@@ -1,87 +1,26 @@
 //! One rate-limited call, from estimate to settle: what `#[rate_limited]` expands to.
 //!
-//! The attribute generates only the glue (argument estimation, the attempt loop); every
-//! decision lives here, so it is tested as ordinary code.
+//! The attribute generates only the glue (argument estimation, the attempt loop); this is the
+//! orchestration: the model's profile from the registry, the reservation, the settle, and the
+//! retry decision, which itself is the pure policy in `retry`.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backoff::backoff::Backoff as _;
-use backoff::exponential::ExponentialBackoff;
 use tokio::time::Instant;
 
+use crate::budget::Budget;
 use crate::classify::{Classify, Verdict};
-use crate::config::{Resolved, Settings};
-use crate::error::Error;
-use crate::family::Provider;
-use crate::headers::RateLimitHeaders;
+use crate::config::{ModelProfile, Settings};
+use crate::error::{Error, LastError};
+use crate::http::RateLimitHeaders;
 use crate::limiter::{Limiter, Reservation};
 use crate::quota::{Cost, Dimension, Usage};
 use crate::registry::Registry;
-use crate::tokens::{Encoding, ASYNC_COUNT_THRESHOLD};
+use crate::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
+use crate::tokens::Encoding;
 use crate::usage::ReportUsage;
-
-/// Output tokens reserved per choice when neither the attribute nor an argument says
-/// `max_tokens` (embedding models produce none). The settle refunds what is not used.
-pub const DEFAULT_MAX_TOKENS: u64 = 1_024;
-
-/// The longest a call keeps retrying, all waits included, before it gives up.
-pub const MAX_RETRY_TIME: Duration = Duration::from_secs(600);
-
-/// What an argument may say about the output a request can produce.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Budget {
-    /// `max_tokens` / `max_completion_tokens` / `max_output_tokens`.
-    pub max_tokens: Option<u64>,
-    /// How many choices (`n`).
-    pub n: Option<u32>,
-}
-
-/// A request type that knows its output budget, so the reservation covers
-/// `n × max_tokens` without the attribute repeating it.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` does not say how many output tokens it may produce",
-    note = "implement `ratelimited::OutputBudget` for it, or pass `max_tokens = ...` and `n = ...` \
-            to `#[rate_limited]`"
-)]
-pub trait OutputBudget {
-    /// The request's output budget, if it sets one.
-    fn output_budget(&self) -> Budget;
-}
-
-impl<T: OutputBudget + ?Sized> OutputBudget for &T {
-    fn output_budget(&self) -> Budget {
-        (**self).output_budget()
-    }
-}
-
-impl<T: OutputBudget + ?Sized> OutputBudget for &mut T {
-    fn output_budget(&self) -> Budget {
-        (**self).output_budget()
-    }
-}
-
-impl<T: OutputBudget + ?Sized> OutputBudget for Box<T> {
-    fn output_budget(&self) -> Budget {
-        (**self).output_budget()
-    }
-}
-
-impl OutputBudget for serde_json::Value {
-    /// Reads an OpenAI-style request body: `max_completion_tokens`, `max_tokens` or
-    /// `max_output_tokens` (the first present), and `n`.
-    fn output_budget(&self) -> Budget {
-        let max_tokens = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
-            .iter()
-            .find_map(|key| self.get(key).and_then(serde_json::Value::as_u64));
-        let n = self
-            .get("n")
-            .and_then(serde_json::Value::as_u64)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        Budget { max_tokens, n }
-    }
-}
 
 /// What to do after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,12 +34,7 @@ pub enum Next {
 /// One call of a rate-limited function: its limiter, its estimate and its retry state.
 pub struct Call {
     limiter: Limiter,
-    encoding: Encoding,
-    resolved: Arc<Resolved>,
-    /// Output reserved per choice when nothing says `max_tokens`.
-    default_max_tokens: u64,
-    /// Whether the provider gives unused output back to its buckets (see `settle_usage`).
-    refunds_output: bool,
+    profile: Arc<ModelProfile>,
     settings: Settings,
     max_retries: u32,
     input_tokens: u64,
@@ -108,8 +42,7 @@ pub struct Call {
     n: Option<u32>,
     attempts: u32,
     started: Instant,
-    /// Built on the first retry: most calls never need it.
-    backoff: Option<ExponentialBackoff<TokioClock>>,
+    backoff: Backoff,
 }
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -122,7 +55,7 @@ impl Call {
     /// Looks up the limiter of `model` in the [current](Registry::current) registry.
     ///
     /// # Errors
-    /// Configuration errors and unknown models (see [`Registry::limiter`]).
+    /// Configuration errors and unknown models (see [`Registry::limiter_with`]).
     pub fn new(
         model: &str,
         provider: Option<&str>,
@@ -135,7 +68,7 @@ impl Call {
     /// Like [`Call::new`] with an explicit registry.
     ///
     /// # Errors
-    /// Configuration errors and unknown models (see [`Registry::limiter`]).
+    /// Configuration errors and unknown models (see [`Registry::limiter_with`]).
     pub fn in_registry(
         registry: &Registry,
         model: &str,
@@ -155,17 +88,10 @@ impl Call {
                     .to_owned(),
             });
         }
-        let found = registry.limiter(model, provider, tier)?;
+        let found = registry.limiter_with(model, provider, tier)?;
         Ok(Call {
-            refunds_output: refunds_unused_output(found.resolved.family.provider),
-            default_max_tokens: if model.contains("embedding") {
-                0
-            } else {
-                DEFAULT_MAX_TOKENS
-            },
             limiter: found.limiter,
-            encoding: found.encoding,
-            resolved: found.resolved,
+            profile: found.profile,
             max_retries: retries.unwrap_or(settings.max_retries),
             settings,
             input_tokens: 0,
@@ -173,13 +99,13 @@ impl Call {
             n: None,
             attempts: 0,
             started: Instant::now(),
-            backoff: None,
+            backoff: Backoff::default(),
         })
     }
 
     /// The tokenizer for this model's prompts.
     pub fn encoding(&self) -> Encoding {
-        self.encoding
+        self.profile.encoding
     }
 
     /// The shared limiter of this model's family.
@@ -187,20 +113,34 @@ impl Call {
         &self.limiter
     }
 
-    /// Adds the prompt estimate `estimate` computes. `text_len` is the arguments' text length
-    /// in bytes: from [`ASYNC_COUNT_THRESHOLD`] up, or before the tokenizer is built, the
-    /// count runs via `block_in_place` on a multi-thread runtime so it never stalls other
-    /// tasks (a current-thread runtime has no other thread to hand it to: it runs inline).
+    /// Builds this model's tokenizer off the executor (tokio's blocking pool) and waits for
+    /// it, so that [`Call::estimate`] never builds it inline. Cheap once it is built.
+    pub async fn prepare(&self) {
+        self.profile.encoding.ready().await;
+    }
+
+    /// Adds the prompt estimate `estimate` computes; `text_len` is the arguments' text length
+    /// in bytes.
+    ///
+    /// The count runs here, on the calling thread: `block_in_place` would move it off the
+    /// executor on some runtime shapes but panics on others (a `LocalSet`, a current-thread
+    /// runtime) that cannot be told apart beforehand, and a library must not panic on a runtime
+    /// shape tokio allows. The costly part, building the tokenizer (0.2-0.3 s, once per
+    /// process), is kept off the executor: the registry starts it on a background thread when a
+    /// family is first used, and [`Call::prepare`] awaits it on the blocking pool. Only a call
+    /// that arrives before either has finished builds it inline. For prompts of many hundred
+    /// KiB, count with [`count_tokens_async`](crate::tokens::count_tokens_async) and pass
+    /// `tokens = ...`.
     pub fn estimate(&mut self, text_len: usize, estimate: impl FnOnce(Encoding) -> u64) {
-        let encoding = self.encoding;
-        let heavy = text_len >= ASYNC_COUNT_THRESHOLD || (text_len > 0 && !encoding.is_warm());
-        let on_multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let tokens = if heavy && on_multi_thread {
-            tokio::task::block_in_place(|| estimate(encoding))
-        } else {
-            estimate(encoding)
-        };
+        let encoding = self.profile.encoding;
+        if text_len > 0 && !encoding.is_warm() {
+            tracing::debug!(
+                %encoding,
+                "building the tokenizer inline: this call came before its background build \
+                 finished"
+            );
+        }
+        let tokens = estimate(encoding);
         self.input_tokens = self.input_tokens.saturating_add(tokens);
     }
 
@@ -229,7 +169,7 @@ impl Call {
 
     /// What each attempt reserves: the prompt estimate plus `n × max_tokens`.
     pub fn cost(&self) -> Cost {
-        let max_tokens = self.max_tokens.unwrap_or(self.default_max_tokens);
+        let max_tokens = self.max_tokens.unwrap_or(self.profile.default_max_tokens);
         let n = u64::from(self.n.unwrap_or(1).max(1));
         Cost::request(self.input_tokens, n.saturating_mul(max_tokens))
     }
@@ -268,8 +208,9 @@ impl Call {
     ///
     /// # Errors
     /// [`Error::RetryAfterTooLong`] when the server asks to wait longer than
-    /// `RATE_LIMITED_MAX_RETRY_AFTER`; [`Error::RetriesExhausted`] when the retry budget or
-    /// [`MAX_RETRY_TIME`] is spent.
+    /// `RATE_LIMITED_MAX_RETRY_AFTER`; [`Error::RetriesExhausted`] (with the last error as its
+    /// source) when the retry budget or [`MAX_RETRY_TIME`](crate::config::MAX_RETRY_TIME) is
+    /// spent.
     pub fn finish<T, E>(
         &mut self,
         attempt: Attempt,
@@ -298,71 +239,96 @@ impl Call {
     {
         let error = match result {
             Ok(value) => {
-                match value.usage() {
-                    Some(usage) => {
-                        let usage = self.settle_usage(attempt.reservation.cost(), usage);
-                        attempt.reservation.settle(usage);
-                    }
-                    None => attempt.reservation.keep(),
-                }
-                if let Some(headers) = value.rate_limit_headers() {
-                    self.apply_headers(&headers);
-                }
+                self.settle_success(attempt, value);
                 return Decision::Now(Ok(Next::Return));
             }
             Err(error) => error,
         };
-        let (wait, hold) = match error.classify() {
-            Verdict::RateLimited { retry_after } => {
-                // Rejected: no tokens were taken, but the request counts (as OpenAI counts it).
-                attempt.reservation.settle(Usage::default());
-                (retry_after, true)
-            }
-            Verdict::Transient { retry_after } => {
-                attempt.reservation.keep();
-                (retry_after, false)
-            }
-            _ => {
-                attempt.reservation.keep();
-                return Decision::Now(Ok(Next::Return));
-            }
-        };
-        if let Some(asked) = wait.filter(|w| *w > self.settings.max_retry_after) {
-            return Decision::Now(Err(Error::RetryAfterTooLong {
-                retry_after: asked,
-                max: self.settings.max_retry_after,
-            }));
-        }
-        if self.max_retries == 0 {
-            // No retry was ever on offer: hand back the provider's own error, after making the
-            // family's other callers wait out the server's hint.
-            if let (true, Some(wait)) = (hold, wait) {
-                self.limiter.hold_for(wait);
-            }
-            return Decision::Now(Ok(Next::Return));
-        }
-        let wait = wait.or_else(|| self.backoff.get_or_insert_with(new_backoff).next_backoff());
-        let out_of_time = wait.is_none_or(|w| self.started.elapsed() + w > MAX_RETRY_TIME);
-        if self.attempts > self.max_retries || out_of_time {
-            return Decision::Now(Err(Error::RetriesExhausted {
-                attempts: self.attempts,
-                last_error: format!("{error:?}"),
-            }));
-        }
-        let wait = wait.unwrap_or_default();
-        tracing::debug!(
-            family = %self.resolved.family,
-            attempt = self.attempts,
-            ?wait,
-            rate_limited = hold,
-            "retrying"
-        );
-        if hold {
-            // Everyone on this family waits out the server's hint; our next acquire too.
-            self.limiter.hold_for(wait);
-            Decision::Now(Ok(Next::Retry))
+        let verdict = error.classify();
+        if matches!(verdict, Verdict::RateLimited { .. }) {
+            // Rejected: no tokens were taken, but the request counts (as OpenAI counts it).
+            attempt.reservation.settle(Usage::default());
         } else {
-            Decision::SleepThenRetry(wait)
+            attempt.reservation.keep();
+        }
+        let limits = RetryLimits {
+            max_retries: self.max_retries,
+            max_retry_after: self.settings.max_retry_after,
+            max_total: MAX_RETRY_TIME,
+        };
+        let backoff = &mut self.backoff;
+        let action = retry::next_action(
+            &verdict,
+            self.attempts,
+            self.started.elapsed(),
+            limits,
+            || backoff.next_wait(),
+        );
+        match action {
+            Action::Return { hold_family_for } => {
+                if let Some(wait) = hold_family_for {
+                    // No retry was on offer: the provider's own error goes back, after making
+                    // the family's other callers wait out the server's hint.
+                    self.limiter.hold_for(wait);
+                }
+                Decision::Now(Ok(Next::Return))
+            }
+            Action::RetryAfterTooLong { asked, max } => {
+                Decision::Now(Err(Error::RetryAfterTooLong {
+                    retry_after: asked,
+                    max,
+                }))
+            }
+            Action::RetriesExhausted => Decision::Now(Err(Error::RetriesExhausted {
+                attempts: self.attempts,
+                last_error: LastError::from_error(error),
+            })),
+            Action::Retry { wait, hold_family } => {
+                tracing::debug!(
+                    family = %self.profile.family,
+                    attempt = self.attempts,
+                    ?wait,
+                    rate_limited = hold_family,
+                    "retrying"
+                );
+                if hold_family {
+                    // Everyone on this family waits out the server's hint; our next acquire too.
+                    self.limiter.hold_for(wait);
+                    Decision::Now(Ok(Next::Retry))
+                } else {
+                    Decision::SleepThenRetry(wait)
+                }
+            }
+        }
+    }
+
+    /// Settles a successful attempt to the usage its value reports (or keeps the estimate) and
+    /// applies the rate-limit headers it carries.
+    fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
+        match value.usage() {
+            Some(usage) => {
+                let usage = self.settle_usage(attempt.reservation.cost(), usage);
+                attempt.reservation.settle(usage);
+            }
+            None => attempt.reservation.keep(),
+        }
+        if let Some(headers) = value.rate_limit_headers() {
+            self.apply_headers(&headers);
+        }
+    }
+
+    /// What the provider's buckets end up charging for a request that reported `usage`: input
+    /// is settled to the real count everywhere; output too where the provider refunds unused
+    /// output ([`Provider::refunds_unused_output`](crate::config::Provider::refunds_unused_output)),
+    /// otherwise the reserved output stays charged.
+    fn settle_usage(&self, reserved: Cost, usage: Usage) -> Usage {
+        if self.profile.refunds_unused_output {
+            usage
+        } else {
+            Usage::new(
+                usage.input_tokens,
+                usage.output_tokens.max(reserved.output_tokens),
+            )
         }
     }
 
@@ -404,7 +370,7 @@ impl Call {
                     .limiter
                     .tighten(*dimension, limit.saturating_sub(remaining)),
                 None => tracing::debug!(
-                    family = %self.resolved.family,
+                    family = %self.profile.family,
                     limit,
                     "the server reports a limit that differs from the configured one; ignored"
                 ),
@@ -419,39 +385,10 @@ enum Decision {
     SleepThenRetry(Duration),
 }
 
-impl Call {
-    /// What the provider's buckets end up charging for a request that reported `usage`.
-    ///
-    /// Input is settled to the real count everywhere. Output differs by provider: OpenAI and
-    /// Azure charge `n × max_tokens` when the request is admitted and do not give back what the
-    /// completion did not use, so the output reservation stays charged (refunding it locally
-    /// would let in requests the server then rejects with 429); Anthropic adjusts its OTPM to
-    /// the real output at the end, and Gemini counts input only, so there the unused output
-    /// goes back.
-    fn settle_usage(&self, reserved: Cost, usage: Usage) -> Usage {
-        if self.refunds_output {
-            usage
-        } else {
-            Usage::new(
-                usage.input_tokens,
-                usage.output_tokens.max(reserved.output_tokens),
-            )
-        }
-    }
-}
-
-/// Whether `provider` refunds reserved but unused output tokens (see `Call::settle_usage`).
-fn refunds_unused_output(provider: Provider) -> bool {
-    match provider {
-        Provider::OpenAi | Provider::Azure => false,
-        Provider::Anthropic | Provider::Gemini => true,
-    }
-}
-
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("family", &self.resolved.family)
+            .field("family", &self.profile.family)
             .field("cost", &self.cost())
             .field("attempts", &self.attempts)
             .finish_non_exhaustive()
@@ -463,36 +400,5 @@ impl fmt::Debug for Attempt {
         f.debug_struct("Attempt")
             .field("reservation", &self.reservation)
             .finish()
-    }
-}
-
-/// backoff's clock, on tokio's (virtual in paused tests) time.
-#[derive(Clone, Copy, Debug, Default)]
-struct TokioClock;
-
-impl backoff::Clock for TokioClock {
-    fn now(&self) -> std::time::Instant {
-        Instant::now().into_std()
-    }
-}
-
-/// 0.5 s, doubling, jittered ±50 %, at most 30 s apart (the count and total-time caps are
-/// ours: backoff's own `max_elapsed_time` is not applied to server-given waits).
-fn new_backoff() -> ExponentialBackoff<TokioClock> {
-    ExponentialBackoff {
-        current_interval: Duration::from_millis(500),
-        initial_interval: Duration::from_millis(500),
-        randomization_factor: 0.5,
-        multiplier: 2.0,
-        max_interval: Duration::from_secs(30),
-        start_time: TokioClock.now_std(),
-        max_elapsed_time: Some(MAX_RETRY_TIME),
-        clock: TokioClock,
-    }
-}
-
-impl TokioClock {
-    fn now_std(self) -> std::time::Instant {
-        backoff::Clock::now(&self)
     }
 }

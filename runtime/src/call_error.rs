@@ -9,8 +9,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::classify::{Classify, HttpError, Verdict};
+use crate::classify::{Classify, Verdict};
 use crate::error::Error;
+use crate::http::HttpError;
 
 /// The limiter's own failure or the provider call's, for a function that has no error type of
 /// its own.
@@ -160,7 +161,7 @@ mod tests {
         };
         let error = CallError::from(too_large.clone());
         assert_eq!(error.classify(), too_large.classify());
-        assert!(matches!(error.classify(), Verdict::TooLarge { .. }));
+        assert!(matches!(error.classify(), Verdict::RequestTooLarge { .. }));
         assert_eq!(error.to_string(), too_large.to_string());
     }
 

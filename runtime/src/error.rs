@@ -1,5 +1,7 @@
-//! The one error type of the library.
+//! The one error type of the library, and the last error a spent retry budget keeps.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::quota::Dimension;
@@ -73,12 +75,16 @@ pub enum Error {
     },
 
     /// Every retry was spent and the call still failed with a retryable error.
+    ///
+    /// The last error is its [`source`](std::error::Error::source): see [`LastError`] to reach
+    /// the provider's own error.
     #[error("gave up after {attempts} attempts: {last_error}")]
     RetriesExhausted {
         /// How many times the call ran.
         attempts: u32,
-        /// The last error, as text.
-        last_error: String,
+        /// The error of the last attempt.
+        #[source]
+        last_error: LastError,
     },
 
     /// The shared limit store (Redis) could not be reached and the policy is to fail closed.
@@ -100,5 +106,87 @@ impl Error {
             value: value.into(),
             expected: expected.into(),
         }
+    }
+}
+
+/// The error of a call's last attempt, kept by [`Error::RetriesExhausted`].
+///
+/// Its text is the error's `Debug` form. When the error type hands out a copy of itself
+/// ([`Classify::to_error_source`](crate::Classify::to_error_source), implemented for
+/// [`HttpError`](crate::http::HttpError), [`std::io::Error`] and [`Error`]), that copy is the
+/// [`source`](std::error::Error::source) of this one, so it can be downcast:
+///
+/// ```
+/// use ratelimited_runtime::{http::HttpError, Error, LastError};
+///
+/// let http = HttpError::new(429, [("retry-after", "1")], "slow down");
+/// let spent = Error::RetriesExhausted { attempts: 3, last_error: LastError::from_error(&http) };
+/// let Error::RetriesExhausted { last_error, .. } = &spent else { unreachable!() };
+/// assert_eq!(last_error.downcast_ref::<HttpError>().map(|e| e.status), Some(429));
+/// ```
+#[derive(Clone)]
+pub struct LastError {
+    text: String,
+    error: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl LastError {
+    /// Keeps `error`'s `Debug` text, and the error itself when its type hands out a copy.
+    pub fn from_error<E: crate::Classify + fmt::Debug + ?Sized>(error: &E) -> Self {
+        LastError {
+            text: format!("{error:?}"),
+            error: error.to_error_source().map(Arc::from),
+        }
+    }
+
+    /// Only the text, for errors that cannot be kept.
+    pub fn from_text(text: impl Into<String>) -> Self {
+        LastError {
+            text: text.into(),
+            error: None,
+        }
+    }
+
+    /// The `Debug` text of the error.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The error itself, when its type could hand out a copy.
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+
+    /// The error as `T`, if that is its type.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.error()?.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Display for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for LastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Two last errors are equal when their texts are: the kept copies have no equality of their
+/// own.
+impl PartialEq for LastError {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::error::Error for LastError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

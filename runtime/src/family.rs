@@ -1,4 +1,4 @@
-//! Providers, and the mapping from a model id to the limit family whose quota it draws on.
+//! The mapping from a model id to the limit family whose quota it draws on.
 //!
 //! Providers count limits per *limit family*, not per model string: `gpt-4o-2024-08-06`,
 //! `gpt-4o` and `chatgpt-4o-latest` share one OpenAI quota, every Claude Sonnet 4.x shares one
@@ -6,138 +6,13 @@
 //! a family goes through one limiter.
 
 use std::fmt;
-use std::str::FromStr;
 
-use crate::error::Error;
-
-/// An LLM API provider whose limit rules the library knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Provider {
-    /// OpenAI (and OpenAI-compatible endpoints configured as `openai`).
-    OpenAi,
-    /// Azure OpenAI: the model string is the deployment name.
-    Azure,
-    /// Anthropic (Claude).
-    Anthropic,
-    /// Google Gemini API.
-    Gemini,
-}
-
-/// The accepted provider names, as shown in error messages.
-const ACCEPTED_PROVIDERS: &str = "one of openai, azure, anthropic, gemini (case-insensitive)";
-
-impl Provider {
-    /// Every provider, in the order they are listed in docs and errors.
-    pub const ALL: [Provider; 4] = [
-        Provider::OpenAi,
-        Provider::Azure,
-        Provider::Anthropic,
-        Provider::Gemini,
-    ];
-
-    /// The lower-case name used in attributes and messages: `openai`, `azure`, `anthropic`,
-    /// `gemini`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "openai",
-            Provider::Azure => "azure",
-            Provider::Anthropic => "anthropic",
-            Provider::Gemini => "gemini",
-        }
-    }
-
-    /// The name used in env vars such as `RATE_LIMITED_OPENAI_TIER`: `OPENAI`, `AZURE`,
-    /// `ANTHROPIC`, `GEMINI`.
-    pub const fn env_name(self) -> &'static str {
-        match self {
-            Provider::OpenAi => "OPENAI",
-            Provider::Azure => "AZURE",
-            Provider::Anthropic => "ANTHROPIC",
-            Provider::Gemini => "GEMINI",
-        }
-    }
-
-    /// Parses a provider name, case-insensitively, ignoring surrounding whitespace.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the variable `provider`, the value and the accepted names.
-    ///
-    /// ```
-    /// use ratelimited_runtime::Provider;
-    /// assert_eq!(Provider::parse("OpenAI").unwrap(), Provider::OpenAi);
-    /// assert!(Provider::parse("mistral").is_err());
-    /// ```
-    pub fn parse(value: &str) -> Result<Provider, Error> {
-        let wanted = value.trim();
-        Provider::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| Error::config("provider", value, ACCEPTED_PROVIDERS))
-    }
-
-    /// Infers the provider from a model id, or `None` if the name says nothing.
-    ///
-    /// `gpt-*`, `chatgpt-*`, `o1`/`o3`/`o4` and their variants (`o1-mini`, `o4-mini`, ..),
-    /// `text-embedding-*` and fine-tunes of those (`ft:gpt-4o-mini-..:org::id`) are OpenAI;
-    /// `claude-*` is Anthropic; `gemini-*` (also `models/gemini-*`) is Gemini. Azure is never
-    /// inferred: a deployment name can be anything.
-    ///
-    /// ```
-    /// use ratelimited_runtime::Provider;
-    /// assert_eq!(Provider::infer("o4-mini"), Some(Provider::OpenAi));
-    /// assert_eq!(Provider::infer("claude-sonnet-4-5"), Some(Provider::Anthropic));
-    /// assert_eq!(Provider::infer("llama-3.1-70b"), None);
-    /// ```
-    pub fn infer(model: &str) -> Option<Provider> {
-        let model = model.trim().to_ascii_lowercase();
-        if let Some(base) = model.strip_prefix("ft:") {
-            let base = base.split(':').next().unwrap_or_default();
-            return is_openai_name(base).then_some(Provider::OpenAi);
-        }
-        if is_openai_name(&model) {
-            Some(Provider::OpenAi)
-        } else if model.starts_with("claude-") {
-            Some(Provider::Anthropic)
-        } else if model.starts_with("gemini-") || model.starts_with("models/gemini-") {
-            Some(Provider::Gemini)
-        } else {
-            None
-        }
-    }
-}
-
-/// True for the OpenAI model name patterns (lower-case input).
-fn is_openai_name(model: &str) -> bool {
-    let reasoning = ["o1", "o3", "o4"].iter().any(|prefix| {
-        model
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-    });
-    reasoning
-        || model.starts_with("gpt-")
-        || model.starts_with("chatgpt-")
-        || model.starts_with("text-embedding-")
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = Error;
-
-    /// Same as [`Provider::parse`].
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Provider::parse(s)
-    }
-}
+use crate::provider::Provider;
 
 /// The group of models of one provider that share one quota.
 ///
 /// ```
-/// use ratelimited_runtime::{LimitFamily, Provider};
+/// use ratelimited_runtime::config::{LimitFamily, Provider};
 /// let family = LimitFamily::of(Provider::OpenAi, "gpt-4o-mini-2024-07-18");
 /// assert_eq!(family.id, "gpt-4o-mini");
 /// assert_eq!(family.env_prefix(), "GPT_4O_MINI");
@@ -151,29 +26,6 @@ pub struct LimitFamily {
     pub id: String,
 }
 
-/// OpenAI model ids (already lower-cased, dates and `-latest` stripped) that draw on another
-/// model's quota. Matching is exact, so `gpt-4o-mini` never falls into `gpt-4o`, `o3-mini` never
-/// into `o3`, and an unlisted variant (`gpt-4o-realtime-preview`) keeps its own id.
-const OPENAI_ALIASES: &[(&str, &str)] = &[
-    // chatgpt-4o-latest is served from the gpt-4o quota.
-    ("chatgpt-4o", "gpt-4o"),
-    // "gpt-4o (including audio previews)", Sept 2025 tier-1 dump.
-    ("gpt-4o-audio-preview", "gpt-4o"),
-    // "gpt-4o-mini (including audio/search)".
-    ("gpt-4o-mini-audio-preview", "gpt-4o-mini"),
-    ("gpt-4o-mini-search-preview", "gpt-4o-mini"),
-    // "gpt-4-turbo (including previews)": gpt-4-0125-preview and gpt-4-1106-preview become
-    // gpt-4-preview once their date is stripped.
-    ("gpt-4-turbo-preview", "gpt-4-turbo"),
-    ("gpt-4-preview", "gpt-4-turbo"),
-    ("gpt-4-vision-preview", "gpt-4-turbo"),
-    // "o1 / o1-preview" share one row.
-    ("o1-preview", "o1"),
-    // "o3, o3-mini and o4-mini (including deep-research)".
-    ("o3-deep-research", "o3"),
-    ("o4-mini-deep-research", "o4-mini"),
-];
-
 impl LimitFamily {
     /// Maps a model id of `provider` to its limit family.
     ///
@@ -186,15 +38,7 @@ impl LimitFamily {
     /// deployment name and the family id is that name, lower-cased, untouched otherwise.
     pub fn of(provider: Provider, model: &str) -> LimitFamily {
         let lower = model.trim().to_ascii_lowercase();
-        let id = match provider {
-            Provider::Azure => lower,
-            Provider::OpenAi => openai_family(&lower),
-            Provider::Anthropic => anthropic_family(&normalize(&lower)),
-            Provider::Gemini => {
-                let name = lower.strip_prefix("models/").unwrap_or(&lower);
-                normalize(name)
-            }
-        };
+        let id = provider.family_id(&lower);
         LimitFamily { provider, id }
     }
 
@@ -225,21 +69,8 @@ pub(crate) fn env_prefix(id: &str) -> String {
         .collect()
 }
 
-fn openai_family(lower: &str) -> String {
-    // Fine-tunes share their base model's limits: ft:<base>:<org>:<suffix>:<id>.
-    let base = match lower.strip_prefix("ft:") {
-        Some(rest) => rest.split(':').next().unwrap_or_default(),
-        None => lower,
-    };
-    let id = normalize(base);
-    OPENAI_ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == id)
-        .map_or(id, |(_, family)| (*family).to_owned())
-}
-
 /// Lower-case id without date snapshots and `-latest`.
-fn normalize(lower: &str) -> String {
+pub(crate) fn normalize(lower: &str) -> String {
     // Vertex-style `claude-3-5-sonnet-v2@20241022`: the part after `@` is a version date.
     let lower = lower.split('@').next().unwrap_or_default();
     let tokens: Vec<&str> = lower.split('-').collect();
@@ -302,43 +133,6 @@ fn is_month_day(month: &str, day: &str) -> bool {
     (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
-/// Claude pools: Sonnet 4.x and Opus 4.x are shared across versions, Haiku 4.5 has its own,
-/// Haiku 3.5 and 3 share one row of the table. Other Claude models keep a
-/// `claude-<class>-<major>[-<minor>]` id with no built-in limits.
-fn anthropic_family(id: &str) -> String {
-    let Some(rest) = id.strip_prefix("claude-") else {
-        return id.to_owned();
-    };
-    let mut class = None;
-    let mut version: Vec<u32> = Vec::new();
-    for token in rest.split(['-', '.']) {
-        match token {
-            "opus" | "sonnet" | "haiku" if class.is_none() => class = Some(token),
-            _ if !token.is_empty()
-                && token.len() <= 2
-                && token.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                if let Ok(n) = token.parse() {
-                    version.push(n);
-                }
-            }
-            _ => {}
-        }
-    }
-    let (Some(class), Some(&major)) = (class, version.first()) else {
-        return id.to_owned();
-    };
-    let minor = version.get(1).copied();
-    match (class, major) {
-        ("sonnet" | "opus", 4..) => format!("claude-{class}-{major}"),
-        ("haiku", 3) => "claude-haiku-3".to_owned(),
-        _ => match minor {
-            Some(minor) => format!("claude-{class}-{major}-{minor}"),
-            None => format!("claude-{class}-{major}"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,73 +143,6 @@ mod tests {
 
     fn anthropic(model: &str) -> String {
         LimitFamily::of(Provider::Anthropic, model).id
-    }
-
-    #[test]
-    fn provider_names() {
-        for p in Provider::ALL {
-            assert_eq!(Provider::parse(p.as_str()).unwrap(), p);
-            assert_eq!(Provider::parse(&p.as_str().to_uppercase()).unwrap(), p);
-            assert_eq!(p.env_name(), p.as_str().to_uppercase());
-            assert_eq!(p.to_string(), p.as_str());
-            assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
-        }
-        assert_eq!(Provider::parse(" Anthropic ").unwrap(), Provider::Anthropic);
-    }
-
-    #[test]
-    fn provider_parse_error_names_variable_value_and_accepted() {
-        match Provider::parse("mistral") {
-            Err(Error::Config {
-                variable,
-                value,
-                expected,
-            }) => {
-                assert_eq!(variable, "provider");
-                assert_eq!(value, "mistral");
-                for name in ["openai", "azure", "anthropic", "gemini"] {
-                    assert!(expected.contains(name), "{expected}");
-                }
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(Provider::parse("").is_err());
-    }
-
-    #[test]
-    fn provider_inference() {
-        for model in [
-            "gpt-4o",
-            "GPT-4o-mini",
-            "gpt-3.5-turbo-0125",
-            "chatgpt-4o-latest",
-            "o1",
-            "o1-mini",
-            "o3",
-            "o3-mini",
-            "o4-mini",
-            "o4-mini-2025-04-16",
-            "text-embedding-3-small",
-            "ft:gpt-4o-mini-2024-07-18:org::abc123",
-        ] {
-            assert_eq!(Provider::infer(model), Some(Provider::OpenAi), "{model}");
-        }
-        for model in ["claude-sonnet-4-5-20250929", "claude-3-5-haiku-latest"] {
-            assert_eq!(Provider::infer(model), Some(Provider::Anthropic), "{model}");
-        }
-        for model in ["gemini-2.5-flash", "models/gemini-1.5-pro"] {
-            assert_eq!(Provider::infer(model), Some(Provider::Gemini), "{model}");
-        }
-        for model in [
-            "llama-3.1-70b",
-            "o10",
-            "omni-moderation-latest",
-            "ft:llama:org::x",
-            "mistral-large",
-            "",
-        ] {
-            assert_eq!(Provider::infer(model), None, "{model}");
-        }
     }
 
     #[test]

@@ -1,54 +1,45 @@
 //! Runtime of [`ratelimited`](https://docs.rs/ratelimited): the FIFO multi-dimension limiter,
 //! limit families, dated tier tables and env configuration.
 //!
-//! Most users depend on the `ratelimited` facade and never name this crate.
+//! Most users depend on the `ratelimited` facade and never name this crate; its layout is the
+//! facade's. The root holds the limiter and the traits a user may implement; the topic modules
+//! hold the rest: [`config`] (env variables, providers, model profiles), [`tiers`] (the built-in
+//! limit tables), [`tokens`] (prompt token counts), [`http`] (classifying responses, retry
+//! hints, rate-limit headers), [`testing`] and `integrations` (client crates, behind features).
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
-mod call_error;
-mod error;
-mod quota;
-
-pub use call_error::CallError;
-pub use error::Error;
-pub use quota::{Cost, Dimension, Quota, Usage};
-
-// -- config modules (family, tiers, config) --
-pub mod config;
-mod family;
-pub mod tiers;
-
-pub use config::{resolve, Resolved, Settings};
-pub use family::{LimitFamily, Provider};
-pub use tiers::{builtin_quota, TierEntry, TierSource};
-// -- end config modules --
-
-// -- estimation modules (tokens, usage, classify, headers) --
-mod classify;
-mod headers;
-mod tokens;
-mod usage;
-
-pub use classify::{classify_http, retry_after_hint, Classify, HttpError, Verdict};
-pub use headers::{parse_go_duration, parse_rfc3339, RateLimitHeaders};
-pub use tokens::{
-    count_chat, count_tokens, count_tokens_async, encoding_for_model, ChatMessage, Encoding,
-    EstimateTokens, ASYNC_COUNT_THRESHOLD,
-};
-pub use usage::{ReportUsage, WithHeaders};
-#[cfg(any(feature = "reqwest", feature = "async-openai"))]
-pub mod integrations;
-// -- end estimation modules --
-
-// -- limiter modules --
+mod budget;
 mod call;
+mod call_error;
+mod classify;
+mod error;
+mod family;
 mod gcra;
 mod limiter;
+mod provider;
+mod quota;
+mod registry;
+mod retry;
+mod usage;
+
+pub mod config;
+pub mod http;
+#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+pub mod integrations;
+pub mod testing;
+pub mod tiers;
+pub mod tokens;
+
 #[doc(hidden)]
 pub mod private;
-mod registry;
-pub mod testing;
-pub use call::{Attempt, Budget, Call, Next, OutputBudget, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME};
+
+pub use budget::{Budget, OutputBudget};
+pub use call_error::CallError;
+pub use classify::{Classify, Verdict};
+pub use error::{Error, LastError};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
-pub use registry::{fresh_registry, fresh_registry_with_env, ModelLimiter, Registry, ScopeGuard};
-// -- end limiter modules --
+pub use quota::{Cost, Dimension, Quota, Usage};
+pub use registry::{ModelLimiter, Registry};
+pub use tokens::estimate::EstimateTokens;
+pub use usage::{ReportUsage, WithHeaders};

@@ -1,9 +1,11 @@
 //! Support for the code `#[rate_limited]` generates. Not a public API: it may change in any
 //! release. The facade re-exports it as `ratelimited::__private`.
 
-pub use crate::call::{Attempt, Budget, Call, Next, OutputBudget};
+pub use crate::budget::{Budget, OutputBudget};
+pub use crate::call::{Attempt, Call, Next};
 pub use crate::error::Error;
-use crate::tokens::{Encoding, EstimateTokens};
+use crate::tokens::Encoding;
+use crate::EstimateTokens;
 
 /// Wraps a reference to an argument so method resolution can pick the estimating impl when
 /// the argument's type has one, and the zero fallback otherwise (autoref specialization).

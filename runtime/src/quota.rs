@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::Error;
+
 /// One limited quantity of a limit family.
 ///
 /// Every dimension except [`Dimension::Concurrency`] is a continuously refilled bucket whose
@@ -150,8 +152,17 @@ impl Default for Quota {
 macro_rules! setter {
     ($(#[$doc:meta] $name:ident: $ty:ty),* $(,)?) => {$(
         #[$doc]
+        ///
+        /// # Panics
+        /// If `value` is zero: a limit of nothing admits nothing, which is never what is meant
+        /// (leave the dimension unset for no limit).
         #[must_use]
+        #[track_caller]
         pub fn $name(mut self, value: $ty) -> Self {
+            assert!(
+                value != <$ty>::default(),
+                concat!("Quota::", stringify!($name), "(0): a limit must be positive (leave it unset for no limit)")
+            );
             self.$name = Some(value);
             self
         }
@@ -179,10 +190,48 @@ impl Quota {
     }
 
     /// Sets the fraction of each limit to use, in (0, 1].
+    ///
+    /// # Panics
+    /// If `headroom` is not in (0, 1] (NaN included): above 1 would admit more than the
+    /// provider allows, and 0 or below would admit nothing. `RATE_LIMITED_HEADROOM` is checked
+    /// the same way, as an error naming the variable.
     #[must_use]
+    #[track_caller]
     pub fn headroom(mut self, headroom: f64) -> Self {
+        if let Err(error) = check_headroom(headroom) {
+            panic!("Quota::headroom({headroom}): {error}");
+        }
         self.headroom = headroom;
         self
+    }
+
+    /// Checks a quota built field by field (the fields are public): every limit positive,
+    /// headroom in (0, 1].
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field, its value and what is accepted.
+    ///
+    /// ```
+    /// use ratelimited_runtime::Quota;
+    /// let mut quota = Quota::default().tpm(1_000);
+    /// assert!(quota.validate().is_ok());
+    /// quota.headroom = 1.5;
+    /// assert!(quota.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        check_headroom(self.headroom).map_err(|expected| {
+            Error::config("Quota::headroom", self.headroom.to_string(), expected)
+        })?;
+        for dimension in Dimension::ALL {
+            if self.limit(dimension) == Some(0) {
+                return Err(Error::config(
+                    format!("Quota {dimension}"),
+                    "0",
+                    "a positive limit, or no limit (None)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The configured limit of `dimension` before headroom (`MinInterval` in milliseconds).
@@ -199,8 +248,16 @@ impl Quota {
         }
     }
 
-    /// Sets the limit of `dimension` (`MinInterval` in milliseconds).
+    /// Sets the limit of `dimension` (`MinInterval` in milliseconds); `None` removes it.
+    ///
+    /// # Panics
+    /// If `value` is `Some(0)` (see [`Quota::rpm`]).
+    #[track_caller]
     pub fn set_limit(&mut self, dimension: Dimension, value: Option<u64>) {
+        assert!(
+            value != Some(0),
+            "Quota::set_limit({dimension}, Some(0)): a limit must be positive (None for no limit)"
+        );
         match dimension {
             Dimension::RequestsPerMinute => self.rpm = value,
             Dimension::TokensPerMinute => self.tpm = value,
@@ -230,6 +287,15 @@ impl Quota {
     /// True if no dimension is limited.
     pub fn is_unlimited(&self) -> bool {
         Dimension::ALL.iter().all(|d| self.limit(*d).is_none())
+    }
+}
+
+/// `Ok` for a headroom in (0, 1]; otherwise what is accepted.
+pub(crate) fn check_headroom(headroom: f64) -> Result<(), &'static str> {
+    if headroom > 0.0 && headroom <= 1.0 {
+        Ok(())
+    } else {
+        Err("a number greater than 0 and at most 1, the fraction of each limit to use (e.g. 0.9)")
     }
 }
 
@@ -277,5 +343,69 @@ impl Usage {
             input_tokens,
             output_tokens,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let payload = std::panic::catch_unwind(f).expect_err("should panic");
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn headroom_outside_zero_to_one_panics_with_the_accepted_range() {
+        for bad in [1.5, 0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let message = panic_message(move || drop(Quota::default().tpm(1_000).headroom(bad)));
+            assert!(message.contains("Quota::headroom("), "{message}");
+            assert!(
+                message.contains("greater than 0 and at most 1"),
+                "{message}"
+            );
+        }
+        // The issue's case: 1.5 on 1,000 TPM would have allowed 1,500 (1,400 admitted).
+        for good in [1.0, 0.5, f64::MIN_POSITIVE] {
+            assert_eq!(Quota::default().headroom(good).headroom, good);
+        }
+    }
+
+    #[test]
+    fn zero_limits_panic_naming_the_setter() {
+        let message = panic_message(|| drop(Quota::default().rpm(0)));
+        assert!(message.contains("Quota::rpm(0)"), "{message}");
+        let message = panic_message(|| drop(Quota::default().concurrency(0)));
+        assert!(message.contains("Quota::concurrency(0)"), "{message}");
+        let message = panic_message(|| drop(Quota::default().min_interval(Duration::ZERO)));
+        assert!(message.contains("Quota::min_interval(0)"), "{message}");
+        let message =
+            panic_message(|| Quota::default().set_limit(Dimension::TokensPerDay, Some(0)));
+        assert!(message.contains("a limit must be positive"), "{message}");
+    }
+
+    #[test]
+    fn validate_checks_quotas_built_field_by_field() {
+        assert_eq!(Quota::default().rpm(1).validate(), Ok(()));
+        let mut quota = Quota::default().rpm(10);
+        quota.headroom = f64::NAN;
+        let err = quota.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("Quota::headroom") && err.contains("at most 1"),
+            "{err}"
+        );
+        let quota = Quota {
+            tpm: Some(0),
+            ..Quota::default()
+        };
+        let err = quota.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("tokens per minute") && err.contains("positive"),
+            "{err}"
+        );
     }
 }

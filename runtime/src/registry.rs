@@ -1,18 +1,20 @@
-//! The process-wide map from model ids to the one limiter of their limit family.
+//! The process-wide map from model ids to the one limiter of their limit family, and the
+//! scoped registries tests use instead of it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use once_cell::sync::Lazy;
 
-use crate::config::{self, Resolved, Settings};
+use crate::config::{self, ModelProfile, Settings};
 use crate::error::Error;
 use crate::family::LimitFamily;
 use crate::limiter::Limiter;
-use crate::tokens::{encoding_for_model, Encoding};
 
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
@@ -20,8 +22,9 @@ type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 /// maps to that family (`gpt-4o` and `gpt-4o-2024-08-06` wait on the same limiter).
 ///
 /// Every `#[rate_limited]` call uses [`Registry::current`]: the process-wide registry, which
-/// reads the process environment, unless the current thread has a scoped one (see
-/// [`Registry::scope`]; tests use it so that they never share limiter state).
+/// reads the process environment, unless the current task is bound to another one
+/// ([`Registry::bind`]) or the current thread has a scoped one ([`Registry::scope`]); tests use
+/// those so that they never share limiter state.
 ///
 /// Cloning is cheap; clones share the same limiters.
 #[derive(Clone)]
@@ -51,15 +54,13 @@ struct FamilyKey {
     tier: String,
 }
 
-/// The limiter a model draws on, with what is needed to estimate its requests.
+/// The limiter a model draws on, with the profile its calls are estimated and settled by.
 #[derive(Clone, Debug)]
 pub struct ModelLimiter {
     /// The shared limiter of the model's family.
     pub limiter: Limiter,
-    /// The family and tier the limits came from.
-    pub resolved: Arc<Resolved>,
-    /// The tokenizer used to estimate the model's prompts.
-    pub encoding: Encoding,
+    /// The model's family, tier, quota and provider rules.
+    pub profile: Arc<ModelProfile>,
 }
 
 static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::process_env));
@@ -67,6 +68,16 @@ static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::proce
 thread_local! {
     static SCOPED: RefCell<Vec<Registry>> = const { RefCell::new(Vec::new()) };
 }
+
+tokio::task_local! {
+    static BOUND: Registry;
+}
+
+/// Thread scopes alive anywhere in the process: when one exists and a call on another thread
+/// falls back to the global registry, that is most likely a test whose scope did not reach a
+/// spawned task or a worker thread, and it is said out loud.
+static LIVE_THREAD_SCOPES: AtomicUsize = AtomicUsize::new(0);
+static WARNED_UNSCOPED: AtomicBool = AtomicBool::new(false);
 
 impl Registry {
     /// A registry that reads limits and settings from the process environment.
@@ -80,7 +91,7 @@ impl Registry {
     /// ```
     /// use ratelimited_runtime::Registry;
     /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]);
-    /// let model = registry.limiter("my-model", Some("openai"), None).unwrap();
+    /// let model = registry.limiter("openai/my-model").unwrap();
     /// assert_eq!(model.limiter.quota().rpm, Some(60));
     /// ```
     pub fn with_env<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Self
@@ -112,12 +123,31 @@ impl Registry {
         &GLOBAL
     }
 
-    /// The registry `#[rate_limited]` calls use on this thread: the innermost
-    /// [`scope`](Registry::scope)d one, else the global one.
+    /// The registry `#[rate_limited]` calls use here: the one the current task is
+    /// [bound](Registry::bind) to, else the innermost [`scope`](Registry::scope)d one of this
+    /// thread, else the global one.
+    ///
+    /// Falling back to the global registry while a scoped one exists on another thread logs a
+    /// warning (once per process, through `tracing`): a scope that silently does not apply
+    /// would make a test measure the wrong limits.
     pub fn current() -> Registry {
-        SCOPED
-            .with(|scoped| scoped.borrow().last().cloned())
-            .unwrap_or_else(|| GLOBAL.clone())
+        if let Ok(bound) = BOUND.try_with(Registry::clone) {
+            return bound;
+        }
+        if let Some(scoped) = SCOPED.with(|scoped| scoped.borrow().last().cloned()) {
+            return scoped;
+        }
+        if LIVE_THREAD_SCOPES.load(Ordering::Relaxed) > 0
+            && !WARNED_UNSCOPED.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "a #[rate_limited] call uses the global registry while a scoped registry exists \
+                 on another thread; a scope set with `Registry::scope` or `fresh_registry*` \
+                 covers only its own thread: bind spawned tasks and multi-thread tests with \
+                 `Registry::bind`, `Registry::spawn` or `testing::spawn_scoped`"
+            );
+        }
+        GLOBAL.clone()
     }
 
     /// Makes this registry the [`current`](Registry::current) one on this thread until the
@@ -125,21 +155,53 @@ impl Registry {
     ///
     /// Meant for tests: `#[tokio::test]` runs each test on its own thread with a
     /// current-thread runtime, so every task the test spawns sees the scoped registry, and tests
-    /// running in parallel never share a limiter. (A multi-thread runtime's workers are other
-    /// threads: there, pass limiters explicitly or give each test its own process.)
+    /// running in parallel never share a limiter. A multi-thread runtime's workers are other
+    /// threads: there, bind the futures instead ([`Registry::bind`], [`Registry::spawn`]).
     ///
     /// ```
     /// use ratelimited_runtime::Registry;
     /// let _scope = Registry::with_env([("RATE_LIMITED_MY_MODEL_TPM", "1000")]).scope();
-    /// let limiter = Registry::current().limiter("my-model", Some("openai"), None).unwrap();
+    /// let limiter = Registry::current().limiter("openai/my-model").unwrap();
     /// assert_eq!(limiter.limiter.quota().tpm, Some(1000));
     /// ```
     pub fn scope(&self) -> ScopeGuard {
         SCOPED.with(|scoped| scoped.borrow_mut().push(self.clone()));
+        LIVE_THREAD_SCOPES.fetch_add(1, Ordering::Relaxed);
         ScopeGuard {
             registry: self.clone(),
             _not_send: std::marker::PhantomData,
         }
+    }
+
+    /// Runs `future` with this registry [`current`](Registry::current), on whatever thread it
+    /// is polled: the way to scope a task on a multi-thread runtime. It takes precedence over
+    /// thread scopes.
+    ///
+    /// ```
+    /// use ratelimited_runtime::Registry;
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_TPM", "1000")]);
+    /// let tpm = registry
+    ///     .spawn(async { Registry::current().limiter("openai/my-model").unwrap().limiter.quota().tpm })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(tpm, Some(1000));
+    /// # }
+    /// ```
+    pub fn bind<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+        BOUND.scope(self.clone(), future)
+    }
+
+    /// Spawns `future` on the current tokio runtime, [bound](Registry::bind) to this registry.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(self.bind(future))
     }
 
     /// The settings (headroom, retry budget, maximum retry-after), read once.
@@ -153,6 +215,16 @@ impl Registry {
             .clone()
     }
 
+    /// The limiter `model` draws on, creating it on first use; the provider comes from a
+    /// prefix (`openai/..`, `azure/..`) or the model name, as with the attribute, and the tier
+    /// from the environment.
+    ///
+    /// # Errors
+    /// See [`Registry::limiter_with`].
+    pub fn limiter(&self, model: &str) -> Result<ModelLimiter, Error> {
+        self.limiter_with(model, None, None)
+    }
+
     /// The limiter `model` draws on, creating it on first use.
     ///
     /// `provider` and `tier` override what would be inferred or read from the environment.
@@ -160,7 +232,7 @@ impl Registry {
     /// # Errors
     /// [`Error::Config`] for a malformed variable or argument, [`Error::UnknownModel`] for a
     /// model with no built-in limits and no variable defining them.
-    pub fn limiter(
+    pub fn limiter_with(
         &self,
         model: &str,
         provider: Option<&str>,
@@ -174,11 +246,11 @@ impl Registry {
         if let Some(found) = self.inner.by_call.get(&key) {
             return Ok(found.clone());
         }
-        let resolved = config::resolve(model, provider, tier, &*self.inner.lookup)?;
-        let encoding = encoding_for_model(model);
+        let settings = self.settings()?;
+        let profile = config::resolve(model, provider, tier, &settings, &*self.inner.lookup)?;
         let family_key = FamilyKey {
-            family: resolved.family.clone(),
-            tier: resolved.tier.clone(),
+            family: profile.family.clone(),
+            tier: profile.tier.clone(),
         };
         let limiter = self
             .inner
@@ -186,14 +258,13 @@ impl Registry {
             .entry(family_key)
             .or_insert_with(|| {
                 // Build the tokenizer now, off the request path, for the calls to come.
-                encoding.warm_in_background();
-                Limiter::new(resolved.quota.clone())
+                profile.encoding.warm_in_background();
+                Limiter::new(profile.quota.clone())
             })
             .clone();
         let found = ModelLimiter {
             limiter,
-            resolved: Arc::new(resolved),
-            encoding,
+            profile: Arc::new(profile),
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
@@ -248,6 +319,7 @@ impl Drop for ScopeGuard {
                 scoped.remove(i);
             }
         });
+        LIVE_THREAD_SCOPES.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -259,11 +331,12 @@ impl fmt::Debug for ScopeGuard {
 
 /// Gives the current thread a fresh registry that reads the process environment, until the
 /// guard is dropped: limiters created by earlier tests are not seen, and none created now leak
-/// into later ones. See [`Registry::scope`].
+/// into later ones. See [`Registry::scope`]; tasks spawned onto other threads need
+/// [`spawn_scoped`] (or [`Registry::bind`]) to see it.
 ///
 /// ```
 /// // first line of a test: this test's #[rate_limited] calls see only their own limiters
-/// let _registry = ratelimited_runtime::fresh_registry();
+/// let _registry = ratelimited_runtime::testing::fresh_registry();
 /// ```
 pub fn fresh_registry() -> ScopeGuard {
     Registry::from_process_env().scope()
@@ -279,6 +352,19 @@ where
     Registry::with_env(vars).scope()
 }
 
+/// Spawns `future` bound to the [current](Registry::current) registry, so a task spawned by a
+/// test that scoped a registry uses that registry on any worker thread.
+///
+/// # Panics
+/// Outside a tokio runtime, as `tokio::spawn` does.
+pub fn spawn_scoped<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Registry::current().spawn(future)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,9 +372,11 @@ mod tests {
     #[test]
     fn aliases_share_one_limiter_and_tiers_do_not() {
         let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-2")]);
-        let a = registry.limiter("gpt-4o", None, None).unwrap();
-        let b = registry.limiter("gpt-4o-2024-08-06", None, None).unwrap();
-        let c = registry.limiter("gpt-4o", None, Some("tier-1")).unwrap();
+        let a = registry.limiter("gpt-4o").unwrap();
+        let b = registry.limiter("gpt-4o-2024-08-06").unwrap();
+        let c = registry
+            .limiter_with("gpt-4o", None, Some("tier-1"))
+            .unwrap();
         a.limiter.hold_for(std::time::Duration::from_secs(1));
         assert_eq!(registry.limiters().len(), 2);
         assert_eq!(b.limiter.quota(), a.limiter.quota());
@@ -301,7 +389,7 @@ mod tests {
         let inner = Registry::with_env([("RATE_LIMITED_M_RPM", "2")]);
         let rpm = || {
             Registry::current()
-                .limiter("m", Some("openai"), None)
+                .limiter_with("m", Some("openai"), None)
                 .map(|m| m.limiter.quota().rpm)
         };
         let g1 = outer.scope();
@@ -320,5 +408,45 @@ mod tests {
         let registry = Registry::with_env([("RATE_LIMITED_HEADROOM", "1.5")]);
         let err = registry.settings().unwrap_err();
         assert!(err.to_string().contains("RATE_LIMITED_HEADROOM"), "{err}");
+    }
+
+    #[test]
+    fn the_provider_is_inferred_or_read_from_a_prefix() {
+        let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]);
+        let claude = registry.limiter("claude-sonnet-4-5").unwrap();
+        assert_eq!(
+            claude.profile.family.provider,
+            crate::config::Provider::Anthropic
+        );
+        let prefixed = registry.limiter("openai/my-model").unwrap();
+        assert_eq!(prefixed.limiter.quota().rpm, Some(60));
+        // Prefixed and bare ids share the family's one limiter.
+        let bare = registry
+            .limiter_with("my-model", Some("openai"), None)
+            .unwrap();
+        bare.limiter.hold_for(std::time::Duration::from_secs(1));
+        assert_eq!(registry.limiters().len(), 2);
+        assert!(matches!(
+            registry.limiter("my-model"),
+            Err(Error::Config { variable, .. }) if variable == "provider"
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bound_futures_see_their_registry_on_any_thread() {
+        let registry = Registry::with_env([("RATE_LIMITED_M_RPM", "7")]);
+        let rpm = || {
+            Registry::current()
+                .limiter("openai/m")
+                .map(|m| m.limiter.quota().rpm)
+        };
+        let from_spawn = registry.spawn(async move { rpm() }).await.unwrap();
+        assert_eq!(from_spawn, Ok(Some(7)));
+        // A thread scope reaches a spawned task through spawn_scoped.
+        let _scope = Registry::with_env([("RATE_LIMITED_M_RPM", "8")]).scope();
+        let scoped = spawn_scoped(async move { rpm() }).await.unwrap();
+        assert_eq!(scoped, Ok(Some(8)));
+        // A bound future wins over the thread scope.
+        assert_eq!(registry.bind(async { rpm() }).await, Ok(Some(7)));
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::headers::RateLimitHeaders;
+use crate::http::RateLimitHeaders;
 use crate::quota::Usage;
 
 /// How a returned value reports the tokens the call really used.
@@ -341,7 +341,7 @@ mod tests {
 /// both settle to the body's usage and tighten its limiter to what the server reports.
 ///
 /// ```
-/// use ratelimited_runtime::{RateLimitHeaders, ReportUsage, WithHeaders};
+/// use ratelimited_runtime::{http::RateLimitHeaders, ReportUsage, WithHeaders};
 /// use std::time::SystemTime;
 ///
 /// let headers = [("x-ratelimit-limit-tokens", "200000"), ("x-ratelimit-remaining-tokens", "150000")];

@@ -78,12 +78,14 @@ use ::async_openai::types::embeddings::{
     CreateBase64EmbeddingResponse, CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
 };
 
-use crate::call::{Budget, OutputBudget};
-use crate::classify::{classify_http, Classify, Verdict};
+use crate::budget::{Budget, OutputBudget};
+use crate::classify::{Classify, Verdict};
 use crate::error::Error;
+use crate::http::classify_http;
 use crate::quota::Usage;
-use crate::tokens::{count_chat, count_tokens, ChatMessage, Encoding, EstimateTokens};
+use crate::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 use crate::usage::ReportUsage;
+use crate::EstimateTokens;
 
 // ---------------------------------------------------------------------------------------------
 // Estimates
@@ -435,7 +437,7 @@ fn classify_by_source(error: &(dyn std::error::Error + 'static)) -> Verdict {
 ///
 /// - `insufficient_quota` (code or type) → [`Verdict::QuotaExhausted`], never retried;
 /// - a message starting "Request too large", or a tokens-per-minute limit message with
-///   `Requested` but no `Used` → [`Verdict::TooLarge`], never retried;
+///   `Requested` but no `Used` → [`Verdict::RequestTooLarge`], never retried;
 /// - HTTP 429, or code `rate_limit_exceeded` / type `rate_limit_error` whatever the status →
 ///   [`Verdict::RateLimited`], waiting as the message says ("Please try again in 1.146s");
 /// - 408, 409, 5xx → [`Verdict::Transient`] (async-openai keeps a 5xx body verbatim as the

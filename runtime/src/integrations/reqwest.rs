@@ -39,15 +39,16 @@ use std::time::SystemTime;
 use ::reqwest::header::HeaderMap;
 use ::reqwest::Response;
 
-use crate::classify::{classify_http, Classify, HttpError, Verdict};
+use crate::classify::{Classify, Verdict};
 use crate::error::Error;
-use crate::headers::RateLimitHeaders;
+use crate::http::RateLimitHeaders;
+use crate::http::{classify_http, HttpError};
 
 /// Transport failures are worth retrying; a bad request or an undecodable body is not.
 ///
 /// | error | verdict |
 /// |---|---|
-/// | from `Response::error_for_status` (`is_status`) | [`classify_http`] of its status alone (429 → [`Verdict::RateLimited`], 408/409/5xx → [`Verdict::Transient`], 413 → [`Verdict::TooLarge`], else [`Verdict::Fatal`]); it has no headers or body, so prefer [`error_for_status`] from this module, which keeps them |
+/// | from `Response::error_for_status` (`is_status`) | [`classify_http`] of its status alone (429 → [`Verdict::RateLimited`], 408/409/5xx → [`Verdict::Transient`], 413 → [`Verdict::RequestTooLarge`], else [`Verdict::Fatal`]); it has no headers or body, so prefer [`error_for_status`] from this module, which keeps them |
 /// | timeout (`is_timeout`), connect (`is_connect`), sending the request (`is_request`), reading the body (`is_body`), or any error caused by a reset, aborted, refused or timed-out connection | [`Verdict::Transient`] |
 /// | decoding the body (`is_decode`), building the request (`is_builder`), redirects, upgrades | [`Verdict::Fatal`] |
 impl Classify for ::reqwest::Error {
@@ -90,7 +91,7 @@ fn caused_by_transient_io(error: &(dyn StdError + 'static)) -> bool {
 ///
 /// ```no_run
 /// use ratelimited_runtime::integrations::reqwest::http_error;
-/// use ratelimited_runtime::{Classify, HttpError};
+/// use ratelimited_runtime::{http::HttpError, Classify};
 ///
 /// # async fn demo(client: reqwest::Client) -> Result<String, HttpError> {
 /// let response = client.get("http://127.0.0.1:8080/v1/models").send().await.unwrap();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::openai_wire;
-use crate::classify::HttpError;
+use crate::http::HttpError;
 
 #[cfg(doc)]
 use super::{MockProvider, Rejection, RejectionKind};

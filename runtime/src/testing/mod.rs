@@ -42,3 +42,5 @@ pub use request::MockRequest;
 pub use response::MockResponse;
 #[cfg(feature = "mock-server")]
 pub use server::MockServer;
+
+pub use crate::registry::{fresh_registry, fresh_registry_with_env, spawn_scoped, ScopeGuard};

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::request::{total_tokens, RequestedWork};
-use crate::classify::HttpError;
+use crate::http::HttpError;
 use crate::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage};
 
 /// The organization named in error messages and the `openai-organization` header.
@@ -526,7 +526,7 @@ mod tests {
         assert_eq!(go_duration(ms(3_661_010)), "1h1m1.01s");
         for d in [20, 999, 1000, 46_001, 360_000, 5_400_000, 3_661_010] {
             assert_eq!(
-                crate::headers::parse_go_duration(&go_duration(ms(d))),
+                crate::http::parse_go_duration(&go_duration(ms(d))),
                 Some(ms(d))
             );
         }

@@ -18,8 +18,8 @@ use super::openai_wire::{self, BucketReport, LimitHit, LimitScope};
 use super::records::{Admission, MockStats, Rejection, RejectionKind};
 use super::request::{total_tokens, MockRequest, RequestedWork};
 use super::response::MockResponse;
-use crate::classify::HttpError;
-use crate::DEFAULT_MAX_TOKENS;
+use crate::config::DEFAULT_MAX_TOKENS;
+use crate::http::HttpError;
 
 #[cfg(doc)]
 use crate::tokens::count_chat;

@@ -10,7 +10,7 @@ use crate::{Budget, OutputBudget};
 #[cfg(doc)]
 use super::MockProvider;
 #[cfg(doc)]
-use crate::DEFAULT_MAX_TOKENS;
+use crate::config::DEFAULT_MAX_TOKENS;
 
 /// One request to [`MockProvider::chat`].
 ///

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::headers::RateLimitHeaders;
+use crate::http::RateLimitHeaders;
 use crate::quota::Usage;
 use crate::usage::ReportUsage;
 

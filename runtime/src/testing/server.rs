@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use super::openai_wire;
 use super::{MockLimits, MockProvider, MockResponse};
-use crate::classify::HttpError;
+use crate::http::HttpError;
 
 /// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
 ///

@@ -4,7 +4,7 @@
 //! Parsing only: what the limiter does with the numbers lives elsewhere. Every time in here is
 //! relative to a `now` the caller passes in, so nothing reads the wall clock and tests are exact.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// What a response's rate-limit headers say about the limits in force.
 ///
@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// | `*_input_tokens` | – | `anthropic-ratelimit-input-tokens-{limit,remaining,reset}` |
 /// | `*_output_tokens` | – | `anthropic-ratelimit-output-tokens-{limit,remaining,reset}` |
 ///
-/// Resets are the time until the bucket is full again: OpenAI sends Go durations (`6m0s`, parsed
-/// with [`parse_go_duration`]), Anthropic sends RFC 3339 instants (turned into a duration from
+/// Resets are the time until the bucket is full again: OpenAI sends Go durations (`6m0s`, Go's
+/// `time.ParseDuration` syntax), Anthropic sends RFC 3339 instants (turned into a duration from
 /// `now`; an instant already past gives zero).
 ///
 /// Sentinels are dropped rather than believed (Azure's Responses API has sent `-1` limits with
@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::RateLimitHeaders;
+/// use ratelimited_runtime::http::RateLimitHeaders;
 ///
 /// let headers = [
 ///     ("x-ratelimit-limit-tokens", "150000"),
@@ -225,14 +225,15 @@ fn parse_reset_instant(value: &str, now: SystemTime) -> Option<Duration> {
 ///
 /// Accepts a sequence of decimal numbers (optionally fractional) each followed by a unit `h`,
 /// `m`, `s`, `ms`, `us`/`µs`/`μs` or `ns`, an optional leading `+`, and the bare `0`. Returns
-/// `None` for anything else, for negative durations (which cannot be waited for) and on overflow.
+/// `None` for anything else and for negative durations (which cannot be waited for). A duration
+/// too long to represent is [`Duration::MAX`]: a server asking for an absurd wait means "much
+/// longer than you will wait", never "no answer".
 ///
 /// ```
 /// use std::time::Duration;
-/// use ratelimited_runtime::parse_go_duration;
+/// use ratelimited_runtime::http::parse_go_duration;
 ///
 /// assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
-/// assert_eq!(parse_go_duration("46.001s"), Some(Duration::from_millis(46_001)));
 /// assert_eq!(parse_go_duration("soon"), None);
 /// ```
 pub fn parse_go_duration(input: &str) -> Option<Duration> {
@@ -275,12 +276,13 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
         .map(|(unit, nanos)| (*nanos, unit.len()))?;
         rest = &rest[unit_len..];
 
+        // Only ASCII digits are left, so a parse failure is an overflow.
         let whole: u128 = if whole.is_empty() {
             0
         } else {
-            whole.parse().ok()?
+            whole.parse().unwrap_or(u128::MAX)
         };
-        let mut nanos = whole.checked_mul(unit_nanos)?;
+        let mut nanos = whole.saturating_mul(unit_nanos);
         // Fraction: digits beyond nanosecond precision are dropped, as Go does.
         let mut scale = unit_nanos;
         for digit in frac.bytes() {
@@ -288,128 +290,43 @@ pub fn parse_go_duration(input: &str) -> Option<Duration> {
             if scale == 0 {
                 break;
             }
-            nanos = nanos.checked_add(u128::from(digit - b'0') * scale)?;
+            nanos = nanos.saturating_add(u128::from(digit - b'0') * scale);
         }
-        total_nanos = total_nanos.checked_add(nanos)?;
+        total_nanos = total_nanos.saturating_add(nanos);
     }
-    let secs = u64::try_from(total_nanos / 1_000_000_000).ok()?;
-    Some(Duration::new(secs, (total_nanos % 1_000_000_000) as u32))
+    match u64::try_from(total_nanos / 1_000_000_000) {
+        Ok(secs) => Some(Duration::new(secs, (total_nanos % 1_000_000_000) as u32)),
+        Err(_) => Some(Duration::MAX),
+    }
 }
 
 /// Parses an RFC 3339 timestamp (`2026-03-14T02:17:09Z`, `2026-03-14T02:17:09.5+01:00`), the
-/// format of Anthropic's `anthropic-ratelimit-*-reset` headers.
+/// format of Anthropic's `anthropic-ratelimit-*-reset` headers, with the `time` crate.
 ///
-/// Accepts `T`, `t` or a space between date and time, fractional seconds of any length (kept to
-/// the nanosecond), and `Z`/`z` or a `±HH:MM` offset. A leap second (`:60`) is read as `:59`.
-/// Returns `None` for anything malformed or out of range.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use ratelimited_runtime::parse_rfc3339;
-///
-/// let t = parse_rfc3339("1970-01-02T00:00:01.5Z").unwrap();
-/// assert_eq!(t.duration_since(UNIX_EPOCH).unwrap(), Duration::from_millis(86_401_500));
-/// ```
-pub fn parse_rfc3339(input: &str) -> Option<SystemTime> {
-    let b = input.as_bytes();
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(range)?;
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        part.iter()
-            .try_fold(0u32, |acc, d| Some(acc * 10 + u32::from(d - b'0')))
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
+/// Accepts `T`/`t` (or, as RFC 3339 allows, a space) between date and time, fractional
+/// seconds, and `Z`/`z` or a `±HH:MM` offset. A leap second (`:60`) is read as `:59`: the reset
+/// it announces is a second early at worst. Returns `None` for anything malformed or out of
+/// range.
+pub(crate) fn parse_rfc3339(input: &str) -> Option<SystemTime> {
+    use time::format_description::well_known::Rfc3339;
 
-    let mut i = 19;
-    let mut nanos: u32 = 0;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        let mut scale = 100_000_000;
-        while i < b.len() && b[i].is_ascii_digit() {
-            nanos += u32::from(b[i] - b'0') * scale;
-            scale /= 10;
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
+    let mut text = input.to_owned();
+    if text.get(10..11) == Some(" ") {
+        text.replace_range(10..11, "T");
     }
-    let offset_secs: i64 = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (digits(i + 1..i + 3)?, digits(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let offset = i64::from(oh * 3600 + om * 60);
-            if *sign == b'+' {
-                offset
-            } else {
-                -offset
-            }
-        }
-        _ => return None,
-    };
-
-    let days = days_from_civil(i64::from(year), month, day);
-    let secs =
-        days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second.min(59))
-            - offset_secs;
-    let since_epoch = Duration::new(secs.unsigned_abs(), 0);
-    let whole = if secs >= 0 {
-        UNIX_EPOCH.checked_add(since_epoch)?
-    } else {
-        UNIX_EPOCH.checked_sub(since_epoch)?
-    };
-    whole.checked_add(Duration::from_nanos(u64::from(nanos)))
-}
-
-fn is_leap_year(year: u32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    // `time` turns :60 into :59.999999999, and only where a leap second can fall.
+    if text.get(16..19) == Some(":60") {
+        text.replace_range(17..19, "59");
     }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    time::OffsetDateTime::parse(&text, &Rfc3339)
+        .ok()
+        .map(SystemTime::from)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     fn secs(s: u64) -> Duration {
@@ -453,21 +370,15 @@ mod tests {
     #[test]
     fn go_durations_rejects() {
         for bad in [
-            "",
-            "s",
-            "5",
-            "-1s",
-            "1x",
-            "1.2.3s",
-            "1 s",
-            " 1s",
-            "1s ",
-            ".s",
-            "1sm",
-            "1d",
-            "99999999999999999999h",
+            "", "s", "5", "-1s", "1x", "1.2.3s", "1 s", " 1s", "1s ", ".s", "1sm", "1d",
         ] {
             assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+        for huge in [
+            "99999999999999999999h",
+            "999999999999999999999999999999999999999999s",
+        ] {
+            assert_eq!(parse_go_duration(huge), Some(Duration::MAX), "{huge:?}");
         }
     }
 
@@ -490,6 +401,7 @@ mod tests {
             "leap second reads as :59"
         );
         assert!(parse_rfc3339("1969-12-31T23:59:59Z").is_some());
+        assert_eq!(at("2026-03-14 02:17:09Z"), Some(secs(1_773_454_629)));
         for bad in [
             "2026-03-14",
             "2026-03-14T02:17:09",

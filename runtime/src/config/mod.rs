@@ -1,0 +1,114 @@
+//! Configuration from environment variables.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `RATE_LIMITED_TIER` | default tier for every provider; default `tier-1` |
+//! | `RATE_LIMITED_<PROVIDER>_TIER` | tier of one provider (`OPENAI`, `AZURE`, `ANTHROPIC`, `GEMINI`) |
+//! | `RATE_LIMITED_<FAMILY>_<DIM>` | one limit of one family; DIM is `RPM`, `TPM`, `ITPM`, `OTPM`, `RPD`, `TPD`, `CONCURRENCY` or `MIN_INTERVAL_MS` |
+//! | `RATE_LIMITED_HEADROOM` | fraction of each limit to use, in (0, 1]; default 0.9 |
+//! | `RATE_LIMITED_MAX_RETRIES` | default retry budget; default 6 |
+//! | `RATE_LIMITED_MAX_RETRY_AFTER` | longest server-requested wait honoured, in seconds (decimals allowed); default 120 |
+//! | `RATE_LIMITED_REDIS_URL` | `redis://`, `rediss://`, `redis+unix://` or `unix://` URL; unset = in-process |
+//!
+//! Precedence: attribute argument > env var > built-in table. The tier of a call is the
+//! attribute's `tier`, else `RATE_LIMITED_<PROVIDER>_TIER`, else `RATE_LIMITED_TIER`, else
+//! `tier-1`. Its quota is the built-in entry of its family at that tier (see the `tiers` module),
+//! then each `RATE_LIMITED_<FAMILY>_<DIM>` replaces one dimension; for a family with no built-in
+//! entry, those variables define it. FAMILY is the family id upper-cased with every
+//! non-alphanumeric character as `_` (`gpt-4o-mini` → `GPT_4O_MINI`).
+//!
+//! Limit values are positive integers, with optional `_` digit separators (`200_000`); the word
+//! `unlimited` removes a built-in limit. A malformed value is an [`Error::Config`](crate::Error::Config) naming the
+//! variable, the value and what is accepted, never a silent fallback. A variable set to the
+//! empty string (or only whitespace) counts as unset, the same as `VAR= command` in a shell:
+//! an empty value says nothing, so there is nothing to reject.
+//!
+//! A model with neither a built-in entry nor any override is an [`Error::UnknownModel`](crate::Error::UnknownModel) whose
+//! hint names the variables to set: the library does not guess limits.
+//!
+//! Every reader takes the environment as a lookup function, so tests can inject a map:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use ratelimited_runtime::config::{resolve, Settings};
+//!
+//! let env: HashMap<&str, &str> = [("RATE_LIMITED_GPT_4O_MINI_TPM", "150_000")].into();
+//! let lookup = |name: &str| env.get(name).map(|v| v.to_string());
+//! let settings = Settings::from_lookup(&lookup).unwrap();
+//! let profile = resolve("gpt-4o-mini-2024-07-18", None, None, &settings, &lookup).unwrap();
+//! assert_eq!(profile.family.id, "gpt-4o-mini");
+//! assert_eq!(profile.tier, "tier-1");
+//! assert_eq!(profile.quota.rpm, Some(500));
+//! assert_eq!(profile.quota.tpm, Some(150_000));
+//! assert_eq!(profile.quota.headroom, 0.9);
+//! ```
+
+use std::time::Duration;
+
+use crate::quota::Dimension;
+
+mod limits;
+mod resolve;
+mod settings;
+#[cfg(test)]
+mod test_env;
+
+pub use crate::family::LimitFamily;
+pub use crate::provider::{azure_rpm_from_tpm, Provider, DEFAULT_MAX_TOKENS};
+pub use crate::retry::MAX_RETRY_TIME;
+pub use limits::parse_limit;
+pub use resolve::{resolve, resolve_tier, ModelProfile};
+pub(crate) use settings::redact_url;
+pub use settings::Settings;
+
+/// `RATE_LIMITED_TIER`: the default tier of every provider.
+pub const TIER_VAR: &str = "RATE_LIMITED_TIER";
+/// `RATE_LIMITED_HEADROOM`: the fraction of each limit to use.
+pub const HEADROOM_VAR: &str = "RATE_LIMITED_HEADROOM";
+/// `RATE_LIMITED_MAX_RETRIES`: the default retry budget.
+pub const MAX_RETRIES_VAR: &str = "RATE_LIMITED_MAX_RETRIES";
+/// `RATE_LIMITED_MAX_RETRY_AFTER`: the longest server-requested wait honoured, in seconds.
+pub const MAX_RETRY_AFTER_VAR: &str = "RATE_LIMITED_MAX_RETRY_AFTER";
+/// `RATE_LIMITED_REDIS_URL`: share limits through Redis.
+pub const REDIS_URL_VAR: &str = "RATE_LIMITED_REDIS_URL";
+
+/// The tier used when neither the attribute nor the env names one.
+pub const DEFAULT_TIER: &str = "tier-1";
+/// The default headroom.
+pub const DEFAULT_HEADROOM: f64 = 0.9;
+/// The default retry budget.
+pub const DEFAULT_MAX_RETRIES: u32 = 6;
+/// The default longest server-requested wait honoured.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+/// The URL schemes accepted in `RATE_LIMITED_REDIS_URL`.
+pub const REDIS_SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis+unix://", "unix://"];
+
+/// Reads a variable from the process environment.
+///
+/// A value that is not valid UTF-8 is returned lossily converted, so that it fails validation
+/// with an error instead of looking unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The variable holding the tier of one provider: `RATE_LIMITED_OPENAI_TIER`, ..
+pub fn provider_tier_var(provider: Provider) -> String {
+    format!("RATE_LIMITED_{}_TIER", provider.env_name())
+}
+
+/// The variable overriding one dimension of one family: `RATE_LIMITED_GPT_4O_MINI_TPM`, ..
+pub fn limit_var(family: &LimitFamily, dimension: Dimension) -> String {
+    format!(
+        "RATE_LIMITED_{}_{}",
+        family.env_prefix(),
+        dimension.env_suffix()
+    )
+}
+
+/// A set value: `None` if unset, empty or only whitespace; otherwise the value trimmed.
+pub(crate) fn get(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
