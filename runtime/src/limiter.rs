@@ -129,6 +129,33 @@ impl State {
         }
     }
 
+    /// The first dimension `cost` can never fit, checked on arrival so that a request behind
+    /// a queue fails at once instead of when it reaches the head.
+    fn oversized(&self, cost: &Cost) -> Option<TooLarge> {
+        let requests = u64::from(cost.requests);
+        if let Some(limit) = self.quota.concurrency.map(u64::from) {
+            if requests > limit {
+                return Some(TooLarge {
+                    dimension: Dimension::Concurrency,
+                    requested: requests,
+                    capacity: limit,
+                });
+            }
+        }
+        match self.buckets.oversized(cost) {
+            Some(Decision::TooLarge {
+                dimension,
+                requested,
+                capacity,
+            }) => Some(TooLarge {
+                dimension,
+                requested,
+                capacity,
+            }),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn head_waker(&mut self) -> Option<Waker> {
         self.queue.front_mut().and_then(|w| w.waker.take())
@@ -342,6 +369,11 @@ impl Future for Acquire {
                     id
                 }
                 None => {
+                    if let Some(t) = state.oversized(&cost) {
+                        drop(state);
+                        this.shared = None;
+                        return Poll::Ready(Err(t.into()));
+                    }
                     let id = state.next_id;
                     state.next_id += 1;
                     state.queue.push_back(Waiter {
