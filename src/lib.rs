@@ -69,6 +69,11 @@ pub use ratelimited_runtime::{
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub use ratelimited_runtime::integrations;
 
+/// Limits shared by every process and machine pointed at one Redis (feature `redis`): set
+/// `RATE_LIMITED_REDIS_URL`, or build a registry with [`RedisConfig`].
+#[cfg(feature = "redis")]
+pub use ratelimited_runtime::{OnFailure, RedisConfig};
+
 /// Helpers for testing code that uses the limiter: a fresh registry per test, and a mock
 /// provider that enforces OpenAI-style limits on tokio's clock.
 pub mod testing {

@@ -45,8 +45,15 @@ mod limiter;
 #[doc(hidden)]
 pub mod private;
 mod registry;
+mod store;
 pub mod testing;
 pub use call::{Attempt, Budget, Call, Next, OutputBudget, DEFAULT_MAX_TOKENS, MAX_RETRY_TIME};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 pub use registry::{fresh_registry, fresh_registry_with_env, ModelLimiter, Registry, ScopeGuard};
+#[cfg(feature = "redis")]
+pub use store::{
+    OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_TIMEOUT, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR, REDIS_ON_FAILURE_VAR,
+    REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
+};
 // -- end limiter modules --

@@ -180,15 +180,16 @@ impl Registry {
             family: resolved.family.clone(),
             tier: resolved.tier.clone(),
         };
+        let backend = crate::store::Backend::from_settings(&self.settings()?, &*self.inner.lookup)?;
         let limiter = self
             .inner
             .by_family
             .entry(family_key)
-            .or_insert_with(|| {
+            .or_try_insert_with(|| {
                 // Build the tokenizer now, off the request path, for the calls to come.
                 encoding.warm_in_background();
-                Limiter::new(resolved.quota.clone())
-            })
+                backend.limiter(&resolved)
+            })?
             .clone();
         let found = ModelLimiter {
             limiter,
