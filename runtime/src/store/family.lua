@@ -103,9 +103,9 @@ elseif mode == 'adjust' then
   end
   return {1, 0}
 elseif mode == 'hold' then
-  local until = now + extra
-  if tonumber(redis.call('GET', KEYS[1]) or 0) < until then
-    redis.call('SET', KEYS[1], until, 'PX', math.ceil(extra / 1000))
+  local hold_until = now + extra
+  if tonumber(redis.call('GET', KEYS[1]) or 0) < hold_until then
+    redis.call('SET', KEYS[1], hold_until, 'PX', math.ceil(extra / 1000))
   end
   return {1, 0}
 elseif mode == 'tighten' then
