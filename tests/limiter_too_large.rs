@@ -105,7 +105,14 @@ async fn the_attribute_fails_at_once_when_too_large_behind_a_queue() {
     assert_eq!(start.elapsed(), Duration::ZERO);
     let ApiError(err) = err;
     assert!(
-        matches!(err, Error::RequestTooLarge { requested: 901, capacity: 900, .. }),
+        matches!(
+            err,
+            Error::RequestTooLarge {
+                requested: 901,
+                capacity: 900,
+                ..
+            }
+        ),
         "{err}"
     );
     waiting.await.unwrap().unwrap();

@@ -58,7 +58,10 @@ async fn redis_killed_and_restarted_mid_run_loses_and_duplicates_nothing() {
     // Back on shared state: the restarted (empty) server counts what came after it.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let rpm = redis.cli(&["GET", "ratelimited:{openai:failover-model:tier-1}:rpm"]);
-    assert!(!rpm.trim().is_empty(), "nothing charged on the restarted server");
+    assert!(
+        !rpm.trim().is_empty(),
+        "nothing charged on the restarted server"
+    );
 }
 
 const WORKER: &str = "RATELIMITED_TEST_LEASE_HOLDER";
@@ -85,7 +88,12 @@ async fn lease_holder_process() {
 async fn a_killed_process_frees_its_slots_when_its_leases_expire() {
     let redis = RedisServer::start();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lease_holder_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "lease_holder_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER, redis.url())
         .stdout(Stdio::piped())
         .spawn()

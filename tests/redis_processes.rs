@@ -18,7 +18,13 @@ const RPM: u64 = 6_000;
 const RUN: Duration = Duration::from_secs(3);
 
 fn epoch_us() -> u64 {
-    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros()).unwrap()
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap()
 }
 
 fn registry(url: String) -> ratelimited::Registry {
@@ -110,7 +116,12 @@ async fn four_processes_share_one_limit_without_a_429() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "worker_process", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "worker_process",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(WORKER, &spec)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -152,14 +163,23 @@ async fn four_processes_share_one_limit_without_a_429() {
             }
         }
     }
-    assert!(server.provider().rejections().is_empty(), "the provider answered 429");
+    assert!(
+        server.provider().rejections().is_empty(),
+        "the provider answered 429"
+    );
 
     // Combined rate: at least 95% of the limit times the headroom, over the run.
     let rate = RPM as f64 * 0.9 / 60.0;
     let expected = rate * RUN.as_secs_f64();
     let total = admitted.len() as f64;
-    assert!(total >= 0.95 * expected, "{total} admitted, {expected} allowed");
-    assert!(total <= expected + 2.0, "{total} admitted, {expected} allowed");
+    assert!(
+        total >= 0.95 * expected,
+        "{total} admitted, {expected} allowed"
+    );
+    assert!(
+        total <= expected + 2.0,
+        "{total} admitted, {expected} allowed"
+    );
 
     // Fair interleaving: once every process is running (they start a few ms apart, and the
     // first one gets what refilled meanwhile), each gets a fair share
@@ -167,7 +187,13 @@ async fn four_processes_share_one_limit_without_a_429() {
     // holds each process.
     admitted.sort_unstable();
     let all_running = (0..4)
-        .map(|w| admitted.iter().find(|(_, x)| *x == w).expect("a worker sent nothing").0)
+        .map(|w| {
+            admitted
+                .iter()
+                .find(|(_, x)| *x == w)
+                .expect("a worker sent nothing")
+                .0
+        })
         .max()
         .unwrap();
     let order: Vec<usize> = admitted
@@ -175,14 +201,21 @@ async fn four_processes_share_one_limit_without_a_429() {
         .filter(|(at, _)| *at > all_running)
         .map(|(_, w)| *w)
         .collect();
-    assert!(order.len() as f64 >= 0.8 * expected, "{} after all started", order.len());
+    assert!(
+        order.len() as f64 >= 0.8 * expected,
+        "{} after all started",
+        order.len()
+    );
     for worker in 0..4 {
         let share = order.iter().filter(|w| **w == worker).count() as f64 / order.len() as f64;
         assert!((0.15..=0.35).contains(&share), "worker {worker}: {share}");
     }
     for window in order.windows(64) {
         for worker in 0..4 {
-            assert!(window.contains(&worker), "worker {worker} starved: {window:?}");
+            assert!(
+                window.contains(&worker),
+                "worker {worker} starved: {window:?}"
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use ratelimited::{rate_limited, Classify, Cost, Dimension, Error, OnFailure, RedisConfig, Usage, Verdict};
+use ratelimited::{
+    rate_limited, Classify, Cost, Dimension, Error, OnFailure, RedisConfig, Usage, Verdict,
+};
 use serde_json::{json, Value};
 
 mod redis_support;
@@ -52,7 +54,11 @@ async fn a_settle_refunds_the_shared_bucket() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let start = Instant::now();
     b.acquire(Cost::request(5_800, 0)).await.unwrap().keep();
-    assert!(start.elapsed() < Duration::from_millis(500), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -125,7 +131,11 @@ async fn an_unreachable_redis_fails_closed_with_a_typed_error_when_asked() {
     let err = a.acquire(Cost::request(1, 0)).await.unwrap_err();
     assert!(matches!(err, Error::BackendUnavailable { .. }), "{err}");
     assert!(err.to_string().contains("closed"), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
     // The breaker is open: the next call does not even try.
     let start = Instant::now();
     assert!(a.acquire(Cost::request(1, 0)).await.is_err());
@@ -143,7 +153,13 @@ async fn an_unreachable_redis_falls_back_to_a_share_of_the_limit_by_default() {
     assert!(a.shared_store_down());
     let err = a.acquire(Cost::request(3_001, 0)).await.unwrap_err();
     assert!(
-        matches!(err, Error::RequestTooLarge { capacity: 3_000, .. }),
+        matches!(
+            err,
+            Error::RequestTooLarge {
+                capacity: 3_000,
+                ..
+            }
+        ),
         "{err}"
     );
 }
@@ -163,7 +179,13 @@ impl Classify for CallError {
     }
 }
 
-#[rate_limited(model = "shared-model", provider = "openai", tokens = 2_000, max_tokens = 0, retries = 0)]
+#[rate_limited(
+    model = "shared-model",
+    provider = "openai",
+    tokens = 2_000,
+    max_tokens = 0,
+    retries = 0
+)]
 async fn annotated() -> Result<Value, CallError> {
     Ok(json!({"usage": {"prompt_tokens": 2_000, "completion_tokens": 0}}))
 }

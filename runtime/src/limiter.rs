@@ -225,9 +225,7 @@ impl Limiter {
                 cost,
                 id: None,
                 sleep: None,
-                shared_store: Some(Box::pin(
-                    async move { store.acquire(&limiter, cost).await },
-                )),
+                shared_store: Some(Box::pin(async move { store.acquire(&limiter, cost).await })),
             };
         }
         Acquire {
@@ -401,6 +399,10 @@ pub enum TryAcquireError {
     },
 }
 
+/// An acquisition through the shared store: async round trips, boxed off the local path.
+#[cfg(feature = "redis")]
+type SharedAcquire = Pin<Box<dyn Future<Output = Result<Reservation, Error>> + Send>>;
+
 /// The future returned by [`Limiter::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire {
@@ -412,7 +414,7 @@ pub struct Acquire {
     sleep: Option<Pin<Box<Sleep>>>,
     /// The whole acquisition when the state lives in Redis (async round trips).
     #[cfg(feature = "redis")]
-    shared_store: Option<Pin<Box<dyn Future<Output = Result<Reservation, Error>> + Send>>>,
+    shared_store: Option<SharedAcquire>,
 }
 
 impl Future for Acquire {

@@ -210,18 +210,17 @@ impl RedisConfig {
             config.prefix = prefix;
         }
         if let Some(policy) = get(REDIS_ON_FAILURE_VAR) {
-            config.on_failure = match policy.to_ascii_lowercase().as_str() {
-                "local" => OnFailure::Local,
-                "closed" => OnFailure::Closed,
-                _ => {
-                    return Err(Error::config(
+            config.on_failure =
+                match policy.to_ascii_lowercase().as_str() {
+                    "local" => OnFailure::Local,
+                    "closed" => OnFailure::Closed,
+                    _ => return Err(Error::config(
                         REDIS_ON_FAILURE_VAR,
                         policy,
                         "`local` (fall back to an in-process limiter at a share of each limit) \
                          or `closed` (fail calls while Redis is unreachable)",
-                    ))
-                }
-            };
+                    )),
+                };
         }
         if let Some(share) = get(REDIS_FALLBACK_SHARE_VAR) {
             config.fallback_share = share

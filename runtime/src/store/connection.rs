@@ -99,7 +99,8 @@ impl Store {
             .set_max_delay(config.call_timeout())
             .set_connection_timeout(Some(config.call_timeout()))
             .set_response_timeout(Some(config.call_timeout()));
-        let connection = ConnectionManager::new_lazy_with_config(client, manager).map_err(bad_url)?;
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, manager).map_err(bad_url)?;
         Ok(Store {
             connection,
             timeout: config.call_timeout(),
@@ -122,9 +123,11 @@ impl Store {
             invocation.arg(arg);
         }
         let mut connection = self.connection.clone();
-        let answer =
-            tokio::time::timeout(self.timeout, invocation.invoke_async::<Vec<i64>>(&mut connection))
-                .await;
+        let answer = tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<Vec<i64>>(&mut connection),
+        )
+        .await;
         let reply = match answer {
             Ok(Ok(reply)) => parse(&reply),
             Ok(Err(e)) => Err(format!("Redis at {} failed: {e}", self.url)),
@@ -199,13 +202,17 @@ impl Store {
 fn parse(reply: &[i64]) -> Result<Reply, String> {
     let micros = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
     match reply {
-        [1, wait] => Ok(Reply::Admitted { wait: micros(*wait) }),
+        [1, wait] => Ok(Reply::Admitted {
+            wait: micros(*wait),
+        }),
         [0, retry] => Ok(Reply::NoSlot {
             retry: micros(*retry),
         }),
         [-1, index] if *index >= 1 => Ok(Reply::TooLarge {
             index: usize::try_from(*index - 1).unwrap_or(usize::MAX),
         }),
-        other => Err(format!("unexpected reply from the limiter script: {other:?}")),
+        other => Err(format!(
+            "unexpected reply from the limiter script: {other:?}"
+        )),
     }
 }

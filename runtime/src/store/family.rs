@@ -127,7 +127,11 @@ impl SharedFamily {
     }
 
     /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
-    pub(crate) async fn acquire(&self, limiter: &Limiter, cost: Cost) -> Result<Reservation, Error> {
+    pub(crate) async fn acquire(
+        &self,
+        limiter: &Limiter,
+        cost: Cost,
+    ) -> Result<Reservation, Error> {
         let quota = limiter.quota();
         // Checked before any queue or round trip: too large fails now, whatever is waiting.
         if let Some(err) = too_large(&quota, &cost) {
@@ -147,7 +151,13 @@ impl SharedFamily {
             let (mut call, dimensions) = self.call(&quota);
             call.args.push("reserve".to_owned());
             for dimension in &dimensions {
-                Self::bucket_args(&mut call, &quota, *dimension, dimension.charge(&cost).into(), 0);
+                Self::bucket_args(
+                    &mut call,
+                    &quota,
+                    *dimension,
+                    dimension.charge(&cost).into(),
+                    0,
+                );
             }
             call.args.extend([
                 concurrency.map_or(0, u64::from).to_string(),
@@ -281,7 +291,13 @@ impl SharedFamily {
             quota,
             "tighten",
             // -1: leave the other buckets alone.
-            |d| if d == dimension { (used.into(), 0) } else { (-1, 0) },
+            |d| {
+                if d == dimension {
+                    (used.into(), 0)
+                } else {
+                    (-1, 0)
+                }
+            },
             no_lease(0),
         );
         self.send(call);

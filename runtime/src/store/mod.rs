@@ -15,9 +15,9 @@ use crate::limiter::Limiter;
 #[cfg(feature = "redis")]
 mod config;
 #[cfg(feature = "redis")]
-mod family;
-#[cfg(feature = "redis")]
 mod connection;
+#[cfg(feature = "redis")]
+mod family;
 
 #[cfg(feature = "redis")]
 pub use config::{
