@@ -2,6 +2,7 @@
 //! combined rate close to the limit, and every process served in a fair interleaving. The
 //! test binary re-runs itself as the workers (`--exact worker_process`).
 
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,10 +43,10 @@ async fn worker_process() {
         return;
     };
     let mut parts = spec.split(' ');
-    let (redis, mock, deadline) = (
+    let (redis, mock, go) = (
         parts.next().unwrap().to_owned(),
         parts.next().unwrap().to_owned(),
-        parts.next().unwrap().parse::<u64>().unwrap(),
+        std::path::PathBuf::from(parts.next().unwrap()),
     );
     let limiter = registry(redis)
         .limiter("four-way", Some("openai"), None)
@@ -54,6 +55,18 @@ async fn worker_process() {
     // Plain HTTP on loopback; reqwest still wants a crypto provider chosen.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Started processes wait for each other (a loaded machine starts them far apart): the
+    // parent writes the shared deadline once every worker is ready.
+    println!("READY");
+    let deadline = loop {
+        if let Some(deadline) = std::fs::read_to_string(&go)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            break deadline;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (limiter, client, mock) = (limiter.clone(), client.clone(), mock.clone());
@@ -99,21 +112,10 @@ async fn four_processes_share_one_limit_without_a_429() {
     let server = MockServer::start(MockLimits::new(RPM, 1_000_000_000))
         .await
         .unwrap();
-    // Spend the burst first, so the run measures the steady rate.
-    let limiter = registry(redis.url())
-        .limiter("four-way", Some("openai"), None)
-        .unwrap()
-        .limiter;
-    let burst = Cost {
-        requests: 5_400,
-        ..Cost::default()
-    };
-    limiter.acquire(burst).await.unwrap().keep();
-    let start = epoch_us();
-    let deadline = start + u64::try_from(RUN.as_micros()).unwrap();
-
-    let spec = format!("{} {} {deadline}", redis.url(), server.base_url());
-    let children: Vec<_> = (0..4)
+    let go = std::env::temp_dir().join(format!("ratelimited-go-{}", std::process::id()));
+    let _ = std::fs::remove_file(&go);
+    let spec = format!("{} {} {}", redis.url(), server.base_url(), go.display());
+    let mut children: Vec<_> = (0..4)
         .map(|_| {
             Command::new(std::env::current_exe().unwrap())
                 .args([
@@ -129,30 +131,57 @@ async fn four_processes_share_one_limit_without_a_429() {
                 .unwrap()
         })
         .collect();
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|child| BufReader::new(child.stdout.take().unwrap()))
+        .collect();
+    for reader in &mut readers {
+        let mut line = String::new();
+        while !line.contains("READY") {
+            line.clear();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "a worker exited early"
+            );
+        }
+    }
+    // Spend the burst first, so the run measures the steady rate.
+    let limiter = registry(redis.url())
+        .limiter("four-way", Some("openai"), None)
+        .unwrap()
+        .limiter;
+    let burst = Cost {
+        requests: 5_400,
+        ..Cost::default()
+    };
+    limiter.acquire(burst).await.unwrap().keep();
+    let deadline = epoch_us() + u64::try_from(RUN.as_micros()).unwrap();
+    std::fs::write(&go, deadline.to_string()).unwrap();
+
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let waits: Vec<_> = children
         .into_iter()
+        .zip(readers)
         .enumerate()
-        .map(|(worker, child)| {
+        .map(|(worker, (child, mut reader))| {
             let outputs = outputs.clone();
             tokio::task::spawn_blocking(move || {
+                let mut stdout = String::new();
+                reader.read_to_string(&mut stdout).unwrap();
                 let output = child.wait_with_output().unwrap();
                 assert!(
                     output.status.success(),
-                    "worker {worker} failed: {}{}",
-                    String::from_utf8_lossy(&output.stdout),
+                    "worker {worker} failed: {stdout}{}",
                     String::from_utf8_lossy(&output.stderr)
                 );
-                outputs
-                    .lock()
-                    .unwrap()
-                    .push((worker, String::from_utf8(output.stdout).unwrap()));
+                outputs.lock().unwrap().push((worker, stdout));
             })
         })
         .collect();
     for wait in waits {
         wait.await.unwrap();
     }
+    let _ = std::fs::remove_file(&go);
 
     let mut admitted: Vec<(u64, usize)> = Vec::new();
     for (worker, output) in outputs.lock().unwrap().iter() {
