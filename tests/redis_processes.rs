@@ -112,6 +112,22 @@ async fn four_processes_share_one_limit_without_a_429() {
     let server = MockServer::start(MockLimits::new(RPM, 1_000_000_000))
         .await
         .unwrap();
+    // The mock counts prompt tokens with a tokenizer that takes seconds to build in a debug
+    // build: build it now, not during the measured run.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let warm_up = reqwest::Client::builder().no_proxy().build().unwrap();
+    let response = warm_up
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&serde_json::json!({
+            "model": "four-way",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 1
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
     let go = std::env::temp_dir().join(format!("ratelimited-go-{}", std::process::id()));
     let _ = std::fs::remove_file(&go);
     let spec = format!("{} {} {}", redis.url(), server.base_url(), go.display());
