@@ -85,6 +85,18 @@ pub use ratelimited_runtime::{config, http, testing, tiers, tokens};
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub use ratelimited_runtime::integrations;
 
+/// Limits shared by every process and machine pointed at one Redis (feature `redis`): set
+/// `RATE_LIMITED_REDIS_URL`, or build a registry with [`RedisConfig`](redis::RedisConfig).
+/// See the README's "Sharing limits across processes and machines".
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use ratelimited_runtime::store::{
+        OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
+        DEFAULT_REDIS_TIMEOUT, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR, REDIS_ON_FAILURE_VAR,
+        REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
+    };
+}
+
 /// Support for the code `#[rate_limited]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -317,6 +317,8 @@ async fn a_malformed_env_value_is_an_error_naming_it() {
     );
 }
 
+// With the `redis` feature the URL is used: tests/redis_shared.rs.
+#[cfg(not(feature = "redis"))]
 #[tokio::test(start_paused = true)]
 async fn a_redis_url_is_refused_rather_than_silently_ignored() {
     let _registry = fresh_registry_with_env([(
@@ -330,6 +332,7 @@ async fn a_redis_url_is_refused_rather_than_silently_ignored() {
     };
     let text = err.to_string();
     assert!(text.contains("RATE_LIMITED_REDIS_URL"), "{text}");
+    assert!(text.contains("`redis` feature"), "{text}");
     assert!(
         !text.contains("secret"),
         "the password must not leak: {text}"

@@ -77,17 +77,6 @@ impl Call {
         retries: Option<u32>,
     ) -> Result<Call, Error> {
         let settings = registry.settings()?;
-        if let Some(url) = &settings.redis_url {
-            // Limits shared through Redis are not built yet: running with in-process limits
-            // while the user believes they are shared would over-admit N times over.
-            return Err(Error::Config {
-                variable: crate::config::REDIS_URL_VAR.to_owned(),
-                value: crate::config::redact_url(url),
-                expected: "unset: this version keeps limits in-process only (the Redis backend \
-                           is not available yet)"
-                    .to_owned(),
-            });
-        }
         let found = registry.limiter_with(model, provider, tier)?;
         Ok(Call {
             limiter: found.limiter,

@@ -156,6 +156,18 @@ impl Buckets {
         }
     }
 
+    /// The first dimension `cost` can never fit, whatever the state.
+    pub(crate) fn oversized(&self, cost: &Cost) -> Option<Decision> {
+        self.buckets.iter().find_map(|bucket| {
+            let units = bucket.dimension.charge(cost);
+            (units > bucket.capacity).then_some(Decision::TooLarge {
+                dimension: bucket.dimension,
+                requested: units,
+                capacity: bucket.capacity,
+            })
+        })
+    }
+
     /// Charges `cost` on every dimension at `now` (after `decide` said it fits).
     #[inline]
     pub(crate) fn charge(&mut self, cost: &Cost, now: u64) {

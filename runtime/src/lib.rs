@@ -27,6 +27,7 @@ pub mod config;
 pub mod http;
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub mod integrations;
+pub mod store;
 pub mod testing;
 pub mod tiers;
 pub mod tokens;

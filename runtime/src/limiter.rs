@@ -46,6 +46,9 @@ pub struct Limiter {
 struct Shared {
     origin: Instant,
     state: Mutex<State>,
+    /// The family's state in Redis, when it is shared (the local buckets then stay unused).
+    #[cfg(feature = "redis")]
+    store: Option<crate::store::SharedFamily>,
 }
 
 struct State {
@@ -129,6 +132,33 @@ impl State {
         }
     }
 
+    /// The first dimension `cost` can never fit, checked on arrival so that a request behind
+    /// a queue fails at once instead of when it reaches the head.
+    fn oversized(&self, cost: &Cost) -> Option<TooLarge> {
+        let requests = u64::from(cost.requests);
+        if let Some(limit) = self.quota.concurrency.map(u64::from) {
+            if requests > limit {
+                return Some(TooLarge {
+                    dimension: Dimension::Concurrency,
+                    requested: requests,
+                    capacity: limit,
+                });
+            }
+        }
+        match self.buckets.oversized(cost) {
+            Some(Decision::TooLarge {
+                dimension,
+                requested,
+                capacity,
+            }) => Some(TooLarge {
+                dimension,
+                requested,
+                capacity,
+            }),
+            _ => None,
+        }
+    }
+
     #[inline]
     fn head_waker(&mut self) -> Option<Waker> {
         self.queue.front_mut().and_then(|w| w.waker.take())
@@ -143,8 +173,27 @@ impl State {
 impl Limiter {
     /// A limiter enforcing `quota`, with full buckets.
     pub fn new(quota: Quota) -> Self {
+        Limiter::build(
+            quota,
+            #[cfg(feature = "redis")]
+            None,
+        )
+    }
+
+    /// A limiter whose state lives in Redis, shared with every process using the same keys.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_shared_store(quota: Quota, store: crate::store::SharedFamily) -> Self {
+        Limiter::build(quota, Some(store))
+    }
+
+    fn build(
+        quota: Quota,
+        #[cfg(feature = "redis")] store: Option<crate::store::SharedFamily>,
+    ) -> Self {
         Limiter {
             shared: Arc::new(Shared {
+                #[cfg(feature = "redis")]
+                store,
                 origin: Instant::now(),
                 state: Mutex::new(State {
                     buckets: Buckets::new(&quota),
@@ -163,18 +212,57 @@ impl Limiter {
     /// Fails at once with [`Error::RequestTooLarge`] when `cost` exceeds a dimension's
     /// capacity. Dropping the future before it resolves gives up the place in the queue and
     /// reserves nothing.
+    ///
+    /// With a shared store (feature `redis`), the reservation is one round trip: the store
+    /// charges it at once and says how long to sleep, so callers in every process are
+    /// admitted in the order they asked.
     pub fn acquire(&self, cost: Cost) -> Acquire {
+        #[cfg(feature = "redis")]
+        if let Some(store) = self.shared.store.clone() {
+            let limiter = self.clone();
+            return Acquire {
+                shared: None,
+                cost,
+                id: None,
+                sleep: None,
+                shared_store: Some(Box::pin(async move { store.acquire(&limiter, cost).await })),
+            };
+        }
         Acquire {
             shared: Some(self.shared.clone()),
             cost,
             id: None,
             sleep: None,
+            #[cfg(feature = "redis")]
+            shared_store: None,
         }
     }
 
+    /// A reservation taken on the shared store: releasing it goes back there.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_reservation(&self, cost: Cost, held: crate::store::Held) -> Reservation {
+        let mut reservation = Reservation::new(self.shared.clone(), cost);
+        reservation.held = Some(held);
+        reservation
+    }
+
+    /// Whether this limiter's state lives in a shared store that is unreachable right now
+    /// (its calls then go to the local fallback, or fail, as configured).
+    #[cfg(feature = "redis")]
+    pub fn shared_store_down(&self) -> bool {
+        self.shared.store.as_ref().is_some_and(|s| s.is_down())
+    }
+
     /// Reserves `cost` only if it fits now and nobody is waiting ahead of it.
+    ///
+    /// A limiter whose state is shared through Redis cannot know that without a round trip:
+    /// it answers [`TryAcquireError::WouldWait`] (use [`acquire`](Limiter::acquire)).
     #[inline]
     pub fn try_acquire(&self, cost: Cost) -> Result<Reservation, TryAcquireError> {
+        #[cfg(feature = "redis")]
+        if self.shared.store.is_some() {
+            return Err(TryAcquireError::WouldWait);
+        }
         let mut state = self.shared.lock();
         if !state.queue.is_empty() {
             return Err(TryAcquireError::WouldWait);
@@ -200,6 +288,10 @@ impl Limiter {
     /// use, waiters keep their places, and the head of the queue re-checks at once.
     pub fn set_quota(&self, quota: Quota) {
         let now = self.shared.now();
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.shared.store {
+            store.set_quota(&quota);
+        }
         let waker = {
             let mut state = self.shared.lock();
             state.buckets.set_quota(&quota, now);
@@ -216,17 +308,29 @@ impl Limiter {
         let until = self.shared.now().saturating_add(duration_ns(duration));
         let mut state = self.shared.lock();
         state.held_until = state.held_until.max(until);
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.shared.store {
+            store.hold(&state.quota, duration);
+        }
     }
 
     /// Raises the units in use on `dimension` to at least `used` (what the server reports in
     /// use), never lowering them.
     pub fn tighten(&self, dimension: Dimension, used: u64) {
         let now = self.shared.now();
-        self.shared.lock().buckets.tighten(dimension, used, now);
+        let mut state = self.shared.lock();
+        state.buckets.tighten(dimension, used, now);
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.shared.store {
+            store.tighten(&state.quota, dimension, used);
+        }
     }
 
     /// Units in use on `dimension` right now (requests in flight for
     /// [`Dimension::Concurrency`]), or `None` if it is not limited.
+    ///
+    /// For a limiter shared through Redis this is this process's local view only: the
+    /// buckets' real levels live in Redis.
     pub fn in_use(&self, dimension: Dimension) -> Option<u64> {
         let now = self.shared.now();
         let state = self.shared.lock();
@@ -295,6 +399,10 @@ pub enum TryAcquireError {
     },
 }
 
+/// An acquisition through the shared store: async round trips, boxed off the local path.
+#[cfg(feature = "redis")]
+type SharedAcquire = Pin<Box<dyn Future<Output = Result<Reservation, Error>> + Send>>;
+
 /// The future returned by [`Limiter::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire {
@@ -304,6 +412,9 @@ pub struct Acquire {
     id: Option<u64>,
     /// Only the head of the queue sleeps, until its cost fits.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The whole acquisition when the state lives in Redis (async round trips).
+    #[cfg(feature = "redis")]
+    shared_store: Option<SharedAcquire>,
 }
 
 impl Future for Acquire {
@@ -311,6 +422,10 @@ impl Future for Acquire {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        #[cfg(feature = "redis")]
+        if let Some(shared_store) = &mut this.shared_store {
+            return shared_store.as_mut().poll(cx);
+        }
         let cost = this.cost;
         loop {
             let shared = this
@@ -342,6 +457,11 @@ impl Future for Acquire {
                     id
                 }
                 None => {
+                    if let Some(t) = state.oversized(&cost) {
+                        drop(state);
+                        this.shared = None;
+                        return Poll::Ready(Err(t.into()));
+                    }
                     let id = state.next_id;
                     state.next_id += 1;
                     state.queue.push_back(Waiter {
@@ -456,6 +576,9 @@ pub struct Reservation {
     cost: Cost,
     sent: bool,
     released: bool,
+    /// Taken on the shared store: released there, not in the local state.
+    #[cfg(feature = "redis")]
+    held: Option<crate::store::Held>,
 }
 
 impl Reservation {
@@ -466,6 +589,8 @@ impl Reservation {
             cost,
             sent: false,
             released: false,
+            #[cfg(feature = "redis")]
+            held: None,
         }
     }
 
@@ -506,6 +631,12 @@ impl Reservation {
     #[inline]
     fn release(&mut self, final_cost: Cost) {
         self.released = true;
+        #[cfg(feature = "redis")]
+        if let Some(held) = self.held.take() {
+            let quota = self.shared.lock().quota.clone();
+            held.release(&quota, &self.cost, &final_cost);
+            return;
+        }
         let waker = {
             let mut state = self.shared.lock();
             if final_cost != self.cost {

@@ -252,15 +252,16 @@ impl Registry {
             family: profile.family.clone(),
             tier: profile.tier.clone(),
         };
+        let backend = crate::store::Backend::from_settings(&settings, &*self.inner.lookup)?;
         let limiter = self
             .inner
             .by_family
             .entry(family_key)
-            .or_insert_with(|| {
+            .or_try_insert_with(|| {
                 // Build the tokenizer now, off the request path, for the calls to come.
                 profile.encoding.warm_in_background();
-                Limiter::new(profile.quota.clone())
-            })
+                backend.limiter(&profile)
+            })?
             .clone();
         let found = ModelLimiter {
             limiter,

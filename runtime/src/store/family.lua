@@ -1,0 +1,128 @@
+-- All state of one limit family, charged atomically on the server's clock.
+--
+-- KEYS[1]  the 429 hold (absolute µs before which nobody is admitted)
+-- KEYS[2]  the concurrency leases (a sorted set: member = lease, score = its expiry in µs)
+-- KEYS[3..] one GCRA bucket per dimension (value = theoretical arrival time in µs)
+-- ARGV[1]  mode: reserve | adjust | hold | tighten | renew
+-- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
+--          reserve: a = units charged; adjust: a = units charged so far, b = units now due;
+--          tighten: a = units the server reports in use (-1 = leave alone)
+-- then     lease_limit (0 = no concurrency cap), requests, lease_id, lease_ttl_us, extra_us
+--          (extra_us: the hold's length in `hold` mode)
+--
+-- Every value is an integer number of µs or units; a bucket's share of `units` is
+-- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
+-- Reply: {1, wait_us} admitted after wait_us; {0, retry_us} no concurrency slot yet (nothing
+-- written); {-1, i} bucket i can never fit the request.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local mode = ARGV[1]
+local n = #KEYS - 2
+local at = 2 + 4 * n
+local lease_limit = tonumber(ARGV[at])
+local requests = tonumber(ARGV[at + 1])
+local lease_id = ARGV[at + 2]
+local lease_ttl = tonumber(ARGV[at + 3])
+local extra = tonumber(ARGV[at + 4])
+
+local function share(units, capacity, period)
+  return math.ceil(units * period / capacity)
+end
+
+local function tat_of(key)
+  local v = tonumber(redis.call('GET', key) or 0)
+  if v < now then v = now end
+  return v
+end
+
+-- A key lives until its bucket is full again: nothing is left behind without a TTL.
+local function store(key, tat)
+  local ttl_ms = math.ceil((tat - now) / 1000)
+  if ttl_ms > 0 then
+    redis.call('SET', key, tat, 'PX', ttl_ms)
+  else
+    redis.call('DEL', key)
+  end
+end
+
+local function keep_leases_until(expiry)
+  local ttl_ms = math.ceil((expiry - now) / 1000) + 1000
+  if redis.call('PTTL', KEYS[2]) < ttl_ms then
+    redis.call('PEXPIRE', KEYS[2], ttl_ms)
+  end
+end
+
+local function bucket(i)
+  local b = 2 + 4 * (i - 1)
+  return tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+end
+
+if mode == 'reserve' then
+  local wait = 0
+  local tat, inc = {}, {}
+  for i = 1, n do
+    local capacity, period, cost = bucket(i)
+    if cost > capacity then return {-1, i} end
+    tat[i] = tat_of(KEYS[i + 2])
+    inc[i] = share(cost, capacity, period)
+    local w = tat[i] + inc[i] - period - now
+    if w > wait then wait = w end
+  end
+  local hold = tonumber(redis.call('GET', KEYS[1]) or 0)
+  if hold - now > wait then wait = hold - now end
+  if lease_limit > 0 and requests > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+    if redis.call('ZCARD', KEYS[2]) + requests > lease_limit then
+      local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+      return {0, tonumber(first[2]) - now}
+    end
+    local expiry = now + wait + lease_ttl
+    for k = 1, requests do
+      redis.call('ZADD', KEYS[2], expiry, lease_id .. ':' .. k)
+    end
+    keep_leases_until(expiry)
+  end
+  for i = 1, n do
+    -- Charged at the scheduled start: a bucket that was not binding still counts from then.
+    store(KEYS[i + 2], math.max(tat[i], now + wait) + inc[i])
+  end
+  return {1, wait}
+elseif mode == 'adjust' then
+  for i = 1, n do
+    local capacity, period, from, to = bucket(i)
+    local delta = share(to, capacity, period) - share(from, capacity, period)
+    if delta ~= 0 then
+      -- Refunds stop at "bucket full"; extra use goes in as debt.
+      store(KEYS[i + 2], math.max(now, tat_of(KEYS[i + 2]) + delta))
+    end
+  end
+  if lease_limit > 0 then
+    for k = 1, requests do
+      redis.call('ZREM', KEYS[2], lease_id .. ':' .. k)
+    end
+  end
+  return {1, 0}
+elseif mode == 'hold' then
+  local hold_until = now + extra
+  if tonumber(redis.call('GET', KEYS[1]) or 0) < hold_until then
+    redis.call('SET', KEYS[1], hold_until, 'PX', math.ceil(extra / 1000))
+  end
+  return {1, 0}
+elseif mode == 'tighten' then
+  for i = 1, n do
+    local capacity, period, used = bucket(i)
+    if used >= 0 then
+      local floor = now + share(used, capacity, period)
+      if tat_of(KEYS[i + 2]) < floor then store(KEYS[i + 2], floor) end
+    end
+  end
+  return {1, 0}
+elseif mode == 'renew' then
+  local expiry = now + lease_ttl
+  for k = 1, requests do
+    redis.call('ZADD', KEYS[2], 'XX', expiry, lease_id .. ':' .. k)
+  end
+  keep_leases_until(expiry)
+  return {1, 0}
+end
+return redis.error_reply('unknown mode ' .. tostring(mode))

@@ -1,0 +1,402 @@
+//! One limit family whose state lives in Redis: how a reservation is taken, settled and
+//! held, and what happens while Redis is away.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::limiter::{Limiter, Reservation};
+use crate::quota::{Cost, Dimension, Quota};
+
+use super::config::{OnFailure, RedisConfig};
+use super::connection::{Call, Reply, Store, Unavailable};
+
+/// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
+const BUCKETS: [Dimension; 7] = [
+    Dimension::RequestsPerMinute,
+    Dimension::TokensPerMinute,
+    Dimension::InputTokensPerMinute,
+    Dimension::OutputTokensPerMinute,
+    Dimension::RequestsPerDay,
+    Dimension::TokensPerDay,
+    Dimension::MinInterval,
+];
+
+/// While no concurrency slot is free, look again at least this often: a slot freed by
+/// another process sends no signal here.
+const SLOT_POLL: Duration = Duration::from_millis(20);
+
+/// The shared state of one family: cheap to clone.
+#[derive(Clone)]
+pub(crate) struct SharedFamily {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// `<prefix>:{<provider>:<family>:<tier>}`: one hash tag, so every key of the family
+    /// lands in one Redis Cluster slot and the script may touch them all.
+    tag: String,
+    on_failure: OnFailure,
+    share: f64,
+    lease: Duration,
+    /// Admits while Redis is away, at `share` of each limit.
+    fallback: Limiter,
+    /// Waiters for a concurrency slot go one at a time, in arrival order.
+    turn: tokio::sync::Mutex<()>,
+    /// Lease ids: unique to this process (pid and start time) and this family.
+    process: String,
+    next_lease: AtomicU64,
+}
+
+/// What a shared reservation must give back: its charge, and its concurrency slots.
+pub(crate) struct Held {
+    family: SharedFamily,
+    lease: Option<Lease>,
+}
+
+struct Lease {
+    id: String,
+    requests: u32,
+    renewal: JoinHandle<()>,
+}
+
+impl SharedFamily {
+    pub(crate) fn new(
+        config: &RedisConfig,
+        provider: &str,
+        family: &str,
+        tier: &str,
+        quota: &Quota,
+    ) -> Result<Self, Error> {
+        let clean = |s: &str| s.replace(['{', '}'], "_");
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Ok(SharedFamily {
+            inner: Arc::new(Inner {
+                store: Store::connect(config)?,
+                tag: format!(
+                    "{}:{{{}:{}:{}}}",
+                    config.key_prefix(),
+                    clean(provider),
+                    clean(family),
+                    clean(tier)
+                ),
+                on_failure: config.failure_policy(),
+                share: config.share(),
+                lease: config.lease_time(),
+                fallback: Limiter::new(fallback_quota(quota, config.share())),
+                turn: tokio::sync::Mutex::new(()),
+                process: format!("{}-{started:x}", std::process::id()),
+                next_lease: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The keys the script touches: hold, leases, then the limited buckets of `quota`.
+    fn call(&self, quota: &Quota) -> (Call, Vec<Dimension>) {
+        let tag = &self.inner.tag;
+        let mut call = Call {
+            keys: vec![format!("{tag}:hold"), format!("{tag}:leases")],
+            args: Vec::with_capacity(2 + 4 * BUCKETS.len() + 5),
+        };
+        let mut dimensions = Vec::with_capacity(BUCKETS.len());
+        for dimension in BUCKETS {
+            if quota.capacity(dimension).is_some() && window_us(quota, dimension) > 0 {
+                call.keys
+                    .push(format!("{tag}:{}", dimension.env_suffix().to_lowercase()));
+                dimensions.push(dimension);
+            }
+        }
+        (call, dimensions)
+    }
+
+    /// Appends one bucket's arguments.
+    fn bucket_args(call: &mut Call, quota: &Quota, dimension: Dimension, a: i128, b: i128) {
+        let capacity = quota.capacity(dimension).unwrap_or(1);
+        call.args.extend([
+            capacity.to_string(),
+            window_us(quota, dimension).to_string(),
+            a.to_string(),
+            b.to_string(),
+        ]);
+    }
+
+    /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
+    pub(crate) async fn acquire(
+        &self,
+        limiter: &Limiter,
+        cost: Cost,
+    ) -> Result<Reservation, Error> {
+        let quota = limiter.quota();
+        // Checked before any queue or round trip: too large fails now, whatever is waiting.
+        if let Some(err) = too_large(&quota, &cost) {
+            return Err(err);
+        }
+        let concurrency = quota.concurrency.filter(|_| cost.requests > 0);
+        let _turn = match concurrency {
+            Some(_) => Some(self.inner.turn.lock().await),
+            None => None,
+        };
+        let id = format!(
+            "{}-{}",
+            self.inner.process,
+            self.inner.next_lease.fetch_add(1, Ordering::Relaxed)
+        );
+        loop {
+            let (mut call, dimensions) = self.call(&quota);
+            call.args.push("reserve".to_owned());
+            for dimension in &dimensions {
+                Self::bucket_args(
+                    &mut call,
+                    &quota,
+                    *dimension,
+                    dimension.charge(&cost).into(),
+                    0,
+                );
+            }
+            call.args.extend([
+                concurrency.map_or(0, u64::from).to_string(),
+                cost.requests.to_string(),
+                id.clone(),
+                self.inner.lease.as_micros().to_string(),
+                "0".to_owned(),
+            ]);
+            match self.inner.store.run(&call).await {
+                Ok(Reply::Admitted { wait }) => {
+                    let lease = concurrency.map(|_| self.lease(id, cost.requests));
+                    // Built before the sleep: a caller dropped while it sleeps refunds.
+                    let reservation = limiter.shared_reservation(
+                        cost,
+                        Held {
+                            family: self.clone(),
+                            lease,
+                        },
+                    );
+                    drop(_turn);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    return Ok(reservation);
+                }
+                Ok(Reply::NoSlot { retry }) => {
+                    tokio::time::sleep(retry.clamp(Duration::from_millis(1), SLOT_POLL)).await;
+                }
+                Ok(Reply::TooLarge { index }) => {
+                    let dimension = dimensions[index.min(dimensions.len() - 1)];
+                    return Err(Error::RequestTooLarge {
+                        dimension,
+                        requested: dimension.charge(&cost),
+                        capacity: quota.capacity(dimension).unwrap_or(0),
+                    });
+                }
+                Err(unavailable) => {
+                    drop(_turn);
+                    return self.unavailable(unavailable, cost).await;
+                }
+            }
+        }
+    }
+
+    async fn unavailable(&self, why: Unavailable, cost: Cost) -> Result<Reservation, Error> {
+        match self.inner.on_failure {
+            OnFailure::Local => self.inner.fallback.acquire(cost).await,
+            OnFailure::Closed => Err(Error::BackendUnavailable {
+                message: format!(
+                    "{}; RATE_LIMITED_REDIS_ON_FAILURE=closed fails calls until it answers",
+                    why.message()
+                ),
+            }),
+        }
+    }
+
+    /// Keeps a lease alive while its request runs: a crashed process stops renewing, and its
+    /// slots free themselves one lease time later.
+    fn lease(&self, id: String, requests: u32) -> Lease {
+        let family = self.clone();
+        let renew_id = id.clone();
+        let renewal = tokio::spawn(async move {
+            let every = family.inner.lease / 3;
+            let tag = &family.inner.tag;
+            loop {
+                tokio::time::sleep(every).await;
+                // Only the lease set: no bucket is touched.
+                let mut call = Call {
+                    keys: vec![format!("{tag}:hold"), format!("{tag}:leases")],
+                    args: vec!["renew".to_owned()],
+                };
+                call.args.extend([
+                    "1".to_owned(),
+                    requests.to_string(),
+                    renew_id.clone(),
+                    family.inner.lease.as_micros().to_string(),
+                    "0".to_owned(),
+                ]);
+                // A failed renewal is retried on the next tick; the lease outlives a few.
+                let _ = family.inner.store.run(&call).await;
+            }
+        });
+        Lease {
+            id,
+            requests,
+            renewal,
+        }
+    }
+
+    /// Sends a script call without waiting for it (settles, holds, header feedback): the
+    /// caller's request is not delayed, and an ambiguous failure is never retried.
+    fn send(&self, call: Call) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!("no tokio runtime: a shared limiter update was not sent");
+            return;
+        };
+        let family = self.clone();
+        runtime.spawn(async move {
+            let _ = family.inner.store.run(&call).await;
+        });
+    }
+
+    fn simple_call(
+        &self,
+        quota: &Quota,
+        mode: &str,
+        per_bucket: impl Fn(Dimension) -> (i128, i128),
+        tail: [String; 5],
+    ) -> Call {
+        let (mut call, dimensions) = self.call(quota);
+        call.args.push(mode.to_owned());
+        for dimension in dimensions {
+            let (a, b) = per_bucket(dimension);
+            Self::bucket_args(&mut call, quota, dimension, a, b);
+        }
+        call.args.extend(tail);
+        call
+    }
+
+    /// Nobody in any process is admitted for `duration` (a 429's retry-after).
+    pub(crate) fn hold(&self, quota: &Quota, duration: Duration) {
+        self.inner.fallback.hold_for(duration);
+        let call = self.simple_call(quota, "hold", |_| (0, 0), no_lease(duration.as_micros()));
+        self.send(call);
+    }
+
+    /// Raises the shared units in use on `dimension` to at least `used`.
+    pub(crate) fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
+        self.inner.fallback.tighten(dimension, used);
+        let call = self.simple_call(
+            quota,
+            "tighten",
+            // -1: leave the other buckets alone.
+            |d| {
+                if d == dimension {
+                    (used.into(), 0)
+                } else {
+                    (-1, 0)
+                }
+            },
+            no_lease(0),
+        );
+        self.send(call);
+    }
+
+    /// New limits: the shared state reads them from every call; the fallback scales them.
+    pub(crate) fn set_quota(&self, quota: &Quota) {
+        self.inner
+            .fallback
+            .set_quota(fallback_quota(quota, self.inner.share));
+    }
+
+    /// Whether Redis failed and has not answered since (calls use the fallback or fail).
+    pub(crate) fn is_down(&self) -> bool {
+        self.inner.store.is_down()
+    }
+}
+
+impl Held {
+    /// Moves the shared charge from `from` to `to` and frees the concurrency slots.
+    pub(crate) fn release(self, quota: &Quota, from: &Cost, to: &Cost) {
+        let (limit, requests, id) = match &self.lease {
+            Some(lease) => {
+                lease.renewal.abort();
+                (1, lease.requests, lease.id.clone())
+            }
+            None => (0, 0, String::new()),
+        };
+        if limit == 0 && from == to {
+            return;
+        }
+        let call = self.family.simple_call(
+            quota,
+            "adjust",
+            |d| (d.charge(from).into(), d.charge(to).into()),
+            [
+                limit.to_string(),
+                requests.to_string(),
+                id,
+                "0".to_owned(),
+                "0".to_owned(),
+            ],
+        );
+        self.family.send(call);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}
+
+fn no_lease(extra_us: u128) -> [String; 5] {
+    [
+        "0".to_owned(),
+        "0".to_owned(),
+        String::new(),
+        "0".to_owned(),
+        extra_us.to_string(),
+    ]
+}
+
+/// A bucket's window in µs (the minimum interval's own length for `MinInterval`).
+fn window_us(quota: &Quota, dimension: Dimension) -> u64 {
+    let window = match dimension {
+        Dimension::MinInterval => quota.min_interval,
+        _ => dimension.window(),
+    };
+    window.map_or(0, |w| u64::try_from(w.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
+    Dimension::ALL.iter().find_map(|&dimension| {
+        let capacity = quota.capacity(dimension)?;
+        let requested = match dimension {
+            Dimension::Concurrency => u64::from(cost.requests),
+            _ => dimension.charge(cost),
+        };
+        (requested > capacity).then_some(Error::RequestTooLarge {
+            dimension,
+            requested,
+            capacity,
+        })
+    })
+}
+
+/// `quota` at `share` of every limit: what one process may use while Redis is away.
+fn fallback_quota(quota: &Quota, share: f64) -> Quota {
+    let mut scaled = quota.clone();
+    for dimension in Dimension::ALL {
+        if dimension == Dimension::MinInterval {
+            continue;
+        }
+        if let Some(limit) = quota.limit(dimension) {
+            let part = ((limit as f64 * share).floor() as u64).max(1);
+            scaled.set_limit(dimension, Some(part));
+        }
+    }
+    scaled.min_interval = quota.min_interval.map(|i| i.div_f64(share));
+    scaled
+}

@@ -1,0 +1,90 @@
+//! Where a family's limiter keeps its state: in this process, or (feature `redis`) in a Redis
+//! shared by every process and machine pointed at it.
+//!
+//! With `RATE_LIMITED_REDIS_URL` set, each limit family's buckets live in Redis under one hash
+//! tag, charged by one Lua script on the server's clock (see `family.lua`): a reservation is
+//! charged at once and told the exact wait, so the caller sleeps once and processes are
+//! admitted in the order they asked. Concurrency slots are leases that expire. Every call is
+//! bounded by a timeout, and while Redis is away a breaker sends calls to a local limiter at
+//! a share of each limit (or fails them, by configuration).
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::limiter::Limiter;
+
+#[cfg(feature = "redis")]
+mod config;
+#[cfg(feature = "redis")]
+mod connection;
+#[cfg(feature = "redis")]
+mod family;
+
+#[cfg(feature = "redis")]
+pub use config::{
+    OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
+    DEFAULT_REDIS_TIMEOUT, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR, REDIS_ON_FAILURE_VAR,
+    REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
+};
+#[cfg(feature = "redis")]
+pub(crate) use family::{Held, SharedFamily};
+
+/// Where the limiters of one registry keep their state.
+pub(crate) enum Backend {
+    /// In this process only.
+    Local,
+    /// In Redis.
+    #[cfg(feature = "redis")]
+    Redis(RedisConfig),
+}
+
+impl Backend {
+    /// The backend `settings` ask for, with the other `RATE_LIMITED_REDIS_*` variables read
+    /// through `lookup`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a malformed variable, or for a Redis URL in a build without the
+    /// `redis` feature: limits the user believes shared must never silently stay local.
+    pub(crate) fn from_settings(
+        settings: &Settings,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Backend, Error> {
+        let Some(url) = &settings.redis_url else {
+            return Ok(Backend::Local);
+        };
+        #[cfg(feature = "redis")]
+        {
+            RedisConfig::from_lookup(url.clone(), lookup).map(Backend::Redis)
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = lookup;
+            Err(Error::config(
+                crate::config::REDIS_URL_VAR,
+                crate::config::redact_url(url),
+                "unset, or a build with the `redis` feature of ratelimited (this build keeps \
+                 limits in-process only, so they would not be shared)",
+            ))
+        }
+    }
+
+    /// A limiter for `resolved`'s family on this backend.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a Redis URL the client rejects.
+    pub(crate) fn limiter(&self, resolved: &crate::config::ModelProfile) -> Result<Limiter, Error> {
+        match self {
+            Backend::Local => Ok(Limiter::new(resolved.quota.clone())),
+            #[cfg(feature = "redis")]
+            Backend::Redis(config) => {
+                let family = SharedFamily::new(
+                    config,
+                    resolved.family.provider.as_str(),
+                    &resolved.family.id,
+                    &resolved.tier,
+                    &resolved.quota,
+                )?;
+                Ok(Limiter::with_shared_store(resolved.quota.clone(), family))
+            }
+        }
+    }
+}
