@@ -69,6 +69,10 @@ pub use ratelimited_runtime::{
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub use ratelimited_runtime::integrations;
 
+/// Capacity planning in virtual time (feature `planner`): see the README's "Planning a run".
+#[cfg(feature = "planner")]
+pub use ratelimited_runtime::planner;
+
 /// Helpers for testing code that uses the limiter: a fresh registry per test, and a mock
 /// provider that enforces OpenAI-style limits on tokio's clock.
 pub mod testing {

@@ -42,6 +42,8 @@ pub mod integrations;
 mod call;
 mod gcra;
 mod limiter;
+#[cfg(feature = "planner")]
+pub mod planner;
 #[doc(hidden)]
 pub mod private;
 mod registry;
