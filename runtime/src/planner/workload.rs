@@ -199,8 +199,9 @@ impl Workload {
             .saturating_mul(u64::from(self.n))
     }
 
-    /// The prompt size of every request, in order.
-    pub(crate) fn prompts(&self) -> Vec<u64> {
+    /// The prompt size of every request, in order: what a plan sends, so a real or mock run
+    /// can send the same.
+    pub fn prompts(&self) -> Vec<u64> {
         let mut rng = XorShift::new(self.seed);
         let count = usize::try_from(self.requests).unwrap_or(usize::MAX);
         (0..count)
