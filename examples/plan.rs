@@ -178,19 +178,21 @@ fn print_plan(args: &Args, plan: &Plan) {
     }
     println!();
     println!(
-        "{:<17} {:>10} {:>14}  binding",
-        "minutes", "req/min", "tokens/min"
+        "{:<17} {:>10} {:>14} {:>14}  binding",
+        "minutes", "req/min", "tokens/min", "input/min"
     );
     for stretch in stretches(&plan.minutes) {
         let minutes = stretch.len() as u64;
         let requests: u64 = stretch.iter().map(|m| m.admitted_requests).sum();
         let tokens: u64 = stretch.iter().map(|m| m.admitted_tokens).sum();
+        let input: u64 = stretch.iter().map(|m| m.admitted_input_tokens).sum();
         let first = stretch[0].start.as_secs() / 60;
         println!(
-            "{:<17} {:>10.1} {:>14.0}  {}",
+            "{:<17} {:>10.1} {:>14.0} {:>14.0}  {}",
             format!("{first}..{}", first + minutes),
             requests as f64 / minutes as f64,
             tokens as f64 / minutes as f64,
+            input as f64 / minutes as f64,
             stretch[0].binding
         );
     }
@@ -236,52 +238,63 @@ fn clock(duration: Duration) -> String {
     )
 }
 
-/// Admitted tokens per minute against the per-minute token capacity.
+/// Admitted tokens per minute against the per-minute token limit (TPM, else ITPM: then the
+/// admitted input tokens, which is what ITPM counts).
 fn plot(plan: &Plan, path: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let limit = plan.tokens_per_minute_capacity();
-    let peak = plan
+    let limit = plan.tokens_per_minute_limit();
+    let input_only = matches!(limit, Some((Dimension::InputTokensPerMinute, _)));
+    let admitted: Vec<u64> = plan
         .minutes
         .iter()
-        .map(|m| m.admitted_tokens)
-        .max()
-        .unwrap_or(0);
-    let top = peak.max(limit.unwrap_or(0)).max(1) as f64 * 1.1;
-    let minutes = plan.minutes.len() as f64;
+        .map(|m| {
+            if input_only {
+                m.admitted_input_tokens
+            } else {
+                m.admitted_tokens
+            }
+        })
+        .collect();
+    let capacity = limit.map(|(_, capacity)| capacity);
+    let peak = admitted.iter().copied().max().unwrap_or(0);
+    let top = peak.max(capacity.unwrap_or(0)).max(1) as f64 * 1.1;
+    let minutes = (admitted.len() as f64).max(1.0);
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
+    let caption = if input_only {
+        "admitted input tokens per minute"
+    } else {
+        "admitted tokens per minute"
+    };
     let mut chart = ChartBuilder::on(&root)
-        .caption("admitted tokens per minute", ("sans-serif", 20))
+        .caption(caption, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(35)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..minutes.max(1.0), 0f64..top)?;
+        .build_cartesian_2d(0f64..minutes, 0f64..top)?;
     chart
         .configure_mesh()
         .x_desc("minute")
         .y_desc("tokens")
+        .x_label_formatter(&|minute| format!("{minute:.0}"))
+        .y_label_formatter(&|tokens| format!("{tokens:.0}"))
         .draw()?;
     chart
         .draw_series(LineSeries::new(
-            plan.minutes
+            admitted
                 .iter()
                 .enumerate()
-                .map(|(i, m)| (i as f64 + 0.5, m.admitted_tokens as f64)),
+                .map(|(i, tokens)| (i as f64 + 0.5, *tokens as f64)),
             &BLUE,
         ))?
         .label("admitted")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    if let Some(limit) = limit {
-        let label = if plan.quota.tpm.is_some() {
-            "TPM limit"
-        } else {
-            "ITPM limit"
-        };
+    if let Some((dimension, capacity)) = limit {
         chart
             .draw_series(LineSeries::new(
-                [(0.0, limit as f64), (minutes.max(1.0), limit as f64)],
+                [(0.0, capacity as f64), (minutes, capacity as f64)],
                 &RED,
             ))?
-            .label(label)
+            .label(format!("{} limit", dimension.env_suffix()))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
     }
     chart

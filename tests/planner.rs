@@ -188,6 +188,8 @@ fn an_rpm_bound_burst_takes_exactly_its_refill() {
     assert_eq!(plan.minutes.len(), 1);
     assert_eq!(plan.minutes[0].admitted_requests, 120);
     assert_eq!(plan.minutes[0].admitted_tokens, 1_200);
+    assert_eq!(plan.minutes[0].admitted_input_tokens, 1_200);
+    assert_eq!(plan.tokens_per_minute_limit(), None);
     // Request k (k >= 60) waits at the head from (k - 60) s to (k - 59) s: the whole minute.
     assert_eq!(plan.minutes[0].limited, Duration::from_secs(60));
 }
@@ -272,6 +274,11 @@ fn the_lowest_tier_meeting_a_deadline() {
     assert_eq!(tier, "tier-2");
     assert!(plan.makespan <= hour && plan.makespan > Duration::from_secs(30 * 60));
     assert_eq!(plan.binding(), Binding::Limit(Dimension::TokensPerMinute));
+    assert_eq!(
+        plan.tokens_per_minute_limit(),
+        Some((Dimension::TokensPerMinute, 405_000)),
+        "450k TPM × headroom 0.9"
+    );
     let minute = Duration::from_secs(60);
     assert_eq!(
         lowest_tier_meeting("gpt-4o", &tiers, &workload, minute).unwrap(),

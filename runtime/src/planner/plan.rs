@@ -19,6 +19,8 @@ pub struct Minute {
     pub admitted_requests: u64,
     /// Tokens (input plus reserved output) admitted during the minute.
     pub admitted_tokens: u64,
+    /// Input tokens admitted during the minute (what ITPM limits).
+    pub admitted_input_tokens: u64,
     /// How long, during the minute, a request waited at the head of the queue for a limit.
     pub limited: Duration,
     /// What set the pace: the limit the head waited on longest, or [`Binding::Workers`] when
@@ -64,6 +66,7 @@ impl Plan {
             let admitted = &mut tallies[minute_of(record.admitted_at, minute_count)];
             admitted.requests += 1;
             admitted.tokens += prompt + output_reserved;
+            admitted.input_tokens += prompt;
             spread_wait(
                 &mut tallies,
                 record.head_at,
@@ -82,6 +85,7 @@ impl Plan {
                     start: Duration::from_nanos(start),
                     admitted_requests: tally.requests,
                     admitted_tokens: tally.tokens,
+                    admitted_input_tokens: tally.input_tokens,
                     limited: Duration::from_nanos(limited),
                     binding: pace_setter(&tally.waited, length.saturating_sub(limited)),
                 }
@@ -136,12 +140,13 @@ impl Plan {
             .map_or(Binding::Workers, |(binding, _)| *binding)
     }
 
-    /// The per-minute token capacity the admitted tokens are measured against: TPM, or ITPM
-    /// when only input tokens are limited per minute (Anthropic, Gemini).
-    pub fn tokens_per_minute_capacity(&self) -> Option<u64> {
-        self.quota
-            .capacity(Dimension::TokensPerMinute)
-            .or_else(|| self.quota.capacity(Dimension::InputTokensPerMinute))
+    /// The per-minute token limit to measure admitted tokens against, with its capacity:
+    /// TPM (against [`Minute::admitted_tokens`]), or ITPM when only input tokens are limited
+    /// per minute (Anthropic, Gemini; against [`Minute::admitted_input_tokens`]).
+    pub fn tokens_per_minute_limit(&self) -> Option<(Dimension, u64)> {
+        [Dimension::TokensPerMinute, Dimension::InputTokensPerMinute]
+            .into_iter()
+            .find_map(|dimension| Some((dimension, self.quota.capacity(dimension)?)))
     }
 
     fn makespan_minutes(&self) -> f64 {
@@ -154,6 +159,7 @@ impl Plan {
 struct Tally {
     requests: u64,
     tokens: u64,
+    input_tokens: u64,
     /// Nanoseconds the head waited, per binding index.
     waited: [u64; Binding::COUNT],
 }
