@@ -97,6 +97,10 @@ pub mod redis {
     };
 }
 
+#[cfg(feature = "planner")]
+#[doc(inline)]
+pub use ratelimited_runtime::planner;
+
 /// Support for the code `#[rate_limited]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -27,6 +27,8 @@ pub mod config;
 pub mod http;
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub mod integrations;
+#[cfg(feature = "planner")]
+pub mod planner;
 pub mod store;
 pub mod testing;
 pub mod tiers;
