@@ -29,7 +29,8 @@ use crate::http::HttpError;
 /// [`Classify`], or wrap them in an [`HttpError`].
 ///
 /// ```
-/// use ratelimited_runtime::{CallError, Classify, HttpError, Verdict};
+/// use ratelimited_runtime::http::HttpError;
+/// use ratelimited_runtime::{CallError, Classify, Verdict};
 ///
 /// // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
 /// async fn read_prompt(path: &str) -> Result<String, CallError> {

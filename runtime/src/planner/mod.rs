@@ -69,7 +69,7 @@ impl Planner {
     /// Azure do not).
     ///
     /// # Errors
-    /// The configuration errors of [`resolve`](crate::resolve): an unknown provider or tier, a
+    /// The configuration errors of [`resolve`](crate::config::resolve): an unknown provider or tier, a
     /// malformed variable, a model with no limits at that tier.
     pub fn for_model(model: &str, tier: &str) -> Result<Self, Error> {
         let (quota, refunds_output) = model_quota(model, tier)?;

@@ -45,7 +45,7 @@ pub enum OnFailure {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use ratelimited_runtime::{OnFailure, RedisConfig};
+/// use ratelimited_runtime::store::{OnFailure, RedisConfig};
 ///
 /// let registry = RedisConfig::new("redis://127.0.0.1:6379/0")
 ///     .prefix("billing-app")
