@@ -77,9 +77,10 @@ pub use ratelimited_runtime::{
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
     Verdict, WithHeaders,
 };
+pub use ratelimited_runtime::RateLimitedStream;
 
 #[doc(inline)]
-pub use ratelimited_runtime::{config, http, testing, tiers, tokens};
+pub use ratelimited_runtime::{config, http, stream, testing, tiers, tokens};
 
 #[doc(inline)]
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
