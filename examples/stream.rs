@@ -84,7 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut stream = chat_stream(client, url, &request).await?;
             while let Some(event) = stream.next().await {
                 let event = event?;
-                let text = event.pointer("/choices/0/delta/content").and_then(Value::as_str);
+                let text = event
+                    .pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str);
                 let tokens = text.map_or(0, |t| t.split_whitespace().count() as u64);
                 received.fetch_add(tokens, Ordering::Relaxed);
                 bar.inc(tokens);
@@ -92,9 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok::<_, ApiError>(stream.usage())
         }
     });
-    let results = registry
-        .bind(futures_util::future::join_all(calls))
-        .await;
+    let results = registry.bind(futures_util::future::join_all(calls)).await;
     bar.finish_with_message("done");
 
     let settled = results.iter().filter(|r| matches!(r, Ok(Some(_)))).count();

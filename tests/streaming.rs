@@ -8,8 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use ratelimited::http::HttpError;
 use ratelimited::testing::{
-    fresh_registry_with_env, Fault, MockLimits, MockProvider, MockRequest, MockStream,
-    StreamPacing,
+    fresh_registry_with_env, Fault, MockLimits, MockProvider, MockRequest, MockStream, StreamPacing,
 };
 use ratelimited::{rate_limited, Dimension, Limiter, RateLimitedStream, Registry};
 use serde_json::{json, Value};
@@ -64,7 +63,10 @@ async fn a_30_second_stream_holds_its_concurrency_slot_for_exactly_30_seconds() 
 
     let first = stream_chat(&provider, &request, pacing).await.unwrap();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(limiter("gpt-4o-mini").in_use(Dimension::Concurrency), Some(1));
+    assert_eq!(
+        limiter("gpt-4o-mini").in_use(Dimension::Concurrency),
+        Some(1)
+    );
 
     let read_first = async {
         let (chunks, errors) = drain(first).await;
@@ -76,12 +78,19 @@ async fn a_30_second_stream_holds_its_concurrency_slot_for_exactly_30_seconds() 
     };
     let ((chunks, errors, first_ended), (second_admitted, second_stream)) =
         tokio::join!(read_first, second);
-    assert_eq!((chunks, errors), (31, 0), "30 content chunks and the usage chunk");
+    assert_eq!(
+        (chunks, errors),
+        (31, 0),
+        "30 content chunks and the usage chunk"
+    );
     assert_eq!(first_ended, Duration::from_secs(30));
     assert_eq!(second_admitted, Duration::from_secs(30));
     assert!(second_stream.is_holding());
     drop(second_stream);
-    assert_eq!(limiter("gpt-4o-mini").in_use(Dimension::Concurrency), Some(0));
+    assert_eq!(
+        limiter("gpt-4o-mini").in_use(Dimension::Concurrency),
+        Some(0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -192,9 +201,17 @@ async fn a_dropped_stream_releases_its_slot_at_once_and_keeps_its_charge() {
     drop(first);
 
     assert_eq!(gpt.in_use(Dimension::Concurrency), Some(0));
-    assert_eq!(gpt.in_use(Dimension::TokensPerMinute), Some(90), "the charge stays");
+    assert_eq!(
+        gpt.in_use(Dimension::TokensPerMinute),
+        Some(90),
+        "the charge stays"
+    );
     let _second = stream_chat(&provider, &request, pacing).await.unwrap();
-    assert_eq!(start.elapsed(), Duration::from_secs(2), "the slot was free at once");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "the slot was free at once"
+    );
 }
 
 #[rate_limited(model = "gpt-4o-mini", stream)]
@@ -225,7 +242,11 @@ async fn an_error_mid_stream_goes_to_the_caller_and_is_not_retried() {
     assert_eq!(chunks.len(), 2);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].status, 502);
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the output already went out: no retry");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the output already went out: no retry"
+    );
     assert_eq!(start.elapsed(), Duration::from_secs(2));
     // Not a transient failure of the family: nothing holds the next call back.
     let _next = failing_midway(&runs, &provider, &request).await.unwrap();

@@ -75,12 +75,19 @@ async fn sse_through_reqwest_holds_the_slot_and_settles_from_the_usage_chunk() {
     while let Some(event) = stream.next().await {
         let event = event.unwrap();
         events += 1;
-        if let Some(text) = event.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+        if let Some(text) = event
+            .pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+        {
             content.push_str(text);
         }
     }
     assert_eq!(events, 9, "8 content chunks, then the usage chunk");
-    assert_eq!(content.split_whitespace().count(), 20, "half of max_tokens, one word a token");
+    assert_eq!(
+        content.split_whitespace().count(),
+        20,
+        "half of max_tokens, one word a token"
+    );
     let admitted = server.provider().stats();
     assert_eq!(admitted.calls, 1);
     let usage = stream.usage().expect("the usage chunk");
@@ -97,7 +104,9 @@ async fn sse_through_reqwest_holds_the_slot_and_settles_from_the_usage_chunk() {
 
 #[tokio::test]
 async fn the_server_speaks_sse_and_sends_usage_only_when_asked() {
-    let server = MockServer::start(MockLimits::new(1_000, 1_000_000)).await.unwrap();
+    let server = MockServer::start(MockLimits::new(1_000, 1_000_000))
+        .await
+        .unwrap();
     let client = client();
     let response = client
         .post(server.url("/v1/chat/completions"))
@@ -107,7 +116,9 @@ async fn the_server_speaks_sse_and_sends_usage_only_when_asked() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert!(response.headers().contains_key("x-ratelimit-remaining-tokens"));
+    assert!(response
+        .headers()
+        .contains_key("x-ratelimit-remaining-tokens"));
     let body = tokio::time::timeout(Duration::from_secs(10), response.text())
         .await
         .unwrap()
@@ -116,12 +127,17 @@ async fn the_server_speaks_sse_and_sends_usage_only_when_asked() {
     assert_eq!(events.len(), 9, "{body}");
     assert_eq!(*events.last().unwrap(), "data: [DONE]");
     assert!(events.iter().all(|e| e.starts_with("data: ")));
-    assert!(!body.contains("\"prompt_tokens\""), "no usage without include_usage");
+    assert!(
+        !body.contains("\"prompt_tokens\""),
+        "no usage without include_usage"
+    );
 }
 
 #[tokio::test]
 async fn a_429_on_the_initial_response_comes_back_as_an_error_status_not_a_stream() {
-    let server = MockServer::start(MockLimits::new(1, 1_000_000)).await.unwrap();
+    let server = MockServer::start(MockLimits::new(1, 1_000_000))
+        .await
+        .unwrap();
     let client = client();
     let send = || {
         client

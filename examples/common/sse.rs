@@ -43,7 +43,9 @@ pub fn json_events(response: reqwest::Response) -> JsonEvents {
                             Err(ApiError::Transport(format!("error event: {data}")))
                         }
                         Ok(event) => Ok(event),
-                        Err(error) => Err(ApiError::Transport(format!("bad event {data}: {error}"))),
+                        Err(error) => {
+                            Err(ApiError::Transport(format!("bad event {data}: {error}")))
+                        }
                     };
                     let done = item.is_err();
                     return Some((item, (bytes, buffer, done)));

@@ -292,7 +292,12 @@ fn attempts(
 }
 
 /// A whole response: `finish` settles it from its usage and decides.
-fn settle_whole(ret: &Type, retrying: bool, private_mod: &TokenStream, names: &Names) -> TokenStream {
+fn settle_whole(
+    ret: &Type,
+    retrying: bool,
+    private_mod: &TokenStream,
+    names: &Names,
+) -> TokenStream {
     let Names {
         call,
         attempt,

@@ -35,8 +35,8 @@ use crate::config::ModelProfile;
 use crate::limiter::Reservation;
 use crate::quota::Usage;
 
-pub use usage::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
 use usage::UsageSoFar;
+pub use usage::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
 
 /// An item of a rate-limited stream: `Result<Chunk, E>` with a chunk that reports usage.
 #[diagnostic::on_unimplemented(

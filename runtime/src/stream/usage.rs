@@ -113,9 +113,8 @@ impl StreamUsage for Value {
 fn openai_or_anthropic(usage: &Value) -> Option<StreamUsageUpdate> {
     let count = |key: &str| usage.get(key).and_then(Value::as_u64);
     let input = count("prompt_tokens").or_else(|| count("input_tokens"));
-    let input = input.map(|tokens| {
-        tokens.saturating_add(count("cache_creation_input_tokens").unwrap_or(0))
-    });
+    let input = input
+        .map(|tokens| tokens.saturating_add(count("cache_creation_input_tokens").unwrap_or(0)));
     let output = count("completion_tokens").or_else(|| count("output_tokens"));
     if input.is_none() && output.is_none() {
         return None;
@@ -178,9 +177,7 @@ impl IncludeStreamUsage for Value {
             .entry("stream_options")
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
         if let Value::Object(options) = options {
-            options
-                .entry("include_usage")
-                .or_insert(Value::Bool(true));
+            options.entry("include_usage").or_insert(Value::Bool(true));
         }
     }
 }

@@ -138,7 +138,10 @@ impl Drop for MockServer {
 async fn chat(State(provider): State<MockProvider>, body: Bytes) -> Response {
     let result = match openai_wire::parse_json_body(&body) {
         Ok(request) if stream::wants_stream(&request) => {
-            return match provider.chat_stream_json(&request, StreamPacing::default()).await {
+            return match provider
+                .chat_stream_json(&request, StreamPacing::default())
+                .await
+            {
                 Ok((headers, chunks)) => event_stream(&headers, chunks),
                 Err(error) => answer(Err(error)),
             };

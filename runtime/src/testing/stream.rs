@@ -9,8 +9,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
-use std::future::Future;
 use serde_json::{json, Value};
+use std::future::Future;
 use tokio::time::Sleep;
 
 use super::{MockProvider, MockRequest, MockResponse};
@@ -55,7 +55,9 @@ pub struct MockStream {
 impl MockStream {
     /// A stream that yields each item after waiting its duration (counted from the previous
     /// item).
-    pub fn scripted(events: impl IntoIterator<Item = (Duration, Result<Value, HttpError>)>) -> Self {
+    pub fn scripted(
+        events: impl IntoIterator<Item = (Duration, Result<Value, HttpError>)>,
+    ) -> Self {
         MockStream {
             events: events.into_iter().collect(),
             sleep: None,
@@ -226,4 +228,3 @@ impl Stream for SseBody {
         Poll::Ready(Some(Ok(event.into())))
     }
 }
-
