@@ -72,6 +72,7 @@
 pub use ratelimited_macros::rate_limited;
 
 pub use ratelimited_runtime::CallError;
+pub use ratelimited_runtime::RateLimitedStream;
 pub use ratelimited_runtime::{
     Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
@@ -79,7 +80,7 @@ pub use ratelimited_runtime::{
 };
 
 #[doc(inline)]
-pub use ratelimited_runtime::{config, http, testing, tiers, tokens};
+pub use ratelimited_runtime::{config, http, stream, testing, tiers, tokens};
 
 #[doc(inline)]
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]

@@ -11,7 +11,7 @@ use syn::punctuated::Punctuated;
 use syn::{token, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "model",
     "tier",
     "provider",
@@ -20,6 +20,7 @@ const KEYS: [&str; 9] = [
     "n",
     "skip",
     "retries",
+    "stream",
     "crate",
 ];
 
@@ -45,6 +46,9 @@ pub(crate) struct Args {
     pub(crate) skip: Vec<Ident>,
     /// `retries = INT`: the retry budget of this function.
     pub(crate) retries: Option<Retries>,
+    /// `stream`: the function returns `Result<RateLimitedStream<S>, E>` and its body the bare
+    /// stream; the reservation is held until the stream ends.
+    pub(crate) stream: Option<Ident>,
     /// `crate = "path"`: where the facade is, when it is renamed.
     pub(crate) krate: Option<Path>,
 }
@@ -70,6 +74,7 @@ impl Args {
         let mut skip = Slot::new("skip");
         let mut retries = Slot::new("retries");
         let mut krate = Slot::new("crate");
+        let mut stream = Slot::new("stream");
 
         for pair in pairs {
             let key = pair.key.to_string();
@@ -83,6 +88,7 @@ impl Args {
                 "skip" => skip.set(&pair, skip_list(&pair)),
                 "retries" => retries.set(&pair, retries_lit(&pair)),
                 "crate" => krate.set(&pair, crate_path(&pair)),
+                "stream" => stream.set(&pair, stream_flag(&pair)),
                 _ => Err(unknown_key(&pair.key)),
             };
             if let Err(error) = result {
@@ -111,6 +117,7 @@ impl Args {
             n: n.value,
             skip: skip.value.unwrap_or_default(),
             retries: retries.value,
+            stream: stream.value,
             krate: krate.value,
         })
     }
@@ -127,6 +134,8 @@ struct KeyValue {
 enum Value {
     Expr(Token![=], Expr),
     List(token::Paren, Punctuated<Ident, Token![,]>),
+    /// A bare key (`stream`).
+    Flag,
 }
 
 impl KeyValue {
@@ -134,7 +143,7 @@ impl KeyValue {
     fn expr(&self) -> syn::Result<&Expr> {
         match &self.value {
             Value::Expr(_, expr) => Ok(expr),
-            Value::List(..) => {
+            Value::List(..) | Value::Flag => {
                 let key = &self.key;
                 Err(syn::Error::new_spanned(
                     self,
@@ -160,6 +169,12 @@ impl Parse for KeyValue {
             return Ok(KeyValue {
                 key,
                 value: Value::List(paren, names),
+            });
+        }
+        if key == "stream" && (input.is_empty() || input.peek(Token![,])) {
+            return Ok(KeyValue {
+                key,
+                value: Value::Flag,
             });
         }
         if !input.peek(Token![=]) {
@@ -189,6 +204,7 @@ impl ToTokens for KeyValue {
                 expr.to_tokens(tokens);
             }
             Value::List(paren, names) => paren.surround(tokens, |tokens| names.to_tokens(tokens)),
+            Value::Flag => {}
         }
     }
 }
@@ -281,6 +297,17 @@ fn is_close(key: &str, name: &str) -> bool {
         || key.replace('_', "") == name.replace('_', "").to_ascii_lowercase()
 }
 
+/// `stream`: a bare flag.
+fn stream_flag(pair: &KeyValue) -> syn::Result<Ident> {
+    match pair.value {
+        Value::Flag => Ok(pair.key.clone()),
+        _ => Err(syn::Error::new_spanned(
+            pair,
+            "`stream` takes no value: write `stream` for a function that returns a stream",
+        )),
+    }
+}
+
 /// `model` and `tier`: any expression, but a literal must be a non-empty string.
 fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
     let key = &pair.key;
@@ -364,7 +391,7 @@ fn count_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
 fn skip_list(pair: &KeyValue) -> syn::Result<Vec<Ident>> {
     match &pair.value {
         Value::List(_, names) => Ok(names.iter().cloned().collect()),
-        Value::Expr(..) => Err(syn::Error::new_spanned(
+        Value::Expr(..) | Value::Flag => Err(syn::Error::new_spanned(
             pair,
             "`skip` takes a list of arguments: write `skip(<argument>, ..)`",
         )),
@@ -526,7 +553,7 @@ mod tests {
             errors(quote!(model = "m", temperature = 0.2)),
             [
                 "unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
-              `tokens`, `max_tokens`, `n`, `skip`, `retries`, `crate`"
+              `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `crate`"
             ]
         );
     }
@@ -637,7 +664,7 @@ mod tests {
             errors(quote!("gpt-4o")),
             [
                 "expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
-              `max_tokens`, `n`, `skip`, `retries`, `crate`"
+              `max_tokens`, `n`, `skip`, `retries`, `stream`, `crate`"
             ]
         );
     }
@@ -667,6 +694,21 @@ mod tests {
         assert_eq!(
             errors(quote!(model = "m", skip(a), skip(b))),
             ["duplicate `skip` argument: give each argument once"]
+        );
+    }
+
+    #[test]
+    fn stream_is_a_flag() {
+        assert!(parse(quote!(model = "m", stream)).stream.is_some());
+        assert!(parse(quote!(stream, model = "m",)).stream.is_some());
+        assert!(parse(quote!(model = "m")).stream.is_none());
+        assert_eq!(
+            errors(quote!(model = "m", stream = true)),
+            ["`stream` takes no value: write `stream` for a function that returns a stream"]
+        );
+        assert_eq!(
+            errors(quote!(model = "m", stream, stream)),
+            ["duplicate `stream` argument: give each argument once"]
         );
     }
 }

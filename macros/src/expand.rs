@@ -146,7 +146,6 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
 
     let open = open_call(args, &private_mod, &names);
     let estimate = estimate(args, &params, &private_mod, &names);
-    let attempts = attempts(&body, &ret, &per_attempt, retrying, &private_mod, &names);
     let Names { error, label, .. } = &names;
     let (first, last) = span_range(&ret);
     // The one place a limiter error becomes the function's error. `Outcome` names the return
@@ -158,6 +157,24 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
         quote!(#open #ret #close #assoc)
     };
     let (ok_type, err_type) = (outcome("Ok"), outcome("Err"));
+    let attempts = if args.stream.is_some() {
+        // The body returns the bare stream; the function, the stream wrapped.
+        let stream_return = located_at(quote!(#private_mod::StreamReturn), first);
+        let body_ret = quote! {
+            ::core::result::Result<<#ok_type as #stream_return>::Stream, #err_type>
+        };
+        let attempt = Attempt {
+            body_ret,
+            settle: settle_stream(&ret, retrying, &private_mod, &names),
+        };
+        attempts(&body, &attempt, &per_attempt, retrying, &names)
+    } else {
+        let attempt = Attempt {
+            body_ret: ret.to_token_stream(),
+            settle: settle_whole(&ret, retrying, &private_mod, &names),
+        };
+        attempts(&body, &attempt, &per_attempt, retrying, &names)
+    };
     let into_error = call_across(
         quote!(#private_mod::into_error),
         quote!(#error),
@@ -191,14 +208,21 @@ fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     }
 }
 
+/// What differs between a whole response and a stream in one attempt.
+struct Attempt {
+    /// The type the body returns (the function's, or the bare stream's for `stream`).
+    body_ret: TokenStream,
+    /// Settles `__rl_result` and returns, retries (falls through) or breaks to the label.
+    settle: TokenStream,
+}
+
 /// Acquire, run the body, settle; in a loop unless `retries = 0`. Leaves with `return` when
 /// the body's result is final, and through the label with a limiter error.
 fn attempts(
     body: &syn::Block,
-    ret: &Type,
+    attempt_shape: &Attempt,
     per_attempt: &PerAttempt,
     retrying: bool,
-    private_mod: &TokenStream,
     names: &Names,
 ) -> TokenStream {
     let Names {
@@ -211,6 +235,10 @@ fn attempts(
         label,
         ..
     } = names;
+    let Attempt {
+        body_ret: ret,
+        settle,
+    } = attempt_shape;
     let PerAttempt {
         fresh,
         bind,
@@ -240,14 +268,6 @@ fn attempts(
             }
         }
     };
-    // Unmet bounds of `finish` (`ReportUsage` on the success type, `Classify` on the error
-    // type) are reported once, at the return type.
-    // Every token at the return type's first one: rustc then reports an unmet bound of
-    // `finish` once, for the call and its `.await` alike.
-    let finish = located_at(
-        quote!(#call.finish(#attempt, &#result).await),
-        span_range(ret).0,
-    );
     let acquire_and_run = quote! {
         let #attempt = match #call.acquire().await {
             ::core::result::Result::Ok(#ok) => #ok,
@@ -260,20 +280,93 @@ fn attempts(
             #(#clone_checks)*
             loop {
                 #acquire_and_run
-                match #finish {
-                    ::core::result::Result::Ok(#private_mod::Next::Return) => return #result,
-                    ::core::result::Result::Ok(#private_mod::Next::Retry) => {}
-                    ::core::result::Result::Err(#err) => break #label #err,
-                }
+                #settle
             }
         }
     } else {
         quote! {
             #acquire_and_run
-            match #finish {
-                ::core::result::Result::Ok(_) => return #result,
-                ::core::result::Result::Err(#err) => break #label #err,
+            #settle
+        }
+    }
+}
+
+/// A whole response: `finish` settles it from its usage and decides.
+fn settle_whole(
+    ret: &Type,
+    retrying: bool,
+    private_mod: &TokenStream,
+    names: &Names,
+) -> TokenStream {
+    let Names {
+        call,
+        attempt,
+        result,
+        err,
+        label,
+        ..
+    } = names;
+    // Unmet bounds of `finish` (`ReportUsage` on the success type, `Classify` on the error
+    // type) are reported once, at the return type: with every token at the return type's
+    // first one, rustc reports them once for the call and its `.await` alike.
+    let finish = located_at(
+        quote!(#call.finish(#attempt, &#result).await),
+        span_range(ret).0,
+    );
+    let retry = if retrying {
+        quote!(::core::result::Result::Ok(#private_mod::Next::Retry) => {})
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        match #finish {
+            #retry
+            ::core::result::Result::Ok(_) => return #result,
+            ::core::result::Result::Err(#err) => break #label #err,
+        }
+    }
+}
+
+/// A stream: an `Ok` stream takes the attempt's reservation and goes to the caller (errors
+/// inside it are the caller's, never retried); an `Err` before it (429, 5xx) is decided as
+/// for a whole response.
+fn settle_stream(
+    ret: &Type,
+    retrying: bool,
+    private_mod: &TokenStream,
+    names: &Names,
+) -> TokenStream {
+    let Names {
+        call,
+        attempt,
+        result,
+        ok,
+        err,
+        label,
+        ..
+    } = names;
+    let limiter_err = Ident::new("__rl_limiter_err", Span::mixed_site());
+    let first = span_range(ret).0;
+    let start = located_at(quote!(#call.start_stream(#attempt, #ok)), first);
+    let finish = located_at(
+        quote!(#call.finish_stream_error(#attempt, &#err).await),
+        first,
+    );
+    let retry = if retrying {
+        quote!(::core::result::Result::Ok(#private_mod::Next::Retry) => {})
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        match #result {
+            ::core::result::Result::Ok(#ok) => {
+                return ::core::result::Result::Ok(#start);
             }
+            ::core::result::Result::Err(#err) => match #finish {
+                #retry
+                ::core::result::Result::Ok(_) => return ::core::result::Result::Err(#err),
+                ::core::result::Result::Err(#limiter_err) => break #label #limiter_err,
+            },
         }
     }
 }

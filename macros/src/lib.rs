@@ -186,6 +186,16 @@ mod validate;
 /// returned it (a 429 still makes the family's other callers wait out the server's hint). When
 /// a budget above 0 is spent, the call fails with `ratelimited::Error::RetriesExhausted`.
 ///
+/// # `stream`
+///
+/// A flag (no value) for a function that returns a stream: declare
+/// `-> Result<ratelimited::RateLimitedStream<S>, E>` and return the bare `S` from the body,
+/// where `S: Stream<Item = Result<Chunk, E2>>` and `Chunk: ratelimited::stream::StreamUsage`.
+/// The reservation and its in-flight slot are held until the stream ends (settled from the
+/// chunks' usage) or is dropped (kept); an `Err` from the body before the stream (a 429 or 5xx
+/// on the initial response) is retried as usual, an `Err` item inside the stream never is.
+/// See `ratelimited::stream`.
+///
 /// # `crate`
 ///
 /// Where the `ratelimited` crate is, as a string literal holding a path, when it is renamed or

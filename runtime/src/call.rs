@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_core::Stream;
 use tokio::time::Instant;
 
 use crate::budget::Budget;
@@ -19,6 +20,7 @@ use crate::limiter::{Limiter, Reservation};
 use crate::quota::{Cost, Dimension, Usage};
 use crate::registry::Registry;
 use crate::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
+use crate::stream::{RateLimitedStream, StreamItem};
 use crate::tokens::Encoding;
 use crate::usage::ReportUsage;
 
@@ -209,16 +211,34 @@ impl Call {
         T: ReportUsage,
         E: Classify + fmt::Debug,
     {
-        let decision = self.decide(attempt, result);
-        async move {
-            match decision {
-                Decision::Now(next) => next,
-                Decision::SleepThenRetry(wait) => {
-                    tokio::time::sleep(wait).await;
-                    Ok(Next::Retry)
-                }
-            }
-        }
+        carry_out(self.decide(attempt, result))
+    }
+
+    /// Hands a streaming attempt's reservation to the stream the body returned: it is held,
+    /// with the in-flight slot, until the stream ends (settled from the chunks' usage) or is
+    /// dropped (kept). See [`RateLimitedStream`].
+    pub fn start_stream<S>(&self, attempt: Attempt, stream: S) -> RateLimitedStream<S>
+    where
+        S: Stream,
+        S::Item: StreamItem,
+    {
+        RateLimitedStream::new(stream, attempt.reservation, Arc::clone(&self.profile))
+    }
+
+    /// Decides after a streaming attempt whose body failed before returning a stream (a 429
+    /// or 5xx on the initial response): exactly as [`Call::finish`] does for an `Err`.
+    ///
+    /// # Errors
+    /// As [`Call::finish`].
+    pub fn finish_stream_error<E>(
+        &mut self,
+        attempt: Attempt,
+        error: &E,
+    ) -> impl std::future::Future<Output = Result<Next, Error>> + Send + '_
+    where
+        E: Classify + fmt::Debug,
+    {
+        carry_out(self.decide_error(attempt, error))
     }
 
     fn decide<T, E>(&mut self, attempt: Attempt, result: &Result<T, E>) -> Decision
@@ -233,6 +253,13 @@ impl Call {
             }
             Err(error) => error,
         };
+        self.decide_error(attempt, error)
+    }
+
+    fn decide_error<E>(&mut self, attempt: Attempt, error: &E) -> Decision
+    where
+        E: Classify + fmt::Debug,
+    {
         let verdict = error.classify();
         if matches!(verdict, Verdict::RateLimited { .. }) {
             // Rejected: no tokens were taken, but the request counts (as OpenAI counts it).
@@ -311,14 +338,7 @@ impl Call {
     /// output ([`Provider::refunds_unused_output`](crate::config::Provider::refunds_unused_output)),
     /// otherwise the reserved output stays charged.
     fn settle_usage(&self, reserved: Cost, usage: Usage) -> Usage {
-        if self.profile.refunds_unused_output {
-            usage
-        } else {
-            Usage::new(
-                usage.input_tokens,
-                usage.output_tokens.max(reserved.output_tokens),
-            )
-        }
+        charged_usage(&self.profile, reserved, usage)
     }
 
     /// Tightens the limiter to what the server says is in use, on every dimension whose limit
@@ -368,10 +388,34 @@ impl Call {
     }
 }
 
+/// What a provider charges for a request of `profile`'s family that reserved `reserved` and
+/// reported `usage` (see `Call::settle_usage`); streams settle the same way.
+pub(crate) fn charged_usage(profile: &ModelProfile, reserved: Cost, usage: Usage) -> Usage {
+    if profile.refunds_unused_output {
+        usage
+    } else {
+        Usage::new(
+            usage.input_tokens,
+            usage.output_tokens.max(reserved.output_tokens),
+        )
+    }
+}
+
 /// What `Call::finish` decided, before any waiting.
 enum Decision {
     Now(Result<Next, Error>),
     SleepThenRetry(Duration),
+}
+
+/// Waits out a decision's backoff, if it has one.
+async fn carry_out(decision: Decision) -> Result<Next, Error> {
+    match decision {
+        Decision::Now(next) => next,
+        Decision::SleepThenRetry(wait) => {
+            tokio::time::sleep(wait).await;
+            Ok(Next::Retry)
+        }
+    }
 }
 
 impl fmt::Debug for Call {

@@ -30,6 +30,7 @@ pub mod integrations;
 #[cfg(feature = "planner")]
 pub mod planner;
 pub mod store;
+pub mod stream;
 pub mod testing;
 pub mod tiers;
 pub mod tokens;
@@ -44,5 +45,6 @@ pub use error::{Error, LastError};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 pub use quota::{Cost, Dimension, Quota, Usage};
 pub use registry::{ModelLimiter, Registry};
+pub use stream::RateLimitedStream;
 pub use tokens::estimate::EstimateTokens;
 pub use usage::{ReportUsage, WithHeaders};

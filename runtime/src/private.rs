@@ -165,3 +165,24 @@ pub fn token_count<N: TokenCount>(n: N) -> u64 {
 pub fn choice_count<N: TokenCount>(n: N) -> u32 {
     u32::try_from(n.to_count()).unwrap_or(u32::MAX)
 }
+
+pub use crate::stream::RateLimitedStream;
+
+/// The success type of a `#[rate_limited(.., stream)]` function: `RateLimitedStream<S>`, whose
+/// body returns the bare `S`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[rate_limited(.., stream)]` function must return \
+               `Result<RateLimitedStream<S>, E>`, not `Result<{Self}, E>`",
+    label = "the limiter wraps the body's stream to hold the reservation until the stream ends",
+    note = "declare `-> Result<ratelimited::RateLimitedStream<S>, E>` and return `Ok(stream)` \
+            (of type `S`) from the body",
+    note = "for a function that returns a whole response, not a stream, remove `stream`"
+)]
+pub trait StreamReturn {
+    /// The stream the body returns.
+    type Stream;
+}
+
+impl<S> StreamReturn for RateLimitedStream<S> {
+    type Stream = S;
+}

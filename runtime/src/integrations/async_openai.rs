@@ -8,6 +8,8 @@
 //! | `ChatCompletionRequestMessage` | [`EstimateTokens`] | one message, or a slice/`Vec` of them as one conversation |
 //! | `CreateEmbeddingRequest` | [`EstimateTokens`], [`OutputBudget`] | its input strings (token arrays count their length); no output |
 //! | `CreateChatCompletionResponse`, `CreateChatCompletionStreamResponse`, `CompletionUsage` | [`ReportUsage`] | `usage.prompt_tokens` / `completion_tokens` |
+//! | `CreateChatCompletionStreamResponse` | [`StreamUsage`] | the last chunk's `usage` (`#[rate_limited(.., stream)]`) |
+//! | `CreateChatCompletionRequest` | [`IncludeStreamUsage`] | sets `stream_options.include_usage` |
 //! | `CreateEmbeddingResponse`, `CreateBase64EmbeddingResponse` | [`ReportUsage`] | `usage.prompt_tokens`, no output |
 //! | `OpenAIError`, `ApiErrorResponse` | [`Classify`] | see the `OpenAIError` impl |
 //!
@@ -83,6 +85,7 @@ use crate::classify::{Classify, Verdict};
 use crate::error::Error;
 use crate::http::classify_http;
 use crate::quota::Usage;
+use crate::stream::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
 use crate::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 use crate::usage::ReportUsage;
 use crate::EstimateTokens;
@@ -363,6 +366,25 @@ impl ReportUsage for CreateChatCompletionResponse {
 impl ReportUsage for CreateChatCompletionStreamResponse {
     fn usage(&self) -> Option<Usage> {
         self.usage.as_ref().and_then(ReportUsage::usage)
+    }
+}
+
+/// The chunks of `client.chat().create_stream(..)` (`ChatCompletionResponseStream` yields
+/// `Result<CreateChatCompletionStreamResponse, OpenAIError>`): the last one carries the whole
+/// usage when the request set `stream_options.include_usage`
+/// ([`IncludeStreamUsage`] sets it).
+impl StreamUsage for CreateChatCompletionStreamResponse {
+    fn usage(&self) -> Option<StreamUsageUpdate> {
+        let usage = ReportUsage::usage(self.usage.as_ref()?)?;
+        Some(StreamUsageUpdate::total(usage))
+    }
+}
+
+/// Sets `stream_options.include_usage = Some(true)` unless the request already says.
+impl IncludeStreamUsage for CreateChatCompletionRequest {
+    fn include_stream_usage(&mut self) {
+        let options = self.stream_options.get_or_insert_with(Default::default);
+        options.include_usage.get_or_insert(true);
     }
 }
 

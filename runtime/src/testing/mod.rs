@@ -33,6 +33,7 @@ mod request;
 mod response;
 #[cfg(feature = "mock-server")]
 mod server;
+mod stream;
 
 pub use fault::Fault;
 pub use limits::{LimitViolation, MockLimits};
@@ -42,5 +43,6 @@ pub use request::MockRequest;
 pub use response::MockResponse;
 #[cfg(feature = "mock-server")]
 pub use server::MockServer;
+pub use stream::{MockStream, StreamPacing};
 
 pub use crate::registry::{fresh_registry, fresh_registry_with_env, spawn_scoped, ScopeGuard};

@@ -6,6 +6,7 @@
 //! | route | body | answer |
 //! |---|---|---|
 //! | `POST /v1/chat/completions` | `model`, `messages`, `max_tokens` or `max_completion_tokens`, `n` | `chat.completion` with `usage` |
+//! | the same with `"stream": true` (and `stream_options.include_usage`) | | `text/event-stream`: `data: {chat.completion.chunk}` events ([`StreamPacing::default`]), the `usage` chunk when asked, `data: [DONE]` |
 //! | `POST /v1/embeddings` | `model`, `input` (string, strings, token arrays), `dimensions` | embeddings `list` with `usage` |
 //!
 //! Every answer carries the `x-ratelimit-*` headers; rate-limit 429s carry `retry-after-ms` and
@@ -26,8 +27,8 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::openai_wire;
-use super::{MockLimits, MockProvider, MockResponse};
+use super::stream::{self, MockStream, StreamPacing};
+use super::{openai_wire, MockLimits, MockProvider, MockResponse};
 use crate::http::HttpError;
 
 /// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
@@ -136,6 +137,15 @@ impl Drop for MockServer {
 
 async fn chat(State(provider): State<MockProvider>, body: Bytes) -> Response {
     let result = match openai_wire::parse_json_body(&body) {
+        Ok(request) if stream::wants_stream(&request) => {
+            return match provider
+                .chat_stream_json(&request, StreamPacing::default())
+                .await
+            {
+                Ok((headers, chunks)) => event_stream(&headers, chunks),
+                Err(error) => answer(Err(error)),
+            };
+        }
         Ok(request) => provider.chat_json(&request).await,
         Err(error) => Err(error),
     };
@@ -159,6 +169,17 @@ fn answer(result: Result<MockResponse, HttpError>) -> Response {
         Ok(response) => build(200, &response.headers, response.body.to_string()),
         Err(error) => build(error.status, &error.headers, error.body),
     }
+}
+
+/// A 200 whose body is the chunks as Server-Sent Events.
+fn event_stream(headers: &[(String, String)], chunks: MockStream) -> Response {
+    let mut response = build(200, headers, String::new());
+    *response.body_mut() = stream::sse(chunks);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }
 
 fn build(status: u16, headers: &[(String, String)], body: String) -> Response {
