@@ -346,7 +346,9 @@ impl Call {
         let provider = self.profile.family.provider;
         let input = provider
             .charged_prompt_estimate(self.text_bytes)
-            .map_or(usage.input_tokens, |charged| usage.input_tokens.max(charged));
+            .map_or(usage.input_tokens, |charged| {
+                usage.input_tokens.max(charged)
+            });
         if self.profile.refunds_unused_output {
             Usage::new(input, usage.output_tokens)
         } else {

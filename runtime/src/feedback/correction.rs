@@ -44,8 +44,8 @@ impl ChargeCorrection {
         let Some(at) = self.observed_at else {
             return self.factor;
         };
-        let halvings = now.saturating_duration_since(at).as_secs_f64()
-            / CORRECTION_HALF_LIFE.as_secs_f64();
+        let halvings =
+            now.saturating_duration_since(at).as_secs_f64() / CORRECTION_HALF_LIFE.as_secs_f64();
         1.0 + (self.factor - 1.0) * 0.5_f64.powf(halvings)
     }
 

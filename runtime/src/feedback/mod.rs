@@ -137,7 +137,12 @@ impl FamilyFeedback {
 
     /// Sets `dimension` to the server's `limit` when that is allowed (lower, or learning);
     /// returns the dimension if it now matches.
-    fn adopt_limit(&self, limiter: &Limiter, dimension: Dimension, limit: u64) -> Option<Dimension> {
+    fn adopt_limit(
+        &self,
+        limiter: &Limiter,
+        dimension: Dimension,
+        limit: u64,
+    ) -> Option<Dimension> {
         let mut quota = limiter.quota();
         let configured = quota.limit(dimension);
         let lower = configured.is_some_and(|c| limit < c);
