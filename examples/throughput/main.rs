@@ -10,13 +10,18 @@
 //! `max_tokens` 256, completions 20-100 % of that. All requests are submitted at t = 0, as a
 //! batch job does.
 //!
-//! **Strategies.**
+//! **Strategies.** (d) and (e) are what people run instead of a limiter:
 //! - (a) `#[rate_limited]` at headroom 1.0, told the server's RPM and TPM.
 //! - (b) no limiter: on a 429 wait `retry-after-ms` (else `retry-after`, else exponential backoff
 //!   0.5 s × 2^k with jitter, at most 8 s) and try again, at most 10 times, as most SDKs do.
 //! - (c) governor: an RPM limiter and a TPM limiter (burst = the limit), awaited one after the
 //!   other (`until_ready`, then `until_n_ready(prompt + max_tokens)`); no reconciliation, no FIFO.
 //!   A 429 that still comes back is retried as in (b).
+//! - (d) no limiter, retry every 429 with exponential backoff (0.5 s doubling, ±50 % jitter,
+//!   at most 60 s) until it succeeds, ignoring the server's hint: async-openai's default.
+//! - (e) the OpenAI cookbook's parallel processor: tiktoken estimate (prompt + max_tokens),
+//!   request and token capacities refilling per second up to one minute's limit, dispatch in
+//!   order, a 15 s pause after any 429, 5 attempts per request.
 //!
 //! **Modes.**
 //! - Paused time against the in-process `MockProvider`: 2,000 requests at 500 RPM / 200,000 TPM
@@ -45,6 +50,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod cookbook_client;
 mod governor_client;
 mod ratelimited_client;
 mod report;

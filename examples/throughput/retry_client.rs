@@ -55,3 +55,25 @@ pub(crate) async fn send_with_retries(
         attempt += 1;
     }
 }
+
+/// Strategy (d): retries every 429 with exponential backoff until it succeeds, ignoring the
+/// server's hint, as async-openai does by default (the `backoff` crate's exponential policy:
+/// 0.5 s doubling, randomized by ±50 %, at most 60 s between tries). Nothing is lost; the cost
+/// is the time and the 429s.
+pub(crate) async fn send_until_success(
+    target: &Target,
+    job: &Job,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    let mut attempt = 0u32;
+    loop {
+        match target.send(job).await {
+            Ok(()) => return Ok(()),
+            Err(ApiError::Http(e)) if e.status == 429 => {}
+            Err(other) => return Err(other.to_string()),
+        }
+        let base = (0.5 * 2f64.powi(attempt.min(7) as i32)).min(60.0);
+        tokio::time::sleep(Duration::from_secs_f64(base * (0.5 + rng.uniform()))).await;
+        attempt += 1;
+    }
+}

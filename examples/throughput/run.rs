@@ -13,9 +13,10 @@ use tokio::task::{JoinSet, LocalSet};
 use tokio::time::Instant;
 
 use crate::common::ChatClient;
+use crate::cookbook_client::Cookbook;
 use crate::governor_client::Governor;
 use crate::ratelimited_client::via_ratelimited;
-use crate::retry_client::send_with_retries;
+use crate::retry_client::{send_until_success, send_with_retries};
 use crate::transport::Target;
 use crate::workload::{minimum, Job, Rng, SEED};
 use crate::Mode;
@@ -31,11 +32,18 @@ pub(crate) enum Strategy {
     Ratelimited,
     Retry,
     Governor,
+    RetryForever,
+    Cookbook,
 }
 
 impl Strategy {
-    pub(crate) const ALL: [Strategy; 3] =
-        [Strategy::Ratelimited, Strategy::Retry, Strategy::Governor];
+    pub(crate) const ALL: [Strategy; 5] = [
+        Strategy::Ratelimited,
+        Strategy::Retry,
+        Strategy::Governor,
+        Strategy::RetryForever,
+        Strategy::Cookbook,
+    ];
 
     pub(crate) fn tag(self) -> &'static str {
         &self.label()[..3]
@@ -46,6 +54,8 @@ impl Strategy {
             Strategy::Ratelimited => "(a) ratelimited, headroom 1.0",
             Strategy::Retry => "(b) retry on 429 (Retry-After)",
             Strategy::Governor => "(c) governor RPM + TPM",
+            Strategy::RetryForever => "(d) backoff until success",
+            Strategy::Cookbook => "(e) OpenAI cookbook processor",
         }
     }
 }
@@ -133,6 +143,7 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
         };
         let target = Rc::new(target);
         let governor = Rc::new(Governor::new(mode.limits, mode.paused));
+        let cookbook = Rc::new(Cookbook::new(mode.limits));
         let minimum = minimum(mode.limits, jobs, mode.latency).0;
 
         let start = Instant::now();
@@ -141,6 +152,7 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
         for i in 0..jobs.len() {
             let completion = jobs[i].completion_tokens;
             let (jobs, target, governor) = (jobs.clone(), target.clone(), governor.clone());
+            let cookbook = cookbook.clone();
             let call = async move {
                 let job = &jobs[i];
                 let mut rng = Rng::new(SEED ^ (i as u64 + 1));
@@ -151,6 +163,8 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
                         Ok(()) => send_with_retries(&target, job, &mut rng).await,
                         Err(e) => Err(format!("governor: {e}")),
                     },
+                    Strategy::RetryForever => send_until_success(&target, job, &mut rng).await,
+                    Strategy::Cookbook => cookbook.send(&target, job).await,
                 }
             };
             tasks.spawn_local(COMPLETION.scope(completion, async move {

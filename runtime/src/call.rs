@@ -15,9 +15,9 @@ use crate::budget::Budget;
 use crate::classify::{Classify, Verdict};
 use crate::config::{ModelProfile, Settings};
 use crate::error::{Error, LastError};
-use crate::http::RateLimitHeaders;
+use crate::feedback::FamilyFeedback;
 use crate::limiter::{Limiter, Reservation};
-use crate::quota::{Cost, Dimension, Usage};
+use crate::quota::{Cost, Usage};
 use crate::registry::Registry;
 use crate::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
 use crate::stream::{RateLimitedStream, StreamItem};
@@ -37,9 +37,12 @@ pub enum Next {
 pub struct Call {
     limiter: Limiter,
     profile: Arc<ModelProfile>,
+    feedback: Arc<FamilyFeedback>,
     settings: Settings,
     max_retries: u32,
     input_tokens: u64,
+    /// Bytes of prompt text, for the character-based estimate some servers charge.
+    text_bytes: usize,
     max_tokens: Option<u64>,
     n: Option<u32>,
     attempts: u32,
@@ -51,6 +54,7 @@ pub struct Call {
 #[must_use = "pass the attempt to `Call::finish`"]
 pub struct Attempt {
     reservation: Reservation,
+    sent_at: Instant,
 }
 
 impl Call {
@@ -83,9 +87,11 @@ impl Call {
         Ok(Call {
             limiter: found.limiter,
             profile: found.profile,
+            feedback: found.feedback,
             max_retries: retries.unwrap_or(settings.max_retries),
             settings,
             input_tokens: 0,
+            text_bytes: 0,
             max_tokens: None,
             n: None,
             attempts: 0,
@@ -133,6 +139,7 @@ impl Call {
         }
         let tokens = estimate(encoding);
         self.input_tokens = self.input_tokens.saturating_add(tokens);
+        self.text_bytes = self.text_bytes.saturating_add(text_len);
     }
 
     /// Replaces the prompt estimate (`tokens = ...`).
@@ -159,10 +166,26 @@ impl Call {
     }
 
     /// What each attempt reserves: the prompt estimate plus `n × max_tokens`.
+    ///
+    /// The prompt estimate is the larger of the token count and the character-based estimate
+    /// the provider's own limiter charges (OpenAI, Azure: see
+    /// [`Provider::charged_prompt_estimate`](crate::config::Provider::charged_prompt_estimate)),
+    /// raised by what the family's server has been seen to charge beyond it.
     pub fn cost(&self) -> Cost {
         let max_tokens = self.max_tokens.unwrap_or(self.profile.default_max_tokens);
         let n = u64::from(self.n.unwrap_or(1).max(1));
-        Cost::request(self.input_tokens, n.saturating_mul(max_tokens))
+        let input = self.feedback.corrected_input(self.charged_input());
+        Cost::request(input, n.saturating_mul(max_tokens))
+    }
+
+    /// The prompt tokens the server will charge on arrival, before any learned correction.
+    fn charged_input(&self) -> u64 {
+        let provider = self.profile.family.provider;
+        provider
+            .charged_prompt_estimate(self.text_bytes)
+            .map_or(self.input_tokens, |by_characters| {
+                self.input_tokens.max(by_characters)
+            })
     }
 
     /// How many times the body has run.
@@ -175,12 +198,17 @@ impl Call {
     /// # Errors
     /// [`Error::RequestTooLarge`] at once if the cost can never fit.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
-        let mut reservation = self.limiter.acquire(self.cost()).await?;
+        let cost = self.cost();
+        self.feedback.admit_opening(&cost).await;
+        let mut reservation = self.limiter.acquire(cost).await?;
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();
         self.attempts += 1;
-        Ok(Attempt { reservation })
+        Ok(Attempt {
+            reservation,
+            sent_at: Instant::now(),
+        })
     }
 
     /// Settles the attempt and decides what comes next.
@@ -222,7 +250,13 @@ impl Call {
         S: Stream,
         S::Item: StreamItem,
     {
-        RateLimitedStream::new(stream, attempt.reservation, Arc::clone(&self.profile))
+        self.feedback.server_answered();
+        RateLimitedStream::new(
+            stream,
+            attempt.reservation,
+            Arc::clone(&self.profile),
+            self.charged_prompt(),
+        )
     }
 
     /// Decides after a streaming attempt whose body failed before returning a stream (a 429
@@ -238,6 +272,7 @@ impl Call {
     where
         E: Classify + fmt::Debug,
     {
+        self.feedback.server_answered();
         carry_out(self.decide_error(attempt, error))
     }
 
@@ -246,6 +281,7 @@ impl Call {
         T: ReportUsage,
         E: Classify + fmt::Debug,
     {
+        self.feedback.server_answered();
         let error = match result {
             Ok(value) => {
                 self.settle_success(attempt, value);
@@ -321,6 +357,7 @@ impl Call {
     /// Settles a successful attempt to the usage its value reports (or keeps the estimate) and
     /// applies the rate-limit headers it carries.
     fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
+        let since_sent = attempt.sent_at.elapsed();
         match value.usage() {
             Some(usage) => {
                 let usage = self.settle_usage(attempt.reservation.cost(), usage);
@@ -329,75 +366,46 @@ impl Call {
             None => attempt.reservation.keep(),
         }
         if let Some(headers) = value.rate_limit_headers() {
-            self.apply_headers(&headers);
+            self.feedback
+                .apply_headers(&self.limiter, &headers, since_sent);
         }
     }
 
     /// What the provider's buckets end up charging for a request that reported `usage`: input
-    /// is settled to the real count everywhere; output too where the provider refunds unused
+    /// is settled to the real count, but never below the character estimate a provider that
+    /// charges one took on arrival; output too where the provider refunds unused
     /// output ([`Provider::refunds_unused_output`](crate::config::Provider::refunds_unused_output)),
     /// otherwise the reserved output stays charged.
     fn settle_usage(&self, reserved: Cost, usage: Usage) -> Usage {
-        charged_usage(&self.profile, reserved, usage)
+        charged_usage(&self.profile, self.charged_prompt(), reserved, usage)
     }
 
-    /// Tightens the limiter to what the server says is in use, on every dimension whose limit
-    /// the server reports the same as ours. It never loosens: the local state stays at least
-    /// as full as the server's (a client that starts its buckets before its first request
-    /// arrives would otherwise run ahead of the server's buckets). A limit that differs from
-    /// the configured one is logged and ignored.
-    fn apply_headers(&self, headers: &RateLimitHeaders) {
-        let quota = self.limiter.quota();
-        let reports = [
-            (
-                headers.limit_requests,
-                headers.remaining_requests,
-                &[Dimension::RequestsPerMinute, Dimension::RequestsPerDay][..],
-            ),
-            (
-                headers.limit_tokens,
-                headers.remaining_tokens,
-                &[Dimension::TokensPerMinute, Dimension::TokensPerDay][..],
-            ),
-            (
-                headers.limit_input_tokens,
-                headers.remaining_input_tokens,
-                &[Dimension::InputTokensPerMinute][..],
-            ),
-            (
-                headers.limit_output_tokens,
-                headers.remaining_output_tokens,
-                &[Dimension::OutputTokensPerMinute][..],
-            ),
-        ];
-        for (limit, remaining, dimensions) in reports {
-            let (Some(limit), Some(remaining)) = (limit, remaining) else {
-                continue;
-            };
-            match dimensions.iter().find(|d| quota.limit(**d) == Some(limit)) {
-                Some(dimension) => self
-                    .limiter
-                    .tighten(*dimension, limit.saturating_sub(remaining)),
-                None => tracing::debug!(
-                    family = %self.profile.family,
-                    limit,
-                    "the server reports a limit that differs from the configured one; ignored"
-                ),
-            }
-        }
+    /// The prompt a provider that estimates from characters charged on arrival, if it does.
+    pub(crate) fn charged_prompt(&self) -> Option<u64> {
+        self.profile
+            .family
+            .provider
+            .charged_prompt_estimate(self.text_bytes)
     }
 }
 
 /// What a provider charges for a request of `profile`'s family that reserved `reserved` and
-/// reported `usage` (see `Call::settle_usage`); streams settle the same way.
-pub(crate) fn charged_usage(profile: &ModelProfile, reserved: Cost, usage: Usage) -> Usage {
+/// reported `usage` (see `Call::settle_usage`); streams settle the same way. `charged_prompt`
+/// is the character estimate the provider took on arrival, if it takes one: the input never
+/// settles below it.
+pub(crate) fn charged_usage(
+    profile: &ModelProfile,
+    charged_prompt: Option<u64>,
+    reserved: Cost,
+    usage: Usage,
+) -> Usage {
+    let input = charged_prompt.map_or(usage.input_tokens, |charged| {
+        usage.input_tokens.max(charged)
+    });
     if profile.refunds_unused_output {
-        usage
+        Usage::new(input, usage.output_tokens)
     } else {
-        Usage::new(
-            usage.input_tokens,
-            usage.output_tokens.max(reserved.output_tokens),
-        )
+        Usage::new(input, usage.output_tokens.max(reserved.output_tokens))
     }
 }
 

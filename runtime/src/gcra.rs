@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::quota::{Cost, Dimension, Quota};
 
 /// The dimensions that are buckets (concurrency is a counter, handled by the limiter).
-const BUCKETS: [Dimension; 7] = [
+const BUCKETS: [Dimension; 8] = [
     Dimension::RequestsPerMinute,
     Dimension::TokensPerMinute,
     Dimension::InputTokensPerMinute,
@@ -23,6 +23,7 @@ const BUCKETS: [Dimension; 7] = [
     Dimension::RequestsPerDay,
     Dimension::TokensPerDay,
     Dimension::MinInterval,
+    Dimension::RequestsPerSecond,
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -15,6 +15,7 @@ mod call_error;
 mod classify;
 mod error;
 mod family;
+mod feedback;
 mod gcra;
 mod limiter;
 mod provider;
@@ -42,6 +43,10 @@ pub use budget::{Budget, OutputBudget};
 pub use call_error::CallError;
 pub use classify::{Classify, Verdict};
 pub use error::{Error, LastError};
+pub use feedback::{
+    ChargeCorrection, CORRECTION_HALF_LIFE, MAX_CORRECTION, OPENING_BURST_FRACTION,
+    OPENING_MAX_WAIT,
+};
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 pub use quota::{Cost, Dimension, Quota, Usage};
 pub use registry::{ModelLimiter, Registry};

@@ -198,6 +198,43 @@ impl Provider {
         }
     }
 
+    /// The prompt tokens the provider's own limiter charges for a prompt of `text_bytes`
+    /// bytes, when it estimates from characters rather than tokenizing.
+    ///
+    /// OpenAI's guide: the rate limit "is calculated as the maximum of max_tokens and the
+    /// estimated number of tokens based on the character count of your request"; Azure's quota
+    /// docs say the same of its estimate. The formula is unpublished; this takes the usual four
+    /// characters per token, rounded up. It counts bytes, which are never fewer than
+    /// characters, so on non-ASCII text it errs high (where tiktoken's count is the larger
+    /// anyway). Anthropic and Gemini count real tokens: `None`.
+    ///
+    /// ```
+    /// use ratelimited_runtime::config::Provider;
+    /// assert_eq!(Provider::OpenAi.charged_prompt_estimate(4_001), Some(1_001));
+    /// assert_eq!(Provider::Anthropic.charged_prompt_estimate(4_001), None);
+    /// ```
+    pub const fn charged_prompt_estimate(self, text_bytes: usize) -> Option<u64> {
+        match self {
+            Provider::OpenAi | Provider::Azure => {
+                Some((text_bytes as u64).div_ceil(CHARACTERS_PER_CHARGED_TOKEN))
+            }
+            Provider::Anthropic | Provider::Gemini => None,
+        }
+    }
+
+    /// The requests per second a provider checks under its per-minute limit, by default.
+    ///
+    /// Azure OpenAI evaluates RPM "over a small period of time, typically 1 or 10 seconds"
+    /// (600 RPM: 429 past 10 requests in one second), so it gets `RPM / 60` per second, the
+    /// stricter of the two windows (at least 1). OpenAI may quantize the same way but does not
+    /// say when: set `RATE_LIMITED_<FAMILY>_BURST` for it, or any other family.
+    pub const fn short_window_rps(self, rpm: u64) -> Option<u64> {
+        match self {
+            Provider::Azure => Some(if rpm / 60 == 0 { 1 } else { rpm / 60 }),
+            Provider::OpenAi | Provider::Anthropic | Provider::Gemini => None,
+        }
+    }
+
     /// Output tokens reserved per choice when neither the attribute nor an argument says
     /// `max_tokens`: [`DEFAULT_MAX_TOKENS`], or 0 for embedding models, which produce none.
     pub fn default_max_tokens(self, model: &str) -> u64 {
@@ -249,6 +286,10 @@ impl Provider {
         }
     }
 }
+
+/// Characters per token in the character-based prompt estimate OpenAI and Azure charge (see
+/// [`Provider::charged_prompt_estimate`]).
+pub const CHARACTERS_PER_CHARGED_TOKEN: u64 = 4;
 
 /// Output tokens reserved per choice when neither the attribute nor an argument says
 /// `max_tokens` (embedding models produce none). The settle refunds what is not used, where the
@@ -504,5 +545,20 @@ mod tests {
         );
         assert_eq!(Provider::Azure.derived_rpm("o3-mini", 100_000), Some(10));
         assert_eq!(Provider::OpenAi.derived_rpm("o3-mini", 100_000), None);
+    }
+
+    #[test]
+    fn openai_and_azure_charge_a_character_estimate() {
+        assert_eq!(Provider::OpenAi.charged_prompt_estimate(0), Some(0));
+        assert_eq!(Provider::OpenAi.charged_prompt_estimate(1), Some(1));
+        assert_eq!(Provider::Azure.charged_prompt_estimate(8), Some(2));
+        assert_eq!(Provider::Gemini.charged_prompt_estimate(8), None);
+    }
+
+    #[test]
+    fn azure_caps_requests_per_second_at_a_sixtieth_of_rpm() {
+        assert_eq!(Provider::Azure.short_window_rps(600), Some(10));
+        assert_eq!(Provider::Azure.short_window_rps(30), Some(1));
+        assert_eq!(Provider::OpenAi.short_window_rps(600), None);
     }
 }

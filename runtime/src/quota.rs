@@ -28,11 +28,18 @@ pub enum Dimension {
     Concurrency,
     /// Minimum time between two request starts (`MIN_INTERVAL_MS`).
     MinInterval,
+    /// Requests per second (`BURST`): a short-window cap under the per-minute one.
+    ///
+    /// Azure OpenAI checks RPM over 1 s or 10 s windows (a 600-RPM deployment answers 429 past
+    /// 10 requests in one second), so a full minute's bucket released at once draws 429s
+    /// there. A one-second bucket of `RPM / 60` is the stricter of Azure's two windows; it is
+    /// on by default for Azure and set by `RATE_LIMITED_<FAMILY>_BURST` for any family.
+    RequestsPerSecond,
 }
 
 impl Dimension {
     /// Every dimension, in the order limits are checked and reported.
-    pub const ALL: [Dimension; 8] = [
+    pub const ALL: [Dimension; 9] = [
         Dimension::RequestsPerMinute,
         Dimension::TokensPerMinute,
         Dimension::InputTokensPerMinute,
@@ -41,6 +48,7 @@ impl Dimension {
         Dimension::TokensPerDay,
         Dimension::Concurrency,
         Dimension::MinInterval,
+        Dimension::RequestsPerSecond,
     ];
 
     /// The suffix this dimension has in `RATE_LIMITED_<FAMILY>_<DIM>` env vars.
@@ -54,6 +62,7 @@ impl Dimension {
             Dimension::TokensPerDay => "TPD",
             Dimension::Concurrency => "CONCURRENCY",
             Dimension::MinInterval => "MIN_INTERVAL_MS",
+            Dimension::RequestsPerSecond => "BURST",
         }
     }
 
@@ -67,6 +76,7 @@ impl Dimension {
             Dimension::RequestsPerDay | Dimension::TokensPerDay => {
                 Some(Duration::from_secs(86_400))
             }
+            Dimension::RequestsPerSecond => Some(Duration::from_secs(1)),
             Dimension::Concurrency | Dimension::MinInterval => None,
         }
     }
@@ -77,7 +87,8 @@ impl Dimension {
             Dimension::RequestsPerMinute
             | Dimension::RequestsPerDay
             | Dimension::Concurrency
-            | Dimension::MinInterval => cost.requests as u64,
+            | Dimension::MinInterval
+            | Dimension::RequestsPerSecond => cost.requests as u64,
             Dimension::TokensPerMinute | Dimension::TokensPerDay => cost.tokens(),
             Dimension::InputTokensPerMinute => cost.input_tokens,
             Dimension::OutputTokensPerMinute => cost.output_tokens,
@@ -96,6 +107,7 @@ impl fmt::Display for Dimension {
             Dimension::TokensPerDay => "tokens per day",
             Dimension::Concurrency => "requests in flight",
             Dimension::MinInterval => "minimum interval between requests",
+            Dimension::RequestsPerSecond => "requests per second",
         })
     }
 }
@@ -128,6 +140,8 @@ pub struct Quota {
     pub concurrency: Option<u32>,
     /// Minimum time between two request starts.
     pub min_interval: Option<Duration>,
+    /// Requests per second: the short-window (burst) cap, see [`Dimension::RequestsPerSecond`].
+    pub rps: Option<u64>,
     /// Fraction of each limit to use, in (0, 1].
     pub headroom: f64,
 }
@@ -144,6 +158,7 @@ impl Default for Quota {
             tpd: None,
             concurrency: None,
             min_interval: None,
+            rps: None,
             headroom: 1.0,
         }
     }
@@ -187,6 +202,8 @@ impl Quota {
         concurrency: u32,
         /// Sets the minimum time between two request starts.
         min_interval: Duration,
+        /// Sets the requests per second (the short-window burst cap).
+        rps: u64,
     }
 
     /// Sets the fraction of each limit to use, in (0, 1].
@@ -245,6 +262,7 @@ impl Quota {
             Dimension::TokensPerDay => self.tpd,
             Dimension::Concurrency => self.concurrency.map(u64::from),
             Dimension::MinInterval => self.min_interval.map(|d| d.as_millis() as u64),
+            Dimension::RequestsPerSecond => self.rps,
         }
     }
 
@@ -269,6 +287,7 @@ impl Quota {
                 self.concurrency = value.map(|v| u32::try_from(v).unwrap_or(u32::MAX))
             }
             Dimension::MinInterval => self.min_interval = value.map(Duration::from_millis),
+            Dimension::RequestsPerSecond => self.rps = value,
         }
     }
 

@@ -14,6 +14,7 @@ use once_cell::sync::Lazy;
 use crate::config::{self, ModelProfile, Settings};
 use crate::error::Error;
 use crate::family::LimitFamily;
+use crate::feedback::FamilyFeedback;
 use crate::limiter::Limiter;
 
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -38,7 +39,9 @@ struct Inner {
     /// By the call's own words (model, provider, tier), so the hot path skips resolution.
     by_call: DashMap<CallKey, ModelLimiter>,
     /// By family configuration, so aliases share one limiter.
-    by_family: DashMap<FamilyKey, Limiter>,
+    by_family: DashMap<FamilyKey, (Limiter, Arc<FamilyFeedback>)>,
+    /// [`Registry::learn_limits`], over `RATE_LIMITED_LEARN_LIMITS`.
+    learn_limits: OnceLock<bool>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -61,6 +64,8 @@ pub struct ModelLimiter {
     pub limiter: Limiter,
     /// The model's family, tier, quota and provider rules.
     pub profile: Arc<ModelProfile>,
+    /// What the family has learned from its server's answers.
+    pub(crate) feedback: Arc<FamilyFeedback>,
 }
 
 static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::process_env));
@@ -114,8 +119,36 @@ impl Registry {
                 settings: OnceLock::new(),
                 by_call: DashMap::new(),
                 by_family: DashMap::new(),
+                learn_limits: OnceLock::new(),
             }),
         }
+    }
+
+    /// Adopts the limits servers report in their rate-limit headers when they differ from the
+    /// configured tier, higher ones included (lower ones are always adopted), whatever
+    /// `RATE_LIMITED_LEARN_LIMITS` says. Call it before the first model is looked up: families
+    /// created earlier keep the setting they were created with.
+    ///
+    /// ```
+    /// use ratelimited_runtime::Registry;
+    /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]).learn_limits(true);
+    /// assert!(registry.settings().unwrap().learn_limits);
+    /// ```
+    #[must_use]
+    pub fn learn_limits(self, learn: bool) -> Self {
+        let _ = self.inner.learn_limits.set(learn);
+        self
+    }
+
+    /// Builds `model`'s tokenizer now, off the executor, and creates its family's limiter, so
+    /// that the first call pays neither. Cheap once done.
+    ///
+    /// # Errors
+    /// As [`Registry::limiter`].
+    pub async fn warm_up(&self, model: &str) -> Result<(), Error> {
+        let found = self.limiter(model)?;
+        found.profile.encoding.ready().await;
+        Ok(())
     }
 
     /// The process-wide registry (reads the process environment once per family).
@@ -213,6 +246,12 @@ impl Registry {
             .settings
             .get_or_init(|| Settings::from_lookup(&*self.inner.lookup))
             .clone()
+            .map(|mut settings| {
+                if let Some(learn) = self.inner.learn_limits.get() {
+                    settings.learn_limits = *learn;
+                }
+                settings
+            })
     }
 
     /// The limiter `model` draws on, creating it on first use; the provider comes from a
@@ -253,19 +292,23 @@ impl Registry {
             tier: profile.tier.clone(),
         };
         let backend = crate::store::Backend::from_settings(&settings, &*self.inner.lookup)?;
-        let limiter = self
+        let (limiter, feedback) = self
             .inner
             .by_family
             .entry(family_key)
             .or_try_insert_with(|| {
                 // Build the tokenizer now, off the request path, for the calls to come.
                 profile.encoding.warm_in_background();
-                backend.limiter(&profile)
+                let limiter = backend.limiter(&profile)?;
+                let feedback =
+                    FamilyFeedback::new(profile.family.clone(), &limiter, settings.learn_limits);
+                Ok::<_, Error>((limiter, Arc::new(feedback)))
             })?
             .clone();
         let found = ModelLimiter {
             limiter,
             profile: Arc::new(profile),
+            feedback,
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
@@ -280,7 +323,7 @@ impl Registry {
                 (
                     e.key().family.clone(),
                     e.key().tier.clone(),
-                    e.value().clone(),
+                    e.value().0.clone(),
                 )
             })
             .collect()

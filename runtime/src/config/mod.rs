@@ -54,7 +54,9 @@ mod settings;
 mod test_env;
 
 pub use crate::family::LimitFamily;
-pub use crate::provider::{azure_rpm_from_tpm, Provider, DEFAULT_MAX_TOKENS};
+pub use crate::provider::{
+    azure_rpm_from_tpm, Provider, CHARACTERS_PER_CHARGED_TOKEN, DEFAULT_MAX_TOKENS,
+};
 pub use crate::retry::MAX_RETRY_TIME;
 pub use limits::parse_limit;
 pub use resolve::{resolve, resolve_tier, ModelProfile};
@@ -71,6 +73,8 @@ pub const MAX_RETRIES_VAR: &str = "RATE_LIMITED_MAX_RETRIES";
 pub const MAX_RETRY_AFTER_VAR: &str = "RATE_LIMITED_MAX_RETRY_AFTER";
 /// `RATE_LIMITED_REDIS_URL`: share limits through Redis.
 pub const REDIS_URL_VAR: &str = "RATE_LIMITED_REDIS_URL";
+/// `RATE_LIMITED_LEARN_LIMITS`: adopt the limits the server reports (`1`/`0`).
+pub const LEARN_LIMITS_VAR: &str = "RATE_LIMITED_LEARN_LIMITS";
 
 /// The tier used when neither the attribute nor the env names one.
 pub const DEFAULT_TIER: &str = "tier-1";

@@ -145,6 +145,9 @@ pub fn resolve(
             quota.rpm = provider.derived_rpm(&family.id, tpm);
         }
     }
+    if !overrides.contains(&Dimension::RequestsPerSecond) && quota.rps.is_none() {
+        quota.rps = quota.rpm.and_then(|rpm| provider.short_window_rps(rpm));
+    }
 
     quota.headroom = settings.headroom;
     tracing::debug!(

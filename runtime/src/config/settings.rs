@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::limits::parse_integer;
 use super::{
     get, process_env, DEFAULT_HEADROOM, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, HEADROOM_VAR,
-    MAX_RETRIES_VAR, MAX_RETRY_AFTER_VAR, REDIS_SCHEMES, REDIS_URL_VAR,
+    LEARN_LIMITS_VAR, MAX_RETRIES_VAR, MAX_RETRY_AFTER_VAR, REDIS_SCHEMES, REDIS_URL_VAR,
 };
 use crate::error::Error;
 
@@ -22,6 +22,10 @@ pub struct Settings {
     pub max_retry_after: Duration,
     /// Redis URL to share limits through (`RATE_LIMITED_REDIS_URL`); `None` = in-process.
     pub redis_url: Option<String>,
+    /// Adopt the limits the server reports when they differ from the configured tier, higher
+    /// ones included (`RATE_LIMITED_LEARN_LIMITS`, default off). Lower ones are adopted either
+    /// way: that only makes the limiter safer.
+    pub learn_limits: bool,
 }
 
 impl Default for Settings {
@@ -32,6 +36,7 @@ impl Default for Settings {
             max_retries: DEFAULT_MAX_RETRIES,
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             redis_url: None,
+            learn_limits: false,
         }
     }
 }
@@ -44,6 +49,7 @@ impl fmt::Debug for Settings {
             .field("max_retries", &self.max_retries)
             .field("max_retry_after", &self.max_retry_after)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("learn_limits", &self.learn_limits)
             .finish()
     }
 }
@@ -67,6 +73,7 @@ impl Settings {
             max_retries: read_max_retries(lookup)?,
             max_retry_after: read_max_retry_after(lookup)?,
             redis_url: read_redis_url(lookup)?,
+            learn_limits: read_learn_limits(lookup)?,
         })
     }
 }
@@ -116,6 +123,22 @@ fn read_max_retry_after(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Durat
                 "a number of seconds, 0 or more, decimals allowed (e.g. 120 or 2.5)",
             )
         })
+}
+
+fn read_learn_limits(lookup: &dyn Fn(&str) -> Option<String>) -> Result<bool, Error> {
+    let Some(value) = get(lookup, LEARN_LIMITS_VAR) else {
+        return Ok(false);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(Error::config(
+            LEARN_LIMITS_VAR,
+            value,
+            "1, true, yes or on to adopt the limits the server reports; 0, false, no or off \
+             (the default) to keep the configured tier",
+        )),
+    }
 }
 
 fn read_redis_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<String>, Error> {

@@ -15,7 +15,7 @@ use super::config::{OnFailure, RedisConfig};
 use super::connection::{Call, Reply, Store, Unavailable};
 
 /// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
-const BUCKETS: [Dimension; 7] = [
+const BUCKETS: [Dimension; 8] = [
     Dimension::RequestsPerMinute,
     Dimension::TokensPerMinute,
     Dimension::InputTokensPerMinute,
@@ -23,6 +23,7 @@ const BUCKETS: [Dimension; 7] = [
     Dimension::RequestsPerDay,
     Dimension::TokensPerDay,
     Dimension::MinInterval,
+    Dimension::RequestsPerSecond,
 ];
 
 /// While no concurrency slot is free, look again at least this often: a slot freed by

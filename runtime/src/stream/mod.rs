@@ -73,15 +73,23 @@ pub struct RateLimitedStream<S> {
 struct OpenReservation {
     reservation: Reservation,
     profile: Arc<ModelProfile>,
+    /// The prompt estimate a provider that charges by characters took (see `Call::settle_usage`).
+    charged_prompt: Option<u64>,
 }
 
 impl<S> RateLimitedStream<S> {
-    pub(crate) fn new(stream: S, reservation: Reservation, profile: Arc<ModelProfile>) -> Self {
+    pub(crate) fn new(
+        stream: S,
+        reservation: Reservation,
+        profile: Arc<ModelProfile>,
+        charged_prompt: Option<u64>,
+    ) -> Self {
         RateLimitedStream {
             inner: Box::pin(stream),
             open: Some(OpenReservation {
                 reservation,
                 profile,
+                charged_prompt,
             }),
             usage: UsageSoFar::default(),
         }
@@ -101,13 +109,15 @@ impl<S> RateLimitedStream<S> {
         let Some(OpenReservation {
             reservation,
             profile,
+            charged_prompt,
         }) = self.open.take()
         else {
             return;
         };
         match self.usage.usage() {
             Some(usage) => {
-                let charged = crate::call::charged_usage(&profile, reservation.cost(), usage);
+                let charged =
+                    crate::call::charged_usage(&profile, charged_prompt, reservation.cost(), usage);
                 reservation.settle(charged);
             }
             None => {

@@ -455,6 +455,7 @@ pub(crate) fn parse_chat(request: &Value) -> Result<(String, RequestedWork), Htt
         model,
         RequestedWork::Chat {
             prompt_tokens,
+            prompt_chars: Some(super::request::chat_chars(&messages)),
             max_tokens,
             n,
         },
@@ -558,6 +559,7 @@ mod tests {
                 prompt_tokens,
                 max_tokens,
                 n,
+                ..
             } => {
                 assert_eq!(prompt_tokens, expected);
                 assert_eq!(max_tokens, Some(50));

@@ -52,6 +52,7 @@ struct Behaviour {
     default_max_tokens: u64,
     count_failed_requests: bool,
     refund_unused: bool,
+    charge_by_characters: bool,
 }
 
 /// The answer to one call, decided under the lock and delivered after `delay` outside it.
@@ -228,6 +229,7 @@ impl MockProvider {
                         default_max_tokens: DEFAULT_MAX_TOKENS,
                         count_failed_requests: true,
                         refund_unused: false,
+                        charge_by_characters: false,
                     },
                     requests: Bucket::new(limits.rpm, now),
                     tokens: Bucket::new(limits.tpm, now),
@@ -326,6 +328,20 @@ impl MockProvider {
         self
     }
 
+    /// Whether a chat prompt whose text is known is charged OpenAI's way: a character-based
+    /// estimate, `ceil(characters / 4)` tokens, instead of its token count (default `false`).
+    ///
+    /// OpenAI and Azure charge such an estimate on arrival and keep it; the usage still
+    /// reports the real token count. On English prose the estimate is above tiktoken's count,
+    /// on code and CJK text below: a client that reserves only the token count overruns this
+    /// mode on prose. Requests built with [`MockRequest::new`] (no text) are charged their
+    /// tokens either way.
+    #[must_use]
+    pub fn charge_prompt_by_characters(self, by_characters: bool) -> Self {
+        self.ledger().behaviour.charge_by_characters = by_characters;
+        self
+    }
+
     /// The limits enforced.
     pub fn limits(&self) -> MockLimits {
         self.shared.limits
@@ -387,7 +403,10 @@ impl MockProvider {
         let arrival = Arrival {
             at: now,
             model,
-            charge: work.charge(ledger.behaviour.default_max_tokens),
+            charge: work.charge(
+                ledger.behaviour.default_max_tokens,
+                ledger.behaviour.charge_by_characters,
+            ),
         };
         ledger.requests.refill(now);
         ledger.tokens.refill(now);
@@ -572,6 +591,7 @@ fn respond(ledger: &mut Ledger, arrival: &Arrival<'_>, work: &RequestedWork) -> 
             prompt_tokens,
             max_tokens,
             n,
+            ..
         } => {
             let max = max_tokens.unwrap_or(ledger.behaviour.default_max_tokens);
             let per_choice = ledger.behaviour.completion.per_choice(max);

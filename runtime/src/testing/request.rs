@@ -30,6 +30,9 @@ pub struct MockRequest {
     pub max_tokens: Option<u64>,
     /// Choices to generate (0 is read as 1).
     pub n: u32,
+    /// The prompt's characters, when the request was built from its text: what a provider in
+    /// [character-estimate mode](MockProvider::charge_prompt_by_characters) charges from.
+    pub prompt_chars: Option<u64>,
 }
 
 impl MockRequest {
@@ -40,6 +43,7 @@ impl MockRequest {
             prompt_tokens,
             max_tokens: None,
             n: 1,
+            prompt_chars: None,
         }
     }
 
@@ -47,7 +51,10 @@ impl MockRequest {
     pub fn text(model: impl Into<String>, text: &str) -> Self {
         let model = model.into();
         let tokens = count_tokens(encoding_for_model(&model), text);
-        MockRequest::new(model, tokens)
+        MockRequest {
+            prompt_chars: Some(text.chars().count() as u64),
+            ..MockRequest::new(model, tokens)
+        }
     }
 
     /// A chat request, counted with [`count_chat`] (message framing included) in the model's
@@ -55,7 +62,10 @@ impl MockRequest {
     pub fn chat(model: impl Into<String>, messages: &[ChatMessage]) -> Self {
         let model = model.into();
         let tokens = count_chat(encoding_for_model(&model), messages);
-        MockRequest::new(model, tokens)
+        MockRequest {
+            prompt_chars: Some(chat_chars(messages)),
+            ..MockRequest::new(model, tokens)
+        }
     }
 
     /// Sets the completion cap per choice.
@@ -81,6 +91,14 @@ impl MockRequest {
             self.n,
         )
     }
+}
+
+/// The characters of a conversation's contents.
+pub(crate) fn chat_chars(messages: &[ChatMessage]) -> u64 {
+    messages
+        .iter()
+        .map(|m| m.content.chars().count() as u64)
+        .sum()
 }
 
 /// `prompt + n × max_tokens`, with `n = 0` read as 1.
@@ -111,6 +129,8 @@ pub(crate) enum RequestedWork {
     /// A chat completion.
     Chat {
         prompt_tokens: u64,
+        /// The prompt's characters, when known.
+        prompt_chars: Option<u64>,
         /// `None`: the provider's default cap.
         max_tokens: Option<u64>,
         /// At least 1.
@@ -127,13 +147,24 @@ pub(crate) enum RequestedWork {
 impl RequestedWork {
     /// What admission charges against the tokens bucket: `prompt + n × max_tokens` for a chat
     /// (with `default_max_tokens` when it gives no cap), the input tokens for embeddings.
-    pub(crate) fn charge(&self, default_max_tokens: u64) -> u64 {
+    /// `by_characters`: a chat prompt whose characters are known is charged
+    /// `ceil(characters / 4)` instead of its tokens.
+    pub(crate) fn charge(&self, default_max_tokens: u64, by_characters: bool) -> u64 {
         match self {
             RequestedWork::Chat {
                 prompt_tokens,
+                prompt_chars,
                 max_tokens,
                 n,
-            } => chat_charge(*prompt_tokens, max_tokens.unwrap_or(default_max_tokens), *n),
+            } => {
+                let prompt = match prompt_chars {
+                    Some(chars) if by_characters => {
+                        chars.div_ceil(crate::config::CHARACTERS_PER_CHARGED_TOKEN)
+                    }
+                    _ => *prompt_tokens,
+                };
+                chat_charge(prompt, max_tokens.unwrap_or(default_max_tokens), *n)
+            }
             RequestedWork::Embeddings { inputs, .. } => total_tokens(inputs),
         }
     }
@@ -143,6 +174,7 @@ impl From<&MockRequest> for RequestedWork {
     fn from(request: &MockRequest) -> Self {
         RequestedWork::Chat {
             prompt_tokens: request.prompt_tokens,
+            prompt_chars: request.prompt_chars,
             max_tokens: request.max_tokens,
             n: request.n.max(1),
         }
