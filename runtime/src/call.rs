@@ -54,7 +54,6 @@ pub struct Call {
 #[must_use = "pass the attempt to `Call::finish`"]
 pub struct Attempt {
     reservation: Reservation,
-    sent_at: Instant,
 }
 
 impl Call {
@@ -205,10 +204,7 @@ impl Call {
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();
         self.attempts += 1;
-        Ok(Attempt {
-            reservation,
-            sent_at: Instant::now(),
-        })
+        Ok(Attempt { reservation })
     }
 
     /// Settles the attempt and decides what comes next.
@@ -357,7 +353,6 @@ impl Call {
     /// Settles a successful attempt to the usage its value reports (or keeps the estimate) and
     /// applies the rate-limit headers it carries.
     fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
-        let since_sent = attempt.sent_at.elapsed();
         match value.usage() {
             Some(usage) => {
                 let usage = self.settle_usage(attempt.reservation.cost(), usage);
@@ -366,8 +361,7 @@ impl Call {
             None => attempt.reservation.keep(),
         }
         if let Some(headers) = value.rate_limit_headers() {
-            self.feedback
-                .apply_headers(&self.limiter, &headers, since_sent);
+            self.feedback.apply_headers(&self.limiter, &headers);
         }
     }
 
