@@ -268,8 +268,9 @@ impl Call {
     where
         E: Classify + fmt::Debug,
     {
+        let decision = self.decide_error(attempt, error);
         self.feedback.server_answered();
-        carry_out(self.decide_error(attempt, error))
+        carry_out(decision)
     }
 
     fn decide<T, E>(&mut self, attempt: Attempt, result: &Result<T, E>) -> Decision
@@ -277,15 +278,17 @@ impl Call {
         T: ReportUsage,
         E: Classify + fmt::Debug,
     {
-        self.feedback.server_answered();
-        let error = match result {
+        // The opening burst ends only after the answer's usage and headers are in the
+        // limiter: the callers it releases must see the server's count, not the estimate.
+        let decision = match result {
             Ok(value) => {
                 self.settle_success(attempt, value);
-                return Decision::Now(Ok(Next::Return));
+                Decision::Now(Ok(Next::Return))
             }
-            Err(error) => error,
+            Err(error) => self.decide_error(attempt, error),
         };
-        self.decide_error(attempt, error)
+        self.feedback.server_answered();
+        decision
     }
 
     fn decide_error<E>(&mut self, attempt: Attempt, error: &E) -> Decision
