@@ -72,6 +72,7 @@
 pub use ratelimited_macros::rate_limited;
 
 pub use ratelimited_runtime::CallError;
+pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub use ratelimited_runtime::{
     Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,

@@ -16,6 +16,7 @@ use crate::config::{ModelProfile, Settings};
 use crate::error::{Error, LastError};
 use crate::http::RateLimitHeaders;
 use crate::limiter::{Limiter, Reservation};
+use crate::priority::Priority;
 use crate::quota::{Cost, Dimension, Usage};
 use crate::registry::Registry;
 use crate::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
@@ -43,6 +44,7 @@ pub struct Call {
     attempts: u32,
     started: Instant,
     backoff: Backoff,
+    priority: Priority,
 }
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -89,6 +91,7 @@ impl Call {
             attempts: 0,
             started: Instant::now(),
             backoff: Backoff::default(),
+            priority: Priority::Normal,
         })
     }
 
@@ -163,6 +166,11 @@ impl Call {
         Cost::request(self.input_tokens, n.saturating_mul(max_tokens))
     }
 
+    /// Sets the lane every attempt of this call waits in (`priority = ...`).
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -173,7 +181,10 @@ impl Call {
     /// # Errors
     /// [`Error::RequestTooLarge`] at once if the cost can never fit.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
-        let mut reservation = self.limiter.acquire(self.cost()).await?;
+        let mut reservation = self
+            .limiter
+            .acquire_with(self.cost(), self.priority)
+            .await?;
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::limiter::{Limiter, Reservation};
+use crate::priority::Priority;
 use crate::quota::{Cost, Dimension, Quota};
 
 use super::config::{OnFailure, RedisConfig};
@@ -45,8 +46,9 @@ struct Inner {
     lease: Duration,
     /// Admits while Redis is away, at `share` of each limit.
     fallback: Limiter,
-    /// Waiters for a concurrency slot go one at a time, in arrival order.
-    turn: tokio::sync::Mutex<()>,
+    /// This process's waiters take turns here, by lane and in arrival order: one at a time
+    /// asks Redis and keeps its turn until its start (a concurrency cap of one, no buckets).
+    order: Limiter,
     /// Lease ids: unique to this process (pid and start time) and this family.
     process: String,
     next_lease: AtomicU64,
@@ -90,7 +92,7 @@ impl SharedFamily {
                 share: config.share(),
                 lease: config.lease_time(),
                 fallback: Limiter::new(fallback_quota(quota, config.share())),
-                turn: tokio::sync::Mutex::new(()),
+                order: Limiter::new(Quota::default().concurrency(1)),
                 process: format!("{}-{started:x}", std::process::id()),
                 next_lease: AtomicU64::new(0),
             }),
@@ -127,10 +129,17 @@ impl SharedFamily {
     }
 
     /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
+    ///
+    /// The process's waiters go to Redis one at a time, in `priority`'s lane and arrival
+    /// order, and the one asking keeps its turn until its start: Redis charges a reservation
+    /// at once and schedules it, so letting several of ours ahead there would fix their order
+    /// before a later, higher-lane waiter could overtake them. It also keeps each process to
+    /// one scheduled reservation at a time, which interleaves processes fairly.
     pub(crate) async fn acquire(
         &self,
         limiter: &Limiter,
         cost: Cost,
+        priority: Priority,
     ) -> Result<Reservation, Error> {
         let quota = limiter.quota();
         // Checked before any queue or round trip: too large fails now, whatever is waiting.
@@ -138,10 +147,11 @@ impl SharedFamily {
             return Err(err);
         }
         let concurrency = quota.concurrency.filter(|_| cost.requests > 0);
-        let _turn = match concurrency {
-            Some(_) => Some(self.inner.turn.lock().await),
-            None => None,
-        };
+        let turn = self
+            .inner
+            .order
+            .acquire_with(Cost::request(0, 0), priority)
+            .await?;
         let id = format!(
             "{}-{}",
             self.inner.process,
@@ -177,10 +187,10 @@ impl SharedFamily {
                             lease,
                         },
                     );
-                    drop(_turn);
                     if !wait.is_zero() {
                         tokio::time::sleep(wait).await;
                     }
+                    turn.cancel();
                     return Ok(reservation);
                 }
                 Ok(Reply::NoSlot { retry }) => {
@@ -195,16 +205,21 @@ impl SharedFamily {
                     });
                 }
                 Err(unavailable) => {
-                    drop(_turn);
-                    return self.unavailable(unavailable, cost).await;
+                    turn.cancel();
+                    return self.unavailable(unavailable, cost, priority).await;
                 }
             }
         }
     }
 
-    async fn unavailable(&self, why: Unavailable, cost: Cost) -> Result<Reservation, Error> {
+    async fn unavailable(
+        &self,
+        why: Unavailable,
+        cost: Cost,
+        priority: Priority,
+    ) -> Result<Reservation, Error> {
         match self.inner.on_failure {
-            OnFailure::Local => self.inner.fallback.acquire(cost).await,
+            OnFailure::Local => self.inner.fallback.acquire_with(cost, priority).await,
             OnFailure::Closed => Err(Error::BackendUnavailable {
                 message: format!(
                     "{}; RATE_LIMITED_REDIS_ON_FAILURE=closed fails calls until it answers",
