@@ -190,6 +190,12 @@ impl State {
         Some(starved.unwrap_or(top))
     }
 
+    /// The waiter that goes next: its lane and id.
+    fn next_waiter(&self) -> Option<(usize, u64)> {
+        let lane = self.next_lane()?;
+        self.lanes[lane].front().map(|w| (lane, w.id))
+    }
+
     /// The waker of the waiter that goes next, to let it look again.
     #[inline]
     fn head_waker(&mut self) -> Option<Waker> {
@@ -557,8 +563,15 @@ impl Future for Acquire {
                         this.shared = None;
                         return Poll::Ready(Err(t.into()));
                     }
+                    let next_before = state.next_waiter();
                     let id = state.enqueue(lane, None);
                     this.id = Some(id);
+                    // Arriving in an empty lane can hand the turn to another lane's head (one
+                    // whose share came due while a lane above it waited): wake it.
+                    let next_after = state.next_waiter();
+                    if next_after != next_before && next_after != Some((lane, id)) {
+                        wake(state.head_waker());
+                    }
                     id
                 }
             };
@@ -632,12 +645,12 @@ impl Drop for Acquire {
         };
         let waker = {
             let mut state = shared.lock();
-            let was_next = state.next_lane() == Some(self.lane);
+            let next_before = state.next_waiter();
             match state.position(self.lane, id) {
                 Some(position) => {
                     state.remove(self.lane, position);
-                    // Leaving can hand the next turn to another lane's head: wake it.
-                    if (position == 0 && was_next) || state.lanes[self.lane].is_empty() {
+                    // Leaving can hand the next turn to another waiter: wake it.
+                    if state.next_waiter() != next_before {
                         state.head_waker()
                     } else {
                         None
