@@ -710,6 +710,18 @@ impl Reservation {
         self.cost
     }
 
+    /// For a reservation taken through a shared store (feature `redis`): when it starts on
+    /// the store's clock (the Redis server's `TIME`), the timeline every process shares; `None`
+    /// for a reservation taken locally or on the fallback. Lines up logs across machines, and
+    /// lets a test check admissions against the server's own bucket math.
+    pub fn shared_start(&self) -> Option<std::time::SystemTime> {
+        #[cfg(feature = "redis")]
+        if let Some(held) = &self.held {
+            return Some(held.start());
+        }
+        None
+    }
+
     /// Records that the request was sent: from now on, dropping the reservation keeps its
     /// charge instead of refunding it, since the provider has counted it.
     pub fn mark_sent(&mut self) {

@@ -12,7 +12,8 @@
 --
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
--- Reply: {1, wait_us} admitted after wait_us; {0, retry_us} no concurrency slot yet (nothing
+-- Reply: {1, wait_us, now_us} admitted after wait_us (now_us: the server's clock, so a caller
+-- knows the start on the shared timeline); {0, retry_us} no concurrency slot yet (nothing
 -- written); {-1, i} bucket i can never fit the request.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -86,7 +87,7 @@ if mode == 'reserve' then
     -- Charged at the scheduled start: a bucket that was not binding still counts from then.
     store(KEYS[i + 2], math.max(tat[i], now + wait) + inc[i])
   end
-  return {1, wait}
+  return {1, wait, now}
 elseif mode == 'adjust' then
   for i = 1, n do
     local capacity, period, from, to = bucket(i)

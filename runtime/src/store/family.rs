@@ -58,6 +58,8 @@ struct Inner {
 pub(crate) struct Held {
     family: SharedFamily,
     lease: Option<Lease>,
+    /// When it starts, in µs since the epoch on the server's clock.
+    start_us: u64,
 }
 
 struct Lease {
@@ -177,7 +179,7 @@ impl SharedFamily {
                 "0".to_owned(),
             ]);
             match self.inner.store.run(&call).await {
-                Ok(Reply::Admitted { wait }) => {
+                Ok(Reply::Admitted { wait, start_us }) => {
                     let lease = concurrency.map(|_| self.lease(id, cost.requests));
                     // Built before the sleep: a caller dropped while it sleeps refunds.
                     let reservation = limiter.shared_reservation(
@@ -185,6 +187,7 @@ impl SharedFamily {
                         Held {
                             family: self.clone(),
                             lease,
+                            start_us,
                         },
                     );
                     if !wait.is_zero() {
@@ -332,6 +335,11 @@ impl SharedFamily {
 }
 
 impl Held {
+    /// When the reservation starts on the server's clock.
+    pub(crate) fn start(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_micros(self.start_us)
+    }
+
     /// Moves the shared charge from `from` to `to` and frees the concurrency slots.
     pub(crate) fn release(self, quota: &Quota, from: &Cost, to: &Cost) {
         let (limit, requests, id) = match &self.lease {

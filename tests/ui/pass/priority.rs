@@ -17,15 +17,15 @@ async fn in_lane(prompt: &str, lane: Priority) -> Result<String, ApiError> {
 }
 
 #[rate_limited(model = "gpt-4o-mini", priority = if urgent { Priority::Interactive } else { Priority::Batch })]
-async fn chosen(urgent: bool) -> Result<bool, ApiError> {
-    Ok(urgent)
+async fn chosen(urgent: bool) -> Result<String, ApiError> {
+    Ok(urgent.to_string())
 }
 
 fn main() {
     support::run(async {
         assert_eq!(interactive("abc").await.unwrap(), "ABC");
         assert_eq!(in_lane("x", Priority::Batch).await.unwrap(), "x batch");
-        assert!(chosen(true).await.unwrap());
-        assert!(!chosen(false).await.unwrap());
+        assert_eq!(chosen(true).await.unwrap(), "true");
+        assert_eq!(chosen(false).await.unwrap(), "false");
     });
 }
