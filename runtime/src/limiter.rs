@@ -12,7 +12,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
 use crate::gcra::{duration_ns, Buckets, Decision};
-use crate::priority::{turns_passed_over, InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
+use crate::priority::{InvalidLaneShare, LaneTurns, Priority, LANES};
 use crate::quota::{Cost, Dimension, Quota, Usage};
 
 /// A rate limiter for one limit family: requests and tokens per minute and per day, input and
@@ -63,16 +63,13 @@ struct State {
     held_until: u64,
     /// One FIFO queue per [`Priority`] lane, highest first.
     lanes: [VecDeque<Waiter>; LANES],
-    /// Per lane: admissions of higher lanes since the lane last had a turn, while it waited.
-    passed_over: [u32; LANES],
-    /// How many admissions of higher lanes a waiting lane lets pass before it takes a turn.
-    turns_passed_over: u32,
+    /// Which lane goes next.
+    turns: LaneTurns,
     /// Waiters in all lanes.
     waiting: usize,
     next_id: u64,
 }
 
-const LANES: usize = Priority::ALL.len();
 
 struct Waiter {
     id: u64,
@@ -172,22 +169,13 @@ impl State {
         }
     }
 
-    /// The lane whose head goes next: the highest lane with waiters, unless a lower one has
-    /// let its quota of turns pass (the one that waited through the most goes first).
+    /// The lane whose head goes next.
     #[inline]
     fn next_lane(&self) -> Option<usize> {
         if self.waiting == 0 {
             return None;
         }
-        let top = self.lanes.iter().position(|lane| !lane.is_empty())?;
-        let starved = (top + 1..LANES)
-            .filter(|&lane| {
-                !self.lanes[lane].is_empty() && self.passed_over[lane] >= self.turns_passed_over
-            })
-            // `max_by_key` keeps the last of equals: reversed, the higher lane wins ties.
-            .rev()
-            .max_by_key(|&lane| self.passed_over[lane]);
-        Some(starved.unwrap_or(top))
+        self.turns.next(&self.lanes)
     }
 
     /// The waiter that goes next: its lane and id.
@@ -206,10 +194,7 @@ impl State {
     fn enqueue(&mut self, lane: usize, waker: Option<Waker>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        if self.lanes[lane].is_empty() {
-            // The share counts turns passed over while the lane waits, not before.
-            self.passed_over[lane] = 0;
-        }
+        self.turns.arriving(&self.lanes, lane);
         self.lanes[lane].push_back(Waiter { id, waker });
         self.waiting += 1;
         id
@@ -220,16 +205,6 @@ impl State {
         self.waiting -= 1;
     }
 
-    /// Counts an admission from `lane` against the share of the waiting lanes below it.
-    #[inline]
-    fn admitted_from(&mut self, lane: usize) {
-        self.passed_over[lane] = 0;
-        for lower in lane + 1..LANES {
-            if !self.lanes[lower].is_empty() {
-                self.passed_over[lower] = self.passed_over[lower].saturating_add(1);
-            }
-        }
-    }
 
     fn position(&self, lane: usize, id: u64) -> Option<usize> {
         // Ids are handed out in increasing order and each lane keeps arrival order.
@@ -268,9 +243,7 @@ impl Limiter {
                     in_flight: 0,
                     held_until: 0,
                     lanes: Default::default(),
-                    passed_over: [0; LANES],
-                    turns_passed_over: turns_passed_over(DEFAULT_LANE_SHARE)
-                        .expect("the default lane share is valid"),
+                    turns: LaneTurns::new(),
                     waiting: 0,
                     next_id: 0,
                 }),
@@ -367,17 +340,16 @@ impl Limiter {
     }
 
     /// Sets the minimum share of admissions a waiting lower [`Priority`] lane keeps while
-    /// higher lanes have waiters too: with `share` = 0.1 (the default, [`DEFAULT_LANE_SHARE`]),
+    /// higher lanes have waiters too: with `share` = 0.1 (the default, [`DEFAULT_LANE_SHARE`](crate::DEFAULT_LANE_SHARE)),
     /// a lane takes a turn after at most nine admissions of higher lanes. The share counts
     /// admissions, not tokens. The lanes' queues and places are kept.
     ///
     /// # Errors
     /// [`InvalidLaneShare`] for a share outside (0, 0.5].
     pub fn set_lane_share(&self, share: f64) -> Result<(), InvalidLaneShare> {
-        let turns = turns_passed_over(share)?;
         let waker = {
             let mut state = self.shared.lock();
-            state.turns_passed_over = turns;
+            state.turns.set_share(share)?;
             state.head_waker()
         };
         wake(waker);
@@ -614,7 +586,8 @@ impl Future for Acquire {
             // Admitted or failed: either way we leave the queue, and the next waiter may go.
             state.remove(lane, 0);
             if let Gate::Admit = gate {
-                state.admitted_from(lane);
+                let State { turns, lanes, .. } = &mut *state;
+                turns.admitted_from(lanes, lane);
             }
             let next = state.head_waker();
             drop(state);

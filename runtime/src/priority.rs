@@ -1,5 +1,6 @@
 //! Priority lanes: which of a limiter's waiters goes next, and the share a lower lane keeps.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 /// The lane a call waits in when its limit family is saturated.
@@ -75,6 +76,70 @@ pub(crate) fn turns_passed_over(share: f64) -> Result<u32, InvalidLaneShare> {
     // The epsilon keeps 0.1, 0.2, 0.25 .. exact despite their binary representations.
     let k = (1.0 / share + 1e-9).floor() - 1.0;
     Ok(k.clamp(0.0, f64::from(u32::MAX)) as u32)
+}
+
+/// How many lanes there are.
+pub(crate) const LANES: usize = Priority::ALL.len();
+
+/// Whose turn it is among lanes of waiters: the highest lane with waiters, unless a lower one
+/// has let its quota of turns pass while it waited (the one that waited through the most goes
+/// first, the higher one on a tie).
+#[derive(Debug)]
+pub(crate) struct LaneTurns {
+    /// Per lane: admissions of higher lanes since the lane last had a turn, while it waited.
+    passed_over: [u32; LANES],
+    /// How many admissions of higher lanes a waiting lane lets pass before it takes a turn.
+    turns_passed_over: u32,
+}
+
+impl LaneTurns {
+    /// Turns with the [`DEFAULT_LANE_SHARE`].
+    pub(crate) fn new() -> Self {
+        LaneTurns {
+            passed_over: [0; LANES],
+            turns_passed_over: turns_passed_over(DEFAULT_LANE_SHARE)
+                .expect("the default lane share is valid"),
+        }
+    }
+
+    pub(crate) fn set_share(&mut self, share: f64) -> Result<(), InvalidLaneShare> {
+        self.turns_passed_over = turns_passed_over(share)?;
+        Ok(())
+    }
+
+    /// The lane whose head goes next, if any lane has waiters.
+    #[inline]
+    pub(crate) fn next<T>(&self, lanes: &[VecDeque<T>; LANES]) -> Option<usize> {
+        let top = lanes.iter().position(|lane| !lane.is_empty())?;
+        let starved = (top + 1..LANES)
+            .filter(|&lane| {
+                !lanes[lane].is_empty() && self.passed_over[lane] >= self.turns_passed_over
+            })
+            // `max_by_key` keeps the last of equals: reversed, the higher lane wins ties.
+            .rev()
+            .max_by_key(|&lane| self.passed_over[lane]);
+        Some(starved.unwrap_or(top))
+    }
+
+    /// Call before a waiter joins `lane`: the share counts turns passed over while the lane
+    /// waits, not before.
+    #[inline]
+    pub(crate) fn arriving<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
+        if lanes[lane].is_empty() {
+            self.passed_over[lane] = 0;
+        }
+    }
+
+    /// Counts an admission from `lane` against the share of the waiting lanes below it.
+    #[inline]
+    pub(crate) fn admitted_from<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
+        self.passed_over[lane] = 0;
+        for lower in lane + 1..LANES {
+            if !lanes[lower].is_empty() {
+                self.passed_over[lower] = self.passed_over[lower].saturating_add(1);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,12 +3,18 @@
 -- KEYS[1]  the 429 hold (absolute µs before which nobody is admitted)
 -- KEYS[2]  the concurrency leases (a sorted set: member = lease, score = its expiry in µs)
 -- KEYS[3..] one GCRA bucket per dimension (value = theoretical arrival time in µs)
--- ARGV[1]  mode: reserve | adjust | hold | tighten | renew
+-- ARGV[1]  mode: reserve | batch | adjust | hold | tighten | renew
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
 --          reserve: a = units charged; adjust: a = units charged so far, b = units now due;
 --          tighten: a = units the server reports in use (-1 = leave alone)
 -- then     lease_limit (0 = no concurrency cap), requests, lease_id, lease_ttl_us, extra_us
 --          (extra_us: the hold's length in `hold` mode)
+--
+-- batch:   reserves several requests in one call, in the order given, and stops after the first
+--          that has to wait or finds no concurrency slot (so a process has at most one request
+--          scheduled ahead). The tail goes on with m, then per request: requests, lease_id and
+--          one charge per bucket (the per-bucket a, b are unused). Reply: {now_us, then per
+--          request handled: 1, wait_us | 0, retry_us | -1, i}.
 --
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
@@ -88,6 +94,59 @@ if mode == 'reserve' then
     store(KEYS[i + 2], math.max(tat[i], now + wait) + inc[i])
   end
   return {1, wait, now}
+elseif mode == 'batch' then
+  local m = tonumber(ARGV[at + 5])
+  local p = at + 6
+  local hold = tonumber(redis.call('GET', KEYS[1]) or 0)
+  local tat = {}
+  for i = 1, n do tat[i] = tat_of(KEYS[i + 2]) end
+  local out = {now}
+  local pruned = false
+  for j = 1, m do
+    local reqs = tonumber(ARGV[p])
+    local id = ARGV[p + 1]
+    local wait, inc, too_large = 0, {}, 0
+    for i = 1, n do
+      local capacity, period = bucket(i)
+      local cost = tonumber(ARGV[p + 1 + i])
+      if cost > capacity then too_large = i break end
+      inc[i] = share(cost, capacity, period)
+      local w = tat[i] + inc[i] - period - now
+      if w > wait then wait = w end
+    end
+    p = p + 2 + n
+    if too_large > 0 then
+      out[#out + 1] = -1
+      out[#out + 1] = too_large
+    else
+      if hold - now > wait then wait = hold - now end
+      if lease_limit > 0 and reqs > 0 then
+        if not pruned then
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+          pruned = true
+        end
+        if redis.call('ZCARD', KEYS[2]) + reqs > lease_limit then
+          local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+          out[#out + 1] = 0
+          out[#out + 1] = tonumber(first[2]) - now
+          break
+        end
+        local expiry = now + wait + lease_ttl
+        for k = 1, reqs do
+          redis.call('ZADD', KEYS[2], expiry, id .. ':' .. k)
+        end
+        keep_leases_until(expiry)
+      end
+      for i = 1, n do
+        tat[i] = math.max(tat[i], now + wait) + inc[i]
+      end
+      out[#out + 1] = 1
+      out[#out + 1] = wait
+      if wait > 0 then break end
+    end
+  end
+  for i = 1, n do store(KEYS[i + 2], tat[i]) end
+  return out
 elseif mode == 'adjust' then
   for i = 1, n do
     local capacity, period, from, to = bucket(i)

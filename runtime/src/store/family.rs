@@ -2,9 +2,10 @@
 //! held, and what happens while Redis is away.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
@@ -12,8 +13,9 @@ use crate::limiter::{Limiter, Reservation};
 use crate::priority::Priority;
 use crate::quota::{Cost, Dimension, Quota};
 
+use super::batch::{slot_cap, Batcher, Outcome, Pending};
 use super::config::{OnFailure, RedisConfig};
-use super::connection::{Call, Reply, Store, Unavailable};
+use super::connection::{Call, Store, Unavailable};
 
 /// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
 const BUCKETS: [Dimension; 7] = [
@@ -25,10 +27,6 @@ const BUCKETS: [Dimension; 7] = [
     Dimension::TokensPerDay,
     Dimension::MinInterval,
 ];
-
-/// While no concurrency slot is free, look again at least this often: a slot freed by
-/// another process sends no signal here.
-const SLOT_POLL: Duration = Duration::from_millis(20);
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -46,9 +44,10 @@ struct Inner {
     lease: Duration,
     /// Admits while Redis is away, at `share` of each limit.
     fallback: Limiter,
-    /// This process's waiters take turns here, by lane and in arrival order: one at a time
-    /// asks Redis and keeps its turn until its start (a concurrency cap of one, no buckets).
-    order: Limiter,
+    /// This process's waiters, by lane and in arrival order, sent to Redis in batches.
+    batcher: Batcher,
+    /// The limits in force (the sender builds its calls from them).
+    quota: Mutex<Quota>,
     /// Lease ids: unique to this process (pid and start time) and this family.
     process: String,
     next_lease: AtomicU64,
@@ -94,7 +93,8 @@ impl SharedFamily {
                 share: config.share(),
                 lease: config.lease_time(),
                 fallback: Limiter::new(fallback_quota(quota, config.share())),
-                order: Limiter::new(Quota::default().concurrency(1)),
+                batcher: Batcher::default(),
+                quota: Mutex::new(quota.clone()),
                 process: format!("{}-{started:x}", std::process::id()),
                 next_lease: AtomicU64::new(0),
             }),
@@ -132,11 +132,9 @@ impl SharedFamily {
 
     /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
     ///
-    /// The process's waiters go to Redis one at a time, in `priority`'s lane and arrival
-    /// order, and the one asking keeps its turn until its start: Redis charges a reservation
-    /// at once and schedules it, so letting several of ours ahead there would fix their order
-    /// before a later, higher-lane waiter could overtake them. It also keeps each process to
-    /// one scheduled reservation at a time, which interleaves processes fairly.
+    /// The request queues in this process by `priority`'s lane and arrival order, and goes to
+    /// Redis in a batch with the others queued (see `batch.rs`); it then sleeps until its
+    /// start, as Redis scheduled it.
     pub(crate) async fn acquire(
         &self,
         limiter: &Limiter,
@@ -148,71 +146,118 @@ impl SharedFamily {
         if let Some(err) = too_large(&quota, &cost) {
             return Err(err);
         }
-        let concurrency = quota.concurrency.filter(|_| cost.requests > 0);
-        let turn = self
-            .inner
-            .order
-            .acquire_with(Cost::request(0, 0), priority)
-            .await?;
-        let id = format!(
+        let lease_id = format!(
             "{}-{}",
             self.inner.process,
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed)
         );
-        loop {
-            let (mut call, dimensions) = self.call(&quota);
-            call.args.push("reserve".to_owned());
-            for dimension in &dimensions {
-                Self::bucket_args(
-                    &mut call,
-                    &quota,
-                    *dimension,
-                    dimension.charge(&cost).into(),
-                    0,
+        let (reply, answer) = oneshot::channel();
+        self.inner.batcher.push(
+            self,
+            Pending {
+                cost,
+                lease_id: lease_id.clone(),
+                reply,
+            },
+            priority,
+        );
+        match answer.await {
+            Ok(Outcome::Admitted { wait, start_us }) => {
+                let lease = slot_cap(&quota, &cost).map(|_| self.lease(lease_id, cost.requests));
+                // Built before the sleep: a caller dropped while it sleeps refunds.
+                let reservation = limiter.shared_reservation(
+                    cost,
+                    Held {
+                        family: self.clone(),
+                        lease,
+                        start_us,
+                    },
                 );
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(reservation)
             }
-            call.args.extend([
-                concurrency.map_or(0, u64::from).to_string(),
-                cost.requests.to_string(),
-                id.clone(),
-                self.inner.lease.as_micros().to_string(),
-                "0".to_owned(),
-            ]);
-            match self.inner.store.run(&call).await {
-                Ok(Reply::Admitted { wait, start_us }) => {
-                    let lease = concurrency.map(|_| self.lease(id, cost.requests));
-                    // Built before the sleep: a caller dropped while it sleeps refunds.
-                    let reservation = limiter.shared_reservation(
-                        cost,
-                        Held {
-                            family: self.clone(),
-                            lease,
-                            start_us,
-                        },
-                    );
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    turn.cancel();
-                    return Ok(reservation);
-                }
-                Ok(Reply::NoSlot { retry }) => {
-                    tokio::time::sleep(retry.clamp(Duration::from_millis(1), SLOT_POLL)).await;
-                }
-                Ok(Reply::TooLarge { index }) => {
-                    let dimension = dimensions[index.min(dimensions.len() - 1)];
-                    return Err(Error::RequestTooLarge {
-                        dimension,
-                        requested: dimension.charge(&cost),
-                        capacity: quota.capacity(dimension).unwrap_or(0),
-                    });
-                }
-                Err(unavailable) => {
-                    turn.cancel();
-                    return self.unavailable(unavailable, cost, priority).await;
-                }
+            Ok(Outcome::TooLarge { index }) => {
+                let (_, dimensions) = self.call(&quota);
+                let dimension = dimensions[index.min(dimensions.len() - 1)];
+                Err(Error::RequestTooLarge {
+                    dimension,
+                    requested: dimension.charge(&cost),
+                    capacity: quota.capacity(dimension).unwrap_or(0),
+                })
+            }
+            Ok(Outcome::Unavailable(why)) => self.unavailable(why, cost, priority).await,
+            // The sender task ended without an answer: the runtime is shutting down.
+            Err(_) => {
+                let why = Unavailable::Failed("the Redis sender task stopped".to_owned());
+                self.unavailable(why, cost, priority).await
             }
         }
+    }
+
+    /// One `batch` call reserving `requests` in order.
+    pub(super) fn batch_call<'a>(
+        &self,
+        quota: &Quota,
+        requests: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> Call {
+        let (mut call, dimensions) = self.call(quota);
+        call.args.push("batch".to_owned());
+        for dimension in &dimensions {
+            Self::bucket_args(&mut call, quota, *dimension, 0, 0);
+        }
+        call.args.extend([
+            quota.concurrency.map_or(0, u64::from).to_string(),
+            "0".to_owned(),
+            String::new(),
+            self.inner.lease.as_micros().to_string(),
+            "0".to_owned(),
+            requests.len().to_string(),
+        ]);
+        for pending in requests {
+            let takes_slot = slot_cap(quota, &pending.cost).is_some();
+            call.args.push(if takes_slot {
+                pending.cost.requests.to_string()
+            } else {
+                "0".to_owned()
+            });
+            call.args.push(pending.lease_id.clone());
+            for dimension in &dimensions {
+                call.args.push(dimension.charge(&pending.cost).to_string());
+            }
+        }
+        call
+    }
+
+    /// Gives back a reservation whose caller left while its call was on the wire.
+    pub(super) fn refund_abandoned(&self, quota: &Quota, cost: &Cost, lease_id: &str) {
+        let takes_slot = slot_cap(quota, cost).is_some();
+        let call = self.simple_call(
+            quota,
+            "adjust",
+            |d| (d.charge(cost).into(), 0),
+            [
+                u8::from(takes_slot).to_string(),
+                if takes_slot { cost.requests } else { 0 }.to_string(),
+                lease_id.to_owned(),
+                "0".to_owned(),
+                "0".to_owned(),
+            ],
+        );
+        self.send(call);
+    }
+
+    pub(super) fn batcher(&self) -> &Batcher {
+        &self.inner.batcher
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(super) fn current_quota(&self) -> Quota {
+        self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     async fn unavailable(
@@ -323,6 +368,7 @@ impl SharedFamily {
 
     /// New limits: the shared state reads them from every call; the fallback scales them.
     pub(crate) fn set_quota(&self, quota: &Quota) {
+        *self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()) = quota.clone();
         self.inner
             .fallback
             .set_quota(fallback_quota(quota, self.inner.share));

@@ -13,6 +13,8 @@ use crate::error::Error;
 use crate::limiter::Limiter;
 
 #[cfg(feature = "redis")]
+mod batch;
+#[cfg(feature = "redis")]
 mod config;
 #[cfg(feature = "redis")]
 mod connection;
