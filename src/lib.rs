@@ -72,12 +72,12 @@
 pub use ratelimited_macros::rate_limited;
 
 pub use ratelimited_runtime::CallError;
-pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub use ratelimited_runtime::{
     Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
     Verdict, WithHeaders,
 };
+pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 
 #[doc(inline)]
 pub use ratelimited_runtime::{config, http, testing, tiers, tokens};

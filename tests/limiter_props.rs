@@ -98,7 +98,10 @@ fn arrival(max_tokens: u64) -> impl Strategy<Value = Arrival> {
 
 /// Like [`arrival`], in a random lane.
 fn arrival_in_any_lane(max_tokens: u64) -> impl Strategy<Value = Arrival> {
-    (arrival(max_tokens), prop::sample::select(Priority::ALL.to_vec()))
+    (
+        arrival(max_tokens),
+        prop::sample::select(Priority::ALL.to_vec()),
+    )
         .prop_map(|(a, priority)| Arrival { priority, ..a })
 }
 

@@ -122,7 +122,9 @@ async fn the_batch_lane_keeps_its_share_under_a_steady_interactive_load() {
         async move {
             let mut handles = Vec::new();
             for label in 0..400 {
-                handles.push(arrive(&limiter, start, &log, 1_000 + label, Priority::Interactive).await);
+                handles.push(
+                    arrive(&limiter, start, &log, 1_000 + label, Priority::Interactive).await,
+                );
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             join(handles).await;
@@ -224,11 +226,9 @@ async fn a_waiter_that_gives_up_hands_the_turn_to_the_next_lane() {
     let batch = arrive(&limiter, start, &log, 0, Priority::Batch).await;
     // An interactive waiter becomes next, then gives up before its turn.
     let acquire = limiter.acquire_with(Cost::request(0, 0), Priority::Interactive);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), acquire)
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_millis(500), acquire)
+        .await
+        .is_err());
     assert_eq!(limiter.waiting(), 1);
     batch.await.unwrap();
     assert_eq!(log.lock().unwrap()[0].admitted, Duration::from_secs(1));
@@ -244,7 +244,11 @@ async fn annotated(lane: Priority) -> Result<serde_json::Value, ratelimited::Err
 #[tokio::test(start_paused = true)]
 async fn the_attribute_passes_its_priority_to_the_limiter() {
     let scope = fresh_registry_with_env([("RATE_LIMITED_LANE_MODEL_RPM", "60")]);
-    let limiter = scope.registry().limiter("openai/lane-model").unwrap().limiter;
+    let limiter = scope
+        .registry()
+        .limiter("openai/lane-model")
+        .unwrap()
+        .limiter;
     // Headroom 0.9: 54 requests of burst, then one every 60/54 s.
     for _ in 0..54 {
         limiter.acquire(Cost::request(0, 0)).await.unwrap().keep();

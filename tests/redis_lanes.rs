@@ -65,6 +65,9 @@ async fn one_process_admits_by_lane_then_in_arrival_order() {
     // One admission every 0.1 s on the server's clock: lanes reorder, they never add room.
     for pair in starts.windows(2) {
         let gap = pair[1].0.duration_since(pair[0].0).unwrap();
-        assert!(gap >= Duration::from_millis(100), "{gap:?} between {pair:?}");
+        assert!(
+            gap >= Duration::from_millis(100),
+            "{gap:?} between {pair:?}"
+        );
     }
 }

@@ -85,10 +85,9 @@ async fn run(url: String, plans: Vec<Plan>) -> Vec<(i128, Event)> {
                         .unwrap()
                         .push((micros(start), Event::Admit { tokens, task }));
                     let used = tokens * permille / 1_000;
-                    log.lock().unwrap().push((
-                        micros(SystemTime::now()),
-                        Event::Refund { tokens, used },
-                    ));
+                    log.lock()
+                        .unwrap()
+                        .push((micros(SystemTime::now()), Event::Refund { tokens, used }));
                     reservation.settle(Usage::new(used, 0));
                 }
             })
@@ -156,9 +155,24 @@ proptest! {
 #[test]
 fn the_reference_catches_an_overshoot() {
     let events = [
-        (0, Event::Admit { tokens: TPM, task: 0 }),
-        (10, Event::Admit { tokens: 100_000, task: 1 }),
+        (
+            0,
+            Event::Admit {
+                tokens: TPM,
+                task: 0,
+            },
+        ),
+        (
+            10,
+            Event::Admit {
+                tokens: 100_000,
+                task: 1,
+            },
+        ),
     ];
     let err = check(&events).unwrap_err();
-    assert!(err.to_string().contains("before the bucket had room"), "{err}");
+    assert!(
+        err.to_string().contains("before the bucket had room"),
+        "{err}"
+    );
 }

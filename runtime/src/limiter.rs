@@ -70,7 +70,6 @@ struct State {
     next_id: u64,
 }
 
-
 struct Waiter {
     id: u64,
     waker: Option<Waker>,
@@ -204,7 +203,6 @@ impl State {
         self.lanes[lane].remove(position);
         self.waiting -= 1;
     }
-
 
     fn position(&self, lane: usize, id: u64) -> Option<usize> {
         // Ids are handed out in increasing order and each lane keeps arrival order.

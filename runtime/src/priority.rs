@@ -134,9 +134,12 @@ impl LaneTurns {
     #[inline]
     pub(crate) fn admitted_from<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
         self.passed_over[lane] = 0;
-        for lower in lane + 1..LANES {
-            if !lanes[lower].is_empty() {
-                self.passed_over[lower] = self.passed_over[lower].saturating_add(1);
+        for (passed, waiting) in self.passed_over[lane + 1..]
+            .iter_mut()
+            .zip(&lanes[lane + 1..])
+        {
+            if !waiting.is_empty() {
+                *passed = passed.saturating_add(1);
             }
         }
     }
@@ -159,7 +162,10 @@ mod tests {
     fn a_share_outside_the_unit_interval_is_refused() {
         for bad in [0.0, -0.1, 0.6, 1.0, f64::NAN, f64::INFINITY] {
             let err = turns_passed_over(bad).unwrap_err();
-            assert!(err.to_string().contains("expected a fraction in (0, 0.5]"), "{err}");
+            assert!(
+                err.to_string().contains("expected a fraction in (0, 0.5]"),
+                "{err}"
+            );
         }
     }
 

@@ -97,7 +97,9 @@ impl Batcher {
         let mut batch = Vec::new();
         while batch.len() < MAX_BATCH {
             let Some(lane) = turns.next(lanes) else { break };
-            let pending = lanes[lane].pop_front().expect("`next` names a lane with waiters");
+            let pending = lanes[lane]
+                .pop_front()
+                .expect("`next` names a lane with waiters");
             if pending.reply.is_closed() {
                 continue;
             }
@@ -147,11 +149,12 @@ impl SharedFamily {
             for reply in replies {
                 let (lane, pending) = batch.next().expect("one reply per request sent");
                 let outcome = match reply {
-                    Reply::Admitted { wait, .. } => {
+                    Reply::Admitted { wait } => {
                         pause = wait;
                         Outcome::Admitted {
                             wait,
-                            start_us: now.saturating_add(u64::try_from(wait.as_micros()).unwrap_or(0)),
+                            start_us: now
+                                .saturating_add(u64::try_from(wait.as_micros()).unwrap_or(0)),
                         }
                     }
                     Reply::TooLarge { index } => Outcome::TooLarge { index },

@@ -26,9 +26,8 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// The script's answer to a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// Done; a reservation sleeps `wait` before its request goes. `start_us`: when it goes,
-    /// in µs since the epoch on the server's clock (0 where the mode does not say).
-    Admitted { wait: Duration, start_us: u64 },
+    /// Done; a reservation sleeps `wait` before its request goes.
+    Admitted { wait: Duration },
     /// No concurrency slot is free; the earliest lease expires after `retry`.
     NoSlot { retry: Duration },
     /// The request can never fit bucket `index` (0-based, in the order the buckets were sent).
@@ -230,11 +229,6 @@ fn parse(reply: &[i64]) -> Result<Reply, String> {
     match reply {
         [1, wait] => Ok(Reply::Admitted {
             wait: micros(*wait),
-            start_us: 0,
-        }),
-        [1, wait, now] => Ok(Reply::Admitted {
-            wait: micros(*wait),
-            start_us: u64::try_from(now.saturating_add(*wait)).unwrap_or(0),
         }),
         [0, retry] => Ok(Reply::NoSlot {
             retry: micros(*retry),

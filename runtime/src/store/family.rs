@@ -257,7 +257,11 @@ impl SharedFamily {
     }
 
     pub(super) fn current_quota(&self) -> Quota {
-        self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .quota
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn unavailable(
