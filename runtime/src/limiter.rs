@@ -256,9 +256,9 @@ impl Limiter {
     /// capacity. Dropping the future before it resolves gives up the place in the queue and
     /// reserves nothing.
     ///
-    /// With a shared store (feature `redis`), the reservation is one round trip: the store
-    /// charges it at once and says how long to sleep, so callers in every process are
-    /// admitted in the order they asked.
+    /// With a shared store (feature `redis`), the reservation goes to Redis in a batch with
+    /// this process's other waiters, in their order: the store charges it at once and says how
+    /// long to sleep.
     #[inline]
     pub fn acquire(&self, cost: Cost) -> Acquire {
         self.acquire_with(cost, Priority::Normal)
