@@ -186,6 +186,13 @@ mod validate;
 /// returned it (a 429 still makes the family's other callers wait out the server's hint). When
 /// a budget above 0 is spent, the call fails with `ratelimited::Error::RetriesExhausted`.
 ///
+/// # `priority`
+///
+/// The lane this function's calls wait in when the family is saturated: an expression of type
+/// `ratelimited::Priority` (`Priority::Interactive`, `Priority::Normal`, the default, or
+/// `Priority::Batch`), which may use the arguments (`priority = req.priority`). A higher lane
+/// is admitted first; a lower lane keeps a guaranteed share (see the README's "Priority lanes").
+///
 /// # `crate`
 ///
 /// Where the `ratelimited` crate is, as a string literal holding a path, when it is renamed or
