@@ -113,6 +113,18 @@ impl Batcher {
         Some(batch)
     }
 
+    /// The sender stopped without finishing (its runtime shut down): nobody sends any more.
+    /// Every queued waiter is told so by its dropped reply, and queues again on its own
+    /// runtime, which starts a new sender.
+    fn sender_lost(&self) {
+        let orphans = {
+            let mut queue = self.lock();
+            queue.sending = false;
+            std::mem::take(&mut queue.lanes)
+        };
+        drop(orphans);
+    }
+
     /// Puts back what a call did not handle, at the heads of their lanes, in order.
     pub(crate) fn put_back(&self, rest: impl DoubleEndedIterator<Item = (usize, Pending)>) {
         let mut queue = self.lock();
@@ -130,6 +142,22 @@ impl Batcher {
 impl SharedFamily {
     /// The sender: batches until the queue is empty.
     async fn send_batches(self) {
+        /// Cancelled with its runtime (a family outlives any one runtime, e.g. one per test),
+        /// the sender hands its waiters back instead of leaving them queued for nobody.
+        struct Lost<'a>(&'a Batcher, bool);
+        impl Drop for Lost<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.sender_lost();
+                }
+            }
+        }
+        let mut lost = Lost(self.batcher(), false);
+        self.send_until_empty().await;
+        lost.1 = true;
+    }
+
+    async fn send_until_empty(&self) {
         while let Some(batch) = self.batcher().take() {
             let quota = self.current_quota();
             let call = self.batch_call(&quota, batch.iter().map(|(_, p)| p));

@@ -151,18 +151,25 @@ impl SharedFamily {
             self.inner.process,
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed)
         );
-        let (reply, answer) = oneshot::channel();
-        self.inner.batcher.push(
-            self,
-            Pending {
-                cost,
-                lease_id: lease_id.clone(),
-                reply,
-            },
-            priority,
-        );
-        match answer.await {
-            Ok(Outcome::Admitted { wait, start_us }) => {
+        let answer = loop {
+            let (reply, answer) = oneshot::channel();
+            self.inner.batcher.push(
+                self,
+                Pending {
+                    cost,
+                    lease_id: lease_id.clone(),
+                    reply,
+                },
+                priority,
+            );
+            // A dropped reply: the sender's runtime shut down before it answered (a family
+            // outlives any one runtime). Queue again: this runtime starts a new sender.
+            if let Ok(outcome) = answer.await {
+                break outcome;
+            }
+        };
+        match answer {
+            Outcome::Admitted { wait, start_us } => {
                 let lease = slot_cap(&quota, &cost).map(|_| self.lease(lease_id, cost.requests));
                 // Built before the sleep: a caller dropped while it sleeps refunds.
                 let reservation = limiter.shared_reservation(
@@ -178,7 +185,7 @@ impl SharedFamily {
                 }
                 Ok(reservation)
             }
-            Ok(Outcome::TooLarge { index }) => {
+            Outcome::TooLarge { index } => {
                 let (_, dimensions) = self.call(&quota);
                 let dimension = dimensions[index.min(dimensions.len() - 1)];
                 Err(Error::RequestTooLarge {
@@ -187,12 +194,7 @@ impl SharedFamily {
                     capacity: quota.capacity(dimension).unwrap_or(0),
                 })
             }
-            Ok(Outcome::Unavailable(why)) => self.unavailable(why, cost, priority).await,
-            // The sender task ended without an answer: the runtime is shutting down.
-            Err(_) => {
-                let why = Unavailable::Failed("the Redis sender task stopped".to_owned());
-                self.unavailable(why, cost, priority).await
-            }
+            Outcome::Unavailable(why) => self.unavailable(why, cost, priority).await,
         }
     }
 
