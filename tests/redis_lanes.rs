@@ -71,3 +71,42 @@ async fn one_process_admits_by_lane_then_in_arrival_order() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_that_gives_up_in_the_queue_is_never_charged() {
+    let redis = RedisServer::start();
+    let limiter = RedisConfig::new(redis.url())
+        .registry_with_env([
+            ("RATE_LIMITED_LANES_MODEL_TPM", "6000"),
+            ("RATE_LIMITED_HEADROOM", "1"),
+        ])
+        .limiter_with("lanes-model", Some("openai"), None)
+        .unwrap()
+        .limiter;
+    limiter
+        .acquire(Cost::request(6_000, 0))
+        .await
+        .unwrap()
+        .keep();
+    let first = tokio::spawn({
+        let limiter = limiter.clone();
+        async move { limiter.acquire(Cost::request(10, 0)).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Queued behind `first` (scheduled 0.1 s ahead), and gone before its turn.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(30),
+        limiter.acquire(Cost::request(3_000, 0)),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    let last = limiter.acquire(Cost::request(10, 0)).await.unwrap();
+    let first = first.await.unwrap();
+    let gap = last
+        .shared_start()
+        .unwrap()
+        .duration_since(first.shared_start().unwrap())
+        .unwrap();
+    // 0.1 s for `first`'s 10 tokens; the 3,000 tokens given up would have added 30 s.
+    assert_eq!(gap, Duration::from_millis(100));
+}
