@@ -142,8 +142,8 @@ impl Batcher {
 impl SharedFamily {
     /// The sender: batches until the queue is empty.
     async fn send_batches(self) {
-        /// Cancelled with its runtime (a family outlives any one runtime, e.g. one per test),
-        /// the sender hands its waiters back instead of leaving them queued for nobody.
+        /// Cancelled with its runtime, the sender hands its waiters back instead of leaving
+        /// them queued for nobody.
         struct Lost<'a>(&'a Batcher, bool);
         impl Drop for Lost<'_> {
             fn drop(&mut self) {

@@ -162,8 +162,8 @@ impl SharedFamily {
                 },
                 priority,
             );
-            // A dropped reply: the sender's runtime shut down before it answered (a family
-            // outlives any one runtime). Queue again: this runtime starts a new sender.
+            // A dropped reply: the sender was cancelled with its runtime before it answered.
+            // Queue again: this runtime starts a new sender.
             if let Ok(outcome) = answer.await {
                 break outcome;
             }
