@@ -78,6 +78,7 @@ pub use ratelimited_runtime::{
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
     Verdict, WithHeaders,
 };
+pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 
 #[doc(inline)]
 pub use ratelimited_runtime::{config, http, stream, testing, tiers, tokens};

@@ -11,7 +11,7 @@ use syn::punctuated::Punctuated;
 use syn::{token, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "model",
     "tier",
     "provider",
@@ -21,6 +21,7 @@ const KEYS: [&str; 10] = [
     "skip",
     "retries",
     "stream",
+    "priority",
     "crate",
 ];
 
@@ -49,6 +50,8 @@ pub(crate) struct Args {
     /// `stream`: the function returns `Result<RateLimitedStream<S>, E>` and its body the bare
     /// stream; the reservation is held until the stream ends.
     pub(crate) stream: Option<Ident>,
+    /// `priority = EXPR`: the lane this function's calls wait in, a `Priority`.
+    pub(crate) priority: Option<Expr>,
     /// `crate = "path"`: where the facade is, when it is renamed.
     pub(crate) krate: Option<Path>,
 }
@@ -73,6 +76,7 @@ impl Args {
         let mut n = Slot::new("n");
         let mut skip = Slot::new("skip");
         let mut retries = Slot::new("retries");
+        let mut priority = Slot::new("priority");
         let mut krate = Slot::new("crate");
         let mut stream = Slot::new("stream");
 
@@ -87,6 +91,7 @@ impl Args {
                 "n" => n.set(&pair, count_expr(&pair, "1")),
                 "skip" => skip.set(&pair, skip_list(&pair)),
                 "retries" => retries.set(&pair, retries_lit(&pair)),
+                "priority" => priority.set(&pair, priority_expr(&pair)),
                 "crate" => krate.set(&pair, crate_path(&pair)),
                 "stream" => stream.set(&pair, stream_flag(&pair)),
                 _ => Err(unknown_key(&pair.key)),
@@ -118,6 +123,7 @@ impl Args {
             skip: skip.value.unwrap_or_default(),
             retries: retries.value,
             stream: stream.value,
+            priority: priority.value,
             krate: krate.value,
         })
     }
@@ -386,6 +392,20 @@ fn count_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
     }
 }
 
+/// `priority`: any expression of type `Priority`; a literal (`"high"`, `1`) is not one, and
+/// saying so here names the lanes instead of a type mismatch.
+fn priority_expr(pair: &KeyValue) -> syn::Result<Expr> {
+    let value = pair.expr()?;
+    match value {
+        Expr::Lit(ExprLit { lit, .. }) => Err(syn::Error::new_spanned(
+            lit,
+            "`priority` takes a `ratelimited::Priority`: write `priority = Priority::Interactive`, \
+             `Priority::Normal` or `Priority::Batch`, or an expression that gives one",
+        )),
+        _ => Ok(value.clone()),
+    }
+}
+
 /// `skip`: a list of argument names; whether the function has them is checked by the
 /// expansion, which sees the signature.
 fn skip_list(pair: &KeyValue) -> syn::Result<Vec<Ident>> {
@@ -553,7 +573,7 @@ mod tests {
             errors(quote!(model = "m", temperature = 0.2)),
             [
                 "unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
-              `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `crate`"
+              `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
             ]
         );
     }
@@ -664,7 +684,7 @@ mod tests {
             errors(quote!("gpt-4o")),
             [
                 "expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
-              `max_tokens`, `n`, `skip`, `retries`, `stream`, `crate`"
+              `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
             ]
         );
     }

@@ -388,11 +388,22 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
         let value = retries.value;
         quote_spanned!(retries.span=> #value)
     }));
+    // Spanned at the expression: a value that is not a `Priority` is reported there.
+    let priority = args.priority.as_ref().map(|priority| {
+        let (first, last) = span_range(priority);
+        let set = call_across(
+            quote!(#private_mod::Call::set_priority),
+            quote!(&mut #call, #priority),
+            (first, last),
+        );
+        quote!(#set;)
+    });
     quote! {
         let mut #call = match #private_mod::Call::new(#model, #provider, #tier, #retries) {
             ::core::result::Result::Ok(#ok) => #ok,
             ::core::result::Result::Err(#err) => break #label #err,
         };
+        #priority
     }
 }
 

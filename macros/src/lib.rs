@@ -196,6 +196,13 @@ mod validate;
 /// on the initial response) is retried as usual, an `Err` item inside the stream never is.
 /// See `ratelimited::stream`.
 ///
+/// # `priority`
+///
+/// The lane this function's calls wait in when the family is saturated: an expression of type
+/// `ratelimited::Priority` (`Priority::Interactive`, `Priority::Normal`, the default, or
+/// `Priority::Batch`), which may use the arguments (`priority = req.priority`). A higher lane
+/// is admitted first; a lower lane keeps a guaranteed share (see the README's "Priority lanes").
+///
 /// # `crate`
 ///
 /// Where the `ratelimited` crate is, as a string literal holding a path, when it is renamed or

@@ -162,7 +162,7 @@ mod tests {
             ),
             [
                 "unknown argument `colour`, expected one of `model`, `tier`, `provider`, \
-                 `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `crate`",
+                 `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`",
                 "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
                  or `model = <expression>` to take it from an argument",
                 "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",

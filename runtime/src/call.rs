@@ -17,6 +17,7 @@ use crate::config::{ModelProfile, Settings};
 use crate::error::{Error, LastError};
 use crate::feedback::FamilyFeedback;
 use crate::limiter::{Limiter, Reservation};
+use crate::priority::Priority;
 use crate::quota::{Cost, Usage};
 use crate::registry::Registry;
 use crate::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
@@ -48,6 +49,7 @@ pub struct Call {
     attempts: u32,
     started: Instant,
     backoff: Backoff,
+    priority: Priority,
 }
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -96,6 +98,7 @@ impl Call {
             attempts: 0,
             started: Instant::now(),
             backoff: Backoff::default(),
+            priority: Priority::Normal,
         })
     }
 
@@ -187,6 +190,11 @@ impl Call {
             })
     }
 
+    /// Sets the lane every attempt of this call waits in (`priority = ...`).
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -199,7 +207,7 @@ impl Call {
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
         self.feedback.admit_opening(&cost).await;
-        let mut reservation = self.limiter.acquire(cost).await?;
+        let mut reservation = self.limiter.acquire_with(cost, self.priority).await?;
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();

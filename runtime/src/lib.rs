@@ -18,6 +18,7 @@ mod family;
 mod feedback;
 mod gcra;
 mod limiter;
+mod priority;
 mod provider;
 mod quota;
 mod registry;
@@ -48,6 +49,7 @@ pub use feedback::{
     OPENING_MAX_WAIT,
 };
 pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
+pub use priority::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub use quota::{Cost, Dimension, Quota, Usage};
 pub use registry::{ModelLimiter, Registry};
 pub use stream::RateLimitedStream;

@@ -12,16 +12,23 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
 use crate::gcra::{duration_ns, Buckets, Decision};
-use crate::quota::{Cost, Dimension, Quota, Usage};
+use crate::priority::{InvalidLaneShare, LaneTurns, Priority, LANES};
+use crate::quota::{Cost, Dimension, Quota};
+
+mod reservation;
+pub use reservation::Reservation;
 
 /// A rate limiter for one limit family: requests and tokens per minute and per day, input and
 /// output tokens, an in-flight cap and a minimum interval, all reserved at once.
 ///
 /// - **All or nothing**: [`acquire`](Limiter::acquire) charges every dimension together once the
 ///   whole cost fits; it never holds part of a quota while waiting for the rest.
-/// - **FIFO**: waiters are admitted strictly in arrival order, so a large request is never
-///   starved by a stream of small ones. Only the waiter at the head of the queue keeps a timer;
-///   a refund, a released slot or a limit change wakes that one waiter and nobody else.
+/// - **FIFO within priority lanes**: each [`Priority`] lane admits its waiters strictly in
+///   arrival order, so a large request is never starved by a stream of small ones. A higher
+///   lane goes before a lower one, except that a waiting lower lane takes one turn in every
+///   few (its guaranteed share, [`set_lane_share`](Limiter::set_lane_share)). Only the waiter
+///   that goes next keeps a timer; a refund, a released slot or a limit change wakes that one
+///   waiter and nobody else.
 /// - **Too large fails now**: a cost above a dimension's capacity returns
 ///   [`Error::RequestTooLarge`] immediately instead of a wait that cannot end.
 /// - **Exact, virtual-time friendly**: all time comes from [`tokio::time`], so under
@@ -57,7 +64,12 @@ struct State {
     in_flight: u64,
     /// No admission before this time (ns since origin): set when the server answers 429.
     held_until: u64,
-    queue: VecDeque<Waiter>,
+    /// One FIFO queue per [`Priority`] lane, highest first.
+    lanes: [VecDeque<Waiter>; LANES],
+    /// Which lane goes next.
+    turns: LaneTurns,
+    /// Waiters in all lanes.
+    waiting: usize,
     next_id: u64,
 }
 
@@ -159,14 +171,45 @@ impl State {
         }
     }
 
+    /// The lane whose head goes next.
     #[inline]
-    fn head_waker(&mut self) -> Option<Waker> {
-        self.queue.front_mut().and_then(|w| w.waker.take())
+    fn next_lane(&self) -> Option<usize> {
+        if self.waiting == 0 {
+            return None;
+        }
+        self.turns.next(&self.lanes)
     }
 
-    fn position(&self, id: u64) -> Option<usize> {
-        // Ids are handed out in increasing order and the queue keeps arrival order.
-        self.queue.binary_search_by_key(&id, |w| w.id).ok()
+    /// The waiter that goes next: its lane and id.
+    fn next_waiter(&self) -> Option<(usize, u64)> {
+        let lane = self.next_lane()?;
+        self.lanes[lane].front().map(|w| (lane, w.id))
+    }
+
+    /// The waker of the waiter that goes next, to let it look again.
+    #[inline]
+    fn head_waker(&mut self) -> Option<Waker> {
+        let lane = self.next_lane()?;
+        self.lanes[lane].front_mut().and_then(|w| w.waker.take())
+    }
+
+    fn enqueue(&mut self, lane: usize, waker: Option<Waker>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.turns.arriving(&self.lanes, lane);
+        self.lanes[lane].push_back(Waiter { id, waker });
+        self.waiting += 1;
+        id
+    }
+
+    fn remove(&mut self, lane: usize, position: usize) {
+        self.lanes[lane].remove(position);
+        self.waiting -= 1;
+    }
+
+    fn position(&self, lane: usize, id: u64) -> Option<usize> {
+        // Ids are handed out in increasing order and each lane keeps arrival order.
+        self.lanes[lane].binary_search_by_key(&id, |w| w.id).ok()
     }
 }
 
@@ -200,37 +243,55 @@ impl Limiter {
                     quota,
                     in_flight: 0,
                     held_until: 0,
-                    queue: VecDeque::new(),
+                    lanes: Default::default(),
+                    turns: LaneTurns::new(),
+                    waiting: 0,
                     next_id: 0,
                 }),
             }),
         }
     }
 
-    /// Waits until `cost` fits every dimension, in arrival order, and reserves it.
+    /// Waits until `cost` fits every dimension, in arrival order, and reserves it, in the
+    /// [`Priority::Normal`] lane.
     ///
     /// Fails at once with [`Error::RequestTooLarge`] when `cost` exceeds a dimension's
     /// capacity. Dropping the future before it resolves gives up the place in the queue and
     /// reserves nothing.
     ///
-    /// With a shared store (feature `redis`), the reservation is one round trip: the store
-    /// charges it at once and says how long to sleep, so callers in every process are
-    /// admitted in the order they asked.
+    /// With a shared store (feature `redis`), the reservation goes to Redis in a batch with
+    /// this process's other waiters, in their order: the store charges it at once and says how
+    /// long to sleep.
+    #[inline]
     pub fn acquire(&self, cost: Cost) -> Acquire {
+        self.acquire_with(cost, Priority::Normal)
+    }
+
+    /// Like [`acquire`](Limiter::acquire), waiting in `priority`'s lane: ahead of every lower
+    /// lane (which keeps its guaranteed share), behind every earlier waiter of the same lane.
+    ///
+    /// With a shared store (feature `redis`), lanes order this process's own waiters: other
+    /// processes' reservations are not in this queue, and Redis admits them in the order the
+    /// processes send.
+    pub fn acquire_with(&self, cost: Cost, priority: Priority) -> Acquire {
         #[cfg(feature = "redis")]
         if let Some(store) = self.shared.store.clone() {
             let limiter = self.clone();
             return Acquire {
                 shared: None,
                 cost,
+                lane: priority.lane(),
                 id: None,
                 sleep: None,
-                shared_store: Some(Box::pin(async move { store.acquire(&limiter, cost).await })),
+                shared_store: Some(Box::pin(async move {
+                    store.acquire(&limiter, cost, priority).await
+                })),
             };
         }
         Acquire {
             shared: Some(self.shared.clone()),
             cost,
+            lane: priority.lane(),
             id: None,
             sleep: None,
             #[cfg(feature = "redis")]
@@ -264,7 +325,7 @@ impl Limiter {
             return Err(TryAcquireError::WouldWait);
         }
         let mut state = self.shared.lock();
-        if !state.queue.is_empty() {
+        if state.waiting > 0 {
             return Err(TryAcquireError::WouldWait);
         }
         let now = self.shared.now();
@@ -277,6 +338,23 @@ impl Limiter {
                 capacity: t.capacity,
             }),
         }
+    }
+
+    /// Sets the minimum share of admissions a waiting lower [`Priority`] lane keeps while
+    /// higher lanes have waiters too: with `share` = 0.1 (the default, [`DEFAULT_LANE_SHARE`](crate::DEFAULT_LANE_SHARE)),
+    /// a lane takes a turn after at most nine admissions of higher lanes. The share counts
+    /// admissions, not tokens. The lanes' queues and places are kept.
+    ///
+    /// # Errors
+    /// [`InvalidLaneShare`] for a share outside (0, 0.5].
+    pub fn set_lane_share(&self, share: f64) -> Result<(), InvalidLaneShare> {
+        let waker = {
+            let mut state = self.shared.lock();
+            state.turns.set_share(share)?;
+            state.head_waker()
+        };
+        wake(waker);
+        Ok(())
     }
 
     /// The limits in force.
@@ -340,9 +418,9 @@ impl Limiter {
         }
     }
 
-    /// How many callers are waiting.
+    /// How many callers are waiting, in all lanes.
     pub fn waiting(&self) -> usize {
-        self.shared.lock().queue.len()
+        self.shared.lock().waiting
     }
 }
 
@@ -352,7 +430,7 @@ impl fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("quota", &state.quota)
             .field("in_flight", &state.in_flight)
-            .field("waiting", &state.queue.len())
+            .field("waiting", &state.waiting)
             .finish()
     }
 }
@@ -408,9 +486,11 @@ type SharedAcquire = Pin<Box<dyn Future<Output = Result<Reservation, Error>> + S
 pub struct Acquire {
     shared: Option<Arc<Shared>>,
     cost: Cost,
-    /// Our place in the queue, once we had to wait.
+    /// The [`Priority`] lane we wait in.
+    lane: usize,
+    /// Our place in the lane, once we had to wait.
     id: Option<u64>,
-    /// Only the head of the queue sleeps, until its cost fits.
+    /// Only the waiter that goes next sleeps, until its cost fits.
     sleep: Option<Pin<Box<Sleep>>>,
     /// The whole acquisition when the state lives in Redis (async round trips).
     #[cfg(feature = "redis")]
@@ -426,7 +506,7 @@ impl Future for Acquire {
         if let Some(shared_store) = &mut this.shared_store {
             return shared_store.as_mut().poll(cx);
         }
-        let cost = this.cost;
+        let (cost, lane) = (this.cost, this.lane);
         loop {
             let shared = this
                 .shared
@@ -436,52 +516,50 @@ impl Future for Acquire {
             let mut state = shared.lock();
             let id = match this.id {
                 Some(id) => id,
-                None if state.queue.is_empty() => {
-                    // Nobody ahead: try to go straight through.
-                    match state.try_admit(&cost, now) {
-                        Gate::Admit => {
-                            drop(state);
-                            return Poll::Ready(Ok(this.complete()));
-                        }
-                        Gate::TooLarge(t) => {
-                            drop(state);
-                            this.shared = None;
-                            return Poll::Ready(Err(t.into()));
-                        }
-                        Gate::Wait(_) => {}
-                    }
-                    let id = state.next_id;
-                    state.next_id += 1;
-                    state.queue.push_back(Waiter { id, waker: None });
-                    this.id = Some(id);
-                    id
-                }
                 None => {
-                    if let Some(t) = state.oversized(&cost) {
+                    if state.waiting == 0 {
+                        // Nobody waiting: try to go straight through.
+                        match state.try_admit(&cost, now) {
+                            Gate::Admit => {
+                                drop(state);
+                                return Poll::Ready(Ok(this.complete()));
+                            }
+                            Gate::TooLarge(t) => {
+                                drop(state);
+                                this.shared = None;
+                                return Poll::Ready(Err(t.into()));
+                            }
+                            Gate::Wait(_) => {}
+                        }
+                    } else if let Some(t) = state.oversized(&cost) {
                         drop(state);
                         this.shared = None;
                         return Poll::Ready(Err(t.into()));
                     }
-                    let id = state.next_id;
-                    state.next_id += 1;
-                    state.queue.push_back(Waiter {
-                        id,
-                        waker: Some(cx.waker().clone()),
-                    });
+                    let next_before = state.next_waiter();
+                    let id = state.enqueue(lane, None);
                     this.id = Some(id);
-                    return Poll::Pending;
+                    // Arriving in an empty lane can hand the turn to another lane's head (one
+                    // whose share came due while a lane above it waited): wake it.
+                    let next_after = state.next_waiter();
+                    if next_after != next_before && next_after != Some((lane, id)) {
+                        wake(state.head_waker());
+                    }
+                    id
                 }
             };
             let position = state
-                .position(id)
+                .position(lane, id)
                 .expect("a waiter is queued until it leaves");
-            if position > 0 {
-                state.queue[position].waker = Some(cx.waker().clone());
+            if position > 0 || state.next_lane() != Some(lane) {
+                state.lanes[lane][position].waker = Some(cx.waker().clone());
+                // Not next: whoever is next keeps the only timer.
+                this.sleep = None;
                 return Poll::Pending;
             }
             let gate = state.try_admit(&cost, now);
             if let Gate::Wait(until) = gate {
-                state.queue[0].waker = Some(cx.waker().clone());
+                state.lanes[lane][0].waker = Some(cx.waker().clone());
                 drop(state);
                 let Some(until) = until else {
                     // Only a released slot can let us in; its release wakes us.
@@ -507,7 +585,11 @@ impl Future for Acquire {
                 continue;
             }
             // Admitted or failed: either way we leave the queue, and the next waiter may go.
-            state.queue.pop_front();
+            state.remove(lane, 0);
+            if let Gate::Admit = gate {
+                let State { turns, lanes, .. } = &mut *state;
+                turns.admitted_from(lanes, lane);
+            }
             let next = state.head_waker();
             drop(state);
             wake(next);
@@ -537,14 +619,16 @@ impl Drop for Acquire {
         };
         let waker = {
             let mut state = shared.lock();
-            match state.position(id) {
-                Some(0) => {
-                    state.queue.pop_front();
-                    state.head_waker()
-                }
+            let next_before = state.next_waiter();
+            match state.position(self.lane, id) {
                 Some(position) => {
-                    state.queue.remove(position);
-                    None
+                    state.remove(self.lane, position);
+                    // Leaving can hand the next turn to another waiter: wake it.
+                    if state.next_waiter() != next_before {
+                        state.head_waker()
+                    } else {
+                        None
+                    }
                 }
                 None => None,
             }
@@ -557,117 +641,8 @@ impl fmt::Debug for Acquire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("cost", &self.cost)
+            .field("priority", &Priority::ALL[self.lane])
             .field("queued", &self.id.is_some())
-            .finish()
-    }
-}
-
-/// A cost reserved on every dimension of a [`Limiter`], held while the request runs.
-///
-/// - [`settle`](Reservation::settle) with the real usage refunds what was over-reserved or
-///   debits what was under-reserved.
-/// - Dropped before [`mark_sent`](Reservation::mark_sent) (the request never left), it refunds
-///   everything.
-/// - Dropped after `mark_sent` without a settle (usage unknown), it keeps the estimate.
-/// - Its in-flight slot is released in every case.
-#[must_use = "dropping a reservation at once refunds it"]
-pub struct Reservation {
-    shared: Arc<Shared>,
-    cost: Cost,
-    sent: bool,
-    released: bool,
-    /// Taken on the shared store: released there, not in the local state.
-    #[cfg(feature = "redis")]
-    held: Option<crate::store::Held>,
-}
-
-impl Reservation {
-    #[inline]
-    fn new(shared: Arc<Shared>, cost: Cost) -> Self {
-        Reservation {
-            shared,
-            cost,
-            sent: false,
-            released: false,
-            #[cfg(feature = "redis")]
-            held: None,
-        }
-    }
-
-    /// What was reserved.
-    pub fn cost(&self) -> Cost {
-        self.cost
-    }
-
-    /// Records that the request was sent: from now on, dropping the reservation keeps its
-    /// charge instead of refunding it, since the provider has counted it.
-    pub fn mark_sent(&mut self) {
-        self.sent = true;
-    }
-
-    /// Settles the reservation to what the request really used: tokens reserved but not used
-    /// go back to the buckets, tokens used beyond the reservation are charged (as debt that
-    /// refills like any other use). The request itself stays counted.
-    #[inline]
-    pub fn settle(mut self, usage: Usage) {
-        let actual = Cost {
-            requests: self.cost.requests,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-        };
-        self.release(actual);
-    }
-
-    /// Keeps the estimate as the final charge (the usage is unknown).
-    pub fn keep(mut self) {
-        self.release(self.cost);
-    }
-
-    /// Gives everything back: the request was never sent.
-    pub fn cancel(mut self) {
-        self.release(Cost::default());
-    }
-
-    #[inline]
-    fn release(&mut self, final_cost: Cost) {
-        self.released = true;
-        #[cfg(feature = "redis")]
-        if let Some(held) = self.held.take() {
-            let quota = self.shared.lock().quota.clone();
-            held.release(&quota, &self.cost, &final_cost);
-            return;
-        }
-        let waker = {
-            let mut state = self.shared.lock();
-            if final_cost != self.cost {
-                let now = self.shared.now();
-                state.buckets.adjust(&self.cost, &final_cost, now);
-            }
-            state.in_flight -= u64::from(self.cost.requests);
-            state.head_waker()
-        };
-        wake(waker);
-    }
-}
-
-impl Drop for Reservation {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.released {
-            self.release(if self.sent {
-                self.cost
-            } else {
-                Cost::default()
-            });
-        }
-    }
-}
-
-impl fmt::Debug for Reservation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reservation")
-            .field("cost", &self.cost)
-            .field("sent", &self.sent)
             .finish()
     }
 }

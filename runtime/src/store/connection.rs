@@ -35,7 +35,7 @@ pub(crate) enum Reply {
 }
 
 /// Why a call did not get an answer from Redis.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Unavailable {
     /// The breaker is open: Redis was not asked.
     Open,
@@ -112,6 +112,20 @@ impl Store {
     /// Runs the script once, bounded by the timeout; any failure (I/O, timeout, a script or
     /// cluster error) opens the breaker and is never read as an admission.
     pub(crate) async fn run(&self, call: &Call) -> Result<Reply, Unavailable> {
+        self.invoke(call, parse).await
+    }
+
+    /// Runs a `batch` call: the server's clock (µs since the epoch), then one reply per
+    /// request the script handled, in order.
+    pub(crate) async fn run_batch(&self, call: &Call) -> Result<(u64, Vec<Reply>), Unavailable> {
+        self.invoke(call, parse_batch).await
+    }
+
+    async fn invoke<T>(
+        &self,
+        call: &Call,
+        parse: impl FnOnce(&[i64]) -> Result<T, String>,
+    ) -> Result<T, Unavailable> {
         if !self.may_call() {
             return Err(Unavailable::Open);
         }
@@ -197,6 +211,17 @@ impl Store {
             .open_since
             .is_some()
     }
+}
+
+fn parse_batch(reply: &[i64]) -> Result<(u64, Vec<Reply>), String> {
+    let Some((now, replies)) = reply.split_first() else {
+        return Err("empty reply from the limiter script".to_owned());
+    };
+    let replies = replies
+        .chunks(2)
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((u64::try_from(*now).unwrap_or(0), replies))
 }
 
 fn parse(reply: &[i64]) -> Result<Reply, String> {

@@ -3,17 +3,24 @@
 -- KEYS[1]  the 429 hold (absolute µs before which nobody is admitted)
 -- KEYS[2]  the concurrency leases (a sorted set: member = lease, score = its expiry in µs)
 -- KEYS[3..] one GCRA bucket per dimension (value = theoretical arrival time in µs)
--- ARGV[1]  mode: reserve | adjust | hold | tighten | renew
+-- ARGV[1]  mode: batch | adjust | hold | tighten | renew
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
---          reserve: a = units charged; adjust: a = units charged so far, b = units now due;
+--          adjust: a = units charged so far, b = units now due;
 --          tighten: a = units the server reports in use (-1 = leave alone)
 -- then     lease_limit (0 = no concurrency cap), requests, lease_id, lease_ttl_us, extra_us
 --          (extra_us: the hold's length in `hold` mode)
 --
+-- batch:   reserves several requests in one call, in the order given, and stops after the first
+--          that has to wait or finds no concurrency slot (so a process has at most one request
+--          scheduled ahead). The tail goes on with m, then per request: requests, lease_id and
+--          one charge per bucket (the per-bucket a, b are unused). Reply: {now_us, then per
+--          request handled: 1, wait_us | 0, retry_us | -1, i}.
+--
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
--- Reply: {1, wait_us} admitted after wait_us; {0, retry_us} no concurrency slot yet (nothing
--- written); {-1, i} bucket i can never fit the request.
+-- Reply per request of a batch: {1, wait_us} admitted after wait_us; {0, retry_us} no
+-- concurrency slot yet (nothing written); {-1, i} bucket i can never fit the request. Other
+-- modes answer {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
@@ -57,36 +64,59 @@ local function bucket(i)
   return tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
 end
 
-if mode == 'reserve' then
-  local wait = 0
-  local tat, inc = {}, {}
-  for i = 1, n do
-    local capacity, period, cost = bucket(i)
-    if cost > capacity then return {-1, i} end
-    tat[i] = tat_of(KEYS[i + 2])
-    inc[i] = share(cost, capacity, period)
-    local w = tat[i] + inc[i] - period - now
-    if w > wait then wait = w end
-  end
+if mode == 'batch' then
+  local m = tonumber(ARGV[at + 5])
+  local p = at + 6
   local hold = tonumber(redis.call('GET', KEYS[1]) or 0)
-  if hold - now > wait then wait = hold - now end
-  if lease_limit > 0 and requests > 0 then
-    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-    if redis.call('ZCARD', KEYS[2]) + requests > lease_limit then
-      local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-      return {0, tonumber(first[2]) - now}
+  local tat = {}
+  for i = 1, n do tat[i] = tat_of(KEYS[i + 2]) end
+  local out = {now}
+  local pruned = false
+  for j = 1, m do
+    local reqs = tonumber(ARGV[p])
+    local id = ARGV[p + 1]
+    local wait, inc, too_large = 0, {}, 0
+    for i = 1, n do
+      local capacity, period = bucket(i)
+      local cost = tonumber(ARGV[p + 1 + i])
+      if cost > capacity then too_large = i break end
+      inc[i] = share(cost, capacity, period)
+      local w = tat[i] + inc[i] - period - now
+      if w > wait then wait = w end
     end
-    local expiry = now + wait + lease_ttl
-    for k = 1, requests do
-      redis.call('ZADD', KEYS[2], expiry, lease_id .. ':' .. k)
+    p = p + 2 + n
+    if too_large > 0 then
+      out[#out + 1] = -1
+      out[#out + 1] = too_large
+    else
+      if hold - now > wait then wait = hold - now end
+      if lease_limit > 0 and reqs > 0 then
+        if not pruned then
+          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+          pruned = true
+        end
+        if redis.call('ZCARD', KEYS[2]) + reqs > lease_limit then
+          local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+          out[#out + 1] = 0
+          out[#out + 1] = tonumber(first[2]) - now
+          break
+        end
+        local expiry = now + wait + lease_ttl
+        for k = 1, reqs do
+          redis.call('ZADD', KEYS[2], expiry, id .. ':' .. k)
+        end
+        keep_leases_until(expiry)
+      end
+      for i = 1, n do
+        tat[i] = math.max(tat[i], now + wait) + inc[i]
+      end
+      out[#out + 1] = 1
+      out[#out + 1] = wait
+      if wait > 0 then break end
     end
-    keep_leases_until(expiry)
   end
-  for i = 1, n do
-    -- Charged at the scheduled start: a bucket that was not binding still counts from then.
-    store(KEYS[i + 2], math.max(tat[i], now + wait) + inc[i])
-  end
-  return {1, wait}
+  for i = 1, n do store(KEYS[i + 2], tat[i]) end
+  return out
 elseif mode == 'adjust' then
   for i = 1, n do
     local capacity, period, from, to = bucket(i)

@@ -2,17 +2,20 @@
 //! held, and what happens while Redis is away.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::limiter::{Limiter, Reservation};
+use crate::priority::Priority;
 use crate::quota::{Cost, Dimension, Quota};
 
+use super::batch::{slot_cap, Batcher, Outcome, Pending};
 use super::config::{OnFailure, RedisConfig};
-use super::connection::{Call, Reply, Store, Unavailable};
+use super::connection::{Call, Store, Unavailable};
 
 /// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
 const BUCKETS: [Dimension; 8] = [
@@ -25,10 +28,6 @@ const BUCKETS: [Dimension; 8] = [
     Dimension::MinInterval,
     Dimension::RequestsPerSecond,
 ];
-
-/// While no concurrency slot is free, look again at least this often: a slot freed by
-/// another process sends no signal here.
-const SLOT_POLL: Duration = Duration::from_millis(20);
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -46,8 +45,10 @@ struct Inner {
     lease: Duration,
     /// Admits while Redis is away, at `share` of each limit.
     fallback: Limiter,
-    /// Waiters for a concurrency slot go one at a time, in arrival order.
-    turn: tokio::sync::Mutex<()>,
+    /// This process's waiters, by lane and in arrival order, sent to Redis in batches.
+    batcher: Batcher,
+    /// The limits in force (the sender builds its calls from them).
+    quota: Mutex<Quota>,
     /// Lease ids: unique to this process (pid and start time) and this family.
     process: String,
     next_lease: AtomicU64,
@@ -57,6 +58,8 @@ struct Inner {
 pub(crate) struct Held {
     family: SharedFamily,
     lease: Option<Lease>,
+    /// When it starts, in µs since the epoch on the server's clock.
+    start_us: u64,
 }
 
 struct Lease {
@@ -91,7 +94,8 @@ impl SharedFamily {
                 share: config.share(),
                 lease: config.lease_time(),
                 fallback: Limiter::new(fallback_quota(quota, config.share())),
-                turn: tokio::sync::Mutex::new(()),
+                batcher: Batcher::default(),
+                quota: Mutex::new(quota.clone()),
                 process: format!("{}-{started:x}", std::process::id()),
                 next_lease: AtomicU64::new(0),
             }),
@@ -128,84 +132,149 @@ impl SharedFamily {
     }
 
     /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
+    ///
+    /// The request queues in this process by `priority`'s lane and arrival order, and goes to
+    /// Redis in a batch with the others queued (see `batch.rs`); it then sleeps until its
+    /// start, as Redis scheduled it.
     pub(crate) async fn acquire(
         &self,
         limiter: &Limiter,
         cost: Cost,
+        priority: Priority,
     ) -> Result<Reservation, Error> {
         let quota = limiter.quota();
         // Checked before any queue or round trip: too large fails now, whatever is waiting.
         if let Some(err) = too_large(&quota, &cost) {
             return Err(err);
         }
-        let concurrency = quota.concurrency.filter(|_| cost.requests > 0);
-        let _turn = match concurrency {
-            Some(_) => Some(self.inner.turn.lock().await),
-            None => None,
-        };
-        let id = format!(
+        let lease_id = format!(
             "{}-{}",
             self.inner.process,
             self.inner.next_lease.fetch_add(1, Ordering::Relaxed)
         );
-        loop {
-            let (mut call, dimensions) = self.call(&quota);
-            call.args.push("reserve".to_owned());
-            for dimension in &dimensions {
-                Self::bucket_args(
-                    &mut call,
-                    &quota,
-                    *dimension,
-                    dimension.charge(&cost).into(),
-                    0,
+        let answer = loop {
+            let (reply, answer) = oneshot::channel();
+            self.inner.batcher.push(
+                self,
+                Pending {
+                    cost,
+                    lease_id: lease_id.clone(),
+                    reply,
+                },
+                priority,
+            );
+            // A dropped reply: the sender was cancelled with its runtime before it answered.
+            // Queue again: this runtime starts a new sender.
+            if let Ok(outcome) = answer.await {
+                break outcome;
+            }
+        };
+        match answer {
+            Outcome::Admitted { wait, start_us } => {
+                let lease = slot_cap(&quota, &cost).map(|_| self.lease(lease_id, cost.requests));
+                // Built before the sleep: a caller dropped while it sleeps refunds.
+                let reservation = limiter.shared_reservation(
+                    cost,
+                    Held {
+                        family: self.clone(),
+                        lease,
+                        start_us,
+                    },
                 );
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(reservation)
             }
-            call.args.extend([
-                concurrency.map_or(0, u64::from).to_string(),
-                cost.requests.to_string(),
-                id.clone(),
-                self.inner.lease.as_micros().to_string(),
-                "0".to_owned(),
-            ]);
-            match self.inner.store.run(&call).await {
-                Ok(Reply::Admitted { wait }) => {
-                    let lease = concurrency.map(|_| self.lease(id, cost.requests));
-                    // Built before the sleep: a caller dropped while it sleeps refunds.
-                    let reservation = limiter.shared_reservation(
-                        cost,
-                        Held {
-                            family: self.clone(),
-                            lease,
-                        },
-                    );
-                    drop(_turn);
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    return Ok(reservation);
-                }
-                Ok(Reply::NoSlot { retry }) => {
-                    tokio::time::sleep(retry.clamp(Duration::from_millis(1), SLOT_POLL)).await;
-                }
-                Ok(Reply::TooLarge { index }) => {
-                    let dimension = dimensions[index.min(dimensions.len() - 1)];
-                    return Err(Error::RequestTooLarge {
-                        dimension,
-                        requested: dimension.charge(&cost),
-                        capacity: quota.capacity(dimension).unwrap_or(0),
-                    });
-                }
-                Err(unavailable) => {
-                    drop(_turn);
-                    return self.unavailable(unavailable, cost).await;
-                }
+            Outcome::TooLarge { index } => {
+                let (_, dimensions) = self.call(&quota);
+                let dimension = dimensions[index.min(dimensions.len() - 1)];
+                Err(Error::RequestTooLarge {
+                    dimension,
+                    requested: dimension.charge(&cost),
+                    capacity: quota.capacity(dimension).unwrap_or(0),
+                })
             }
+            Outcome::Unavailable(why) => self.unavailable(why, cost, priority).await,
         }
     }
 
-    async fn unavailable(&self, why: Unavailable, cost: Cost) -> Result<Reservation, Error> {
+    /// One `batch` call reserving `requests` in order.
+    pub(super) fn batch_call<'a>(
+        &self,
+        quota: &Quota,
+        requests: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> Call {
+        let (mut call, dimensions) = self.call(quota);
+        call.args.push("batch".to_owned());
+        for dimension in &dimensions {
+            Self::bucket_args(&mut call, quota, *dimension, 0, 0);
+        }
+        call.args.extend([
+            quota.concurrency.map_or(0, u64::from).to_string(),
+            "0".to_owned(),
+            String::new(),
+            self.inner.lease.as_micros().to_string(),
+            "0".to_owned(),
+            requests.len().to_string(),
+        ]);
+        for pending in requests {
+            let takes_slot = slot_cap(quota, &pending.cost).is_some();
+            call.args.push(if takes_slot {
+                pending.cost.requests.to_string()
+            } else {
+                "0".to_owned()
+            });
+            call.args.push(pending.lease_id.clone());
+            for dimension in &dimensions {
+                call.args.push(dimension.charge(&pending.cost).to_string());
+            }
+        }
+        call
+    }
+
+    /// Gives back a reservation whose caller left while its call was on the wire.
+    pub(super) fn refund_abandoned(&self, quota: &Quota, cost: &Cost, lease_id: &str) {
+        let takes_slot = slot_cap(quota, cost).is_some();
+        let call = self.simple_call(
+            quota,
+            "adjust",
+            |d| (d.charge(cost).into(), 0),
+            [
+                u8::from(takes_slot).to_string(),
+                if takes_slot { cost.requests } else { 0 }.to_string(),
+                lease_id.to_owned(),
+                "0".to_owned(),
+                "0".to_owned(),
+            ],
+        );
+        self.send(call);
+    }
+
+    pub(super) fn batcher(&self) -> &Batcher {
+        &self.inner.batcher
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(super) fn current_quota(&self) -> Quota {
+        self.inner
+            .quota
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    async fn unavailable(
+        &self,
+        why: Unavailable,
+        cost: Cost,
+        priority: Priority,
+    ) -> Result<Reservation, Error> {
         match self.inner.on_failure {
-            OnFailure::Local => self.inner.fallback.acquire(cost).await,
+            OnFailure::Local => self.inner.fallback.acquire_with(cost, priority).await,
             OnFailure::Closed => Err(Error::BackendUnavailable {
                 message: format!(
                     "{}; RATE_LIMITED_REDIS_ON_FAILURE=closed fails calls until it answers",
@@ -306,6 +375,7 @@ impl SharedFamily {
 
     /// New limits: the shared state reads them from every call; the fallback scales them.
     pub(crate) fn set_quota(&self, quota: &Quota) {
+        *self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()) = quota.clone();
         self.inner
             .fallback
             .set_quota(fallback_quota(quota, self.inner.share));
@@ -318,6 +388,11 @@ impl SharedFamily {
 }
 
 impl Held {
+    /// When the reservation starts on the server's clock.
+    pub(crate) fn start(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_micros(self.start_us)
+    }
+
     /// Moves the shared charge from `from` to `to` and frees the concurrency slots.
     pub(crate) fn release(self, quota: &Quota, from: &Cost, to: &Cost) {
         let (limit, requests, id) = match &self.lease {

@@ -3,8 +3,10 @@
 //!
 //! With `RATE_LIMITED_REDIS_URL` set, each limit family's buckets live in Redis under one hash
 //! tag, charged by one Lua script on the server's clock (see `family.lua`): a reservation is
-//! charged at once and told the exact wait, so the caller sleeps once and processes are
-//! admitted in the order they asked. Concurrency slots are leases that expire. Every call is
+//! charged at once and told the exact wait, so the caller sleeps once. Within a process,
+//! waiters queue by priority lane and arrival order and go to Redis in batches, with at most
+//! one of them scheduled ahead at a time (see `batch.rs`). Concurrency slots are leases that
+//! expire. Every call is
 //! bounded by a timeout, and while Redis is away a breaker sends calls to a local limiter at
 //! a share of each limit (or fails them, by configuration).
 
@@ -12,6 +14,8 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::limiter::Limiter;
 
+#[cfg(feature = "redis")]
+mod batch;
 #[cfg(feature = "redis")]
 mod config;
 #[cfg(feature = "redis")]

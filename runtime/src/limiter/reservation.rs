@@ -1,0 +1,131 @@
+//! A reservation held while its request runs: settled, kept or refunded when it ends.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::quota::{Cost, Usage};
+
+use super::{wake, Shared};
+
+/// A cost reserved on every dimension of a [`Limiter`](crate::Limiter), held while the request
+/// runs.
+///
+/// - [`settle`](Reservation::settle) with the real usage refunds what was over-reserved or
+///   debits what was under-reserved.
+/// - Dropped before [`mark_sent`](Reservation::mark_sent) (the request never left), it refunds
+///   everything.
+/// - Dropped after `mark_sent` without a settle (usage unknown), it keeps the estimate.
+/// - Its in-flight slot is released in every case.
+#[must_use = "dropping a reservation at once refunds it"]
+pub struct Reservation {
+    shared: Arc<Shared>,
+    cost: Cost,
+    sent: bool,
+    released: bool,
+    /// Taken on the shared store: released there, not in the local state.
+    #[cfg(feature = "redis")]
+    pub(super) held: Option<crate::store::Held>,
+}
+
+impl Reservation {
+    #[inline]
+    pub(super) fn new(shared: Arc<Shared>, cost: Cost) -> Self {
+        Reservation {
+            shared,
+            cost,
+            sent: false,
+            released: false,
+            #[cfg(feature = "redis")]
+            held: None,
+        }
+    }
+
+    /// What was reserved.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// For a reservation taken through a shared store (feature `redis`): when it starts on
+    /// the store's clock (the Redis server's `TIME`), the timeline every process shares; `None`
+    /// for a reservation taken locally or on the fallback. Lines up logs across machines, and
+    /// lets a test check admissions against the server's own bucket math.
+    pub fn shared_start(&self) -> Option<std::time::SystemTime> {
+        #[cfg(feature = "redis")]
+        if let Some(held) = &self.held {
+            return Some(held.start());
+        }
+        None
+    }
+
+    /// Records that the request was sent: from now on, dropping the reservation keeps its
+    /// charge instead of refunding it, since the provider has counted it.
+    pub fn mark_sent(&mut self) {
+        self.sent = true;
+    }
+
+    /// Settles the reservation to what the request really used: tokens reserved but not used
+    /// go back to the buckets, tokens used beyond the reservation are charged (as debt that
+    /// refills like any other use). The request itself stays counted.
+    #[inline]
+    pub fn settle(mut self, usage: Usage) {
+        let actual = Cost {
+            requests: self.cost.requests,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        };
+        self.release(actual);
+    }
+
+    /// Keeps the estimate as the final charge (the usage is unknown).
+    pub fn keep(mut self) {
+        self.release(self.cost);
+    }
+
+    /// Gives everything back: the request was never sent.
+    pub fn cancel(mut self) {
+        self.release(Cost::default());
+    }
+
+    #[inline]
+    fn release(&mut self, final_cost: Cost) {
+        self.released = true;
+        #[cfg(feature = "redis")]
+        if let Some(held) = self.held.take() {
+            let quota = self.shared.lock().quota.clone();
+            held.release(&quota, &self.cost, &final_cost);
+            return;
+        }
+        let waker = {
+            let mut state = self.shared.lock();
+            if final_cost != self.cost {
+                let now = self.shared.now();
+                state.buckets.adjust(&self.cost, &final_cost, now);
+            }
+            state.in_flight -= u64::from(self.cost.requests);
+            state.head_waker()
+        };
+        wake(waker);
+    }
+}
+
+impl Drop for Reservation {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.released {
+            self.release(if self.sent {
+                self.cost
+            } else {
+                Cost::default()
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation")
+            .field("cost", &self.cost)
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
