@@ -96,11 +96,11 @@ impl Breaker {
     /// Lets a call through, or says how long until a probe may go (`None`: a probe is out).
     pub(crate) fn admit(
         &mut self,
-        now: Instant,
+        now: impl Fn() -> Instant,
     ) -> Result<(Pass, Option<Transition>), Option<Duration>> {
         match self.state {
             State::Closed { .. } => Ok((Pass::Through, None)),
-            State::Open { until } if now < until => Err(Some(until - now)),
+            State::Open { until } if now() < until => Err(Some(until - now())),
             State::Open { .. } => {
                 self.state = State::HalfOpen {
                     probe_in_flight: true,
@@ -131,7 +131,7 @@ impl Breaker {
         &mut self,
         pass: Pass,
         outcome: Outcome,
-        now: Instant,
+        now: impl Fn() -> Instant,
     ) -> Option<Transition> {
         let from = self.state();
         self.state = match (self.state, pass, outcome) {
@@ -140,7 +140,7 @@ impl Breaker {
                 let failures = failures + 1;
                 if failures >= self.failures_to_open && self.failures_to_open > 0 {
                     State::Open {
-                        until: now + self.cooldown,
+                        until: now() + self.cooldown,
                     }
                 } else {
                     State::Closed { failures }
@@ -150,7 +150,7 @@ impl Breaker {
                 State::Closed { failures: 0 }
             }
             (State::HalfOpen { .. }, Pass::Probe, Outcome::TransientFailure) => State::Open {
-                until: now + self.cooldown,
+                until: now() + self.cooldown,
             },
             (state, _, _) => state,
         };
@@ -184,41 +184,44 @@ mod tests {
     async fn every_transition_at_its_virtual_time() {
         let mut breaker = Breaker::new(2, Duration::from_secs(30));
         let t0 = Instant::now();
-        assert_eq!(breaker.admit(t0), Ok((Pass::Through, None)));
+        assert_eq!(breaker.admit(|| t0), Ok((Pass::Through, None)));
         assert_eq!(
-            breaker.record(Pass::Through, Outcome::TransientFailure, t0),
+            breaker.record(Pass::Through, Outcome::TransientFailure, || t0),
             None
         );
         // An answer in between resets the count.
-        assert_eq!(breaker.record(Pass::Through, Outcome::Answered, t0), None);
         assert_eq!(
-            breaker.record(Pass::Through, Outcome::TransientFailure, t0),
+            breaker.record(Pass::Through, Outcome::Answered, || t0),
             None
         );
-        let opened = breaker.record(Pass::Through, Outcome::TransientFailure, t0);
+        assert_eq!(
+            breaker.record(Pass::Through, Outcome::TransientFailure, || t0),
+            None
+        );
+        let opened = breaker.record(Pass::Through, Outcome::TransientFailure, || t0);
         assert_eq!(opened.map(|t| t.to), Some(BreakerState::Open));
         assert_eq!(
-            breaker.admit(t0 + Duration::from_secs(10)),
+            breaker.admit(|| t0 + Duration::from_secs(10)),
             Err(Some(Duration::from_secs(20)))
         );
         let at = t0 + Duration::from_secs(30);
-        let (pass, transition) = breaker.admit(at).unwrap();
+        let (pass, transition) = breaker.admit(|| at).unwrap();
         assert_eq!(
             (pass, transition.map(|t| t.to)),
             (Pass::Probe, Some(BreakerState::HalfOpen))
         );
-        assert_eq!(breaker.admit(at), Err(None), "one probe at a time");
+        assert_eq!(breaker.admit(|| at), Err(None), "one probe at a time");
         breaker.probe_abandoned();
-        assert_eq!(breaker.admit(at), Ok((Pass::Probe, None)));
-        let reopened = breaker.record(Pass::Probe, Outcome::TransientFailure, at);
+        assert_eq!(breaker.admit(|| at), Ok((Pass::Probe, None)));
+        let reopened = breaker.record(Pass::Probe, Outcome::TransientFailure, || at);
         assert_eq!(reopened.map(|t| t.to), Some(BreakerState::Open));
         assert_eq!(
-            breaker.admit(at + Duration::from_secs(1)),
+            breaker.admit(|| at + Duration::from_secs(1)),
             Err(Some(Duration::from_secs(29)))
         );
         let later = at + Duration::from_secs(30);
-        assert_eq!(breaker.admit(later).map(|(p, _)| p), Ok(Pass::Probe));
-        let closed = breaker.record(Pass::Probe, Outcome::Answered, later);
+        assert_eq!(breaker.admit(|| later).map(|(p, _)| p), Ok(Pass::Probe));
+        let closed = breaker.record(Pass::Probe, Outcome::Answered, || later);
         assert_eq!(closed.map(|t| t.to), Some(BreakerState::Closed));
     }
 
@@ -228,10 +231,10 @@ mod tests {
         let now = Instant::now();
         for _ in 0..100 {
             assert_eq!(
-                breaker.record(Pass::Through, Outcome::TransientFailure, now),
+                breaker.record(Pass::Through, Outcome::TransientFailure, || now),
                 None
             );
         }
-        assert_eq!(breaker.admit(now), Ok((Pass::Through, None)));
+        assert_eq!(breaker.admit(|| now), Ok((Pass::Through, None)));
     }
 }

@@ -28,7 +28,8 @@ pub(crate) struct FamilyState {
     price: Option<Price>,
     cooldown: Duration,
     inner: Mutex<Inner>,
-    process_budget: Arc<Mutex<Ledger>>,
+    /// `None` when the process has no budget: nothing to lock on the hot path.
+    process_budget: Option<Arc<Mutex<Ledger>>>,
 }
 
 #[derive(Debug)]
@@ -51,7 +52,7 @@ impl FamilyState {
         family: LimitFamily,
         tier: String,
         policy: FamilyPolicy,
-        process_budget: Arc<Mutex<Ledger>>,
+        process_budget: Option<Arc<Mutex<Ledger>>>,
     ) -> Self {
         FamilyState {
             inner: Mutex::new(Inner {
@@ -85,7 +86,7 @@ impl FamilyState {
         };
         let mut inner = self.lock();
         inner.counters.issued += 1;
-        let pass = match inner.breaker.admit(Instant::now()) {
+        let pass = match inner.breaker.admit(Instant::now) {
             Ok((pass, transition)) => {
                 if let Some(transition) = transition {
                     events::breaker(&self.family, transition, 0, self.cooldown);
@@ -102,9 +103,13 @@ impl FamilyState {
         };
         let mut process = self
             .process_budget
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Err(error) = inner.budget.check(hold).and_then(|()| process.check(hold)) {
+            .as_ref()
+            .map(|ledger| ledger.lock().unwrap_or_else(|p| p.into_inner()));
+        let checked = inner.budget.check(hold).and_then(|()| match &process {
+            Some(process) => process.check(hold),
+            None => Ok(()),
+        });
+        if let Err(error) = checked {
             inner.counters.refused += 1;
             if pass == Pass::Probe {
                 inner.breaker.probe_abandoned();
@@ -113,7 +118,10 @@ impl FamilyState {
             return Err(error);
         }
         inner.budget.hold(hold);
-        process.hold(hold);
+        if let Some(process) = &mut process {
+            process.hold(hold);
+        }
+        drop(process);
         inner.counters.waiting += 1;
         Ok(Pending {
             state: Some(Arc::clone(self)),
@@ -158,15 +166,17 @@ impl FamilyState {
     /// Settles both budgets: `held` released, `spent` recorded.
     fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
         inner.budget.settle(held, spent);
-        self.process_budget
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .settle(held, spent);
+        if let Some(process) = &self.process_budget {
+            process
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .settle(held, spent);
+        }
     }
 
     fn breaker_outcome(&self, inner: &mut Inner, pass: Pass, outcome: Outcome) {
         let failures = inner.breaker.failures().saturating_add(1);
-        if let Some(transition) = inner.breaker.record(pass, outcome, Instant::now()) {
+        if let Some(transition) = inner.breaker.record(pass, outcome, Instant::now) {
             events::breaker(&self.family, transition, failures, self.cooldown);
         }
     }

@@ -456,6 +456,11 @@ impl Registry {
                     FamilyFeedback::new(profile.family.clone(), &limiter, settings.learn_limits);
                 let policy = self.family_policy(&profile.family, &settings)?;
                 let process_budget = self.process_budget()?;
+                let unlimited = process_budget
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_unlimited();
+                let process_budget = (!unlimited).then_some(process_budget);
                 let state = FamilyState::new(
                     profile.family.clone(),
                     profile.tier.clone(),

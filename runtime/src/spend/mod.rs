@@ -88,6 +88,10 @@ impl Ledger {
         }
     }
 
+    pub(crate) fn is_unlimited(&self) -> bool {
+        self.limit.is_unlimited()
+    }
+
     pub(crate) fn left(&self) -> BudgetLeft {
         BudgetLeft {
             tokens: self.limit.tokens.map(|limit| {
