@@ -9,7 +9,7 @@
 //! | `RATE_LIMITED_MAX_RETRIES` | default retry budget; default 6 |
 //! | `RATE_LIMITED_MAX_RETRY_AFTER` | longest server-requested wait honoured, in seconds (decimals allowed); default 120 |
 //! | `RATE_LIMITED_REDIS_URL` | `redis://`, `rediss://`, `redis+unix://` or `unix://` URL; unset = in-process |
-//! | `RATE_LIMITED_BREAKER_FAILURES` | consecutive transient failures that open a family's breaker; default 5, 0 = off |
+//! | `RATE_LIMITED_BREAKER_FAILURES` | consecutive transient failures that open a family's breaker; default 10, 0 = off |
 //! | `RATE_LIMITED_BREAKER_COOLDOWN_MS` | how long an open breaker refuses calls; default 30000 |
 //! | `RATE_LIMITED_BUDGET_TOKENS`, `RATE_LIMITED_BUDGET_USD` | what the whole process may use; unset = unlimited |
 //! | `RATE_LIMITED_<FAMILY>_BUDGET_TOKENS`, `RATE_LIMITED_<FAMILY>_BUDGET_USD` | what one family may use |

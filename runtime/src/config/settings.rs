@@ -32,7 +32,7 @@ pub struct Settings {
     /// way: that only makes the limiter safer.
     pub learn_limits: bool,
     /// Consecutive transient failures that open a family's circuit breaker
-    /// (`RATE_LIMITED_BREAKER_FAILURES`, default 5); 0 turns the breaker off.
+    /// (`RATE_LIMITED_BREAKER_FAILURES`, default 10); 0 turns the breaker off.
     pub breaker_failures: u32,
     /// How long an open breaker refuses calls before one probe may go
     /// (`RATE_LIMITED_BREAKER_COOLDOWN_MS`, default 30 s).
@@ -44,7 +44,7 @@ pub struct Settings {
 
 impl Default for Settings {
     /// The defaults: headroom 0.9, 6 retries, 120 s maximum retry-after, no Redis, a breaker
-    /// that opens after 5 transient failures for 30 s, no budget.
+    /// that opens after 10 transient failures for 30 s, no budget.
     fn default() -> Self {
         Settings {
             headroom: DEFAULT_HEADROOM,

@@ -17,8 +17,9 @@ pub const BUDGET_TOKENS_VAR: &str = "RATE_LIMITED_BUDGET_TOKENS";
 /// `RATE_LIMITED_BUDGET_USD`: US dollars the whole process may spend.
 pub const BUDGET_USD_VAR: &str = "RATE_LIMITED_BUDGET_USD";
 
-/// The default [`BREAKER_FAILURES_VAR`].
-pub const DEFAULT_BREAKER_FAILURES: u32 = 5;
+/// The default [`BREAKER_FAILURES_VAR`]. Concurrent calls fail together when a provider
+/// blips, so a handful of failures in a row says little; ten says it is down.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 10;
 /// The default [`BREAKER_COOLDOWN_VAR`].
 pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 
@@ -261,7 +262,7 @@ mod tests {
                 "US dollars",
             );
         }
-        assert_eq!(read_breaker_failures(&env(&[])), Ok(5));
+        assert_eq!(read_breaker_failures(&env(&[])), Ok(10));
         assert_eq!(
             read_breaker_failures(&env(&[(BREAKER_FAILURES_VAR, "0")])),
             Ok(0)
