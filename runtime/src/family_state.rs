@@ -131,8 +131,7 @@ impl FamilyState {
         })
     }
 
-    /// The family's snapshot; `limiter` is its limiter, for nothing (kept for live numbers a
-    /// later snapshot may add).
+    /// The family's snapshot, taken under one short lock.
     pub(crate) fn snapshot(&self) -> FamilyStats {
         let inner = self.lock();
         let c = &inner.counters;
