@@ -115,6 +115,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .progress_chars("=> "),
     );
     let start = Instant::now();
+    // Live numbers from the family's stats, refreshed four times a second.
+    let ticker = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(family) = ratelimited::stats().family(MODEL) {
+                    bar.set_message(format!(
+                        "{} waiting, {} in flight, {} retries",
+                        family.waiting,
+                        family.in_flight,
+                        family.retries.total()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
     let tasks: Vec<_> = (0..calls)
         .map(|i| {
             let (api, bar) = (api.clone(), bar.clone());
@@ -146,6 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    ticker.abort();
     bar.finish_with_message("done");
     let elapsed = start.elapsed();
     let tokens = prompt_tokens + completion_tokens;
@@ -160,6 +178,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         waited.as_secs_f64() / ok.max(1) as f64,
         longest_wait.as_secs_f64()
     );
+    let stats = ratelimited::stats();
+    if let Some(family) = stats.family(MODEL) {
+        println!(
+            "limiter       {} attempts admitted, {} refused; waits {:.1} s on average, {:.1} s \
+             at most",
+            family.admitted,
+            family.refused,
+            family.mean_wait().as_secs_f64(),
+            family.max_wait.as_secs_f64()
+        );
+        if let Some(ratio) = family.estimate_ratio() {
+            println!(
+                "estimate      prompts reserved at {:.1} % of what the server reported ({} vs \
+                 {} tokens; OpenAI's limiter charges by characters)",
+                100.0 * ratio,
+                family.estimated_input_tokens,
+                family.reported_input_tokens
+            );
+        }
+        if let Some(cost) = family.cost_usd {
+            println!(
+                "cost          ${cost:.4} at {MODEL}'s list price (breaker {})",
+                family.breaker
+            );
+        }
+    }
     if let Some(server) = &server {
         let stats = server.provider().stats();
         // A token bucket admits at most a full bucket plus the refill over the run.
@@ -179,11 +223,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(violation) => println!("server check  VIOLATION: {violation}"),
         }
     }
-    println!(
-        "retries       {} ({responses} HTTP responses for {calls} calls)",
-        responses.saturating_sub(ok + failed)
-    );
-    println!("429s seen     {rate_limited}");
+    let (retries, limiter_429s) = stats.family(MODEL).map_or((0, 0), |family| {
+        (family.retries.total(), family.rate_limited)
+    });
+    println!("retries       {retries} ({responses} HTTP responses for {calls} calls)");
+    println!("429s seen     {rate_limited} by the client, {limiter_429s} by the limiter");
     if let Some(server) = server {
         server.shutdown().await;
     }

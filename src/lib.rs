@@ -74,6 +74,9 @@ pub use ratelimited_macros::rate_limited;
 pub use ratelimited_runtime::CallError;
 pub use ratelimited_runtime::RateLimitedStream;
 pub use ratelimited_runtime::{
+    stats, Amount, BreakerState, BudgetLeft, FamilyStats, RetryCounts, Stats,
+};
+pub use ratelimited_runtime::{
     Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
     ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
     Verdict, WithHeaders,
@@ -81,7 +84,7 @@ pub use ratelimited_runtime::{
 pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 
 #[doc(inline)]
-pub use ratelimited_runtime::{config, http, stream, testing, tiers, tokens};
+pub use ratelimited_runtime::{config, cost, events, http, stream, testing, tiers, tokens};
 
 #[doc(inline)]
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]

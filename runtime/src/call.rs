@@ -15,6 +15,7 @@ use crate::budget::Budget;
 use crate::classify::{Classify, Verdict};
 use crate::config::{ModelProfile, Settings};
 use crate::error::{Error, LastError};
+use crate::family_state::{FamilyState, InFlight};
 use crate::feedback::FamilyFeedback;
 use crate::limiter::{Limiter, Reservation};
 use crate::priority::Priority;
@@ -39,6 +40,7 @@ pub struct Call {
     limiter: Limiter,
     profile: Arc<ModelProfile>,
     feedback: Arc<FamilyFeedback>,
+    family_state: Arc<FamilyState>,
     settings: Settings,
     max_retries: u32,
     input_tokens: u64,
@@ -56,6 +58,7 @@ pub struct Call {
 #[must_use = "pass the attempt to `Call::finish`"]
 pub struct Attempt {
     reservation: Reservation,
+    in_flight: InFlight,
 }
 
 impl Call {
@@ -89,6 +92,7 @@ impl Call {
             limiter: found.limiter,
             profile: found.profile,
             feedback: found.feedback,
+            family_state: found.state,
             max_retries: retries.unwrap_or(settings.max_retries),
             settings,
             input_tokens: 0,
@@ -203,16 +207,26 @@ impl Call {
     /// Waits for the limiter and reserves this call's cost.
     ///
     /// # Errors
-    /// [`Error::RequestTooLarge`] at once if the cost can never fit.
+    /// [`Error::RequestTooLarge`] at once if the cost can never fit; [`Error::CircuitOpen`]
+    /// and [`Error::BudgetExhausted`] at once, before waiting, from the family's breaker and
+    /// budgets.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
+        let pending = self.family_state.before_send(&cost)?;
         self.feedback.admit_opening(&cost).await;
-        let mut reservation = self.limiter.acquire_with(cost, self.priority).await?;
+        let mut reservation = match self.limiter.acquire_with(cost, self.priority).await {
+            Ok(reservation) => reservation,
+            Err(error) => return Err(pending.refuse(error)),
+        };
+        let in_flight = pending.admitted(cost, &self.limiter);
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();
         self.attempts += 1;
-        Ok(Attempt { reservation })
+        Ok(Attempt {
+            reservation,
+            in_flight,
+        })
     }
 
     /// Settles the attempt and decides what comes next.
@@ -323,6 +337,7 @@ impl Call {
             limits,
             || backoff.next_wait(),
         );
+        attempt.in_flight.failed(&verdict, &action);
         match action {
             Action::Return { hold_family_for } => {
                 if let Some(wait) = hold_family_for {
@@ -364,13 +379,14 @@ impl Call {
     /// Settles a successful attempt to the usage its value reports (or keeps the estimate) and
     /// applies the rate-limit headers it carries.
     fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
-        match value.usage() {
-            Some(usage) => {
-                let usage = self.settle_usage(attempt.reservation.cost(), usage);
-                attempt.reservation.settle(usage);
-            }
+        let reserved = attempt.reservation.cost();
+        let reported = value.usage();
+        let charged = reported.map(|usage| self.settle_usage(reserved, usage));
+        match charged {
+            Some(usage) => attempt.reservation.settle(usage),
             None => attempt.reservation.keep(),
         }
+        attempt.in_flight.succeeded(reserved, charged, reported);
         if let Some(headers) = value.rate_limit_headers() {
             self.feedback.apply_headers(&self.limiter, &headers);
         }

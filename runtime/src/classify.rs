@@ -168,7 +168,9 @@ impl Classify for Error {
             Error::RetryAfterTooLong { .. }
             | Error::RetriesExhausted { .. }
             | Error::Config { .. }
-            | Error::UnknownModel { .. } => Verdict::Fatal,
+            | Error::UnknownModel { .. }
+            | Error::CircuitOpen { .. }
+            | Error::BudgetExhausted { .. } => Verdict::Fatal,
             #[allow(unreachable_patterns)]
             _ => Verdict::Fatal,
         }

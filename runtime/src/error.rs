@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::quota::Dimension;
+use crate::spend::Amount;
 
 /// Everything the limiter itself can fail with.
 ///
@@ -92,6 +93,38 @@ pub enum Error {
     BackendUnavailable {
         /// What went wrong.
         message: String,
+    },
+
+    /// The family's circuit breaker is open after repeated transient failures (5xx, 529,
+    /// timeouts): the call failed at once and nothing was sent. See the README's "Long runs".
+    #[error(
+        "circuit open for {family}: its provider kept failing (5xx, 529 or timeouts), so \
+         nothing was sent{}",
+        match retry_in {
+            Some(wait) => format!("; a probe call may go in {:.1} s", wait.as_secs_f64()),
+            None => "; a probe call is deciding whether it closes".to_owned(),
+        }
+    )]
+    CircuitOpen {
+        /// The limit family (`openai/gpt-4o`).
+        family: String,
+        /// How long until the breaker lets one probe call through; `None` while a probe is
+        /// already in flight.
+        retry_in: Option<Duration>,
+    },
+
+    /// The call could use more than a budget has left, so it failed before anything was sent.
+    #[error(
+        "budget exhausted: {budget} has {remaining} left and this call may use {requested} \
+         (its prompt estimate plus n × max_tokens)"
+    )]
+    BudgetExhausted {
+        /// Which budget: `the process-wide token budget (RATE_LIMITED_BUDGET_TOKENS)`, ...
+        budget: String,
+        /// What the budget has left, reservations of calls in flight taken off.
+        remaining: Amount,
+        /// What this call reserves.
+        requested: Amount,
     },
 }
 

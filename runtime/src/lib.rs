@@ -9,12 +9,14 @@
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+mod breaker;
 mod budget;
 mod call;
 mod call_error;
 mod classify;
 mod error;
 mod family;
+mod family_state;
 mod feedback;
 mod gcra;
 mod limiter;
@@ -23,9 +25,13 @@ mod provider;
 mod quota;
 mod registry;
 mod retry;
+mod spend;
+mod stats;
 mod usage;
 
 pub mod config;
+pub mod cost;
+pub mod events;
 pub mod http;
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]
 pub mod integrations;
@@ -40,6 +46,7 @@ pub mod tokens;
 #[doc(hidden)]
 pub mod private;
 
+pub use breaker::BreakerState;
 pub use budget::{Budget, OutputBudget};
 pub use call_error::CallError;
 pub use classify::{Classify, Verdict};
@@ -52,6 +59,8 @@ pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
 pub use priority::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub use quota::{Cost, Dimension, Quota, Usage};
 pub use registry::{ModelLimiter, Registry};
+pub use spend::{Amount, BudgetLeft};
+pub use stats::{stats, FamilyStats, RetryCounts, Stats};
 pub use stream::RateLimitedStream;
 pub use tokens::estimate::EstimateTokens;
 pub use usage::{ReportUsage, WithHeaders};

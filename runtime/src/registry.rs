@@ -6,16 +6,20 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 use once_cell::sync::Lazy;
 
-use crate::config::{self, ModelProfile, Settings};
+use crate::config::{self, ModelProfile, Settings, SpendLimit};
+use crate::cost::{built_in_price, Price};
 use crate::error::Error;
 use crate::family::LimitFamily;
+use crate::family_state::{FamilyPolicy, FamilyState};
 use crate::feedback::FamilyFeedback;
 use crate::limiter::Limiter;
+use crate::spend::Ledger;
+use crate::stats::Stats;
 
 type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
@@ -39,9 +43,27 @@ struct Inner {
     /// By the call's own words (model, provider, tier), so the hot path skips resolution.
     by_call: DashMap<CallKey, ModelLimiter>,
     /// By family configuration, so aliases share one limiter.
-    by_family: DashMap<FamilyKey, (Limiter, Arc<FamilyFeedback>)>,
+    by_family: DashMap<FamilyKey, FamilyEntry>,
     /// [`Registry::learn_limits`], over `RATE_LIMITED_LEARN_LIMITS`.
     learn_limits: OnceLock<bool>,
+    /// Prices and budgets set in code, over the env.
+    overrides: Mutex<Overrides>,
+    /// The process-wide budget, created with the first family.
+    process_budget: OnceLock<Arc<Mutex<Ledger>>>,
+}
+
+#[derive(Clone)]
+struct FamilyEntry {
+    limiter: Limiter,
+    feedback: Arc<FamilyFeedback>,
+    state: Arc<FamilyState>,
+}
+
+#[derive(Default)]
+struct Overrides {
+    budget: Option<SpendLimit>,
+    family_budgets: HashMap<String, SpendLimit>,
+    prices: HashMap<String, Price>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -66,6 +88,8 @@ pub struct ModelLimiter {
     pub profile: Arc<ModelProfile>,
     /// What the family has learned from its server's answers.
     pub(crate) feedback: Arc<FamilyFeedback>,
+    /// The family's breaker, budgets and stats.
+    pub(crate) state: Arc<FamilyState>,
 }
 
 static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::process_env));
@@ -120,6 +144,8 @@ impl Registry {
                 by_call: DashMap::new(),
                 by_family: DashMap::new(),
                 learn_limits: OnceLock::new(),
+                overrides: Mutex::new(Overrides::default()),
+                process_budget: OnceLock::new(),
             }),
         }
     }
@@ -138,6 +164,132 @@ impl Registry {
     pub fn learn_limits(self, learn: bool) -> Self {
         let _ = self.inner.learn_limits.set(learn);
         self
+    }
+
+    /// Limits what the whole process may use, over `RATE_LIMITED_BUDGET_TOKENS` and
+    /// `RATE_LIMITED_BUDGET_USD`. Call it before the first model is looked up.
+    ///
+    /// ```
+    /// use ratelimited_runtime::{config::SpendLimit, Registry};
+    /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")])
+    ///     .spend_limit(SpendLimit::usd(5.0));
+    /// registry.limiter("gpt-4o").unwrap();
+    /// assert_eq!(registry.stats().budget_left.usd, Some(5.0));
+    /// ```
+    #[must_use]
+    pub fn spend_limit(self, limit: SpendLimit) -> Self {
+        self.overrides().budget = Some(limit);
+        self
+    }
+
+    /// Limits what the family `family` (its id, `gpt-4o`) may use, over
+    /// `RATE_LIMITED_<FAMILY>_BUDGET_TOKENS` and `_BUDGET_USD`. Call it before that family is
+    /// first used.
+    #[must_use]
+    pub fn family_spend_limit(self, family: &str, limit: SpendLimit) -> Self {
+        self.overrides()
+            .family_budgets
+            .insert(family.to_ascii_lowercase(), limit);
+        self
+    }
+
+    /// Sets the price of the family `family` (its id, `gpt-4o`), over
+    /// `RATE_LIMITED_<FAMILY>_PRICE` and the built-in table. Call it before that family is
+    /// first used.
+    #[must_use]
+    pub fn price(self, family: &str, price: Price) -> Self {
+        self.overrides()
+            .prices
+            .insert(family.to_ascii_lowercase(), price);
+        self
+    }
+
+    fn overrides(&self) -> std::sync::MutexGuard<'_, Overrides> {
+        self.inner
+            .overrides
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What every family used so far has done: waits, retries, 429s, breaker, tokens, cost and
+    /// budgets. Cheap: one short lock per family.
+    pub fn stats(&self) -> Stats {
+        let mut families: Vec<_> = self
+            .inner
+            .by_family
+            .iter()
+            .map(|entry| entry.value().state.snapshot())
+            .collect();
+        families.sort_by(|a, b| {
+            (&a.provider, &a.family, &a.tier).cmp(&(&b.provider, &b.family, &b.tier))
+        });
+        let budget_left = self
+            .inner
+            .process_budget
+            .get()
+            .map(|ledger| ledger.lock().unwrap_or_else(|p| p.into_inner()).left())
+            .unwrap_or_else(|| {
+                let limit = self.process_spend_limit().unwrap_or_default();
+                Ledger::new("the process-wide", limit).left()
+            });
+        Stats {
+            families,
+            budget_left,
+        }
+    }
+
+    fn process_spend_limit(&self) -> Result<SpendLimit, Error> {
+        match self.overrides().budget {
+            Some(limit) => Ok(limit),
+            None => Ok(self.settings()?.budget),
+        }
+    }
+
+    /// The policy of a new family: its price and budget (code over env over table) and the
+    /// breaker settings. A dollar budget on a family with no price is an error, not ignored.
+    fn family_policy(
+        &self,
+        family: &LimitFamily,
+        settings: &Settings,
+    ) -> Result<FamilyPolicy, Error> {
+        let lookup = &*self.inner.lookup;
+        let (price_override, budget_override) = {
+            let overrides = self.overrides();
+            (
+                overrides.prices.get(&family.id).copied(),
+                overrides.family_budgets.get(&family.id).copied(),
+            )
+        };
+        let price = match price_override {
+            Some(price) => Some(price),
+            None => config::read_price(lookup, family)?
+                .or_else(|| built_in_price(family).map(|entry| entry.price)),
+        };
+        let budget = match budget_override {
+            Some(budget) => budget,
+            None => config::read_spend_limit(
+                lookup,
+                &config::family_budget_tokens_var(family),
+                &config::family_budget_usd_var(family),
+            )?,
+        };
+        let process = self.process_spend_limit()?;
+        if price.is_none() && (budget.usd.is_some() || process.usd.is_some()) {
+            return Err(Error::config(
+                config::price_var(family),
+                "",
+                format!(
+                    "a price for {family} (e.g. input=2.5,cached=1.25,output=10, USD per million \
+                     tokens): a dollar budget is set and {family} has no built-in price"
+                ),
+            ));
+        }
+        Ok(FamilyPolicy {
+            price,
+            budget,
+            breaker_failures: settings.breaker_failures,
+            breaker_cooldown: settings.breaker_cooldown,
+        })
     }
 
     /// Builds `model`'s tokenizer now, off the executor, and creates its family's limiter, so
@@ -292,7 +444,7 @@ impl Registry {
             tier: profile.tier.clone(),
         };
         let backend = crate::store::Backend::from_settings(&settings, &*self.inner.lookup)?;
-        let (limiter, feedback) = self
+        let entry = self
             .inner
             .by_family
             .entry(family_key)
@@ -302,16 +454,44 @@ impl Registry {
                 let limiter = backend.limiter(&profile)?;
                 let feedback =
                     FamilyFeedback::new(profile.family.clone(), &limiter, settings.learn_limits);
-                Ok::<_, Error>((limiter, Arc::new(feedback)))
+                let policy = self.family_policy(&profile.family, &settings)?;
+                let process_budget = self.process_budget()?;
+                let unlimited = process_budget
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_unlimited();
+                let process_budget = (!unlimited).then_some(process_budget);
+                let state = FamilyState::new(
+                    profile.family.clone(),
+                    profile.tier.clone(),
+                    policy,
+                    process_budget,
+                );
+                Ok::<_, Error>(FamilyEntry {
+                    limiter,
+                    feedback: Arc::new(feedback),
+                    state: Arc::new(state),
+                })
             })?
             .clone();
         let found = ModelLimiter {
-            limiter,
+            limiter: entry.limiter,
             profile: Arc::new(profile),
-            feedback,
+            feedback: entry.feedback,
+            state: entry.state,
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
+    }
+
+    fn process_budget(&self) -> Result<Arc<Mutex<Ledger>>, Error> {
+        if let Some(ledger) = self.inner.process_budget.get() {
+            return Ok(Arc::clone(ledger));
+        }
+        let limit = self.process_spend_limit()?;
+        Ok(Arc::clone(self.inner.process_budget.get_or_init(|| {
+            Arc::new(Mutex::new(Ledger::new("the process-wide", limit)))
+        })))
     }
 
     /// Every limiter created so far, with its family and tier.
@@ -323,7 +503,7 @@ impl Registry {
                 (
                     e.key().family.clone(),
                     e.key().tier.clone(),
-                    e.value().0.clone(),
+                    e.value().limiter.clone(),
                 )
             })
             .collect()

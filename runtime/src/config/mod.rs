@@ -9,6 +9,11 @@
 //! | `RATE_LIMITED_MAX_RETRIES` | default retry budget; default 6 |
 //! | `RATE_LIMITED_MAX_RETRY_AFTER` | longest server-requested wait honoured, in seconds (decimals allowed); default 120 |
 //! | `RATE_LIMITED_REDIS_URL` | `redis://`, `rediss://`, `redis+unix://` or `unix://` URL; unset = in-process |
+//! | `RATE_LIMITED_BREAKER_FAILURES` | consecutive transient failures that open a family's breaker; default 10, 0 = off |
+//! | `RATE_LIMITED_BREAKER_COOLDOWN_MS` | how long an open breaker refuses calls; default 30000 |
+//! | `RATE_LIMITED_BUDGET_TOKENS`, `RATE_LIMITED_BUDGET_USD` | what the whole process may use; unset = unlimited |
+//! | `RATE_LIMITED_<FAMILY>_BUDGET_TOKENS`, `RATE_LIMITED_<FAMILY>_BUDGET_USD` | what one family may use |
+//! | `RATE_LIMITED_<FAMILY>_PRICE` | the family's price per 1M tokens: `input=2.5,cached=1.25,output=10` |
 //!
 //! Precedence: attribute argument > env var > built-in table. The tier of a call is the
 //! attribute's `tier`, else `RATE_LIMITED_<PROVIDER>_TIER`, else `RATE_LIMITED_TIER`, else
@@ -50,6 +55,7 @@ use crate::quota::Dimension;
 mod limits;
 mod resolve;
 mod settings;
+mod spend;
 #[cfg(test)]
 mod test_env;
 
@@ -62,6 +68,12 @@ pub use limits::parse_limit;
 pub use resolve::{resolve, resolve_tier, ModelProfile};
 pub(crate) use settings::redact_url;
 pub use settings::Settings;
+pub use spend::{
+    family_budget_tokens_var, family_budget_usd_var, price_var, SpendLimit, BREAKER_COOLDOWN_VAR,
+    BREAKER_FAILURES_VAR, BUDGET_TOKENS_VAR, BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN,
+    DEFAULT_BREAKER_FAILURES,
+};
+pub(crate) use spend::{read_price, read_spend_limit};
 
 /// `RATE_LIMITED_TIER`: the default tier of every provider.
 pub const TIER_VAR: &str = "RATE_LIMITED_TIER";

@@ -1,9 +1,14 @@
-//! Process-wide settings: headroom, retry budget, longest retry-after, Redis URL.
+//! Process-wide settings: headroom, retry budget, longest retry-after, Redis URL, breaker,
+//! process-wide budget.
 
 use std::fmt;
 use std::time::Duration;
 
 use super::limits::parse_integer;
+use super::spend::{
+    read_breaker_cooldown, read_breaker_failures, read_spend_limit, SpendLimit, BUDGET_TOKENS_VAR,
+    BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES,
+};
 use super::{
     get, process_env, DEFAULT_HEADROOM, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, HEADROOM_VAR,
     LEARN_LIMITS_VAR, MAX_RETRIES_VAR, MAX_RETRY_AFTER_VAR, REDIS_SCHEMES, REDIS_URL_VAR,
@@ -26,10 +31,20 @@ pub struct Settings {
     /// ones included (`RATE_LIMITED_LEARN_LIMITS`, default off). Lower ones are adopted either
     /// way: that only makes the limiter safer.
     pub learn_limits: bool,
+    /// Consecutive transient failures that open a family's circuit breaker
+    /// (`RATE_LIMITED_BREAKER_FAILURES`, default 10); 0 turns the breaker off.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before one probe may go
+    /// (`RATE_LIMITED_BREAKER_COOLDOWN_MS`, default 30 s).
+    pub breaker_cooldown: Duration,
+    /// What the whole process may use (`RATE_LIMITED_BUDGET_TOKENS`, `RATE_LIMITED_BUDGET_USD`);
+    /// unlimited by default.
+    pub budget: SpendLimit,
 }
 
 impl Default for Settings {
-    /// The defaults: headroom 0.9, 6 retries, 120 s maximum retry-after, no Redis.
+    /// The defaults: headroom 0.9, 6 retries, 120 s maximum retry-after, no Redis, a breaker
+    /// that opens after 10 transient failures for 30 s, no budget.
     fn default() -> Self {
         Settings {
             headroom: DEFAULT_HEADROOM,
@@ -37,6 +52,9 @@ impl Default for Settings {
             max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             redis_url: None,
             learn_limits: false,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
+            budget: SpendLimit::NONE,
         }
     }
 }
@@ -50,6 +68,9 @@ impl fmt::Debug for Settings {
             .field("max_retry_after", &self.max_retry_after)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("learn_limits", &self.learn_limits)
+            .field("breaker_failures", &self.breaker_failures)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("budget", &self.budget)
             .finish()
     }
 }
@@ -74,6 +95,9 @@ impl Settings {
             max_retry_after: read_max_retry_after(lookup)?,
             redis_url: read_redis_url(lookup)?,
             learn_limits: read_learn_limits(lookup)?,
+            breaker_failures: read_breaker_failures(lookup)?,
+            breaker_cooldown: read_breaker_cooldown(lookup)?,
+            budget: read_spend_limit(lookup, BUDGET_TOKENS_VAR, BUDGET_USD_VAR)?,
         })
     }
 }
