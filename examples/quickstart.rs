@@ -87,8 +87,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     std::env::set_var(var, value.to_string());
                 }
             }
-            // Completions use 20 % to 100 % of max_tokens, after 300 ms of "generation".
+            // Completions use 20 % to 100 % of max_tokens, after 300 ms of "generation"; the
+            // prompt is charged from its characters at admission, as OpenAI's limiter does.
             let provider = MockProvider::new(MOCK_LIMITS)
+                .charge_prompt_by_characters(true)
                 .latency(Duration::from_millis(300))
                 .completion_with(|max| max * (20 + (max * 7 + 13) % 81) / 100);
             let server = MockServer::serve(provider).await?;
