@@ -11,8 +11,6 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use ratelimited::http::HttpError;
-use ratelimited::stream::IncludeStreamUsage;
 use ratelimited::testing::{MockLimits, MockProvider, MockServer};
 use ratelimited::{rate_limited, RateLimitedStream, Registry};
 use serde_json::{json, Value};
@@ -33,25 +31,7 @@ async fn chat_stream(
     url: &str,
     request: &Value,
 ) -> Result<RateLimitedStream<sse::JsonEvents>, ApiError> {
-    let mut request = request.clone();
-    request.include_stream_usage();
-    let response = client
-        .post(url)
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| ApiError::Transport(e.to_string()))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.text().await.unwrap_or_default();
-        return Err(ApiError::Http(HttpError::new(status, headers, body)));
-    }
-    Ok(sse::json_events(response))
+    sse::send(client, url, request).await
 }
 
 #[tokio::main]

@@ -5,8 +5,6 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ratelimited::http::HttpError;
-use ratelimited::stream::IncludeStreamUsage;
 use ratelimited::testing::{fresh_registry_with_env, MockLimits, MockProvider, MockServer};
 use ratelimited::{rate_limited, Dimension, RateLimitedStream, Registry, Usage};
 use serde_json::{json, Value};
@@ -23,25 +21,7 @@ async fn chat_stream(
     url: &str,
     request: &Value,
 ) -> Result<RateLimitedStream<sse::JsonEvents>, ApiError> {
-    let mut request = request.clone();
-    request.include_stream_usage();
-    let response = client
-        .post(url)
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| ApiError::Transport(e.to_string()))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.text().await.unwrap_or_default();
-        return Err(ApiError::Http(HttpError::new(status, headers, body)));
-    }
-    Ok(sse::json_events(response))
+    sse::send(client, url, request).await
 }
 
 /// A plain-HTTP client; reqwest still wants a TLS crypto provider installed to build one.

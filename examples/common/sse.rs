@@ -7,6 +7,9 @@ use std::pin::Pin;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
+use ratelimited::http::HttpError;
+use ratelimited::stream::IncludeStreamUsage;
+
 use super::ApiError;
 
 /// The JSON events of a streamed response; an `{"error": ..}` event or a broken connection is
@@ -61,4 +64,33 @@ pub fn json_events(response: reqwest::Response) -> JsonEvents {
             }
         },
     ))
+}
+
+/// Sends a chat request with `stream: true` and `include_usage`: the SSE events of a success,
+/// or the server's error answer (a 429 or 5xx before the first byte, which `#[rate_limited]`
+/// retries like any other call).
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    request: &Value,
+) -> Result<JsonEvents, ApiError> {
+    let mut request = request.clone();
+    request.include_stream_usage();
+    let response = client
+        .post(url)
+        .json(&request)
+        .send()
+        .await
+        .map_err(|e| ApiError::Transport(e.to_string()))?;
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.text().await.unwrap_or_default();
+        return Err(ApiError::Http(HttpError::new(status, headers, body)));
+    }
+    Ok(json_events(response))
 }

@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use crate::quota::{Cost, Dimension, Quota};
 
-/// The dimensions that are buckets (concurrency is a counter, handled by the limiter).
-const BUCKETS: [Dimension; 8] = [
+/// The dimensions that are buckets (concurrency is a counter, handled by the limiter), in the
+/// order the shared store sends their keys.
+pub(crate) const BUCKETS: [Dimension; 8] = [
     Dimension::RequestsPerMinute,
     Dimension::TokensPerMinute,
     Dimension::InputTokensPerMinute,

@@ -16,18 +16,8 @@ use crate::quota::{Cost, Dimension, Quota};
 use super::batch::{slot_cap, Batcher, Outcome, Pending};
 use super::config::{OnFailure, RedisConfig};
 use super::connection::{Call, Store, Unavailable};
-
-/// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
-const BUCKETS: [Dimension; 8] = [
-    Dimension::RequestsPerMinute,
-    Dimension::TokensPerMinute,
-    Dimension::InputTokensPerMinute,
-    Dimension::OutputTokensPerMinute,
-    Dimension::RequestsPerDay,
-    Dimension::TokensPerDay,
-    Dimension::MinInterval,
-    Dimension::RequestsPerSecond,
-];
+// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
+use crate::gcra::BUCKETS;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]

@@ -105,6 +105,7 @@ pub(crate) fn invalid_request(message: impl Into<String>, param: Option<&str>) -
 }
 
 /// The 404 for a route the mock does not serve.
+#[cfg(feature = "mock-server")]
 pub(crate) fn unknown_url() -> HttpError {
     let body = json!({"error": {
         "message": "Unknown request URL. The mock serves POST /v1/chat/completions and POST /v1/embeddings.",
@@ -337,6 +338,7 @@ fn fake_embedding(index: u64, tokens: u64, dimensions: usize) -> Vec<f64> {
 // -- Request bodies ------------------------------------------------------------------------------
 
 /// A request body as JSON, or the 400 OpenAI sends for one it cannot parse.
+#[cfg(feature = "mock-server")]
 pub(crate) fn parse_json_body(body: &[u8]) -> Result<Value, HttpError> {
     serde_json::from_slice(body).map_err(|error| {
         invalid_request(

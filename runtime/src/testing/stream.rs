@@ -185,6 +185,7 @@ impl MockProvider {
 }
 
 /// Whether a chat request asks for a stream (`"stream": true`).
+#[cfg(feature = "mock-server")]
 pub(crate) fn wants_stream(request: &Value) -> bool {
     request.get("stream").and_then(Value::as_bool) == Some(true)
 }
