@@ -30,6 +30,7 @@ const fn row(
 use Provider::{Anthropic as AN, Gemini as GE, OpenAi as OA};
 
 /// Every built-in price. A family missing here has no cost until one is set.
+#[rustfmt::skip]
 pub(super) static PRICES: &[PriceEntry] = &[
     row(OA, "gpt-4o", [2.50, 1.25, 10.00], OPENAI, "2025-09"),
     row(OA, "gpt-4o-mini", [0.15, 0.075, 0.60], OPENAI, "2025-09"),
@@ -44,71 +45,17 @@ pub(super) static PRICES: &[PriceEntry] = &[
     row(OA, "o3", [2.00, 0.50, 8.00], OPENAI, "2025-09"),
     row(OA, "o3-mini", [1.10, 0.55, 4.40], OPENAI, "2025-09"),
     row(OA, "o4-mini", [1.10, 0.275, 4.40], OPENAI, "2025-09"),
-    row(
-        OA,
-        "text-embedding-3-small",
-        [0.02, 0.02, 0.0],
-        OPENAI,
-        "2025-09",
-    ),
-    row(
-        OA,
-        "text-embedding-3-large",
-        [0.13, 0.13, 0.0],
-        OPENAI,
-        "2025-09",
-    ),
-    row(
-        OA,
-        "text-embedding-ada-002",
-        [0.10, 0.10, 0.0],
-        OPENAI,
-        "2025-09",
-    ),
-    row(
-        AN,
-        "claude-sonnet-4",
-        [3.00, 0.30, 15.00],
-        ANTHROPIC,
-        "2025-09",
-    ),
+    row(OA, "text-embedding-3-small", [0.02, 0.02, 0.0], OPENAI, "2025-09"),
+    row(OA, "text-embedding-3-large", [0.13, 0.13, 0.0], OPENAI, "2025-09"),
+    row(OA, "text-embedding-ada-002", [0.10, 0.10, 0.0], OPENAI, "2025-09"),
+    row(AN, "claude-sonnet-4", [3.00, 0.30, 15.00], ANTHROPIC, "2025-09"),
     // Opus 4 and 4.1 (the family also holds later Opus models, which list lower).
-    row(
-        AN,
-        "claude-opus-4",
-        [15.00, 1.50, 75.00],
-        ANTHROPIC,
-        "2025-09",
-    ),
-    row(
-        AN,
-        "claude-haiku-4-5",
-        [1.00, 0.10, 5.00],
-        ANTHROPIC,
-        "2025-10",
-    ),
+    row(AN, "claude-opus-4", [15.00, 1.50, 75.00], ANTHROPIC, "2025-09"),
+    row(AN, "claude-haiku-4-5", [1.00, 0.10, 5.00], ANTHROPIC, "2025-10"),
     // Haiku 3.5, the dearer of the two models in this family (Haiku 3 lists 0.25 / 1.25).
-    row(
-        AN,
-        "claude-haiku-3",
-        [0.80, 0.08, 4.00],
-        ANTHROPIC,
-        "2025-09",
-    ),
+    row(AN, "claude-haiku-3", [0.80, 0.08, 4.00], ANTHROPIC, "2025-09"),
     // Prompts up to 200k tokens; longer ones list higher.
     row(GE, "gemini-2.5-pro", [1.25, 0.31, 10.00], GEMINI, "2025-09"),
-    row(
-        GE,
-        "gemini-2.5-flash",
-        [0.30, 0.075, 2.50],
-        GEMINI,
-        "2025-09",
-    ),
-    row(
-        GE,
-        "gemini-2.0-flash",
-        [0.10, 0.025, 0.40],
-        GEMINI,
-        "2025-09",
-    ),
+    row(GE, "gemini-2.5-flash", [0.30, 0.075, 2.50], GEMINI, "2025-09"),
+    row(GE, "gemini-2.0-flash", [0.10, 0.025, 0.40], GEMINI, "2025-09"),
 ];
