@@ -1,5 +1,5 @@
 //! 100 streamed chat completions against the bundled mock server, with a progress bar of the
-//! tokens received: `cargo run --example stream`.
+//! tokens received: `cargo run --example stream --features mock-server,reqwest`.
 //!
 //! Each call is `#[rate_limited(model = "gpt-4o-mini", stream)]`: the reservation and the
 //! in-flight slot (at most 10 streams at once here) are held until the stream ends, and settled

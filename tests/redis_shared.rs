@@ -48,9 +48,14 @@ async fn a_settle_refunds_the_shared_bucket() {
     let a = limiter(RedisConfig::new(redis.url()));
     let b = limiter(RedisConfig::new(redis.url()));
     let reservation = a.acquire(Cost::request(5_000, 1_000)).await.unwrap();
+    let tpm = "ratelimited:{openai:shared-model:tier-1}:tpm";
+    let charged = redis.cli(&["GET", tpm]);
     reservation.settle(Usage::new(100, 0));
-    // The settle is sent without waiting; give it a moment to land.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The settle is sent without waiting: wait until the server's bucket has moved.
+    redis_support::eventually("the refund to reach Redis", || {
+        redis.cli(&["GET", tpm]) != charged
+    })
+    .await;
     let start = Instant::now();
     b.acquire(Cost::request(5_800, 0)).await.unwrap().keep();
     assert!(
@@ -84,7 +89,10 @@ async fn every_key_has_the_prefix_one_hash_tag_and_a_ttl() {
     let a = limiter(RedisConfig::new(redis.url()).prefix("app-7"));
     a.acquire(Cost::request(3_000, 0)).await.unwrap().keep();
     a.hold_for(Duration::from_secs(2));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    redis_support::eventually("the hold to reach Redis", || {
+        redis.cli(&["--scan"]).lines().count() == 2
+    })
+    .await;
     let keys = redis.cli(&["--scan"]);
     let mut keys: Vec<&str> = keys.lines().collect();
     keys.sort_unstable();

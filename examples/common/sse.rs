@@ -7,7 +7,7 @@ use std::pin::Pin;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
-use ratelimited::http::HttpError;
+use ratelimited::integrations::reqwest::error_for_status;
 use ratelimited::stream::IncludeStreamUsage;
 
 use super::ApiError;
@@ -82,15 +82,6 @@ pub async fn send(
         .send()
         .await
         .map_err(|e| ApiError::Transport(e.to_string()))?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = response.text().await.unwrap_or_default();
-        return Err(ApiError::Http(HttpError::new(status, headers, body)));
-    }
+    let response = error_for_status(response).await.map_err(ApiError::Http)?;
     Ok(json_events(response))
 }

@@ -83,6 +83,17 @@ impl RedisServer {
     }
 }
 
+/// Polls `condition` every 5 ms until it holds; panics naming `what` after 5 s. For effects that
+/// reach the real server asynchronously (a settle sent without waiting), instead of a sleep.
+#[allow(dead_code)] // not every test binary that includes this module polls
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
