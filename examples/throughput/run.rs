@@ -49,6 +49,11 @@ impl Strategy {
         &self.label()[..3]
     }
 
+    /// The letter that names it on the command line (`a` for "(a) ...").
+    pub(crate) fn letter(self) -> &'static str {
+        &self.label()[1..2]
+    }
+
     pub(crate) fn label(self) -> &'static str {
         match self {
             Strategy::Ratelimited => "(a) ratelimited, headroom 1.0",

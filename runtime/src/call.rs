@@ -213,6 +213,7 @@ impl Call {
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
         let pending = self.family_state.before_send(&cost)?;
+        self.feedback.refresh_shared(&self.limiter);
         self.feedback.admit_opening(&cost).await;
         let mut reservation = match self.limiter.acquire_with(cost, self.priority).await {
             Ok(reservation) => reservation,
@@ -380,15 +381,20 @@ impl Call {
     /// applies the rate-limit headers it carries.
     fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
         let reserved = attempt.reservation.cost();
+        let mut mark = attempt.reservation.mark();
         let reported = value.usage();
         let charged = reported.map(|usage| self.settle_usage(reserved, usage));
         match charged {
-            Some(usage) => attempt.reservation.settle(usage),
+            Some(usage) => {
+                attempt.reservation.settle(usage);
+                mark = mark.map(|mark| mark.settled(&reserved, &reserved.settled(usage)));
+            }
             None => attempt.reservation.keep(),
         }
         attempt.in_flight.succeeded(reserved, charged, reported);
         if let Some(headers) = value.rate_limit_headers() {
-            self.feedback.apply_headers(&self.limiter, &headers);
+            self.feedback
+                .apply_headers(&self.limiter, &headers, mark.as_ref());
         }
     }
 

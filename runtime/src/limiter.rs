@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::Error;
-use crate::gcra::{duration_ns, Buckets, Decision};
+use crate::gcra::{duration_ns, Buckets, Decision, Mark};
 use crate::priority::{InvalidLaneShare, LaneTurns, Priority, LANES};
 use crate::quota::{Cost, Dimension, Quota};
 
@@ -80,7 +80,8 @@ struct Waiter {
 
 /// What stands between a cost and its admission.
 enum Gate {
-    Admit,
+    /// Charged; where the buckets stood just after.
+    Admit(Mark),
     /// Wait until this time (ns since origin), or for a released slot when `None`.
     Wait(Option<u64>),
     TooLarge(TooLarge),
@@ -138,9 +139,9 @@ impl State {
         } else if concurrency.is_some_and(|limit| self.in_flight + requests > limit) {
             Gate::Wait(None)
         } else {
-            self.buckets.charge(cost, now);
+            let mark = self.buckets.charge(cost, now);
             self.in_flight += requests;
-            Gate::Admit
+            Gate::Admit(mark)
         }
     }
 
@@ -302,9 +303,15 @@ impl Limiter {
     /// A reservation taken on the shared store: releasing it goes back there.
     #[cfg(feature = "redis")]
     pub(crate) fn shared_reservation(&self, cost: Cost, held: crate::store::Held) -> Reservation {
-        let mut reservation = Reservation::new(self.shared.clone(), cost);
+        let mut reservation = Reservation::new(self.shared.clone(), cost, None);
         reservation.held = Some(held);
         reservation
+    }
+
+    /// The shared store this limiter's state lives in, if any.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_store(&self) -> Option<&crate::store::SharedFamily> {
+        self.shared.store.as_ref()
     }
 
     /// Whether this limiter's state lives in a shared store that is unreachable right now
@@ -330,7 +337,7 @@ impl Limiter {
         }
         let now = self.shared.now();
         match state.try_admit(&cost, now) {
-            Gate::Admit => Ok(Reservation::new(self.shared.clone(), cost)),
+            Gate::Admit(mark) => Ok(Reservation::new(self.shared.clone(), cost, Some(mark))),
             Gate::Wait(_) => Err(TryAcquireError::WouldWait),
             Gate::TooLarge(t) => Err(TryAcquireError::TooLarge {
                 dimension: t.dimension,
@@ -401,6 +408,38 @@ impl Limiter {
         #[cfg(feature = "redis")]
         if let Some(store) = &self.shared.store {
             store.tighten(&state.quota, dimension, used);
+        }
+    }
+
+    /// Brings `dimension` toward what a server reported in use when it answered the request
+    /// of a reservation taken at `mark` (see [`Reservation::mark`]) after `processing` on its
+    /// side (when the server says): the report, refilled since the server counted it, plus
+    /// what this limiter charged after the mark (see `Buckets::reconcile`). Never lowers the
+    /// level. Without a mark the report counts as in use now, as [`tighten`](Limiter::tighten)
+    /// does. Local buckets only: a family whose buckets live in Redis is reconciled there
+    /// (see the feedback). Returns the units in use before and the units the report implies,
+    /// when `dimension` is limited.
+    pub(crate) fn reconcile(
+        &self,
+        dimension: Dimension,
+        reported: u64,
+        mark: Option<&Mark>,
+        processing: Option<Duration>,
+    ) -> Option<(u64, u64)> {
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        match mark {
+            Some(mark) => {
+                let counted_by = mark.counted_by(now, processing);
+                state
+                    .buckets
+                    .reconcile(dimension, reported, mark, counted_by, now)
+            }
+            None => {
+                let before = state.buckets.level(dimension, now)?;
+                state.buckets.tighten(dimension, reported, now);
+                Some((before, reported))
+            }
         }
     }
 
@@ -520,9 +559,9 @@ impl Future for Acquire {
                     if state.waiting == 0 {
                         // Nobody waiting: try to go straight through.
                         match state.try_admit(&cost, now) {
-                            Gate::Admit => {
+                            Gate::Admit(mark) => {
                                 drop(state);
-                                return Poll::Ready(Ok(this.complete()));
+                                return Poll::Ready(Ok(this.complete(mark)));
                             }
                             Gate::TooLarge(t) => {
                                 drop(state);
@@ -586,7 +625,7 @@ impl Future for Acquire {
             }
             // Admitted or failed: either way we leave the queue, and the next waiter may go.
             state.remove(lane, 0);
-            if let Gate::Admit = gate {
+            if let Gate::Admit(_) = gate {
                 let State { turns, lanes, .. } = &mut *state;
                 turns.admitted_from(lanes, lane);
             }
@@ -595,20 +634,21 @@ impl Future for Acquire {
             wake(next);
             this.id = None;
             return Poll::Ready(match gate {
+                Gate::Admit(mark) => Ok(this.complete(mark)),
                 Gate::TooLarge(t) => {
                     this.shared = None;
                     Err(t.into())
                 }
-                _ => Ok(this.complete()),
+                Gate::Wait(_) => unreachable!("a waiting gate keeps the waiter queued"),
             });
         }
     }
 }
 
 impl Acquire {
-    fn complete(&mut self) -> Reservation {
+    fn complete(&mut self, mark: Mark) -> Reservation {
         let shared = self.shared.take().expect("completes once");
-        Reservation::new(shared, self.cost)
+        Reservation::new(shared, self.cost, Some(mark))
     }
 }
 

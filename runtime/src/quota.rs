@@ -343,6 +343,15 @@ impl Cost {
     pub const fn tokens(&self) -> u64 {
         self.input_tokens.saturating_add(self.output_tokens)
     }
+
+    /// The same requests, charged what `usage` reports: what a settle leaves in the buckets.
+    pub const fn settled(&self, usage: Usage) -> Cost {
+        Cost {
+            requests: self.requests,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        }
+    }
 }
 
 /// The tokens a finished request really used, read from its response.

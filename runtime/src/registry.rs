@@ -92,6 +92,17 @@ pub struct ModelLimiter {
     pub(crate) state: Arc<FamilyState>,
 }
 
+impl ModelLimiter {
+    /// How much more than its own estimate this family's server has been seen to charge: the
+    /// factor later prompt estimates are raised by (1.0 until a server counts more; at most
+    /// [`MAX_CORRECTION`](crate::feedback::MAX_CORRECTION), the excess halving every
+    /// [`CORRECTION_HALF_LIFE`](crate::feedback::CORRECTION_HALF_LIFE)). With the Redis backend
+    /// it includes what the family's other processes have shared.
+    pub fn charge_correction(&self) -> f64 {
+        self.feedback.correction_factor()
+    }
+}
+
 static GLOBAL: Lazy<Registry> = Lazy::new(|| Registry::with_lookup(config::process_env));
 
 thread_local! {

@@ -51,17 +51,24 @@ impl ChargeCorrection {
 
     /// Records that the server counted `charged` units in use where the local limiter
     /// counted `estimated`. A larger ratio raises the factor at once (an under-estimate costs
-    /// 429s); a smaller one only lets the decay run.
-    pub fn observe(&mut self, estimated: u64, charged: u64, now: Instant) {
+    /// 429s); a smaller one only lets the decay run. Returns whether the factor rose.
+    pub fn observe(&mut self, estimated: u64, charged: u64, now: Instant) -> bool {
         if estimated == 0 {
-            return;
+            return false;
         }
-        let ratio = (charged as f64 / estimated as f64).clamp(1.0, MAX_CORRECTION);
-        let current = self.factor(now);
-        if ratio > current {
-            self.factor = ratio;
-            self.observed_at = Some(now);
+        self.adopt(charged as f64 / estimated as f64, now)
+    }
+
+    /// Takes `factor` as observed at `observed_at` (another process's, shared through Redis)
+    /// if it is above the factor in force at that moment. Returns whether the factor rose.
+    pub fn adopt(&mut self, factor: f64, observed_at: Instant) -> bool {
+        let factor = factor.clamp(1.0, MAX_CORRECTION);
+        if factor.is_nan() || factor <= self.factor(observed_at) {
+            return false;
         }
+        self.factor = factor;
+        self.observed_at = Some(observed_at);
+        true
     }
 
     /// `tokens` scaled by the factor in force at `now`, rounded up.
@@ -105,6 +112,21 @@ mod tests {
         assert_eq!(correction.factor(now), 1.0);
         correction.observe(0, 500, now);
         assert_eq!(correction.factor(now), 1.0);
+    }
+
+    #[test]
+    fn a_shared_factor_counts_from_when_it_was_observed() {
+        // Later than the real now, so that going back two half-lives stays on the clock.
+        let now = Instant::now() + CORRECTION_HALF_LIFE * 2;
+        let mut correction = ChargeCorrection::default();
+        // Shared a half-life ago at 1.4: worth 1.2 now, and above the neutral factor.
+        assert!(correction.adopt(1.4, now - CORRECTION_HALF_LIFE));
+        assert!((correction.factor(now) - 1.2).abs() < 1e-9);
+        // An older or smaller one changes nothing; nonsense is clamped or refused.
+        assert!(!correction.adopt(1.3, now - CORRECTION_HALF_LIFE * 2));
+        assert!(!correction.adopt(f64::NAN, now));
+        assert!(correction.adopt(9.0, now));
+        assert_eq!(correction.factor(now), MAX_CORRECTION);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! rate-limit headers.
 //!
 //! One [`FamilyFeedback`] per limiter, shared by every call of the family. With the Redis
-//! backend the limits adopted here reach the other processes through `Limiter::set_quota` and
-//! the tightening through the shared buckets; the correction and the opening burst stay per
-//! process (each process verifies its own estimates).
+//! backend the tightening goes to the shared buckets, and the limits adopted here and the
+//! raised correction reach the family's other processes through Redis (`shared.rs`); the
+//! opening burst stays per process (each process verifies its own estimates).
 
 mod correction;
 mod opening;
+#[cfg(feature = "redis")]
+mod shared;
 
 use std::sync::Mutex;
 
@@ -18,6 +20,7 @@ pub use correction::{ChargeCorrection, CORRECTION_HALF_LIFE, MAX_CORRECTION};
 pub use opening::{OPENING_BURST_FRACTION, OPENING_MAX_WAIT};
 
 use crate::family::LimitFamily;
+use crate::gcra::Mark;
 use crate::http::RateLimitHeaders;
 use crate::limiter::Limiter;
 use crate::quota::{Cost, Dimension};
@@ -30,6 +33,9 @@ pub(crate) struct FamilyFeedback {
     learn_limits: bool,
     opening: OpeningBurst,
     correction: Mutex<ChargeCorrection>,
+    /// When this process next reads what the family's other processes shared (`None`: now).
+    #[cfg(feature = "redis")]
+    next_refresh: Mutex<Option<Instant>>,
 }
 
 impl FamilyFeedback {
@@ -39,6 +45,8 @@ impl FamilyFeedback {
             learn_limits,
             opening: OpeningBurst::new(&limiter.quota()),
             correction: Mutex::new(ChargeCorrection::default()),
+            #[cfg(feature = "redis")]
+            next_refresh: Mutex::new(None),
         }
     }
 
@@ -53,6 +61,11 @@ impl FamilyFeedback {
         self.opening.open();
     }
 
+    /// The correction factor in force now.
+    pub(crate) fn correction_factor(&self) -> f64 {
+        self.correction().factor(Instant::now())
+    }
+
     /// `input_tokens` raised by the learned correction.
     pub(crate) fn corrected_input(&self, input_tokens: u64) -> u64 {
         self.correction().apply(input_tokens, Instant::now())
@@ -64,20 +77,31 @@ impl FamilyFeedback {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Brings the limiter to what the server reports in a response's headers.
+    /// Brings the limiter to what the server reports in a response's headers; `mark` is where
+    /// the limiter stood just after the request's reservation was charged (and settled).
     ///
     /// - A reported limit below the configured one is adopted: the tier overstates the
     ///   account, and keeping it would draw 429s. One above it is adopted only with learned
     ///   limits on (`RATE_LIMITED_LEARN_LIMITS`); otherwise it is ignored. Each change is
     ///   logged once, at info.
-    /// - The units the server counts in use tighten the local bucket (never loosen it). The
-    ///   server counted them at some moment between sending and answering; nothing is taken
-    ///   off for what it refilled since. Taking off the whole flight's refill reached 1.002x
-    ///   of the minimum in the real-time benchmark but drew 3 429s of 300 at headroom 1.0;
-    ///   without it the local state trails the server by at most one request latency (1.025x)
-    ///   and draws none.
+    /// - The units the server counts in use move the local level to what they imply now: the
+    ///   server counted them when the request arrived, so the count is read against the mark,
+    ///   refilled since, plus what was charged after it, and the level moves once three
+    ///   reports agree (see `Buckets::reconcile`). When the server says how long it spent on
+    ///   the request (`openai-processing-ms`), the rest of the round trip bounds when it
+    ///   counted: the level follows the server to within the answer's way back (1.002x of the
+    ///   minimum in the real-time benchmark, 0 429s). Without it, the count may be as old as
+    ///   the whole round trip and is read as the level when the answer arrives: the limiter
+    ///   then trails the server by one request latency (1.02x), never runs ahead of it.
     /// - On tokens, a server count above the local one feeds the [`ChargeCorrection`].
-    pub(crate) fn apply_headers(&self, limiter: &Limiter, headers: &RateLimitHeaders) {
+    /// - A family whose buckets live in Redis raises them to the count as of the answer (they
+    ///   keep no marks), and its correction compares the count with what Redis held.
+    pub(crate) fn apply_headers(
+        self: &std::sync::Arc<Self>,
+        limiter: &Limiter,
+        headers: &RateLimitHeaders,
+        mark: Option<&Mark>,
+    ) {
         let reports = [
             (
                 headers.limit_requests,
@@ -108,23 +132,31 @@ impl FamilyFeedback {
                 continue;
             }
             let quota = limiter.quota();
-            let dimension = match dimensions.iter().find(|d| quota.limit(**d) == Some(limit)) {
-                Some(dimension) => *dimension,
-                None => match self.adopt_limit(limiter, dimensions[0], limit) {
-                    Some(dimension) => dimension,
-                    None => continue,
-                },
-            };
+            let (dimension, adopted) =
+                match dimensions.iter().find(|d| quota.limit(**d) == Some(limit)) {
+                    Some(dimension) => (*dimension, false),
+                    None => match self.adopt_limit(limiter, dimensions[0], limit) {
+                        Some(dimension) => (dimension, true),
+                        None => continue,
+                    },
+                };
             let used = limit.saturating_sub(remaining);
-            if matches!(
-                dimension,
-                Dimension::TokensPerMinute | Dimension::InputTokensPerMinute
-            ) {
-                if let Some(local) = limiter.in_use(dimension) {
-                    self.correction().observe(local, used, Instant::now());
+            // The estimate is judged against the charge only on tokens, and not on the answer
+            // that changed the limit: the buckets' scale changed with it.
+            let judge = !adopted
+                && matches!(
+                    dimension,
+                    Dimension::TokensPerMinute | Dimension::InputTokensPerMinute
+                );
+            if self.reconcile_shared(limiter, dimension, used, judge) {
+                continue;
+            }
+            let reconciled = limiter.reconcile(dimension, used, mark, headers.processing);
+            if let (Some((local, implied)), true) = (reconciled, judge) {
+                if self.correction().observe(local, implied, Instant::now()) {
+                    self.share_correction(limiter);
                 }
             }
-            limiter.tighten(dimension, used);
         }
     }
 
@@ -136,6 +168,20 @@ impl FamilyFeedback {
         dimension: Dimension,
         limit: u64,
     ) -> Option<Dimension> {
+        let adopted = self.set_limit(limiter, dimension, limit, "the server reports")?;
+        self.share_limit(limiter, dimension, limit);
+        Some(adopted)
+    }
+
+    /// Sets `dimension` to `limit` (reported by `source`) when that is allowed: lower than
+    /// configured, or learning.
+    fn set_limit(
+        &self,
+        limiter: &Limiter,
+        dimension: Dimension,
+        limit: u64,
+        source: &str,
+    ) -> Option<Dimension> {
         let mut quota = limiter.quota();
         let configured = quota.limit(dimension);
         let lower = configured.is_some_and(|c| limit < c);
@@ -145,7 +191,7 @@ impl FamilyFeedback {
                 %dimension,
                 limit,
                 ?configured,
-                "the server reports a higher limit than configured; ignored (set \
+                "{source} a higher limit than configured; ignored (set \
                  RATE_LIMITED_LEARN_LIMITS=1 to adopt it)"
             );
             return None;
@@ -156,9 +202,30 @@ impl FamilyFeedback {
             %dimension,
             limit,
             ?configured,
-            "adopting the limit the server reports"
+            "adopting the limit {source}"
         );
         limiter.set_quota(quota);
         Some(dimension)
     }
+
+    /// Without a shared store there is nothing to share.
+    #[cfg(not(feature = "redis"))]
+    fn share_limit(&self, _limiter: &Limiter, _dimension: Dimension, _limit: u64) {}
+
+    #[cfg(not(feature = "redis"))]
+    fn share_correction(&self, _limiter: &Limiter) {}
+
+    #[cfg(not(feature = "redis"))]
+    fn reconcile_shared(
+        self: &std::sync::Arc<Self>,
+        _limiter: &Limiter,
+        _dimension: Dimension,
+        _used: u64,
+        _judge: bool,
+    ) -> bool {
+        false
+    }
+
+    #[cfg(not(feature = "redis"))]
+    pub(crate) fn refresh_shared(self: &std::sync::Arc<Self>, _limiter: &Limiter) {}
 }

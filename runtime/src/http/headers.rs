@@ -68,6 +68,9 @@ pub struct RateLimitHeaders {
     pub remaining_output_tokens: Option<u64>,
     /// Time until the output-token bucket is full again.
     pub reset_output_tokens: Option<Duration>,
+    /// How long the server spent on the request (OpenAI's and Azure's `openai-processing-ms`):
+    /// the rest of the round trip was on the wire, which bounds when the server counted it.
+    pub processing: Option<Duration>,
 }
 
 /// One dimension's triple, before it is stored.
@@ -104,6 +107,7 @@ impl RateLimitHeaders {
         out.set_tokens(openai("tokens").or(anthropic("tokens")));
         out.set_input_tokens(anthropic("input-tokens"));
         out.set_output_tokens(anthropic("output-tokens"));
+        out.processing = header("openai-processing-ms").and_then(|v| parse_milliseconds(&v));
         out
     }
 
@@ -218,6 +222,12 @@ fn parse_reset_duration(value: &str) -> Option<Duration> {
 fn parse_reset_instant(value: &str, now: SystemTime) -> Option<Duration> {
     let at = parse_rfc3339(value.trim())?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A non-negative number of milliseconds, whole or fractional (`openai-processing-ms`).
+fn parse_milliseconds(value: &str) -> Option<Duration> {
+    let ms: f64 = value.trim().parse().ok()?;
+    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1_000.0))
 }
 
 /// Parses a Go duration (`time.ParseDuration` syntax), the format of OpenAI's
@@ -440,6 +450,18 @@ mod tests {
             ..RateLimitHeaders::default()
         };
         assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn openai_processing_time_is_read_in_milliseconds() {
+        let parse = |value: &str| {
+            RateLimitHeaders::from_pairs([("openai-processing-ms", value)], UNIX_EPOCH).processing
+        };
+        assert_eq!(parse("1234"), Some(Duration::from_millis(1_234)));
+        assert_eq!(parse(" 0.5 "), Some(Duration::from_micros(500)));
+        for bad in ["", "-3", "NaN", "inf", "12ms"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

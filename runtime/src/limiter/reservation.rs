@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::gcra::Mark;
 use crate::quota::{Cost, Usage};
 
 use super::{wake, Shared};
@@ -20,6 +21,8 @@ use super::{wake, Shared};
 pub struct Reservation {
     shared: Arc<Shared>,
     cost: Cost,
+    /// Where the local buckets stood just after the charge (`None` through a shared store).
+    mark: Option<Mark>,
     sent: bool,
     released: bool,
     /// Taken on the shared store: released there, not in the local state.
@@ -29,10 +32,11 @@ pub struct Reservation {
 
 impl Reservation {
     #[inline]
-    pub(super) fn new(shared: Arc<Shared>, cost: Cost) -> Self {
+    pub(super) fn new(shared: Arc<Shared>, cost: Cost, mark: Option<Mark>) -> Self {
         Reservation {
             shared,
             cost,
+            mark,
             sent: false,
             released: false,
             #[cfg(feature = "redis")]
@@ -43,6 +47,13 @@ impl Reservation {
     /// What was reserved.
     pub fn cost(&self) -> Cost {
         self.cost
+    }
+
+    /// Where the local buckets stood just after this reservation was charged, for
+    /// reconciling the server's count of it later (`None` for one taken through a shared
+    /// store).
+    pub(crate) fn mark(&self) -> Option<Mark> {
+        self.mark
     }
 
     /// For a reservation taken through a shared store (feature `redis`): when it starts on
@@ -68,12 +79,7 @@ impl Reservation {
     /// refills like any other use). The request itself stays counted.
     #[inline]
     pub fn settle(mut self, usage: Usage) {
-        let actual = Cost {
-            requests: self.cost.requests,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-        };
-        self.release(actual);
+        self.release(self.cost.settled(usage));
     }
 
     /// Keeps the estimate as the final charge (the usage is unknown).

@@ -121,7 +121,8 @@ impl Store {
         self.invoke(call, parse_batch).await
     }
 
-    async fn invoke<T>(
+    /// Runs the script once and reads its reply with `parse` (see [`Store::run`]).
+    pub(crate) async fn invoke<T>(
         &self,
         call: &Call,
         parse: impl FnOnce(&[i64]) -> Result<T, String>,
@@ -129,27 +130,52 @@ impl Store {
         if !self.may_call() {
             return Err(Unavailable::Open);
         }
-        let mut invocation = FAMILY_SCRIPT.prepare_invoke();
-        for key in &call.keys {
-            invocation.key(key);
+        let mut answer = self.call_once(call).await;
+        // A probe after an outage goes out on the connection Redis dropped: that attempt
+        // fails at once (and reconnects), without reaching any server. Try once more on the
+        // new connection rather than waiting out another probe interval.
+        if let Ok(Err(e)) = &answer {
+            if self.is_down() && (e.is_connection_dropped() || e.is_io_error()) {
+                answer = self.call_once(call).await;
+            }
         }
-        for arg in &call.args {
-            invocation.arg(arg);
+        let reply = self.describe(answer).and_then(|reply| parse(&reply));
+        self.outcome(reply)
+    }
+
+    /// Runs a plain pipeline (no script) under the same timeout and breaker: the shared
+    /// learned limits and charge correction.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> Result<T, Unavailable> {
+        if !self.may_call() {
+            return Err(Unavailable::Open);
         }
         let mut connection = self.connection.clone();
-        let answer = tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async::<Vec<i64>>(&mut connection),
-        )
-        .await;
-        let reply = match answer {
-            Ok(Ok(reply)) => parse(&reply),
+        let answer =
+            tokio::time::timeout(self.timeout, pipeline.query_async::<T>(&mut connection)).await;
+        let reply = self.describe(answer);
+        self.outcome(reply)
+    }
+
+    /// An answer, or what went wrong in words.
+    fn describe<T>(
+        &self,
+        answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, String> {
+        match answer {
+            Ok(Ok(reply)) => Ok(reply),
             Ok(Err(e)) => Err(format!("Redis at {} failed: {e}", self.url)),
             Err(_) => Err(format!(
                 "Redis at {} did not answer within {:?}",
                 self.url, self.timeout
             )),
-        };
+        }
+    }
+
+    /// Closes the breaker on an answer, opens it on a failure.
+    fn outcome<T>(&self, reply: Result<T, String>) -> Result<T, Unavailable> {
         match reply {
             Ok(reply) => {
                 self.answered();
@@ -160,6 +186,26 @@ impl Store {
                 Err(Unavailable::Failed(why))
             }
         }
+    }
+
+    /// One script call, bounded by the timeout.
+    async fn call_once(
+        &self,
+        call: &Call,
+    ) -> Result<redis::RedisResult<Vec<i64>>, tokio::time::error::Elapsed> {
+        let mut invocation = FAMILY_SCRIPT.prepare_invoke();
+        for key in &call.keys {
+            invocation.key(key);
+        }
+        for arg in &call.args {
+            invocation.arg(arg);
+        }
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(
+            self.timeout,
+            invocation.invoke_async::<Vec<i64>>(&mut connection),
+        )
+        .await
     }
 
     /// Closed: yes. Open: only the first caller after each probe interval.

@@ -19,8 +19,8 @@
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
 -- Reply per request of a batch: {1, wait_us} admitted after wait_us; {0, retry_us} no
--- concurrency slot yet (nothing written); {-1, i} bucket i can never fit the request. Other
--- modes answer {1, 0}.
+-- concurrency slot yet (nothing written); {-1, i} bucket i can never fit the request.
+-- tighten answers {1, units in use before}; the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
@@ -139,14 +139,18 @@ elseif mode == 'hold' then
   end
   return {1, 0}
 elseif mode == 'tighten' then
+  -- Answers {1, units in use before} on the last bucket tightened (whole units, rounded down).
+  local before = 0
   for i = 1, n do
     local capacity, period, used = bucket(i)
     if used >= 0 then
+      local tat = tat_of(KEYS[i + 2])
+      before = math.floor(math.max(tat - now, 0) * capacity / period)
       local floor = now + share(used, capacity, period)
-      if tat_of(KEYS[i + 2]) < floor then store(KEYS[i + 2], floor) end
+      if tat < floor then store(KEYS[i + 2], floor) end
     end
   end
-  return {1, 0}
+  return {1, before}
 elseif mode == 'renew' then
   local expiry = now + lease_ttl
   for k = 1, requests do

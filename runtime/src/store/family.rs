@@ -44,6 +44,23 @@ struct Inner {
     next_lease: AtomicU64,
 }
 
+/// How long a limit learned from a server stays shared after it was last reported.
+const LEARNED_LIMITS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a shared charge correction is kept: ten half-lives, when the excess it carried has
+/// decayed below a thousandth.
+const CORRECTION_TTL: Duration =
+    Duration::from_secs(10 * crate::feedback::CORRECTION_HALF_LIFE.as_secs());
+
+/// What the family's processes learned from their servers, as kept in Redis.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Learned {
+    /// Limits a server reported that differ from the configured ones.
+    pub(crate) limits: Vec<(Dimension, u64)>,
+    /// The charge correction factor, and how long ago it was shared (on the server's clock).
+    pub(crate) correction: Option<(f64, Duration)>,
+}
+
 /// What a shared reservation must give back: its charge, and its concurrency slots.
 pub(crate) struct Held {
     family: SharedFamily,
@@ -320,6 +337,74 @@ impl SharedFamily {
         });
     }
 
+    /// Sends a pipeline without waiting for it (the shared learning).
+    fn send_pipeline(&self, pipeline: redis::Pipeline) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!("no tokio runtime: a shared limiter update was not sent");
+            return;
+        };
+        let family = self.clone();
+        runtime.spawn(async move {
+            let _ = family.inner.store.query::<()>(&pipeline).await;
+        });
+    }
+
+    /// Shares a limit this process adopted from its server's headers, for the family's other
+    /// processes to adopt too.
+    pub(crate) fn share_limit(&self, dimension: Dimension, limit: u64) {
+        let key = format!("{}:limits", self.inner.tag);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .hset(&key, dimension.env_suffix(), limit)
+            .ignore()
+            .pexpire(&key, LEARNED_LIMITS_TTL.as_millis() as i64)
+            .ignore();
+        self.send_pipeline(pipeline);
+    }
+
+    /// Shares this process's raised charge correction (the key's age is its age).
+    pub(crate) fn share_correction(&self, factor: f64) {
+        let key = format!("{}:correction", self.inner.tag);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .cmd("SET")
+            .arg(&key)
+            .arg(factor.to_string())
+            .arg("PX")
+            .arg(CORRECTION_TTL.as_millis() as u64)
+            .ignore();
+        self.send_pipeline(pipeline);
+    }
+
+    /// What the family's processes have shared so far (`None` while Redis is away).
+    pub(crate) async fn learned(&self) -> Option<Learned> {
+        let limits_key = format!("{}:limits", self.inner.tag);
+        let correction_key = format!("{}:correction", self.inner.tag);
+        let mut pipeline = redis::pipe();
+        pipeline
+            .hgetall(&limits_key)
+            .get(&correction_key)
+            .pttl(&correction_key);
+        let (limits, factor, ttl_ms) = self
+            .inner
+            .store
+            .query::<(Vec<(String, u64)>, Option<f64>, i64)>(&pipeline)
+            .await
+            .ok()?;
+        let limits = limits
+            .into_iter()
+            .filter_map(|(suffix, limit)| {
+                let dimension = BUCKETS.into_iter().find(|d| d.env_suffix() == suffix)?;
+                Some((dimension, limit))
+            })
+            .collect();
+        let correction = factor.filter(|f| f.is_finite()).map(|factor| {
+            let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
+            (factor, CORRECTION_TTL.saturating_sub(left))
+        });
+        Some(Learned { limits, correction })
+    }
+
     fn simple_call(
         &self,
         quota: &Quota,
@@ -346,8 +431,33 @@ impl SharedFamily {
 
     /// Raises the shared units in use on `dimension` to at least `used`.
     pub(crate) fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
+        let call = self.tighten_call(quota, dimension, used);
+        self.send(call);
+    }
+
+    /// Like [`tighten`](SharedFamily::tighten), and tells what was in use on `dimension` in
+    /// Redis before (`None` if Redis did not answer).
+    pub(crate) fn tighten_reporting(
+        &self,
+        quota: &Quota,
+        dimension: Dimension,
+        used: u64,
+    ) -> impl std::future::Future<Output = Option<u64>> + Send + 'static {
+        let call = self.tighten_call(quota, dimension, used);
+        let family = self.clone();
+        async move {
+            let before = family.inner.store.invoke(&call, |reply| match reply {
+                [1, before] => Ok(u64::try_from(*before).unwrap_or(0)),
+                other => Err(format!("unexpected reply to a tighten: {other:?}")),
+            });
+            before.await.ok()
+        }
+    }
+
+    /// Tightens the fallback now and builds the script call for Redis.
+    fn tighten_call(&self, quota: &Quota, dimension: Dimension, used: u64) -> Call {
         self.inner.fallback.tighten(dimension, used);
-        let call = self.simple_call(
+        self.simple_call(
             quota,
             "tighten",
             // -1: leave the other buckets alone.
@@ -359,8 +469,7 @@ impl SharedFamily {
                 }
             },
             no_lease(0),
-        );
-        self.send(call);
+        )
     }
 
     /// New limits: the shared state reads them from every call; the fallback scales them.

@@ -30,7 +30,7 @@ pub use config::{
     REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
 };
 #[cfg(feature = "redis")]
-pub(crate) use family::{Held, SharedFamily};
+pub(crate) use family::{Held, Learned, SharedFamily};
 
 /// Where the limiters of one registry keep their state.
 pub(crate) enum Backend {

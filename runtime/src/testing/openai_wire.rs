@@ -307,6 +307,15 @@ pub(crate) fn embeddings_body(model: &str, inputs: &[u64], dimensions: usize) ->
     })
 }
 
+/// `openai-processing-ms`: the time from admission to the answer (the latency), in whole
+/// milliseconds as OpenAI writes it.
+pub(crate) fn processing_header(latency: Duration) -> (String, String) {
+    (
+        "openai-processing-ms".to_owned(),
+        latency.as_millis().to_string(),
+    )
+}
+
 /// The `x-request-id` of the response numbered `id`.
 pub(crate) fn request_id_header(id: u64) -> (String, String) {
     ("x-request-id".to_owned(), format!("req_mock_{id}"))

@@ -132,9 +132,9 @@ struct Shared {
 ///
 /// It is an independent referee: it does not use this crate's limiter. It keeps its own two
 /// token buckets (requests and tokens), answers like OpenAI does (usage in the body,
-/// `x-ratelimit-*` headers, 429 `rate_limit_exceeded` with `retry-after-ms`), and records every
-/// admission so a test can prove the limit was never exceeded
-/// ([`MockProvider::assert_within_limits`]).
+/// `x-ratelimit-*` and `openai-processing-ms` headers, 429 `rate_limit_exceeded` with
+/// `retry-after-ms`), and records every admission so a test can prove the limit was never
+/// exceeded ([`MockProvider::assert_within_limits`]).
 ///
 /// Every instant comes from [`tokio::time::Instant`] and every wait from [`tokio::time::sleep`],
 /// so under `#[tokio::test(start_paused = true)]` an hour of traffic runs in milliseconds and
@@ -618,6 +618,7 @@ fn respond(ledger: &mut Ledger, arrival: &Arrival<'_>, work: &RequestedWork) -> 
     stats.completion_tokens = stats.completion_tokens.saturating_add(completion_tokens);
     let mut headers = ledger.rate_limit_headers();
     headers.push(openai_wire::request_id_header(id));
+    headers.push(openai_wire::processing_header(ledger.behaviour.latency));
     MockResponse {
         model: model.to_owned(),
         prompt_tokens,

@@ -23,7 +23,8 @@ pub struct MockResponse {
     /// When the request was admitted (its arrival, before any latency).
     pub admitted_at: Instant,
     /// The response headers: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` (resets
-    /// as Go durations) and `x-request-id`.
+    /// as Go durations, counts as of the admission), `x-request-id`, and
+    /// `openai-processing-ms` (the latency, from admission to answer).
     pub headers: Vec<(String, String)>,
     /// The OpenAI-shaped JSON body (`chat.completion` or an embeddings `list`) with its `usage`.
     pub body: Value,
