@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::FamilyFeedback;
 use crate::limiter::Limiter;
 use crate::quota::Dimension;
-use crate::store::Learned;
+use crate::store::{spawn_detached, Learned};
 
 /// How often a process reads what the family's other processes learned.
 pub(crate) const SHARED_REFRESH: Duration = Duration::from_secs(1);
@@ -49,11 +49,8 @@ impl FamilyFeedback {
             return false;
         };
         let before = store.tighten_reporting(&limiter.quota(), dimension, used);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return true;
-        };
         let (feedback, limiter) = (Arc::clone(self), limiter.clone());
-        runtime.spawn(async move {
+        spawn_detached(async move {
             let Some(before) = before.await else { return };
             if judge && feedback.correction().observe(before, used, Instant::now()) {
                 feedback.share_correction(&limiter);
@@ -79,11 +76,8 @@ impl FamilyFeedback {
             }
             *next = Some(now + SHARED_REFRESH);
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (feedback, limiter, store) = (Arc::clone(self), limiter.clone(), store.clone());
-        runtime.spawn(async move {
+        spawn_detached(async move {
             if let Some(learned) = store.learned().await {
                 feedback.apply_learned(&limiter, &learned);
             }

@@ -327,24 +327,16 @@ impl SharedFamily {
     /// Sends a script call without waiting for it (settles, holds, header feedback): the
     /// caller's request is not delayed, and an ambiguous failure is never retried.
     fn send(&self, call: Call) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::debug!("no tokio runtime: a shared limiter update was not sent");
-            return;
-        };
         let family = self.clone();
-        runtime.spawn(async move {
+        super::spawn_detached(async move {
             let _ = family.inner.store.run(&call).await;
         });
     }
 
     /// Sends a pipeline without waiting for it (the shared learning).
     fn send_pipeline(&self, pipeline: redis::Pipeline) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::debug!("no tokio runtime: a shared limiter update was not sent");
-            return;
-        };
         let family = self.clone();
-        runtime.spawn(async move {
+        super::spawn_detached(async move {
             let _ = family.inner.store.query::<()>(&pipeline).await;
         });
     }

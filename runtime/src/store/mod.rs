@@ -32,6 +32,16 @@ pub use config::{
 #[cfg(feature = "redis")]
 pub(crate) use family::{Held, Learned, SharedFamily};
 
+/// Runs `work` on the current tokio runtime without waiting for it (updates to the shared
+/// state that must not delay the caller); without a runtime it is dropped, logged at debug.
+#[cfg(feature = "redis")]
+pub(crate) fn spawn_detached(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(work)),
+        Err(_) => tracing::debug!("no tokio runtime: a shared limiter update was not sent"),
+    }
+}
+
 /// Where the limiters of one registry keep their state.
 pub(crate) enum Backend {
     /// In this process only.
