@@ -21,7 +21,7 @@ use std::time::Duration;
 use plotters::prelude::*;
 use ratelimited::config::{LimitFamily, Provider};
 use ratelimited::planner::{lowest_tier_meeting, Minute, Plan, Planner, PromptTokens, Workload};
-use ratelimited::{tiers, Dimension};
+use ratelimited::{limiter::Dimension, tiers};
 
 /// The options and the value each takes, for parsing and for the usage line.
 const OPTIONS: [&str; 12] = [

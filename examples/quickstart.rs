@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::{ApiError, ChatClient};
 use indicatif::{ProgressBar, ProgressStyle};
 use ratelimited::testing::{MockLimits, MockProvider, MockServer};
-use ratelimited::{rate_limited, ReportUsage, WithHeaders};
+use ratelimited::{http::WithHeaders, rate_limited, ReportUsage};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -122,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bar = bar.clone();
         tokio::spawn(async move {
             loop {
-                if let Some(family) = ratelimited::stats().family(MODEL) {
+                if let Some(family) = ratelimited::stats::snapshot().family(MODEL) {
                     bar.set_message(format!(
                         "{} waiting, {} in flight, {} retries",
                         family.waiting,
@@ -180,7 +180,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         waited.as_secs_f64() / ok.max(1) as f64,
         longest_wait.as_secs_f64()
     );
-    let stats = ratelimited::stats();
+    let stats = ratelimited::stats::snapshot();
     if let Some(family) = stats.family(MODEL) {
         println!(
             "limiter       {} attempts admitted, {} refused; waits {:.1} s on average, {:.1} s \

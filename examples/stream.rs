@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use ratelimited::testing::{MockLimits, MockProvider, MockServer};
-use ratelimited::{rate_limited, RateLimitedStream, Registry};
+use ratelimited::{rate_limited, stream::RateLimitedStream, Registry};
 use serde_json::{json, Value};
 
 #[allow(dead_code)]

@@ -20,22 +20,31 @@
 //!
 //! # Where things are
 //!
-//! - At the root: the attribute, the [`Limiter`] it waits on ([`Quota`], [`Cost`],
-//!   [`Reservation`], [`Usage`]), the [`Registry`] of limiters, the one [`Error`] type, and the
-//!   traits you may implement for your own types: [`EstimateTokens`] (argument → prompt
-//!   tokens), [`OutputBudget`] (request → `max_tokens` × `n`), [`ReportUsage`] (response →
-//!   real usage) and [`Classify`] (error → [`Verdict`]: retry or not).
+//! - At the root: the attribute and what a function under it deals with: the one [`Error`]
+//!   type (or the ready-made [`CallError`]), the traits you may implement for your own types,
+//!   [`EstimateTokens`] (argument → prompt tokens), [`OutputBudget`] (request → [`MaxOutput`]),
+//!   [`ReportUsage`] (response → [`Usage`]) and [`Classify`] (error → [`Verdict`]: retry or
+//!   not); the lane a call waits in ([`Priority`]); the [`Limiter`] with its [`Quota`], and the
+//!   [`Registry`] of limiters.
+//! - [`limiter`]: the limiter on its own: costs, reservations, lanes, and the trait a shared
+//!   store implements. [`registry`]: the limiters of a process, and which registry is current.
 //! - [`config`]: the environment variables, providers and limit families, and the profile a
-//!   model resolves to. [`tiers`]: the dated built-in limit tables.
+//!   model resolves to. [`tiers`]: the dated built-in limit tables. [`prices`]: the dated
+//!   price table.
 //! - [`tokens`]: counting prompt tokens (tiktoken encodings, chat overhead).
 //! - [`http`]: classifying failed HTTP responses, `Retry-After` hints, rate-limit headers.
+//! - [`stream`]: streamed responses that hold their reservation until they end.
+//! - Long runs: [`stats`] (a snapshot of every family), [`spend`] (budgets in tokens and
+//!   dollars), [`events`] (the `tracing` targets), [`feedback`] (what a family learns from its
+//!   server's headers), [`error`] (the error types and the last error a retry kept).
 //! - [`testing`]: a registry per test and a mock provider on tokio's clock.
-//! - `integrations` (features `reqwest`, `async-openai`): ready impls for client crates.
+//! - `integrations` (features `reqwest`, `async-openai`), `redis` (feature `redis`), `planner`
+//!   (feature `planner`).
 //!
 //! # The limiter on its own
 //!
 //! ```
-//! use ratelimited::{Cost, Limiter, Quota, Usage};
+//! use ratelimited::limiter::{Cost, Limiter, Quota, Usage};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), ratelimited::Error> {
@@ -71,20 +80,78 @@
 #[doc(inline)]
 pub use ratelimited_macros::rate_limited;
 
-pub use ratelimited_runtime::CallError;
-pub use ratelimited_runtime::RateLimitedStream;
+/// What [`OutputBudget`] reports and [`ReportUsage`] returns.
+pub use ratelimited_runtime::{model::output::MaxOutput, units::cost::Usage};
 pub use ratelimited_runtime::{
-    stats, Amount, BreakerState, BudgetLeft, FamilyStats, RetryCounts, Stats,
+    CallError, Classify, Error, EstimateTokens, Limiter, OutputBudget, Priority, Quota, Registry,
+    ReportUsage, Verdict,
 };
-pub use ratelimited_runtime::{
-    Acquire, Budget, Classify, Cost, Dimension, Error, EstimateTokens, LastError, Limiter,
-    ModelLimiter, OutputBudget, Quota, Registry, ReportUsage, Reservation, TryAcquireError, Usage,
-    Verdict, WithHeaders,
-};
-pub use ratelimited_runtime::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
+
+/// The limiter on its own: what one request costs, the reservation it holds, the lanes callers
+/// wait in, and the trait a backend implements to share the state between processes.
+pub mod limiter {
+    pub use ratelimited_runtime::limiter::acquire::SharedAcquire;
+    pub use ratelimited_runtime::limiter::{
+        Acquire, InvalidLaneShare, Limiter, Priority, Reservation, SharedHold, SharedStore,
+        TryAcquireError, DEFAULT_LANE_SHARE,
+    };
+    pub use ratelimited_runtime::units::cost::{Cost, Dimension, Usage};
+    pub use ratelimited_runtime::units::quota::Quota;
+}
+
+/// The limiters of a process, by model, and which registry is current.
+pub mod registry {
+    pub use ratelimited_runtime::registry::{ModelLimiter, Registry, ScopeGuard};
+}
+
+/// The error types: the one [`Error`](crate::Error) every limiter failure is, the ready-made
+/// [`CallError`](crate::CallError) for annotated functions, and the last error a spent retry
+/// budget kept.
+pub mod error {
+    pub use ratelimited_runtime::units::error::{Error, LastError};
+    pub use ratelimited_runtime::CallError;
+}
+
+/// What a long run has done so far, per limit family: [`snapshot`] reads the current
+/// registry's.
+pub mod stats {
+    pub use ratelimited_runtime::family::breaker::BreakerState;
+    pub use ratelimited_runtime::family::stats::{FamilyStats, RetryCounts, Stats};
+    pub use ratelimited_runtime::registry::stats_snapshot as snapshot;
+}
+
+/// Spend limits: how many tokens and dollars a family, or the whole process, may still use.
+pub mod spend {
+    pub use ratelimited_runtime::family::spend::BudgetLeft;
+    pub use ratelimited_runtime::units::money::{Amount, SpendLimit};
+}
+
+/// What a family learns from its server's answers: the opening burst before the first one and
+/// the correction of the prompt estimate.
+pub mod feedback {
+    pub use ratelimited_runtime::family::feedback::{
+        ChargeCorrection, CORRECTION_HALF_LIFE, MAX_CORRECTION, OPENING_BURST_FRACTION,
+        OPENING_MAX_WAIT,
+    };
+}
+
+/// Classifying failed HTTP responses, `Retry-After` hints, rate-limit headers, and a value
+/// that carries its response's headers.
+pub mod http {
+    pub use ratelimited_runtime::answers::http::*;
+    pub use ratelimited_runtime::answers::usage::WithHeaders;
+}
 
 #[doc(inline)]
-pub use ratelimited_runtime::{config, cost, events, http, stream, testing, tiers, tokens};
+pub use ratelimited_runtime::call::stream;
+#[doc(inline)]
+pub use ratelimited_runtime::config;
+#[doc(inline)]
+pub use ratelimited_runtime::family::events;
+#[doc(inline)]
+pub use ratelimited_runtime::model::{prices, tiers, tokens};
+#[doc(inline)]
+pub use ratelimited_runtime::testing;
 
 #[doc(inline)]
 #[cfg(any(feature = "reqwest", feature = "async-openai"))]

@@ -9,7 +9,9 @@ use ratelimited::testing::{
     fresh_registry_with_env, spawn_scoped, MockLimits, MockProvider, MockRequest, MockResponse,
 };
 use ratelimited::tokens::{count_tokens, Encoding};
-use ratelimited::{CallError, Classify, Cost, Limiter, Quota, Registry, ReportUsage, Usage};
+use ratelimited::{
+    limiter::Cost, CallError, Classify, Limiter, Quota, Registry, ReportUsage, Usage,
+};
 use tokio::time::Instant;
 
 const MODEL: &str = "gpt-4o-mini";
@@ -103,8 +105,10 @@ async fn run_tiktoken_only(provider: &MockProvider, prompts: Vec<String>, headro
                             if let (Some(limit), Some(left)) =
                                 (headers.limit_tokens, headers.remaining_tokens)
                             {
-                                limiter
-                                    .tighten(ratelimited::Dimension::TokensPerMinute, limit - left);
+                                limiter.tighten(
+                                    ratelimited::limiter::Dimension::TokensPerMinute,
+                                    limit - left,
+                                );
                             }
                             return;
                         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ratelimited::http::HttpError;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, Dimension, Verdict};
+use ratelimited::{limiter::Dimension, rate_limited, Classify, Verdict};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ratelimited::http::HttpError;
 use ratelimited::testing::{fresh_registry_with_env, ScopeGuard};
-use ratelimited::{rate_limited, BreakerState, CallError, Error, Usage};
+use ratelimited::{rate_limited, stats::BreakerState, CallError, Error, Usage};
 use tokio::time::{advance, Instant};
 
 /// What the fake provider answers next: after `latency`, a status (200 = usage).
@@ -79,7 +79,10 @@ fn registry() -> ScopeGuard {
 }
 
 fn breaker() -> BreakerState {
-    ratelimited::stats().family("gpt-4o-mini").unwrap().breaker
+    ratelimited::stats::snapshot()
+        .family("gpt-4o-mini")
+        .unwrap()
+        .breaker
 }
 
 fn circuit_open(result: Result<Usage, CallError>) -> Option<Duration> {
@@ -146,7 +149,7 @@ async fn every_transition_at_its_exact_virtual_time() {
     assert!(once(&provider).await.is_ok());
     assert_eq!(provider.sent(), 6);
 
-    let stats = ratelimited::stats();
+    let stats = ratelimited::stats::snapshot();
     let family = stats.family("gpt-4o-mini").unwrap();
     assert_eq!((family.issued, family.admitted, family.refused), (10, 6, 4));
     assert_eq!(family.transient_failures, 4);
@@ -159,7 +162,7 @@ async fn an_open_breaker_ends_the_retries_of_a_call_in_progress() {
     let result = with_retries(&provider).await;
     assert!(circuit_open(result).is_some());
     assert_eq!(provider.sent(), 3, "the fourth attempt was never sent");
-    let stats = ratelimited::stats();
+    let stats = ratelimited::stats::snapshot();
     let family = stats.family("gpt-4o-mini").unwrap();
     assert_eq!(family.retries.transient, 3);
     assert_eq!(family.breaker, BreakerState::Open);
@@ -176,7 +179,7 @@ async fn rate_limits_handled_by_waiting_never_trip_it() {
     let start = Instant::now();
     let result = with_retries(&provider).await;
     assert_eq!(result.unwrap(), Usage::new(100, 10));
-    let stats = ratelimited::stats();
+    let stats = ratelimited::stats::snapshot();
     let family = stats.family("gpt-4o-mini").unwrap();
     assert_eq!(family.breaker, BreakerState::Closed);
     assert_eq!(family.rate_limited, 4);

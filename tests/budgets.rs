@@ -3,10 +3,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ratelimited::config::SpendLimit;
-use ratelimited::cost::Price;
+use ratelimited::prices::Price;
+use ratelimited::spend::SpendLimit;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Amount, CallError, Cost, Error, Registry, Usage};
+use ratelimited::{limiter::Cost, rate_limited, spend::Amount, CallError, Error, Registry, Usage};
 
 static SENT: AtomicU32 = AtomicU32::new(0);
 
@@ -56,7 +56,7 @@ async fn a_family_token_budget_refuses_the_call_that_could_overspend() {
         2,
         "the refused call sent nothing"
     );
-    let stats = ratelimited::stats();
+    let stats = ratelimited::stats::snapshot();
     let family = stats.family("gpt-4o-mini").unwrap();
     assert_eq!(family.budget_left.tokens, Some(150));
     assert_eq!((family.issued, family.admitted, family.refused), (3, 2, 1));
@@ -71,7 +71,7 @@ async fn a_process_dollar_budget_set_in_code_prices_the_whole_output_budget() {
     let _scope = registry.scope();
     call(100, Usage::new(300, 50), &SENT).await.unwrap();
     let spent = price.of_usage(Usage::new(300, 50));
-    assert_eq!(ratelimited::stats().cost_usd(), spent);
+    assert_eq!(ratelimited::stats::snapshot().cost_usd(), spent);
     // 400 prompt tokens at $1/M plus 1,000 output tokens at $2/M: $0.0024, over the $0.0006
     // left.
     let (budget, remaining, requested) = exhausted(call(1_000, Usage::new(1, 1), &SENT).await);

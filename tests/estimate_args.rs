@@ -5,7 +5,7 @@
 
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::tokens::{count_tokens, encoding_for_model};
-use ratelimited::{rate_limited, Dimension, Registry};
+use ratelimited::{limiter::Dimension, rate_limited, Registry};
 
 // Only `ApiError::Limiter` is needed here; the other tests construct `Http`.
 #[allow(dead_code)]

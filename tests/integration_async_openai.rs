@@ -16,7 +16,7 @@ use async_openai::types::embeddings::{
 use ratelimited::testing::{fresh_registry_with_env, MockLimits, MockServer};
 use ratelimited::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding};
 use ratelimited::{
-    rate_limited, Budget, Classify, EstimateTokens, OutputBudget, ReportUsage, Usage, Verdict,
+    rate_limited, Classify, EstimateTokens, MaxOutput, OutputBudget, ReportUsage, Usage, Verdict,
 };
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
 use ratelimited::integrations::async_openai::CallError;
@@ -156,14 +156,14 @@ fn budget_reads_max_completion_tokens_max_tokens_and_n() {
     };
     assert_eq!(
         budget(json!({"max_completion_tokens": 300, "n": 3})),
-        Budget {
+        MaxOutput {
             max_tokens: Some(300),
             n: Some(3)
         }
     );
     assert_eq!(
         budget(json!({"max_tokens": 200})),
-        Budget {
+        MaxOutput {
             max_tokens: Some(200),
             n: None
         }
@@ -173,7 +173,7 @@ fn budget_reads_max_completion_tokens_max_tokens_and_n() {
         Some(300),
         "max_completion_tokens wins over the deprecated max_tokens"
     );
-    assert_eq!(budget(json!({})), Budget::default());
+    assert_eq!(budget(json!({})), MaxOutput::default());
 }
 
 #[test]

@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ratelimited::{Cost, Dimension, Error, Limiter, Quota, TryAcquireError, Usage};
+use ratelimited::{
+    limiter::Cost, limiter::Dimension, limiter::TryAcquireError, Error, Limiter, Quota, Usage,
+};
 use tokio::time::Instant;
 
 fn tokens(n: u64) -> Cost {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use ratelimited::{Cost, Dimension, Limiter, Priority, Quota, Usage};
+use ratelimited::{limiter::Cost, limiter::Dimension, Limiter, Priority, Quota, Usage};
 use tokio::time::Instant;
 
 const WINDOW_NS: i128 = 60_000_000_000;
@@ -229,7 +229,7 @@ proptest! {
 }
 
 async fn simulate(rpm: u64, tpm: u64, arrivals: Vec<Arrival>) -> (Vec<(i128, Event)>, Vec<bool>) {
-    simulate_with_share(rpm, tpm, ratelimited::DEFAULT_LANE_SHARE, arrivals).await
+    simulate_with_share(rpm, tpm, ratelimited::limiter::DEFAULT_LANE_SHARE, arrivals).await
 }
 
 async fn simulate_with_share(

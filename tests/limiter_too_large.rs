@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, Cost, Dimension, Error, Limiter, Quota, Verdict};
+use ratelimited::{
+    limiter::Cost, limiter::Dimension, rate_limited, Classify, Error, Limiter, Quota, Verdict,
+};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Cost, Limiter, Priority, Quota};
+use ratelimited::{limiter::Cost, rate_limited, Limiter, Priority, Quota};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

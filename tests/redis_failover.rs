@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratelimited::redis::RedisConfig;
-use ratelimited::{Cost, Limiter};
+use ratelimited::{limiter::Cost, Limiter};
 
 mod redis_support;
 use redis_support::RedisServer;

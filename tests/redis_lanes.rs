@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ratelimited::redis::RedisConfig;
-use ratelimited::{Cost, Priority};
+use ratelimited::{limiter::Cost, Priority};
 
 mod redis_support;
 use redis_support::RedisServer;

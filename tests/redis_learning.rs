@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use ratelimited::http::RateLimitHeaders;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, CallError, Dimension, WithHeaders};
+use ratelimited::{http::WithHeaders, limiter::Dimension, rate_limited, CallError};
 use serde_json::{json, Value};
 
 mod redis_support;

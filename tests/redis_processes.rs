@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ratelimited::limiter::Cost;
 use ratelimited::redis::RedisConfig;
 use ratelimited::testing::{MockLimits, MockServer};
-use ratelimited::Cost;
 
 mod redis_support;
 use redis_support::RedisServer;

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use ratelimited::redis::RedisConfig;
-use ratelimited::{Cost, Limiter, Usage};
+use ratelimited::{limiter::Cost, Limiter, Usage};
 
 mod redis_support;
 use redis_support::RedisServer;

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use ratelimited::redis::{OnFailure, RedisConfig};
-use ratelimited::{rate_limited, Classify, Cost, Dimension, Error, Usage, Verdict};
+use ratelimited::{
+    limiter::Cost, limiter::Dimension, rate_limited, Classify, Error, Usage, Verdict,
+};
 use serde_json::{json, Value};
 
 mod redis_support;

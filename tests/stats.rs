@@ -1,12 +1,12 @@
-//! `ratelimited::stats()` read under load from another task, in paused time: the counts add
+//! `ratelimited::stats::snapshot()` read under load from another task, in paused time: the counts add
 //! up in every snapshot, and the totals match what the calls did.
 
 use std::time::Duration;
 
 use ratelimited::config::{LimitFamily, Provider};
-use ratelimited::cost::built_in_price;
+use ratelimited::prices::built_in_price;
 use ratelimited::testing::{fresh_registry_with_env, spawn_scoped};
-use ratelimited::{rate_limited, BreakerState, CallError, FamilyStats, Usage};
+use ratelimited::{rate_limited, stats::BreakerState, stats::FamilyStats, CallError, Usage};
 
 /// Reserves 400 + 50 tokens; answers after 100 ms with 440 prompt and 30 completion tokens.
 #[rate_limited(model = "gpt-4o-mini", tokens = 400, max_tokens = 50)]
@@ -16,7 +16,7 @@ async fn call() -> Result<Usage, CallError> {
 }
 
 fn snapshot() -> FamilyStats {
-    ratelimited::stats()
+    ratelimited::stats::snapshot()
         .family("gpt-4o-mini")
         .cloned()
         .expect("used")

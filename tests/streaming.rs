@@ -10,7 +10,7 @@ use ratelimited::http::HttpError;
 use ratelimited::testing::{
     fresh_registry_with_env, Fault, MockLimits, MockProvider, MockRequest, MockStream, StreamPacing,
 };
-use ratelimited::{rate_limited, Dimension, Limiter, RateLimitedStream, Registry};
+use ratelimited::{limiter::Dimension, rate_limited, stream::RateLimitedStream, Limiter, Registry};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

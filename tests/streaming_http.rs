@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ratelimited::testing::{fresh_registry_with_env, MockLimits, MockProvider, MockServer};
-use ratelimited::{rate_limited, Dimension, RateLimitedStream, Registry, Usage};
+use ratelimited::{limiter::Dimension, rate_limited, stream::RateLimitedStream, Registry, Usage};
 use serde_json::{json, Value};
 
 mod common;

@@ -8,8 +8,8 @@ pub use api_error::ApiError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use ratelimited::http::WithHeaders;
 use ratelimited::http::{HttpError, RateLimitHeaders};
-use ratelimited::WithHeaders;
 use serde_json::Value;
 
 /// `POST {base}/chat/completions`, counting the responses and the 429s among them.

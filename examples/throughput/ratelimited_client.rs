@@ -1,8 +1,8 @@
 //! Strategy (a): `#[rate_limited]` at headroom 1.0, told the server's RPM and TPM.
 
+use ratelimited::http::WithHeaders;
 use ratelimited::rate_limited;
 use ratelimited::testing::{MockProvider, MockRequest, MockResponse};
-use ratelimited::WithHeaders;
 use serde_json::Value;
 
 use crate::common::{ApiError, ChatClient};

@@ -62,68 +62,18 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{AttrStyle, Expr, ExprLit, ItemFn, Lifetime, Lit, ReturnType, Type};
+use syn::{AttrStyle, Expr, ExprLit, ItemFn, Lit, ReturnType, Type};
 
 use crate::args::{per_attempt, rewrite_inputs, PerAttempt, RenameSelf};
 use crate::attr::Args;
 use crate::estimate::estimate;
+use crate::names::Names;
 use crate::spans::{call_across, located_at, span_range};
-use crate::validate::{check, check_skip, parse_fn};
 
-/// The whole attribute: parse, check, generate. On any error the item comes back unchanged,
-/// followed by the errors, so the rest of the user's crate still type-checks.
-pub(crate) fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = Args::parse(args);
-    let func = parse_fn(item.clone()).and_then(|func| check(&func).map(|()| func));
-    let expanded = match (args, func) {
-        (Ok(args), Ok(func)) => check_skip(&args.skip, &func.sig).map(|()| expand(&args, func)),
-        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
-        (Err(mut error), Err(item_error)) => {
-            error.combine(item_error);
-            Err(error)
-        }
-    };
-    expanded.unwrap_or_else(|error| {
-        let mut tokens = item;
-        tokens.extend(error.to_compile_error());
-        tokens
-    })
-}
-
-/// The names the expansion introduces. Hygienic (`Span::mixed_site()`): the body can neither
-/// see nor shadow them, and parameters may use the same spellings.
-pub(crate) struct Names {
-    pub(crate) call: Ident,
-    pub(crate) attempt: Ident,
-    pub(crate) result: Ident,
-    pub(crate) error: Ident,
-    pub(crate) never: Ident,
-    pub(crate) ok: Ident,
-    pub(crate) err: Ident,
-    pub(crate) len: Ident,
-    pub(crate) encoding: Ident,
-    pub(crate) label: Lifetime,
-}
-
-impl Names {
-    fn new() -> Names {
-        let name = |name: &str| Ident::new(name, Span::mixed_site());
-        Names {
-            call: name("__rl_call"),
-            attempt: name("__rl_attempt"),
-            result: name("__rl_result"),
-            error: name("__rl_error"),
-            never: name("__rl_never"),
-            ok: name("__rl_ok"),
-            err: name("__rl_err"),
-            len: name("__rl_len"),
-            encoding: name("__rl_encoding"),
-            label: Lifetime::new("'__rl_limited", Span::mixed_site()),
-        }
-    }
-}
-
-fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
+/// The function `func` becomes under `args`. `entry.rs` calls it only once `validate.rs` has
+/// passed the item: an `async fn` with a return type that can be named, whose arguments include
+/// every `skip` name.
+pub(crate) fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     let krate = args
         .krate
         .as_ref()
@@ -452,100 +402,5 @@ fn operand(expr: &Expr) -> TokenStream {
             });
             tokens
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_support::*;
-
-    #[test]
-    fn keeps_the_signature_and_attributes() {
-        let func = expand_fn(
-            quote!(model = "gpt-4o-mini"),
-            quote! {
-                /// Docs.
-                #[inline]
-                pub(crate) async fn f<'a, T: Clone>(x: &'a str, t: T) -> Result<&'a str, E>
-                where
-                    T: Send,
-                {
-                    #![allow(unused)]
-                    Ok(x)
-                }
-            },
-        );
-        assert_eq!(
-            signature(&func),
-            quote!(async fn f<'a, T: Clone>(x: &'a str, t: T) -> Result<&'a str, E> where T: Send,)
-                .to_string()
-        );
-        assert_eq!(func.vis.to_token_stream().to_string(), "pub (crate)");
-        let attrs: Vec<_> = func
-            .attrs
-            .iter()
-            .map(|a| a.to_token_stream().to_string())
-            .collect();
-        assert_eq!(
-            attrs,
-            ["# [doc = r\" Docs.\"]", "# [inline]", "# [allow (unused)]"]
-        );
-    }
-
-    #[test]
-    fn passes_the_arguments_to_call_new() {
-        let out = expand_to_string(
-            quote!(
-                model = req.model,
-                tier = "tier-2",
-                provider = "openai",
-                retries = 4
-            ),
-            quote!(
-                async fn f(req: &Req) -> Result<(), E> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(
-            out.contains(
-                ":: ratelimited :: __private :: Call :: new (:: core :: convert :: AsRef :: < \
-                 :: core :: primitive :: str > :: as_ref (& req . model) , :: core :: option \
-                 :: Option :: Some (\"openai\") , :: core :: option :: Option :: Some (\"tier-2\") \
-                 , :: core :: option :: Option :: Some (4u32))"
-            ),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn complex_model_expressions_are_parenthesized() {
-        let out = expand_to_string(
-            quote!(model = if big { "gpt-4o" } else { "gpt-4o-mini" }),
-            quote!(
-                async fn f(big: bool) -> Result<(), E> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(out.contains("as_ref (& (if big"), "{out}");
-    }
-
-    #[test]
-    fn crate_path_replaces_the_default() {
-        let out = expand_to_string(
-            quote!(model = "m", crate = "my::facade"),
-            quote!(
-                async fn f(p: &str) -> Result<(), E> {
-                    Ok(())
-                }
-            ),
-        );
-        assert!(
-            out.contains("my :: facade :: __private :: Call :: new"),
-            "{out}"
-        );
-        assert!(!out.contains(":: ratelimited"), "{out}");
     }
 }

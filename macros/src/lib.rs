@@ -1,21 +1,46 @@
 //! The `#[rate_limited]` attribute of the [`ratelimited`](https://docs.rs/ratelimited) crate.
 //!
 //! Depend on `ratelimited` and write `ratelimited::rate_limited`; this crate is its
-//! implementation detail. Parsing is in `attr.rs`; `validate.rs` checks the item, `expand.rs`
-//! generates the code, with `args.rs` (what each attempt binds), `estimate.rs` (the
-//! reservation) and `spans.rs` (where errors point). Everything works on `proc_macro2` tokens,
-//! so it is unit-tested without a compiler run.
+//! implementation detail. Everything works on `proc_macro2` tokens, so it is unit-tested
+//! without a compiler run.
+//!
+//! The modules are layers, declared below from the bottom up: each one uses only modules
+//! declared before it (tests included), so there are no cycles.
+//!
+//! - `spans.rs`: where errors point (generated calls spanned over the user's tokens);
+//! - `names.rs`: the hygienic names the generated code introduces;
+//! - `attr.rs`: parsing of the attribute's arguments (`model = ..`, `skip(..)`, ..);
+//! - `args.rs`: what each attempt binds in place of the function's parameters;
+//! - `validate.rs`: checks of the item (an `async fn` returning a `Result`, `skip` names);
+//! - `estimate.rs`: the reservation, from the arguments or the attribute;
+//! - `expand.rs`: the code generated for a checked item;
+//! - `entry.rs`: the pipeline: parse, check, generate, or give the item back with the errors;
+//! - `test_support.rs`, `tests/` (tests only): helpers, and the tests that run the pipeline.
 
 #![doc(test(no_crate_inject, attr(deny(warnings))))]
 
-mod args;
-mod attr;
-mod estimate;
-mod expand;
+// Bottom up, one declaration per group: rustfmt sorts consecutive `mod` lines alphabetically.
 mod spans;
+
+mod names;
+
+mod attr;
+
+mod args;
+
+mod validate;
+
+mod estimate;
+
+mod expand;
+
+mod entry;
+
 #[cfg(test)]
 mod test_support;
-mod validate;
+
+#[cfg(test)]
+mod tests;
 
 /// Keeps every call of an `async fn` inside its model's rate limits.
 ///
@@ -189,7 +214,7 @@ mod validate;
 /// # `stream`
 ///
 /// A flag (no value) for a function that returns a stream: declare
-/// `-> Result<ratelimited::RateLimitedStream<S>, E>` and return the bare `S` from the body,
+/// `-> Result<ratelimited::stream::RateLimitedStream<S>, E>` and return the bare `S` from the body,
 /// where `S: Stream<Item = Result<Chunk, E2>>` and `Chunk: ratelimited::stream::StreamUsage`.
 /// The reservation and its in-flight slot are held until the stream ends (settled from the
 /// chunks' usage) or is dropped (kept); an `Err` from the body before the stream (a 429 or 5xx
@@ -268,5 +293,5 @@ pub fn rate_limited(
     args: proc_macro::TokenStream,
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
-    expand::rate_limited(args.into(), item.into()).into()
+    entry::rate_limited(args.into(), item.into()).into()
 }

@@ -1,10 +1,11 @@
-//! Helpers shared by the unit tests of the expansion.
+//! Helpers for the tests that run the whole attribute (`tests/`): its output as a string, as a
+//! function, or as the `compile_error!` messages it holds.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::ItemFn;
 
-use crate::expand::rate_limited;
+use crate::entry::rate_limited;
 
 /// The expansion of `item` under `#[rate_limited(args)]`, as a string.
 pub(crate) fn expand_to_string(args: TokenStream, item: TokenStream) -> String {

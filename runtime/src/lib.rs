@@ -1,66 +1,64 @@
 //! Runtime of [`ratelimited`](https://docs.rs/ratelimited): the FIFO multi-dimension limiter,
-//! limit families, dated tier tables and env configuration.
+//! limit families, dated tier tables, env configuration and the call driver the attribute
+//! expands to.
 //!
-//! Most users depend on the `ratelimited` facade and never name this crate; its layout is the
-//! facade's. The root holds the limiter and the traits a user may implement; the topic modules
-//! hold the rest: [`config`] (env variables, providers, model profiles), [`tiers`] (the built-in
-//! limit tables), [`tokens`] (prompt token counts), [`http`] (classifying responses, retry
-//! hints, rate-limit headers), [`testing`] and `integrations` (client crates, behind features).
+//! Most users depend on the `ratelimited` facade and never name this crate: the facade picks
+//! the paths users see. Here the modules are layers, declared bottom up, and a module imports
+//! only from the modules declared above it (`tests/layers.rs` checks it):
+//!
+//! | layer | holds |
+//! |---|---|
+//! | [`units`] | the vocabulary: dimensions, money, quotas and costs, the one error type |
+//! | [`model`] | what is known of providers and models: tokens, providers, limit families, tier and price tables |
+//! | [`answers`] | reading a provider's answers: classification, retry policy, usage, HTTP headers |
+//! | [`config`] | the environment variables and the profile a model resolves to |
+//! | [`limiter`] | the limiter: buckets, lanes, queue, reservations, and the trait a shared store implements |
+//! | [`store`] | where a limiter's state lives: this process, or Redis (feature `redis`) |
+//! | [`family`] | what a family keeps beside its limiter: breaker, spend, stats, events, header feedback |
+//! | [`registry`] | the limiters of a process by model, their policy, and which registry is current |
+//! | [`call`] | one rate-limited call: acquire, attempt, settle, retry, streams |
+//! | tools | [`testing`], `planner`, `integrations`, and the attribute's hidden support |
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
-mod breaker;
-mod budget;
-mod call;
-mod call_error;
-mod classify;
-mod error;
-mod family;
-mod family_state;
-mod feedback;
-mod gcra;
-mod limiter;
-mod priority;
-mod provider;
-mod quota;
-mod registry;
-mod retry;
-mod spend;
-mod stats;
-mod usage;
+// Bottom up. Each declaration stands alone: rustfmt sorts adjacent `mod` lines.
+pub mod units;
+
+pub mod model;
+
+pub mod answers;
 
 pub mod config;
-pub mod cost;
-pub mod events;
-pub mod http;
-#[cfg(any(feature = "reqwest", feature = "async-openai"))]
-pub mod integrations;
+
+pub mod limiter;
+
+pub mod store;
+
+pub mod family;
+
+pub mod registry;
+
+pub mod call;
+
+// Tools, on top of everything.
+pub mod testing;
+
 #[cfg(feature = "planner")]
 pub mod planner;
-pub mod store;
-pub mod stream;
-pub mod testing;
-pub mod tiers;
-pub mod tokens;
+
+#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+pub mod integrations;
 
 #[doc(hidden)]
 pub mod private;
 
-pub use breaker::BreakerState;
-pub use budget::{Budget, OutputBudget};
-pub use call_error::CallError;
-pub use classify::{Classify, Verdict};
-pub use error::{Error, LastError};
-pub use feedback::{
-    ChargeCorrection, CORRECTION_HALF_LIFE, MAX_CORRECTION, OPENING_BURST_FRACTION,
-    OPENING_MAX_WAIT,
-};
-pub use limiter::{Acquire, Limiter, Reservation, TryAcquireError};
-pub use priority::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
-pub use quota::{Cost, Dimension, Quota, Usage};
-pub use registry::{ModelLimiter, Registry};
-pub use spend::{Amount, BudgetLeft};
-pub use stats::{stats, FamilyStats, RetryCounts, Stats};
-pub use stream::RateLimitedStream;
-pub use tokens::estimate::EstimateTokens;
-pub use usage::{ReportUsage, WithHeaders};
+pub use answers::classify::{Classify, Verdict};
+pub use answers::usage::{ReportUsage, WithHeaders};
+pub use call::error::CallError;
+pub use limiter::lanes::Priority;
+pub use limiter::Limiter;
+pub use model::output::OutputBudget;
+pub use model::tokens::estimate::EstimateTokens;
+pub use registry::Registry;
+pub use units::error::Error;
+pub use units::quota::Quota;

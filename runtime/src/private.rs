@@ -1,10 +1,10 @@
 //! Support for the code `#[rate_limited]` generates. Not a public API: it may change in any
 //! release. The facade re-exports it as `ratelimited::__private`.
 
-pub use crate::budget::{Budget, OutputBudget};
 pub use crate::call::{Attempt, Call, Next};
-pub use crate::error::Error;
-use crate::tokens::Encoding;
+pub use crate::model::output::{MaxOutput, OutputBudget};
+use crate::model::tokens::Encoding;
+pub use crate::units::error::Error;
 use crate::EstimateTokens;
 
 /// Wraps a reference to an argument so method resolution can pick the estimating impl when
@@ -45,11 +45,11 @@ impl<T: ?Sized> ViaNothing for &Arg<'_, T> {}
 /// Picked when the argument's type implements [`OutputBudget`].
 pub trait ViaBudget {
     /// The argument's output budget.
-    fn __rl_budget(&self) -> Option<Budget>;
+    fn __rl_budget(&self) -> Option<MaxOutput>;
 }
 
 impl<T: OutputBudget + ?Sized> ViaBudget for Arg<'_, T> {
-    fn __rl_budget(&self) -> Option<Budget> {
+    fn __rl_budget(&self) -> Option<MaxOutput> {
         Some(self.0.output_budget())
     }
 }
@@ -57,7 +57,7 @@ impl<T: OutputBudget + ?Sized> ViaBudget for Arg<'_, T> {
 /// Picked when it does not.
 pub trait ViaNoBudget {
     /// `None`.
-    fn __rl_budget(&self) -> Option<Budget> {
+    fn __rl_budget(&self) -> Option<MaxOutput> {
         None
     }
 }
@@ -166,7 +166,7 @@ pub fn choice_count<N: TokenCount>(n: N) -> u32 {
     u32::try_from(n.to_count()).unwrap_or(u32::MAX)
 }
 
-pub use crate::stream::RateLimitedStream;
+pub use crate::call::stream::RateLimitedStream;
 
 /// The success type of a `#[rate_limited(.., stream)]` function: `RateLimitedStream<S>`, whose
 /// body returns the bare `S`.

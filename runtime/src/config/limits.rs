@@ -1,7 +1,7 @@
 //! Limit values: positive integers with `_` separators, or `unlimited`.
 
-use crate::error::Error;
-use crate::quota::Dimension;
+use crate::units::cost::Dimension;
+use crate::units::error::Error;
 
 /// A non-negative integer with optional single `_` separators between digits.
 pub(crate) fn parse_integer(value: &str) -> Option<u64> {

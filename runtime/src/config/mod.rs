@@ -50,26 +50,31 @@
 
 use std::time::Duration;
 
-use crate::quota::Dimension;
+use crate::units::cost::Dimension;
 
-mod limits;
-mod resolve;
-mod settings;
-mod spend;
+// Bottom up; rustfmt would sort adjacent `mod` lines.
 #[cfg(test)]
 mod test_env;
 
-pub use crate::family::LimitFamily;
-pub use crate::provider::{
+mod limits;
+
+mod spend;
+
+mod settings;
+
+mod resolve;
+
+pub use crate::answers::retry::MAX_RETRY_TIME;
+pub use crate::model::limit_family::LimitFamily;
+pub use crate::model::provider::{
     azure_rpm_from_tpm, Provider, CHARACTERS_PER_CHARGED_TOKEN, DEFAULT_MAX_TOKENS,
 };
-pub use crate::retry::MAX_RETRY_TIME;
 pub use limits::parse_limit;
 pub use resolve::{resolve, resolve_tier, ModelProfile};
 pub(crate) use settings::redact_url;
 pub use settings::Settings;
 pub use spend::{
-    family_budget_tokens_var, family_budget_usd_var, price_var, SpendLimit, BREAKER_COOLDOWN_VAR,
+    family_budget_tokens_var, family_budget_usd_var, price_var, BREAKER_COOLDOWN_VAR,
     BREAKER_FAILURES_VAR, BUDGET_TOKENS_VAR, BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN,
     DEFAULT_BREAKER_FAILURES,
 };

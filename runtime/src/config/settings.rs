@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use super::limits::parse_integer;
 use super::spend::{
-    read_breaker_cooldown, read_breaker_failures, read_spend_limit, SpendLimit, BUDGET_TOKENS_VAR,
+    read_breaker_cooldown, read_breaker_failures, read_spend_limit, BUDGET_TOKENS_VAR,
     BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES,
 };
 use super::{
     get, process_env, DEFAULT_HEADROOM, DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, HEADROOM_VAR,
     LEARN_LIMITS_VAR, MAX_RETRIES_VAR, MAX_RETRY_AFTER_VAR, REDIS_SCHEMES, REDIS_URL_VAR,
 };
-use crate::error::Error;
+use crate::units::error::Error;
+use crate::units::money::SpendLimit;
 
 /// Process-wide settings that are not per family.
 #[derive(Clone, PartialEq)]
@@ -107,11 +108,11 @@ pub(crate) fn read_headroom(lookup: &dyn Fn(&str) -> Option<String>) -> Result<f
         return Ok(DEFAULT_HEADROOM);
     };
     match value.parse::<f64>() {
-        Ok(h) if crate::quota::check_headroom(h).is_ok() => Ok(h),
+        Ok(h) if crate::units::quota::check_headroom(h).is_ok() => Ok(h),
         _ => Err(Error::config(
             HEADROOM_VAR,
             value,
-            crate::quota::check_headroom(f64::NAN).unwrap_err(),
+            crate::units::quota::check_headroom(f64::NAN).unwrap_err(),
         )),
     }
 }

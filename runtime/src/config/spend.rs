@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use super::get;
 use super::limits::parse_integer;
-use crate::cost::Price;
-use crate::error::Error;
-use crate::family::LimitFamily;
+use crate::model::limit_family::LimitFamily;
+use crate::model::prices::Price;
+use crate::units::error::Error;
+use crate::units::money::SpendLimit;
 
 /// `RATE_LIMITED_BREAKER_FAILURES`: consecutive transient failures that open a family's breaker.
 pub const BREAKER_FAILURES_VAR: &str = "RATE_LIMITED_BREAKER_FAILURES";
@@ -22,44 +23,6 @@ pub const BUDGET_USD_VAR: &str = "RATE_LIMITED_BUDGET_USD";
 pub const DEFAULT_BREAKER_FAILURES: u32 = 10;
 /// The default [`BREAKER_COOLDOWN_VAR`].
 pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
-
-/// How much may be used, in tokens, in US dollars, or both; `None` is no limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct SpendLimit {
-    /// Tokens (input + output, as the calls report them).
-    pub tokens: Option<u64>,
-    /// US dollars, at the family's price.
-    pub usd: Option<f64>,
-}
-
-impl SpendLimit {
-    /// No limit.
-    pub const NONE: SpendLimit = SpendLimit {
-        tokens: None,
-        usd: None,
-    };
-
-    /// A limit in tokens.
-    pub const fn tokens(tokens: u64) -> Self {
-        SpendLimit {
-            tokens: Some(tokens),
-            usd: None,
-        }
-    }
-
-    /// A limit in US dollars.
-    pub const fn usd(usd: f64) -> Self {
-        SpendLimit {
-            tokens: None,
-            usd: Some(usd),
-        }
-    }
-
-    /// True when neither amount is limited.
-    pub fn is_unlimited(&self) -> bool {
-        self.tokens.is_none() && self.usd.is_none()
-    }
-}
 
 /// `RATE_LIMITED_<FAMILY>_PRICE`: the family's price, `input=2.5,cached=1.25,output=10`.
 pub fn price_var(family: &LimitFamily) -> String {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::error::Error;
+use crate::units::error::Error;
 
 /// A lookup over fixed pairs; the process env is never touched.
 pub(crate) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

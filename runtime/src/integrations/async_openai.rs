@@ -80,14 +80,14 @@ use ::async_openai::types::embeddings::{
     CreateBase64EmbeddingResponse, CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
 };
 
-use crate::budget::{Budget, OutputBudget};
-use crate::classify::{Classify, Verdict};
-use crate::error::Error;
-use crate::http::classify_http;
-use crate::quota::Usage;
-use crate::stream::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
-use crate::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
-use crate::usage::ReportUsage;
+use crate::answers::classify::{Classify, Verdict};
+use crate::answers::http::classify_http;
+use crate::answers::usage::ReportUsage;
+use crate::call::stream::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
+use crate::model::output::{MaxOutput, OutputBudget};
+use crate::model::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
+use crate::units::cost::Usage;
+use crate::units::error::Error;
 use crate::EstimateTokens;
 
 // ---------------------------------------------------------------------------------------------
@@ -318,10 +318,10 @@ impl EstimateTokens for CreateEmbeddingRequest {
 /// `max_completion_tokens`, else the deprecated `max_tokens` (unset: the attribute's
 /// `max_tokens` or the per-model default applies); `n` (unset: 1).
 impl OutputBudget for CreateChatCompletionRequest {
-    fn output_budget(&self) -> Budget {
+    fn output_budget(&self) -> MaxOutput {
         #[allow(deprecated)]
         let max_tokens = self.max_completion_tokens.or(self.max_tokens);
-        Budget {
+        MaxOutput {
             max_tokens: max_tokens.map(u64::from),
             n: self.n.map(u32::from),
         }
@@ -331,8 +331,8 @@ impl OutputBudget for CreateChatCompletionRequest {
 /// Embeddings produce no output tokens: `max_tokens` is 0 (also for deployments whose name
 /// doesn't say "embedding").
 impl OutputBudget for CreateEmbeddingRequest {
-    fn output_budget(&self) -> Budget {
-        Budget {
+    fn output_budget(&self) -> MaxOutput {
+        MaxOutput {
             max_tokens: Some(0),
             n: None,
         }

@@ -39,10 +39,10 @@ use std::time::SystemTime;
 use ::reqwest::header::HeaderMap;
 use ::reqwest::Response;
 
-use crate::classify::{Classify, Verdict};
-use crate::error::Error;
-use crate::http::RateLimitHeaders;
-use crate::http::{classify_http, HttpError};
+use crate::answers::classify::{Classify, Verdict};
+use crate::answers::http::RateLimitHeaders;
+use crate::answers::http::{classify_http, HttpError};
+use crate::units::error::Error;
 
 /// Transport failures are worth retrying; a bad request or an undecodable body is not.
 ///

@@ -3,10 +3,20 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::gcra::Mark;
-use crate::quota::{Cost, Usage};
+use super::gcra::Mark;
+use super::state::{wake, Shared};
+use crate::units::cost::{Cost, Usage};
+use crate::units::quota::Quota;
 
-use super::{wake, Shared};
+/// What a reservation charged on a [`SharedStore`](super::SharedStore) must give back there:
+/// implemented by the store.
+pub trait SharedHold: Send + Sync {
+    /// When the reservation starts on the store's clock.
+    fn start(&self) -> std::time::SystemTime;
+    /// Settles the charge from `from` to `to` (a refund, a debit, or nothing) under `quota`,
+    /// and frees its concurrency slots.
+    fn release(self: Box<Self>, quota: &Quota, from: &Cost, to: &Cost);
+}
 
 /// A cost reserved on every dimension of a [`Limiter`](crate::Limiter), held while the request
 /// runs.
@@ -25,9 +35,8 @@ pub struct Reservation {
     mark: Option<Mark>,
     sent: bool,
     released: bool,
-    /// Taken on the shared store: released there, not in the local state.
-    #[cfg(feature = "redis")]
-    pub(super) held: Option<crate::store::Held>,
+    /// Taken on a shared store: released there, not in the local state.
+    held: Option<Box<dyn SharedHold>>,
 }
 
 impl Reservation {
@@ -39,9 +48,14 @@ impl Reservation {
             mark,
             sent: false,
             released: false,
-            #[cfg(feature = "redis")]
             held: None,
         }
+    }
+
+    pub(super) fn shared(shared: Arc<Shared>, cost: Cost, held: Box<dyn SharedHold>) -> Self {
+        let mut reservation = Reservation::new(shared, cost, None);
+        reservation.held = Some(held);
+        reservation
     }
 
     /// What was reserved.
@@ -61,11 +75,7 @@ impl Reservation {
     /// for a reservation taken locally or on the fallback. Lines up logs across machines, and
     /// lets a test check admissions against the server's own bucket math.
     pub fn shared_start(&self) -> Option<std::time::SystemTime> {
-        #[cfg(feature = "redis")]
-        if let Some(held) = &self.held {
-            return Some(held.start());
-        }
-        None
+        self.held.as_ref().map(|held| held.start())
     }
 
     /// Records that the request was sent: from now on, dropping the reservation keeps its
@@ -95,7 +105,6 @@ impl Reservation {
     #[inline]
     fn release(&mut self, final_cost: Cost) {
         self.released = true;
-        #[cfg(feature = "redis")]
         if let Some(held) = self.held.take() {
             let quota = self.shared.lock().quota.clone();
             held.release(&quota, &self.cost, &final_cost);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::quota::Dimension;
+use crate::units::cost::Dimension;
 
 /// What set the pace of a planned run at some moment.
 ///

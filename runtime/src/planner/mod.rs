@@ -32,10 +32,14 @@
 //! `workload` (what is sent), `simulation` (the paused run), `binding` (what held it back),
 //! `plan` (the report), and here the [`Planner`] that ties them to a quota or a model and tier.
 
+// Bottom up; rustfmt would sort adjacent `mod` lines.
 mod binding;
-mod plan;
-mod simulation;
+
 mod workload;
+
+mod simulation;
+
+mod plan;
 
 use std::time::Duration;
 
@@ -43,8 +47,8 @@ pub use binding::Binding;
 pub use plan::{Minute, Plan};
 pub use workload::{PromptTokens, Workload};
 
-use crate::error::Error;
-use crate::quota::Quota;
+use crate::units::error::Error;
+use crate::units::quota::Quota;
 
 /// Plans workloads against one quota.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::binding::Binding;
 use super::simulation::{duration_ns, Outcome};
-use crate::quota::{Dimension, Quota};
+
+use crate::units::cost::Dimension;
+use crate::units::quota::Quota;
 
 const MINUTE_NS: u64 = 60_000_000_000;
 

@@ -16,8 +16,9 @@ use tokio::time::Instant;
 
 use super::binding::Binding;
 use super::workload::Workload;
-use crate::error::Error;
-use crate::quota::{Cost, Dimension, Quota, Usage};
+use crate::units::cost::{Cost, Dimension, Usage};
+use crate::units::error::Error;
+use crate::units::quota::Quota;
 use crate::Limiter;
 
 /// What happened to one request, in nanoseconds since the start of the run.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::Error;
-use crate::quota::{Cost, Usage};
+use crate::units::cost::{Cost, Usage};
+use crate::units::error::Error;
 
 /// How many prompt tokens each request of a [`Workload`] carries.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,9 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{process_env, redact_url, REDIS_URL_VAR};
-use crate::error::Error;
-use crate::registry::Registry;
+use crate::config::{redact_url, REDIS_URL_VAR};
+use crate::units::error::Error;
 
 /// `RATE_LIMITED_REDIS_PREFIX`: the first part of every key (several apps on one Redis).
 pub const REDIS_PREFIX_VAR: &str = "RATE_LIMITED_REDIS_PREFIX";
@@ -145,27 +144,8 @@ impl RedisConfig {
         self.lease
     }
 
-    /// A registry that shares limits through this Redis and reads every other
-    /// `RATE_LIMITED_*` variable from the process environment.
-    pub fn registry(self) -> Registry {
-        Registry::with_lookup(move |name| self.var(name).or_else(|| process_env(name)))
-    }
-
-    /// Like [`registry`](RedisConfig::registry), reading other variables from `vars` only.
-    pub fn registry_with_env<K, V>(self, vars: impl IntoIterator<Item = (K, V)>) -> Registry
-    where
-        K: Into<String>,
-        V: Into<String>,
-    {
-        let vars: std::collections::HashMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        Registry::with_lookup(move |name| self.var(name).or_else(|| vars.get(name).cloned()))
-    }
-
     /// This configuration as the variable `name` would spell it: one parser serves both.
-    fn var(&self, name: &str) -> Option<String> {
+    pub(crate) fn var(&self, name: &str) -> Option<String> {
         Some(match name {
             REDIS_URL_VAR => self.url.clone(),
             REDIS_PREFIX_VAR => self.prefix.clone(),

@@ -11,7 +11,7 @@ use redis::{Client, IntoConnectionInfo, Script};
 use tokio::time::Instant;
 
 use crate::config::{redact_url, REDIS_URL_VAR};
-use crate::error::Error;
+use crate::units::error::Error;
 
 use super::config::RedisConfig;
 

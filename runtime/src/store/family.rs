@@ -8,16 +8,19 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::error::Error;
-use crate::limiter::{Limiter, Reservation};
-use crate::priority::Priority;
-use crate::quota::{Cost, Dimension, Quota};
+use crate::limiter::acquire::SharedAcquire;
+use crate::limiter::lanes::Priority;
+use crate::limiter::{Limiter, Reservation, SharedHold, SharedStore};
+use crate::units::cost::{Cost, Dimension};
+use crate::units::error::Error;
+use crate::units::quota::Quota;
 
-use super::batch::{slot_cap, Batcher, Outcome, Pending};
+use super::batch::{Batcher, Outcome, Pending, SLOT_POLL};
 use super::config::{OnFailure, RedisConfig};
-use super::connection::{Call, Store, Unavailable};
+use super::connection::{Call, Reply, Store, Unavailable};
+use super::limits::{fallback_quota, no_lease, slot_cap, too_large, window_us};
 // The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
-use crate::gcra::BUCKETS;
+use crate::limiter::gcra::BUCKETS;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -42,23 +45,6 @@ struct Inner {
     /// Lease ids: unique to this process (pid and start time) and this family.
     process: String,
     next_lease: AtomicU64,
-}
-
-/// How long a limit learned from a server stays shared after it was last reported.
-const LEARNED_LIMITS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// How long a shared charge correction is kept: ten half-lives, when the excess it carried has
-/// decayed below a thousandth.
-const CORRECTION_TTL: Duration =
-    Duration::from_secs(10 * crate::feedback::CORRECTION_HALF_LIFE.as_secs());
-
-/// What the family's processes learned from their servers, as kept in Redis.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Learned {
-    /// Limits a server reported that differ from the configured ones.
-    pub(crate) limits: Vec<(Dimension, u64)>,
-    /// The charge correction factor, and how long ago it was shared (on the server's clock).
-    pub(crate) correction: Option<(f64, Duration)>,
 }
 
 /// What a shared reservation must give back: its charge, and its concurrency slots.
@@ -143,7 +129,7 @@ impl SharedFamily {
     /// The request queues in this process by `priority`'s lane and arrival order, and goes to
     /// Redis in a batch with the others queued (see `batch.rs`); it then sleeps until its
     /// start, as Redis scheduled it.
-    pub(crate) async fn acquire(
+    async fn reserve(
         &self,
         limiter: &Limiter,
         cost: Cost,
@@ -161,15 +147,15 @@ impl SharedFamily {
         );
         let answer = loop {
             let (reply, answer) = oneshot::channel();
-            self.inner.batcher.push(
-                self,
-                Pending {
-                    cost,
-                    lease_id: lease_id.clone(),
-                    reply,
-                },
-                priority,
-            );
+            let pending = Pending {
+                cost,
+                lease_id: lease_id.clone(),
+                reply,
+            };
+            if self.inner.batcher.push(pending, priority) {
+                let family = self.clone();
+                tokio::spawn(async move { family.send_batches().await });
+            }
             // A dropped reply: the sender was cancelled with its runtime before it answered.
             // Queue again: this runtime starts a new sender.
             if let Ok(outcome) = answer.await {
@@ -182,11 +168,11 @@ impl SharedFamily {
                 // Built before the sleep: a caller dropped while it sleeps refunds.
                 let reservation = limiter.shared_reservation(
                     cost,
-                    Held {
+                    Box::new(Held {
                         family: self.clone(),
                         lease,
                         start_us,
-                    },
+                    }),
                 );
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
@@ -262,6 +248,11 @@ impl SharedFamily {
         &self.inner.batcher
     }
 
+    /// `<prefix>:{<provider>:<family>:<tier>}`, the family's hash tag.
+    pub(super) fn tag(&self) -> &str {
+        &self.inner.tag
+    }
+
     pub(super) fn store(&self) -> &Store {
         &self.inner.store
     }
@@ -331,70 +322,6 @@ impl SharedFamily {
         super::spawn_detached(async move {
             let _ = family.inner.store.run(&call).await;
         });
-    }
-
-    /// Sends a pipeline without waiting for it (the shared learning).
-    fn send_pipeline(&self, pipeline: redis::Pipeline) {
-        let family = self.clone();
-        super::spawn_detached(async move {
-            let _ = family.inner.store.query::<()>(&pipeline).await;
-        });
-    }
-
-    /// Shares a limit this process adopted from its server's headers, for the family's other
-    /// processes to adopt too.
-    pub(crate) fn share_limit(&self, dimension: Dimension, limit: u64) {
-        let key = format!("{}:limits", self.inner.tag);
-        let mut pipeline = redis::pipe();
-        pipeline
-            .hset(&key, dimension.env_suffix(), limit)
-            .ignore()
-            .pexpire(&key, LEARNED_LIMITS_TTL.as_millis() as i64)
-            .ignore();
-        self.send_pipeline(pipeline);
-    }
-
-    /// Shares this process's raised charge correction (the key's age is its age).
-    pub(crate) fn share_correction(&self, factor: f64) {
-        let key = format!("{}:correction", self.inner.tag);
-        let mut pipeline = redis::pipe();
-        pipeline
-            .cmd("SET")
-            .arg(&key)
-            .arg(factor.to_string())
-            .arg("PX")
-            .arg(CORRECTION_TTL.as_millis() as u64)
-            .ignore();
-        self.send_pipeline(pipeline);
-    }
-
-    /// What the family's processes have shared so far (`None` while Redis is away).
-    pub(crate) async fn learned(&self) -> Option<Learned> {
-        let limits_key = format!("{}:limits", self.inner.tag);
-        let correction_key = format!("{}:correction", self.inner.tag);
-        let mut pipeline = redis::pipe();
-        pipeline
-            .hgetall(&limits_key)
-            .get(&correction_key)
-            .pttl(&correction_key);
-        let (limits, factor, ttl_ms) = self
-            .inner
-            .store
-            .query::<(Vec<(String, u64)>, Option<f64>, i64)>(&pipeline)
-            .await
-            .ok()?;
-        let limits = limits
-            .into_iter()
-            .filter_map(|(suffix, limit)| {
-                let dimension = BUCKETS.into_iter().find(|d| d.env_suffix() == suffix)?;
-                Some((dimension, limit))
-            })
-            .collect();
-        let correction = factor.filter(|f| f.is_finite()).map(|factor| {
-            let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
-            (factor, CORRECTION_TTL.saturating_sub(left))
-        });
-        Some(Learned { limits, correction })
     }
 
     fn simple_call(
@@ -478,6 +405,119 @@ impl SharedFamily {
     }
 }
 
+/// The sender of this process's queued reservations.
+impl SharedFamily {
+    /// The sender: batches until the queue is empty.
+    async fn send_batches(self) {
+        /// Cancelled with its runtime, the sender hands its waiters back instead of leaving
+        /// them queued for nobody.
+        struct Lost<'a>(&'a Batcher, bool);
+        impl Drop for Lost<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.sender_lost();
+                }
+            }
+        }
+        let mut lost = Lost(self.batcher(), false);
+        self.send_until_empty().await;
+        lost.1 = true;
+    }
+
+    async fn send_until_empty(&self) {
+        while let Some(batch) = self.batcher().take() {
+            let quota = self.current_quota();
+            let call = self.batch_call(&quota, batch.iter().map(|(_, p)| p));
+            let (now, replies) = match self.store().run_batch(&call).await {
+                Ok(answer) => answer,
+                Err(why) => {
+                    // Each waiter falls back (or fails) on its own.
+                    for (_, pending) in batch {
+                        let _ = pending.reply.send(Outcome::Unavailable(why.clone()));
+                    }
+                    continue;
+                }
+            };
+            let handled = replies.len();
+            let mut batch = batch.into_iter();
+            let mut pause = Duration::ZERO;
+            for reply in replies {
+                let (lane, pending) = batch.next().expect("one reply per request sent");
+                let outcome = match reply {
+                    Reply::Admitted { wait } => {
+                        pause = wait;
+                        Outcome::Admitted {
+                            wait,
+                            start_us: now
+                                .saturating_add(u64::try_from(wait.as_micros()).unwrap_or(0)),
+                        }
+                    }
+                    Reply::TooLarge { index } => Outcome::TooLarge { index },
+                    Reply::NoSlot { retry } => {
+                        // Not reserved: it keeps its place, and asks again.
+                        self.batcher()
+                            .put_back(std::iter::once((lane, pending)).chain(batch.by_ref()));
+                        pause = retry.clamp(Duration::from_millis(1), SLOT_POLL);
+                        break;
+                    }
+                };
+                if let Err(Outcome::Admitted { .. }) = pending.reply.send(outcome) {
+                    // It gave up while the call was on the wire: give the charge back.
+                    self.refund_abandoned(&quota, &pending.cost, &pending.lease_id);
+                }
+            }
+            debug_assert!(handled > 0, "the script handles at least one request");
+            self.batcher().put_back(batch);
+            if !pause.is_zero() {
+                // One request of ours scheduled ahead at a time: the rest wait here, where a
+                // higher lane can still go first.
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFamily")
+            .field("tag", &self.inner.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedStore for SharedFamily {
+    fn acquire(&self, limiter: &Limiter, cost: Cost, priority: Priority) -> SharedAcquire {
+        let (family, limiter) = (self.clone(), limiter.clone());
+        Box::pin(async move { family.reserve(&limiter, cost, priority).await })
+    }
+
+    fn set_quota(&self, quota: &Quota) {
+        SharedFamily::set_quota(self, quota);
+    }
+
+    fn hold(&self, quota: &Quota, duration: Duration) {
+        SharedFamily::hold(self, quota, duration);
+    }
+
+    fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
+        SharedFamily::tighten(self, quota, dimension, used);
+    }
+
+    fn is_down(&self) -> bool {
+        SharedFamily::is_down(self)
+    }
+}
+
+impl SharedHold for Held {
+    fn start(&self) -> std::time::SystemTime {
+        Held::start(self)
+    }
+
+    fn release(self: Box<Self>, quota: &Quota, from: &Cost, to: &Cost) {
+        Held::release(*self, quota, from, to);
+    }
+}
+
 impl Held {
     /// When the reservation starts on the server's clock.
     pub(crate) fn start(&self) -> std::time::SystemTime {
@@ -516,54 +556,4 @@ impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
     }
-}
-
-fn no_lease(extra_us: u128) -> [String; 5] {
-    [
-        "0".to_owned(),
-        "0".to_owned(),
-        String::new(),
-        "0".to_owned(),
-        extra_us.to_string(),
-    ]
-}
-
-/// A bucket's window in µs (the minimum interval's own length for `MinInterval`).
-fn window_us(quota: &Quota, dimension: Dimension) -> u64 {
-    let window = match dimension {
-        Dimension::MinInterval => quota.min_interval,
-        _ => dimension.window(),
-    };
-    window.map_or(0, |w| u64::try_from(w.as_micros()).unwrap_or(u64::MAX))
-}
-
-fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
-    Dimension::ALL.iter().find_map(|&dimension| {
-        let capacity = quota.capacity(dimension)?;
-        let requested = match dimension {
-            Dimension::Concurrency => u64::from(cost.requests),
-            _ => dimension.charge(cost),
-        };
-        (requested > capacity).then_some(Error::RequestTooLarge {
-            dimension,
-            requested,
-            capacity,
-        })
-    })
-}
-
-/// `quota` at `share` of every limit: what one process may use while Redis is away.
-fn fallback_quota(quota: &Quota, share: f64) -> Quota {
-    let mut scaled = quota.clone();
-    for dimension in Dimension::ALL {
-        if dimension == Dimension::MinInterval {
-            continue;
-        }
-        if let Some(limit) = quota.limit(dimension) {
-            let part = ((limit as f64 * share).floor() as u64).max(1);
-            scaled.set_limit(dimension, Some(part));
-        }
-    }
-    scaled.min_interval = quota.min_interval.map(|i| i.div_f64(share));
-    scaled
 }

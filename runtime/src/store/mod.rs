@@ -11,17 +11,27 @@
 //! a share of each limit (or fails them, by configuration).
 
 use crate::config::Settings;
-use crate::error::Error;
 use crate::limiter::Limiter;
+use crate::units::error::Error;
+
+// Bottom up; rustfmt would sort adjacent `mod` lines.
+#[cfg(feature = "redis")]
+mod config;
+
+#[cfg(feature = "redis")]
+mod connection;
 
 #[cfg(feature = "redis")]
 mod batch;
+
 #[cfg(feature = "redis")]
-mod config;
-#[cfg(feature = "redis")]
-mod connection;
+mod limits;
+
 #[cfg(feature = "redis")]
 mod family;
+
+#[cfg(feature = "redis")]
+mod learned;
 
 #[cfg(feature = "redis")]
 pub use config::{
@@ -30,7 +40,9 @@ pub use config::{
     REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
 };
 #[cfg(feature = "redis")]
-pub(crate) use family::{Held, Learned, SharedFamily};
+pub(crate) use family::SharedFamily;
+#[cfg(feature = "redis")]
+pub(crate) use learned::{Learned, CORRECTION_TTL};
 
 /// Runs `work` on the current tokio runtime without waiting for it (updates to the shared
 /// state that must not delay the caller); without a runtime it is dropped, logged at debug.
@@ -40,6 +52,15 @@ pub(crate) fn spawn_detached(work: impl std::future::Future<Output = ()> + Send 
         Ok(runtime) => drop(runtime.spawn(work)),
         Err(_) => tracing::debug!("no tokio runtime: a shared limiter update was not sent"),
     }
+}
+
+/// A family's limiter, and the shared state it lives in when it is shared.
+pub(crate) struct Backed {
+    pub(crate) limiter: Limiter,
+    /// The family's state in Redis, for what the family shares beyond the buckets (learned
+    /// limits and the charge correction).
+    #[cfg(feature = "redis")]
+    pub(crate) shared: Option<SharedFamily>,
 }
 
 /// Where the limiters of one registry keep their state.
@@ -85,9 +106,13 @@ impl Backend {
     ///
     /// # Errors
     /// [`Error::Config`] for a Redis URL the client rejects.
-    pub(crate) fn limiter(&self, resolved: &crate::config::ModelProfile) -> Result<Limiter, Error> {
+    pub(crate) fn limiter(&self, resolved: &crate::config::ModelProfile) -> Result<Backed, Error> {
         match self {
-            Backend::Local => Ok(Limiter::new(resolved.quota.clone())),
+            Backend::Local => Ok(Backed {
+                limiter: Limiter::new(resolved.quota.clone()),
+                #[cfg(feature = "redis")]
+                shared: None,
+            }),
             #[cfg(feature = "redis")]
             Backend::Redis(config) => {
                 let family = SharedFamily::new(
@@ -97,7 +122,13 @@ impl Backend {
                     &resolved.tier,
                     &resolved.quota,
                 )?;
-                Ok(Limiter::with_shared_store(resolved.quota.clone(), family))
+                Ok(Backed {
+                    limiter: Limiter::with_store(
+                        resolved.quota.clone(),
+                        std::sync::Arc::new(family.clone()),
+                    ),
+                    shared: Some(family),
+                })
             }
         }
     }

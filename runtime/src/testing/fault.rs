@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::openai_wire;
-use crate::http::HttpError;
+use crate::answers::http::HttpError;
 
 #[cfg(doc)]
 use super::{MockProvider, Rejection, RejectionKind};

@@ -10,7 +10,9 @@ use tokio::time::Instant;
 
 use super::bucket::WINDOW_NANOS;
 use super::records::Admission;
-use crate::quota::{Dimension, Quota};
+
+use crate::units::cost::Dimension;
+use crate::units::quota::Quota;
 
 /// The limits a [`MockProvider`](super::MockProvider) enforces: requests and tokens per minute.
 ///

@@ -23,17 +23,27 @@
 //! `openai_wire` (how OpenAI writes requests, answers, headers and errors, shared by the
 //! provider and the server), and `server`.
 
+// Bottom up; rustfmt would sort adjacent `mod` lines.
 mod bucket;
-mod fault;
-mod limits;
-mod openai_wire;
-mod provider;
+
 mod records;
+
 mod request;
+
 mod response;
+
+mod openai_wire;
+
+mod fault;
+
+mod limits;
+
+mod provider;
+
+mod stream;
+
 #[cfg(feature = "mock-server")]
 mod server;
-mod stream;
 
 pub use fault::Fault;
 pub use limits::{LimitViolation, MockLimits};

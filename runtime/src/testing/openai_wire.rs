@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use super::request::{total_tokens, RequestedWork};
-use crate::http::HttpError;
-use crate::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage};
+use crate::answers::http::HttpError;
+use crate::model::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage};
 
 /// The organization named in error messages and the `openai-organization` header.
 pub(crate) const ORGANIZATION: &str = "org-mock";
@@ -521,7 +521,7 @@ pub(crate) fn parse_embeddings(request: &Value) -> Result<(String, RequestedWork
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::Encoding;
+    use crate::model::tokens::Encoding;
 
     #[test]
     fn go_durations() {
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(go_duration(ms(3_661_010)), "1h1m1.01s");
         for d in [20, 999, 1000, 46_001, 360_000, 5_400_000, 3_661_010] {
             assert_eq!(
-                crate::http::parse_go_duration(&go_duration(ms(d))),
+                crate::answers::http::parse_go_duration(&go_duration(ms(d))),
                 Some(ms(d))
             );
         }

@@ -18,11 +18,11 @@ use super::openai_wire::{self, BucketReport, LimitHit, LimitScope};
 use super::records::{Admission, MockStats, Rejection, RejectionKind};
 use super::request::{total_tokens, MockRequest, RequestedWork};
 use super::response::MockResponse;
+use crate::answers::http::HttpError;
 use crate::config::DEFAULT_MAX_TOKENS;
-use crate::http::HttpError;
 
 #[cfg(doc)]
-use crate::tokens::count_chat;
+use crate::model::tokens::count_chat;
 
 type CompletionFn = dyn Fn(u64) -> u64 + Send + Sync;
 

@@ -2,10 +2,10 @@
 //! [`RequestedWork`], the form every entry point (in-process or JSON) is reduced to before the
 //! provider charges it.
 
-use crate::tokens::{
+use crate::model::output::{MaxOutput, OutputBudget};
+use crate::model::tokens::{
     count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding, EstimateTokens,
 };
-use crate::{Budget, OutputBudget};
 
 #[cfg(doc)]
 use super::MockProvider;
@@ -115,8 +115,8 @@ impl EstimateTokens for MockRequest {
 
 /// `max_tokens` and `n`, so `#[rate_limited]` reserves what the mock will charge.
 impl OutputBudget for MockRequest {
-    fn output_budget(&self) -> Budget {
-        Budget {
+    fn output_budget(&self) -> MaxOutput {
+        MaxOutput {
             max_tokens: self.max_tokens,
             n: Some(self.n.max(1)),
         }

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::http::RateLimitHeaders;
-use crate::quota::Usage;
-use crate::usage::ReportUsage;
+use crate::answers::http::RateLimitHeaders;
+use crate::answers::usage::ReportUsage;
+use crate::units::cost::Usage;
 
 /// A successful response: OpenAI's JSON body plus the headers it came with.
 #[derive(Clone, Debug, PartialEq)]

@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 
 use super::stream::{self, MockStream, StreamPacing};
 use super::{openai_wire, MockLimits, MockProvider, MockResponse};
-use crate::http::HttpError;
+use crate::answers::http::HttpError;
 
 /// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
 ///

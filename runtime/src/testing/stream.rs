@@ -14,7 +14,7 @@ use std::future::Future;
 use tokio::time::Sleep;
 
 use super::{MockProvider, MockRequest, MockResponse};
-use crate::http::HttpError;
+use crate::answers::http::HttpError;
 
 /// How an admitted completion is streamed: its output split into `chunks` content chunks, one
 /// every `every`, so the stream lasts `chunks × every` after the response starts; the usage

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use ratelimited::testing::MockStream;
 use ratelimited::rate_limited;
-use ratelimited::RateLimitedStream;
+use ratelimited::stream::RateLimitedStream;
 
 mod support;
 use support::ApiError;

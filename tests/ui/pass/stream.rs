@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ratelimited::testing::MockStream;
-use ratelimited::{rate_limited, RateLimitedStream, Usage};
+use ratelimited::{rate_limited, Usage, stream::RateLimitedStream};
 use serde_json::json;
 use support::ApiError;
 

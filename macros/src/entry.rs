@@ -1,0 +1,28 @@
+//! The attribute's pipeline: parse the arguments (`attr.rs`) and the item, check the item
+//! (`validate.rs`), then generate the code (`expand.rs`).
+
+use proc_macro2::TokenStream;
+
+use crate::attr::Args;
+use crate::expand::expand;
+use crate::validate::{check, check_skip, parse_fn};
+
+/// The whole attribute: parse, check, generate. On any error the item comes back unchanged,
+/// followed by the errors, so the rest of the user's crate still type-checks.
+pub(crate) fn rate_limited(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = Args::parse(args);
+    let func = parse_fn(item.clone()).and_then(|func| check(&func).map(|()| func));
+    let expanded = match (args, func) {
+        (Ok(args), Ok(func)) => check_skip(&args.skip, &func.sig).map(|()| expand(&args, func)),
+        (Err(error), Ok(_)) | (Ok(_), Err(error)) => Err(error),
+        (Err(mut error), Err(item_error)) => {
+            error.combine(item_error);
+            Err(error)
+        }
+    };
+    expanded.unwrap_or_else(|error| {
+        let mut tokens = item;
+        tokens.extend(error.to_compile_error());
+        tokens
+    })
+}

@@ -1,0 +1,99 @@
+//! One admitted attempt: the reservation on the family's limiter and the family's in-flight
+//! guard, held while the request runs, or, for a streamed response, until the stream ends.
+//! However it ends, the limiter, the stats, the budgets and the breaker hear the same story.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::answers::classify::Verdict;
+use crate::answers::retry::Action;
+use crate::config::ModelProfile;
+use crate::family::state::InFlight;
+use crate::limiter::gcra::Mark;
+use crate::limiter::Reservation;
+use crate::units::cost::{Cost, Usage};
+
+/// An admitted attempt: holds the reservation while the body runs.
+#[must_use = "pass the attempt to `Call::finish`"]
+pub struct Attempt {
+    reservation: Reservation,
+    in_flight: InFlight,
+    profile: Arc<ModelProfile>,
+    /// The prompt estimate a provider that charges by characters took on arrival.
+    charged_prompt: Option<u64>,
+}
+
+impl Attempt {
+    pub(crate) fn new(
+        reservation: Reservation,
+        in_flight: InFlight,
+        profile: Arc<ModelProfile>,
+        charged_prompt: Option<u64>,
+    ) -> Self {
+        Attempt {
+            reservation,
+            in_flight,
+            profile,
+            charged_prompt,
+        }
+    }
+
+    /// What the attempt reserved.
+    pub(crate) fn reserved(&self) -> Cost {
+        self.reservation.cost()
+    }
+
+    /// The family this attempt's model belongs to, for logs.
+    pub(crate) fn profile(&self) -> &ModelProfile {
+        &self.profile
+    }
+
+    /// A successful answer that reported `reported` (or no usage): the reservation settles to
+    /// what the provider charges for it (or keeps the estimate), and the family's stats,
+    /// budgets and breaker record it. Returns where the buckets stood after the charge,
+    /// adjusted for the settle, to read the answer's rate-limit headers against.
+    pub(crate) fn succeeded(self, reported: Option<Usage>) -> Option<Mark> {
+        let reserved = self.reservation.cost();
+        let mut mark = self.reservation.mark();
+        let charged = reported.map(|usage| {
+            self.profile
+                .charged_usage(self.charged_prompt, reserved, usage)
+        });
+        match charged {
+            Some(usage) => {
+                self.reservation.settle(usage);
+                mark = mark.map(|mark| mark.settled(&reserved, &reserved.settled(usage)));
+            }
+            None => self.reservation.keep(),
+        }
+        self.in_flight.succeeded(reserved, charged, reported);
+        mark
+    }
+
+    /// A failed answer and what the retry policy made of it. A 429 was rejected before any
+    /// token was taken, so its tokens go back (the request still counts, as OpenAI counts it);
+    /// any other failure keeps the charge (the server may have counted it).
+    pub(crate) fn failed(self, verdict: &Verdict, action: &Action) {
+        if matches!(verdict, Verdict::RateLimited { .. }) {
+            self.reservation.settle(Usage::default());
+        } else {
+            self.reservation.keep();
+        }
+        self.in_flight.failed(verdict, action);
+    }
+
+    /// The server answered with a stream: the breaker hears of the answer now; the
+    /// reservation, the in-flight count and the budgets' hold stay until the stream ends.
+    pub(crate) fn streaming(mut self) -> Self {
+        self.in_flight.answered();
+        self
+    }
+}
+
+impl fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attempt")
+            .field("reservation", &self.reservation)
+            .finish()
+    }
+}

@@ -1,0 +1,365 @@
+//! What a family keeps for long runs next to its limiter: the circuit breaker, the spend
+//! ledgers, the price and the running stats, and the two guards a call holds while it waits
+//! and while it is in flight, so that a dropped future is still counted and released.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::answers::classify::Verdict;
+use crate::answers::retry::Action;
+use crate::family::breaker::{Breaker, Outcome, Pass};
+use crate::family::events;
+use crate::family::spend::{Hold, Ledger};
+use crate::family::stats::{Counters, FamilyStats};
+use crate::limiter::Limiter;
+use crate::model::limit_family::LimitFamily;
+use crate::model::prices::Price;
+use crate::units::cost::{Cost, Dimension, Usage};
+use crate::units::error::Error;
+use crate::units::money::SpendLimit;
+
+/// One family's breaker, ledgers, price and counts.
+#[derive(Debug)]
+pub(crate) struct FamilyState {
+    family: LimitFamily,
+    tier: String,
+    price: Option<Price>,
+    cooldown: Duration,
+    inner: Mutex<Inner>,
+    /// `None` when the process has no budget: nothing to lock on the hot path.
+    process_budget: Option<Arc<Mutex<Ledger>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    counters: Counters,
+    breaker: Breaker,
+    budget: Ledger,
+}
+
+/// What configures a family's state.
+pub(crate) struct FamilyPolicy {
+    pub(crate) price: Option<Price>,
+    pub(crate) budget: SpendLimit,
+    pub(crate) breaker_failures: u32,
+    pub(crate) breaker_cooldown: Duration,
+}
+
+impl FamilyState {
+    pub(crate) fn new(
+        family: LimitFamily,
+        tier: String,
+        policy: FamilyPolicy,
+        process_budget: Option<Arc<Mutex<Ledger>>>,
+    ) -> Self {
+        FamilyState {
+            inner: Mutex::new(Inner {
+                counters: Counters::default(),
+                breaker: Breaker::new(policy.breaker_failures, policy.breaker_cooldown),
+                budget: Ledger::new(format!("the {family}"), policy.budget),
+            }),
+            family,
+            tier,
+            price: policy.price,
+            cooldown: policy.breaker_cooldown,
+            process_budget,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Checks the breaker and the budgets before an attempt waits: refuses at once, or holds
+    /// the attempt's reservation on the budgets and counts it as waiting.
+    ///
+    /// # Errors
+    /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`].
+    pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
+        let hold = Hold {
+            tokens: cost.tokens(),
+            usd: self.price.map(|price| price.of_reservation(*cost)),
+        };
+        let mut inner = self.lock();
+        inner.counters.issued += 1;
+        let pass = match inner.breaker.admit(Instant::now) {
+            Ok((pass, transition)) => {
+                if let Some(transition) = transition {
+                    events::breaker(&self.family, transition, 0, self.cooldown);
+                }
+                pass
+            }
+            Err(retry_in) => {
+                inner.counters.refused += 1;
+                return Err(Error::CircuitOpen {
+                    family: self.family.to_string(),
+                    retry_in,
+                });
+            }
+        };
+        let mut process = self
+            .process_budget
+            .as_ref()
+            .map(|ledger| ledger.lock().unwrap_or_else(|p| p.into_inner()));
+        let checked = inner.budget.check(hold).and_then(|()| match &process {
+            Some(process) => process.check(hold),
+            None => Ok(()),
+        });
+        if let Err(error) = checked {
+            inner.counters.refused += 1;
+            if pass == Pass::Probe {
+                inner.breaker.probe_abandoned();
+            }
+            events::refused(&self.family, &error);
+            return Err(error);
+        }
+        inner.budget.hold(hold);
+        if let Some(process) = &mut process {
+            process.hold(hold);
+        }
+        drop(process);
+        inner.counters.waiting += 1;
+        Ok(Pending {
+            state: Some(Arc::clone(self)),
+            pass,
+            hold,
+            started: Instant::now(),
+        })
+    }
+
+    /// The family's snapshot, taken under one short lock.
+    pub(crate) fn snapshot(&self) -> FamilyStats {
+        let inner = self.lock();
+        let c = &inner.counters;
+        FamilyStats {
+            family: self.family.id.clone(),
+            provider: self.family.provider.to_string(),
+            tier: self.tier.clone(),
+            issued: c.issued,
+            admitted: c.admitted,
+            refused: c.refused,
+            cancelled: c.cancelled,
+            waiting: c.waiting,
+            in_flight: c.in_flight,
+            total_wait: c.total_wait,
+            max_wait: c.max_wait,
+            retries: c.retries,
+            rate_limited: c.rate_limited,
+            transient_failures: c.transient_failures,
+            breaker: inner.breaker.state(),
+            reserved_tokens: c.reserved_tokens,
+            charged_tokens: c.charged_tokens,
+            reported_calls: c.reported_calls,
+            estimated_input_tokens: c.estimated_input_tokens,
+            reported_input_tokens: c.reported_input_tokens,
+            reported_output_tokens: c.reported_output_tokens,
+            cost_usd: self.price.map(|_| c.cost_usd),
+            budget_left: inner.budget.left(),
+        }
+    }
+
+    /// Settles both budgets: `held` released, `spent` recorded.
+    fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
+        inner.budget.settle(held, spent);
+        if let Some(process) = &self.process_budget {
+            process
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .settle(held, spent);
+        }
+    }
+
+    fn breaker_outcome(&self, inner: &mut Inner, pass: Pass, outcome: Outcome) {
+        let failures = inner.breaker.failures().saturating_add(1);
+        if let Some(transition) = inner.breaker.record(pass, outcome, Instant::now) {
+            events::breaker(&self.family, transition, failures, self.cooldown);
+        }
+    }
+}
+
+/// An attempt waiting for the limiter. Dropped, it counts as cancelled and releases its holds.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Pending {
+    state: Option<Arc<FamilyState>>,
+    pass: Pass,
+    hold: Hold,
+    started: Instant,
+}
+
+impl Pending {
+    /// The limiter refused the attempt (too large, backend down).
+    pub(crate) fn refuse(mut self, error: Error) -> Error {
+        if let Some(state) = self.state.take() {
+            let mut inner = state.lock();
+            inner.counters.waiting -= 1;
+            inner.counters.refused += 1;
+            self.release(&state, &mut inner);
+        }
+        error
+    }
+
+    /// The limiter admitted the attempt, which is sent next.
+    pub(crate) fn admitted(mut self, cost: Cost, limiter: &Limiter) -> InFlight {
+        let state = self
+            .state
+            .take()
+            .expect("a pending attempt is admitted once");
+        let waited = self.started.elapsed();
+        {
+            let mut inner = state.lock();
+            let c = &mut inner.counters;
+            c.waiting -= 1;
+            c.admitted += 1;
+            c.in_flight += 1;
+            c.total_wait += waited;
+            c.max_wait = c.max_wait.max(waited);
+            c.reserved_tokens = c.reserved_tokens.saturating_add(cost.tokens());
+        }
+        if waited > events::LONG_WAIT {
+            let quota = limiter.quota();
+            events::waited(
+                &state.family,
+                waited,
+                cost,
+                limiter.in_use(Dimension::TokensPerMinute),
+                quota.capacity(Dimension::TokensPerMinute),
+            );
+        }
+        InFlight {
+            state: Some(state),
+            breaker: Some(self.pass),
+            hold: self.hold,
+        }
+    }
+
+    fn release(&self, state: &FamilyState, inner: &mut Inner) {
+        state.settle_budgets(inner, self.hold, Hold::default());
+        if self.pass == Pass::Probe {
+            inner.breaker.probe_abandoned();
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let mut inner = state.lock();
+            inner.counters.waiting -= 1;
+            inner.counters.cancelled += 1;
+            self.release(&state, &mut inner);
+        }
+    }
+}
+
+/// An admitted attempt until its answer is settled: a whole response when it is read, a
+/// stream when it ends. Dropped unsettled (a stream dropped before its end, a future dropped
+/// after sending), it keeps its whole reservation as spent.
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    state: Option<Arc<FamilyState>>,
+    /// The breaker's pass, until the breaker has heard how the attempt went.
+    breaker: Option<Pass>,
+    hold: Hold,
+}
+
+impl InFlight {
+    /// The server answered and its answer is being read (a stream): the breaker hears of the
+    /// success now, so a stream that runs for minutes neither holds a probe open nor leaves a
+    /// run of failures standing; the stats and budgets settle when it ends.
+    pub(crate) fn answered(&mut self) {
+        if let (Some(state), Some(pass)) = (&self.state, self.breaker.take()) {
+            let mut inner = state.lock();
+            state.breaker_outcome(&mut inner, pass, Outcome::Answered);
+        }
+    }
+
+    /// A successful answer: `reserved` was held on the limiter, `charged` is what it was
+    /// settled to, `reported` the usage the response gave, if any.
+    pub(crate) fn succeeded(
+        mut self,
+        reserved: Cost,
+        charged: Option<Usage>,
+        reported: Option<Usage>,
+    ) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let mut inner = state.lock();
+        let spent = match reported {
+            Some(usage) => Hold {
+                tokens: usage.input_tokens.saturating_add(usage.output_tokens),
+                usd: state.price.map(|price| price.of_usage(usage)),
+            },
+            None => self.hold,
+        };
+        let c = &mut inner.counters;
+        c.in_flight -= 1;
+        let charged = charged.map_or(reserved.tokens(), |u| u.input_tokens + u.output_tokens);
+        c.charged_tokens = c.charged_tokens.saturating_add(charged);
+        if let Some(usage) = reported {
+            c.reported_calls += 1;
+            c.estimated_input_tokens += reserved.input_tokens;
+            c.reported_input_tokens += usage.input_tokens;
+            c.reported_output_tokens += usage.output_tokens;
+        }
+        c.cost_usd += spent.usd.unwrap_or(0.0);
+        state.settle_budgets(&mut inner, self.hold, spent);
+        if let Some(pass) = self.breaker.take() {
+            state.breaker_outcome(&mut inner, pass, Outcome::Answered);
+        }
+    }
+
+    /// A failed answer, and what the retry policy made of it.
+    pub(crate) fn failed(mut self, verdict: &Verdict, action: &Action) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let mut inner = state.lock();
+        let c = &mut inner.counters;
+        c.in_flight -= 1;
+        let (outcome, reason) = match verdict {
+            Verdict::RateLimited { .. } => {
+                c.rate_limited += 1;
+                (Outcome::Answered, "a 429")
+            }
+            Verdict::Transient { .. } => {
+                c.transient_failures += 1;
+                (Outcome::TransientFailure, "a transient failure")
+            }
+            _ => (Outcome::Answered, "an error"),
+        };
+        if let Action::Retry { wait, hold_family } = *action {
+            if hold_family {
+                c.retries.rate_limited += 1;
+            } else {
+                c.retries.transient += 1;
+            }
+            events::retrying(&state.family, reason, wait);
+        }
+        // Providers bill answers, not errors.
+        state.settle_budgets(&mut inner, self.hold, Hold::default());
+        if let Some(pass) = self.breaker.take() {
+            state.breaker_outcome(&mut inner, pass, outcome);
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let mut inner = state.lock();
+            inner.counters.in_flight -= 1;
+            inner.counters.cost_usd += self.hold.usd.unwrap_or(0.0);
+            state.settle_budgets(&mut inner, self.hold, self.hold);
+            if self.breaker == Some(Pass::Probe) {
+                inner.breaker.probe_abandoned();
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The limiter of one limit family: every dimension at once, FIFO within each priority lane,
+//! exact waits on tokio's clock.
+//!
+//! Bottom up: `gcra` (the pure buckets), `lanes` (priority lanes and their turns), `state` (the
+//! queue and buckets behind one lock), `reservation` (what an admitted caller holds),
+//! `acquire` (the future a caller awaits), and here the handle, [`Limiter`], with the
+//! [`SharedStore`] trait a backend implements to keep the state elsewhere (the Redis store
+//! does): the limiter never names its backends.
+
+pub mod gcra;
+
+pub mod lanes;
+
+mod state;
+
+pub mod reservation;
+
+pub mod acquire;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use acquire::Acquire;
+pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
+pub use reservation::{Reservation, SharedHold};
+
+use crate::units::cost::{Cost, Dimension};
+use gcra::{duration_ns, Buckets, Mark};
+use lanes::LaneTurns;
+use state::{wake, Gate, Shared, State};
+
+use crate::units::quota::Quota;
+
+/// A backend that keeps a limiter's state outside this process (the Redis store), so that every
+/// process pointed at it shares one limit. Like governor's `StateStore`: the limiter calls this
+/// trait and never names the backend.
+///
+/// A store charges reservations itself; the limiter forwards its limit changes, holds and
+/// tightenings so they reach every process.
+pub trait SharedStore: Send + Sync + 'static {
+    /// Reserves `cost` in `priority`'s lane on the shared state (or wherever the store's
+    /// failure policy sends it while the backend is away). A reservation charged on the shared
+    /// state is built with [`Limiter::shared_reservation`] before any wait, so that dropping
+    /// the caller refunds it.
+    fn acquire(&self, limiter: &Limiter, cost: Cost, priority: Priority) -> acquire::SharedAcquire;
+    /// The limits changed.
+    fn set_quota(&self, quota: &Quota);
+    /// Admit nobody for `duration` (a 429's retry-after), in every process.
+    fn hold(&self, quota: &Quota, duration: Duration);
+    /// Raise the units in use on `dimension` to at least `used`, in every process.
+    fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64);
+    /// Whether the backend is unreachable right now.
+    fn is_down(&self) -> bool;
+}
+
+/// A rate limiter for one limit family: requests and tokens per minute and per day, input and
+/// output tokens, an in-flight cap and a minimum interval, all reserved at once.
+///
+/// - **All or nothing**: [`acquire`](Limiter::acquire) charges every dimension together once the
+///   whole cost fits; it never holds part of a quota while waiting for the rest.
+/// - **FIFO within priority lanes**: each [`Priority`] lane admits its waiters strictly in
+///   arrival order, so a large request is never starved by a stream of small ones. A higher
+///   lane goes before a lower one, except that a waiting lower lane takes one turn in every
+///   few (its guaranteed share, [`set_lane_share`](Limiter::set_lane_share)). Only the waiter
+///   that goes next keeps a timer; a refund, a released slot or a limit change wakes that one
+///   waiter and nobody else.
+/// - **Too large fails now**: a cost above a dimension's capacity returns
+///   [`Error::RequestTooLarge`] immediately instead of a wait that cannot end.
+/// - **Exact, virtual-time friendly**: all time comes from [`tokio::time`], so under
+///   `#[tokio::test(start_paused = true)]` waits pass in virtual time with exact durations.
+///
+/// Cloning is cheap and every clone shares the same state.
+///
+/// ```
+/// use ratelimited_runtime::{Cost, Limiter, Quota, Usage};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited_runtime::Error> {
+/// let limiter = Limiter::new(Quota::default().rpm(500).tpm(30_000));
+/// let reservation = limiter.acquire(Cost::request(1_200, 256)).await?;
+/// // ... send the request ...
+/// reservation.settle(Usage::new(1_180, 97)); // refunds what the call did not use
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Limiter {
+    shared: Arc<Shared>,
+    /// Where the state lives when it is shared (the local buckets then stay unused).
+    store: Option<Arc<dyn SharedStore>>,
+}
+
+impl Limiter {
+    /// A limiter enforcing `quota`, with full buckets.
+    pub fn new(quota: Quota) -> Self {
+        Limiter::build(quota, None)
+    }
+
+    /// A limiter whose state lives in `store`, shared with every process using it. Its local
+    /// buckets stay unused, but keep the limits in force.
+    pub fn with_store(quota: Quota, store: Arc<dyn SharedStore>) -> Self {
+        Limiter::build(quota, Some(store))
+    }
+
+    fn build(quota: Quota, store: Option<Arc<dyn SharedStore>>) -> Self {
+        Limiter {
+            shared: Arc::new(Shared {
+                origin: Instant::now(),
+                state: Mutex::new(State {
+                    buckets: Buckets::new(&quota),
+                    quota,
+                    in_flight: 0,
+                    held_until: 0,
+                    lanes: Default::default(),
+                    turns: LaneTurns::new(),
+                    waiting: 0,
+                    next_id: 0,
+                }),
+            }),
+            store,
+        }
+    }
+
+    /// Waits until `cost` fits every dimension, in arrival order, and reserves it, in the
+    /// [`Priority::Normal`] lane.
+    ///
+    /// Fails at once with [`Error::RequestTooLarge`] when `cost` exceeds a dimension's
+    /// capacity. Dropping the future before it resolves gives up the place in the queue and
+    /// reserves nothing.
+    ///
+    /// With a shared store (feature `redis`), the reservation goes to Redis in a batch with
+    /// this process's other waiters, in their order: the store charges it at once and says how
+    /// long to sleep.
+    #[inline]
+    pub fn acquire(&self, cost: Cost) -> Acquire {
+        self.acquire_with(cost, Priority::Normal)
+    }
+
+    /// Like [`acquire`](Limiter::acquire), waiting in `priority`'s lane: ahead of every lower
+    /// lane (which keeps its guaranteed share), behind every earlier waiter of the same lane.
+    ///
+    /// With a shared store (feature `redis`), lanes order this process's own waiters: other
+    /// processes' reservations are not in this queue, and Redis admits them in the order the
+    /// processes send.
+    pub fn acquire_with(&self, cost: Cost, priority: Priority) -> Acquire {
+        match &self.store {
+            Some(store) => {
+                Acquire::through_store(store.acquire(self, cost, priority), cost, priority.lane())
+            }
+            None => Acquire::local(self.shared.clone(), cost, priority.lane()),
+        }
+    }
+
+    /// A reservation charged on this limiter's shared store: releasing it hands `held` back
+    /// there. For [`SharedStore`] implementations.
+    pub fn shared_reservation(&self, cost: Cost, held: Box<dyn SharedHold>) -> Reservation {
+        Reservation::shared(self.shared.clone(), cost, held)
+    }
+
+    /// Whether this limiter's state lives in a shared store that is unreachable right now
+    /// (its calls then go to the store's local fallback, or fail, as configured). False for a
+    /// limiter with no shared store.
+    pub fn shared_store_down(&self) -> bool {
+        self.store.as_ref().is_some_and(|s| s.is_down())
+    }
+
+    /// Reserves `cost` only if it fits now and nobody is waiting ahead of it.
+    ///
+    /// A limiter whose state is shared through Redis cannot know that without a round trip:
+    /// it answers [`TryAcquireError::WouldWait`] (use [`acquire`](Limiter::acquire)).
+    #[inline]
+    pub fn try_acquire(&self, cost: Cost) -> Result<Reservation, TryAcquireError> {
+        if self.store.is_some() {
+            return Err(TryAcquireError::WouldWait);
+        }
+        let mut state = self.shared.lock();
+        if state.waiting > 0 {
+            return Err(TryAcquireError::WouldWait);
+        }
+        let now = self.shared.now();
+        match state.try_admit(&cost, now) {
+            Gate::Admit(mark) => Ok(Reservation::new(self.shared.clone(), cost, Some(mark))),
+            Gate::Wait(_) => Err(TryAcquireError::WouldWait),
+            Gate::TooLarge(t) => Err(TryAcquireError::TooLarge {
+                dimension: t.dimension,
+                requested: t.requested,
+                capacity: t.capacity,
+            }),
+        }
+    }
+
+    /// Sets the minimum share of admissions a waiting lower [`Priority`] lane keeps while
+    /// higher lanes have waiters too: with `share` = 0.1 (the default, [`DEFAULT_LANE_SHARE`]),
+    /// a lane takes a turn after at most nine admissions of higher lanes. The share counts
+    /// admissions, not tokens. The lanes' queues and places are kept.
+    ///
+    /// # Errors
+    /// [`InvalidLaneShare`] for a share outside (0, 0.5].
+    pub fn set_lane_share(&self, share: f64) -> Result<(), InvalidLaneShare> {
+        let waker = {
+            let mut state = self.shared.lock();
+            state.turns.set_share(share)?;
+            state.head_waker()
+        };
+        wake(waker);
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn quota(&self) -> Quota {
+        self.shared.lock().quota.clone()
+    }
+
+    /// Replaces the limits without losing state: what is in use on each dimension stays in
+    /// use, waiters keep their places, and the head of the queue re-checks at once.
+    pub fn set_quota(&self, quota: Quota) {
+        let now = self.shared.now();
+        if let Some(store) = &self.store {
+            store.set_quota(&quota);
+        }
+        let waker = {
+            let mut state = self.shared.lock();
+            state.buckets.set_quota(&quota, now);
+            state.quota = quota;
+            state.head_waker()
+        };
+        wake(waker);
+    }
+
+    /// Admits nobody for `duration` from now (for example after a 429 with a retry-after), so
+    /// that concurrent callers wait instead of piling on. A shorter hold never shortens a
+    /// longer one already in force.
+    pub fn hold_for(&self, duration: Duration) {
+        let until = self.shared.now().saturating_add(duration_ns(duration));
+        let mut state = self.shared.lock();
+        state.held_until = state.held_until.max(until);
+        if let Some(store) = &self.store {
+            store.hold(&state.quota, duration);
+        }
+    }
+
+    /// Raises the units in use on `dimension` to at least `used` (what the server reports in
+    /// use), never lowering them.
+    pub fn tighten(&self, dimension: Dimension, used: u64) {
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        state.buckets.tighten(dimension, used, now);
+        if let Some(store) = &self.store {
+            store.tighten(&state.quota, dimension, used);
+        }
+    }
+
+    /// Brings `dimension` toward what a server reported in use when it answered the request
+    /// of a reservation taken at `mark` (see [`Reservation::mark`]) after `processing` on its
+    /// side (when the server says): the report, refilled since the server counted it, plus
+    /// what this limiter charged after the mark (see `Buckets::reconcile`). Never lowers the
+    /// level. Without a mark the report counts as in use now, as [`tighten`](Limiter::tighten)
+    /// does. Local buckets only: a family whose buckets live in Redis is reconciled there
+    /// (see the feedback). Returns the units in use before and the units the report implies,
+    /// when `dimension` is limited.
+    pub(crate) fn reconcile(
+        &self,
+        dimension: Dimension,
+        reported: u64,
+        mark: Option<&Mark>,
+        processing: Option<Duration>,
+    ) -> Option<(u64, u64)> {
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        match mark {
+            Some(mark) => {
+                let counted_by = mark.counted_by(now, processing);
+                state
+                    .buckets
+                    .reconcile(dimension, reported, mark, counted_by, now)
+            }
+            None => {
+                let before = state.buckets.level(dimension, now)?;
+                state.buckets.tighten(dimension, reported, now);
+                Some((before, reported))
+            }
+        }
+    }
+
+    /// Units in use on `dimension` right now (requests in flight for
+    /// [`Dimension::Concurrency`]), or `None` if it is not limited.
+    ///
+    /// `None` too for a limiter whose state lives in a shared store: its buckets' levels are
+    /// in the store, and this process's local buckets are never charged.
+    pub fn in_use(&self, dimension: Dimension) -> Option<u64> {
+        if self.store.is_some() {
+            return None;
+        }
+        let now = self.shared.now();
+        let state = self.shared.lock();
+        match dimension {
+            Dimension::Concurrency => state.quota.concurrency.map(|_| state.in_flight),
+            _ => state.buckets.level(dimension, now),
+        }
+    }
+
+    /// How many callers are waiting, in all lanes.
+    pub fn waiting(&self) -> usize {
+        self.shared.lock().waiting
+    }
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("Limiter")
+            .field("quota", &state.quota)
+            .field("in_flight", &state.in_flight)
+            .field("waiting", &state.waiting)
+            .finish()
+    }
+}
+
+/// Why [`Limiter::try_acquire`] did not reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryAcquireError {
+    /// The cost does not fit now, or others are waiting first.
+    #[error("the request would have to wait")]
+    WouldWait,
+    /// The cost can never fit: see [`Error::RequestTooLarge`].
+    #[error("request too large: it needs {requested} {dimension} but the capacity is {capacity}")]
+    TooLarge {
+        /// The dimension it does not fit in.
+        dimension: Dimension,
+        /// What the request asked for on that dimension.
+        requested: u64,
+        /// The dimension's capacity after headroom.
+        capacity: u64,
+    },
+}

@@ -1,0 +1,61 @@
+//! The quota arithmetic of a shared family: bucket windows, what can never fit, the share a
+//! process falls back to while Redis is away, and the script's arguments for no lease.
+
+use crate::units::cost::{Cost, Dimension};
+use crate::units::error::Error;
+use crate::units::quota::Quota;
+
+/// A quota's concurrency cap, for a cost that takes a slot.
+pub(super) fn slot_cap(quota: &Quota, cost: &Cost) -> Option<u32> {
+    quota.concurrency.filter(|_| cost.requests > 0)
+}
+
+pub(super) fn no_lease(extra_us: u128) -> [String; 5] {
+    [
+        "0".to_owned(),
+        "0".to_owned(),
+        String::new(),
+        "0".to_owned(),
+        extra_us.to_string(),
+    ]
+}
+
+/// A bucket's window in µs (the minimum interval's own length for `MinInterval`).
+pub(super) fn window_us(quota: &Quota, dimension: Dimension) -> u64 {
+    let window = match dimension {
+        Dimension::MinInterval => quota.min_interval,
+        _ => dimension.window(),
+    };
+    window.map_or(0, |w| u64::try_from(w.as_micros()).unwrap_or(u64::MAX))
+}
+
+pub(super) fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
+    Dimension::ALL.iter().find_map(|&dimension| {
+        let capacity = quota.capacity(dimension)?;
+        let requested = match dimension {
+            Dimension::Concurrency => u64::from(cost.requests),
+            _ => dimension.charge(cost),
+        };
+        (requested > capacity).then_some(Error::RequestTooLarge {
+            dimension,
+            requested,
+            capacity,
+        })
+    })
+}
+
+/// `quota` at `share` of every limit: what one process may use while Redis is away.
+pub(super) fn fallback_quota(quota: &Quota, share: f64) -> Quota {
+    let mut scaled = quota.clone();
+    for dimension in Dimension::ALL {
+        if dimension == Dimension::MinInterval {
+            continue;
+        }
+        if let Some(limit) = quota.limit(dimension) {
+            let part = ((limit as f64 * share).floor() as u64).max(1);
+            scaled.set_limit(dimension, Some(part));
+        }
+    }
+    scaled.min_interval = quota.min_interval.map(|i| i.div_f64(share));
+    scaled
+}

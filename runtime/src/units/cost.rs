@@ -1,0 +1,168 @@
+//! What a limit counts and what one request costs: the dimensions of a limit family, the cost
+//! reserved before a call and the usage read after it.
+
+use std::fmt;
+use std::time::Duration;
+
+/// One limited quantity of a limit family.
+///
+/// Every dimension except [`Dimension::Concurrency`] is a continuously refilled bucket whose
+/// capacity is one window of quota (a minute or a day) times the headroom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Dimension {
+    /// Requests per minute (`RPM`).
+    RequestsPerMinute,
+    /// Input plus output tokens per minute (`TPM`).
+    TokensPerMinute,
+    /// Input tokens per minute (`ITPM`, Anthropic; Gemini's TPM counts input only).
+    InputTokensPerMinute,
+    /// Output tokens per minute (`OTPM`, Anthropic).
+    OutputTokensPerMinute,
+    /// Requests per day (`RPD`).
+    RequestsPerDay,
+    /// Input plus output tokens per day (`TPD`).
+    TokensPerDay,
+    /// Requests in flight at once (`CONCURRENCY`).
+    Concurrency,
+    /// Minimum time between two request starts (`MIN_INTERVAL_MS`).
+    MinInterval,
+    /// Requests per second (`BURST`): a short-window cap under the per-minute one.
+    ///
+    /// Azure OpenAI checks RPM over 1 s or 10 s windows (a 600-RPM deployment answers 429 past
+    /// 10 requests in one second), so a full minute's bucket released at once draws 429s
+    /// there. A one-second bucket of `RPM / 60` is the stricter of Azure's two windows; it is
+    /// on by default for Azure and set by `RATE_LIMITED_<FAMILY>_BURST` for any family.
+    RequestsPerSecond,
+}
+
+impl Dimension {
+    /// Every dimension, in the order limits are checked and reported.
+    pub const ALL: [Dimension; 9] = [
+        Dimension::RequestsPerMinute,
+        Dimension::TokensPerMinute,
+        Dimension::InputTokensPerMinute,
+        Dimension::OutputTokensPerMinute,
+        Dimension::RequestsPerDay,
+        Dimension::TokensPerDay,
+        Dimension::Concurrency,
+        Dimension::MinInterval,
+        Dimension::RequestsPerSecond,
+    ];
+
+    /// The suffix this dimension has in `RATE_LIMITED_<FAMILY>_<DIM>` env vars.
+    pub const fn env_suffix(self) -> &'static str {
+        match self {
+            Dimension::RequestsPerMinute => "RPM",
+            Dimension::TokensPerMinute => "TPM",
+            Dimension::InputTokensPerMinute => "ITPM",
+            Dimension::OutputTokensPerMinute => "OTPM",
+            Dimension::RequestsPerDay => "RPD",
+            Dimension::TokensPerDay => "TPD",
+            Dimension::Concurrency => "CONCURRENCY",
+            Dimension::MinInterval => "MIN_INTERVAL_MS",
+            Dimension::RequestsPerSecond => "BURST",
+        }
+    }
+
+    /// The window one quota of this dimension refills over (`None` for concurrency).
+    pub const fn window(self) -> Option<Duration> {
+        match self {
+            Dimension::RequestsPerMinute
+            | Dimension::TokensPerMinute
+            | Dimension::InputTokensPerMinute
+            | Dimension::OutputTokensPerMinute => Some(Duration::from_secs(60)),
+            Dimension::RequestsPerDay | Dimension::TokensPerDay => {
+                Some(Duration::from_secs(86_400))
+            }
+            Dimension::RequestsPerSecond => Some(Duration::from_secs(1)),
+            Dimension::Concurrency | Dimension::MinInterval => None,
+        }
+    }
+
+    /// How much of `cost` this dimension charges.
+    pub const fn charge(self, cost: &Cost) -> u64 {
+        match self {
+            Dimension::RequestsPerMinute
+            | Dimension::RequestsPerDay
+            | Dimension::Concurrency
+            | Dimension::MinInterval
+            | Dimension::RequestsPerSecond => cost.requests as u64,
+            Dimension::TokensPerMinute | Dimension::TokensPerDay => cost.tokens(),
+            Dimension::InputTokensPerMinute => cost.input_tokens,
+            Dimension::OutputTokensPerMinute => cost.output_tokens,
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dimension::RequestsPerMinute => "requests per minute",
+            Dimension::TokensPerMinute => "tokens per minute",
+            Dimension::InputTokensPerMinute => "input tokens per minute",
+            Dimension::OutputTokensPerMinute => "output tokens per minute",
+            Dimension::RequestsPerDay => "requests per day",
+            Dimension::TokensPerDay => "tokens per day",
+            Dimension::Concurrency => "requests in flight",
+            Dimension::MinInterval => "minimum interval between requests",
+            Dimension::RequestsPerSecond => "requests per second",
+        })
+    }
+}
+
+/// What one request charges, reserved before the call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cost {
+    /// Requests (normally 1).
+    pub requests: u32,
+    /// Estimated input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Output tokens the request may produce (`n × max_tokens`).
+    pub output_tokens: u64,
+}
+
+impl Cost {
+    /// One request with the given input and output token reservation.
+    pub const fn request(input_tokens: u64, output_tokens: u64) -> Self {
+        Cost {
+            requests: 1,
+            input_tokens,
+            output_tokens,
+        }
+    }
+
+    /// Input plus output tokens.
+    pub const fn tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    /// The same requests, charged what `usage` reports: what a settle leaves in the buckets.
+    pub const fn settled(&self, usage: Usage) -> Cost {
+        Cost {
+            requests: self.requests,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+        }
+    }
+}
+
+/// The tokens a finished request really used, read from its response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Usage {
+    /// Input tokens that count toward input limits (cache reads excluded where the provider
+    /// excludes them).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// Usage with the given input and output tokens.
+    pub const fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Usage {
+            input_tokens,
+            output_tokens,
+        }
+    }
+}
