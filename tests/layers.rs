@@ -496,9 +496,10 @@ fn check(files: &[(impl AsRef<str>, impl AsRef<str>)], lib: &str) -> Report {
         if t > m && !tree.modules[t].path.starts_with(&tree.modules[m].path) {
             let first = *lines.first().unwrap();
             let more: Vec<String> = lines.iter().skip(1).map(ToString::to_string).collect();
-            let more = match more.is_empty() {
-                true => String::new(),
-                false => format!(" (also lines {})", more.join(", ")),
+            let more = if more.is_empty() {
+                String::new()
+            } else {
+                format!(" (also lines {})", more.join(", "))
             };
             let (from, to) = (tree.name(m), tree.name(t));
             let text = format!(

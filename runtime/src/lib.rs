@@ -8,6 +8,7 @@
 //!
 //! | layer | holds |
 //! |---|---|
+//! | `sync` | locks that recover from poisoning |
 //! | [`units`] | the vocabulary: dimensions, money, quotas and costs, the one error type |
 //! | [`model`] | what is known of providers and models: tokens, providers, limit families, tier and price tables |
 //! | [`answers`] | reading a provider's answers: classification, retry policy, usage, HTTP headers |
@@ -22,6 +23,8 @@
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 // Bottom up. Each declaration stands alone: rustfmt sorts adjacent `mod` lines.
+mod sync;
+
 pub mod units;
 
 pub mod model;

@@ -16,6 +16,7 @@ use crate::family::stats::{Counters, FamilyStats};
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
+use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
@@ -69,9 +70,7 @@ impl FamilyState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.locked()
     }
 
     /// Checks the breaker and the budgets before an attempt waits: refuses at once, or holds
@@ -101,10 +100,7 @@ impl FamilyState {
                 });
             }
         };
-        let mut process = self
-            .process_budget
-            .as_ref()
-            .map(|ledger| ledger.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut process = self.process_budget.as_ref().map(|ledger| ledger.locked());
         let checked = inner.budget.check(hold).and_then(|()| match &process {
             Some(process) => process.check(hold),
             None => Ok(()),
@@ -166,10 +162,7 @@ impl FamilyState {
     fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
         inner.budget.settle(held, spent);
         if let Some(process) = &self.process_budget {
-            process
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .settle(held, spent);
+            process.locked().settle(held, spent);
         }
     }
 

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::gcra::{duration_ns, Buckets, Decision, Mark};
 use super::lanes::{LaneTurns, LANES};
+use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
 use crate::units::quota::Quota;
@@ -181,7 +182,7 @@ impl Shared {
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // The state stays consistent at every await point, so a panic elsewhere cannot leave
         // it half-updated: recover from poisoning instead of spreading the panic.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     #[inline]

@@ -26,6 +26,7 @@ use crate::family::stats::Stats;
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
+use crate::sync::Locked;
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
 
@@ -199,10 +200,7 @@ impl Registry {
     }
 
     fn overrides(&self) -> std::sync::MutexGuard<'_, Overrides> {
-        self.inner
-            .overrides
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.overrides.locked()
     }
 
     /// What every family used so far has done: waits, retries, 429s, breaker, tokens, cost and
@@ -221,7 +219,7 @@ impl Registry {
             .inner
             .process_budget
             .get()
-            .map(|ledger| ledger.lock().unwrap_or_else(|p| p.into_inner()).left())
+            .map(|ledger| ledger.locked().left())
             .unwrap_or_else(|| {
                 let limit = self.process_spend_limit().unwrap_or_default();
                 Ledger::new("the process-wide", limit).left()
@@ -334,10 +332,7 @@ impl Registry {
                 let limiter = backed.limiter;
                 let policy = self.family_policy(&profile.family, &settings)?;
                 let process_budget = self.process_budget()?;
-                let unlimited = process_budget
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_unlimited();
+                let unlimited = process_budget.locked().is_unlimited();
                 let process_budget = (!unlimited).then_some(process_budget);
                 let state = FamilyState::new(
                     profile.family.clone(),

@@ -18,6 +18,7 @@ use crate::limiter::lanes::{LaneTurns, Priority, LANES};
 use crate::units::cost::Cost;
 
 use super::connection::Unavailable;
+use crate::sync::Locked;
 
 /// At most this many reservations in one script call: bounds the call's size and its time on
 /// the server (other processes' calls wait behind it).
@@ -132,6 +133,6 @@ impl Batcher {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // Every update leaves the queue consistent: recover from poisoning.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.locked()
     }
 }

@@ -14,6 +14,7 @@ use crate::config::{redact_url, REDIS_URL_VAR};
 use crate::units::error::Error;
 
 use super::config::RedisConfig;
+use crate::sync::Locked;
 
 /// Reserve, adjust, hold, tighten and renew: one script, so every family's keys change
 /// atomically on the server's clock. `Script` sends EVALSHA and reloads the script when the
@@ -210,7 +211,7 @@ impl Store {
 
     /// Closed: yes. Open: only the first caller after each probe interval.
     fn may_call(&self) -> bool {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut breaker = self.breaker.locked();
         let Some(next) = breaker.next_probe else {
             return true;
         };
@@ -223,7 +224,7 @@ impl Store {
     }
 
     fn answered(&self) {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut breaker = self.breaker.locked();
         if let Some(since) = breaker.open_since.take() {
             breaker.next_probe = None;
             tracing::warn!(
@@ -235,7 +236,7 @@ impl Store {
     }
 
     fn failed(&self, why: &str) {
-        let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+        let mut breaker = self.breaker.locked();
         let now = Instant::now();
         if breaker.open_since.is_none() {
             // Once per outage, not once per call.
@@ -251,11 +252,7 @@ impl Store {
 
     /// Whether the breaker is open (Redis failed and has not answered since).
     pub(crate) fn is_down(&self) -> bool {
-        self.breaker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .open_since
-            .is_some()
+        self.breaker.locked().open_since.is_some()
     }
 }
 

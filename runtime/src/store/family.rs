@@ -21,6 +21,7 @@ use super::connection::{Call, Reply, Store, Unavailable};
 use super::limits::{fallback_quota, no_lease, slot_cap, too_large, window_us};
 // The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
 use crate::limiter::gcra::BUCKETS;
+use crate::sync::Locked;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -258,11 +259,7 @@ impl SharedFamily {
     }
 
     pub(super) fn current_quota(&self) -> Quota {
-        self.inner
-            .quota
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.quota.locked().clone()
     }
 
     async fn unavailable(
@@ -393,7 +390,7 @@ impl SharedFamily {
 
     /// New limits: the shared state reads them from every call; the fallback scales them.
     pub(crate) fn set_quota(&self, quota: &Quota) {
-        *self.inner.quota.lock().unwrap_or_else(|e| e.into_inner()) = quota.clone();
+        *self.inner.quota.locked() = quota.clone();
         self.inner
             .fallback
             .set_quota(fallback_quota(quota, self.inner.share));

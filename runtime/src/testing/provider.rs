@@ -23,6 +23,7 @@ use crate::config::DEFAULT_MAX_TOKENS;
 
 #[cfg(doc)]
 use crate::model::tokens::count_chat;
+use crate::sync::Locked;
 
 type CompletionFn = dyn Fn(u64) -> u64 + Send + Sync;
 
@@ -245,10 +246,7 @@ impl MockProvider {
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // The lock is never held across a panic that matters: recover the data.
-        self.shared
-            .ledger
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.shared.ledger.locked()
     }
 
     /// Delays every successful response by `latency` (after admission).

@@ -24,6 +24,7 @@ use crate::limiter::gcra::Mark;
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::store::Backed;
+use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension};
 use opening::OpeningBurst;
 
@@ -78,9 +79,7 @@ impl FamilyFeedback {
     }
 
     fn correction(&self) -> std::sync::MutexGuard<'_, ChargeCorrection> {
-        self.correction
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.correction.locked()
     }
 
     /// Brings the limiter to what the server reports in a response's headers; `mark` is where

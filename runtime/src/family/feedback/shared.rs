@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::FamilyFeedback;
 use crate::limiter::Limiter;
 use crate::store::{spawn_detached, Learned};
+use crate::sync::Locked;
 use crate::units::cost::Dimension;
 
 // A shared correction outlives its excess: Redis keeps it ten half-lives.
@@ -71,10 +72,7 @@ impl FamilyFeedback {
         };
         let now = Instant::now();
         {
-            let mut next = self
-                .next_refresh
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut next = self.next_refresh.locked();
             if next.is_some_and(|at| now < at) {
                 return;
             }

@@ -37,6 +37,8 @@ pub fn built_in_prices() -> &'static [PriceEntry] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::provider::Provider;
+    use crate::units::cost::{Cost, Usage};
 
     #[test]
     fn usage_and_reservations_are_priced_per_million() {
