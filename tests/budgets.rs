@@ -73,16 +73,16 @@ async fn a_process_dollar_budget_set_in_code_prices_the_whole_output_budget() {
     let spent = price.of_usage(Usage::new(300, 50));
     assert_eq!(ratelimited::stats::snapshot().cost_usd(), spent);
     // 400 prompt tokens at $1/M plus 1,000 output tokens at $2/M: $0.0024, over the $0.0006
-    // left.
+    // left (exactly $0.001 - $0.0004: the ledger counts whole nano-dollars, not f64).
     let (budget, remaining, requested) = exhausted(call(1_000, Usage::new(1, 1), &SENT).await);
     assert_eq!(budget, "the process-wide USD budget");
-    assert_eq!(remaining, Amount::Usd(0.001 - spent - 0.0));
+    assert_eq!(remaining, Amount::Usd(0.0006));
     assert_eq!(
         requested,
         Amount::Usd(price.of_reservation(Cost::request(400, 1_000)))
     );
     assert_eq!(SENT.load(Ordering::SeqCst), 1);
-    assert_eq!(registry.stats().budget_left.usd, Some(0.001 - spent - 0.0));
+    assert_eq!(registry.stats().budget_left.usd, Some(0.0006));
 }
 
 #[test]
@@ -106,4 +106,70 @@ fn a_dollar_budget_on_a_family_without_a_price_is_a_config_error() {
         ("RATE_LIMITED_MY_MODEL_PRICE", "input=1,output=4"),
     ]);
     assert!(priced.limiter("openai/my-model").is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dollar_budget_admits_the_call_that_exactly_fits() {
+    // At gpt-4o-mini's list price ($0.15/M input, $0.60/M output) a call reserving 400 prompt
+    // and 100 output tokens may cost $0.00012, and reports as much: five fit $0.0006 exactly.
+    for (variable, budget) in [
+        ("RATE_LIMITED_BUDGET_USD", "the process-wide USD budget"),
+        (
+            "RATE_LIMITED_GPT_4O_MINI_BUDGET_USD",
+            "the openai/gpt-4o-mini USD budget",
+        ),
+    ] {
+        let _registry = fresh_registry_with_env([(variable, "0.0006")]);
+        let sent = AtomicU32::new(0);
+        for fifth in 1..=5 {
+            let result = call(100, Usage::new(400, 100), &sent).await;
+            assert!(result.is_ok(), "{variable}: call {fifth}: {result:?}");
+        }
+        let result = call(100, Usage::new(400, 100), &sent).await;
+        let shown = format!("{}", result.as_ref().unwrap_err());
+        assert!(
+            shown.contains("has $0.000000 left and this call may use $0.000120"),
+            "{shown}"
+        );
+        assert_eq!(
+            exhausted(result),
+            (budget.to_owned(), Amount::Usd(0.0), Amount::Usd(0.00012))
+        );
+        assert_eq!(sent.load(Ordering::SeqCst), 5, "{variable}");
+        let stats = ratelimited::stats::snapshot();
+        assert_eq!(stats.cost_usd(), 0.0006);
+    }
+}
+
+#[test]
+fn dollar_variables_take_separators_as_token_variables_do() {
+    let registry = Registry::with_env([
+        ("RATE_LIMITED_BUDGET_USD", "1_000.50"),
+        ("RATE_LIMITED_GPT_4O_MINI_BUDGET_USD", "2_500"),
+    ]);
+    registry.limiter("gpt-4o-mini").unwrap();
+    let stats = registry.stats();
+    assert_eq!(stats.budget_left.usd, Some(1_000.5));
+    let family = stats.family("gpt-4o-mini").unwrap();
+    assert_eq!(family.budget_left.usd, Some(2_500.0));
+
+    for variable in [
+        "RATE_LIMITED_BUDGET_USD",
+        "RATE_LIMITED_GPT_4O_MINI_BUDGET_USD",
+    ] {
+        for bad in ["1__000", "_5", "5_", "1_000.", "2._5", "1e3", "$5"] {
+            let registry = Registry::with_env([(variable, bad)]);
+            match registry.limiter("gpt-4o-mini") {
+                Err(Error::Config {
+                    variable: named,
+                    value,
+                    expected,
+                }) => {
+                    assert_eq!((named.as_str(), value.as_str()), (variable, bad));
+                    assert!(expected.contains("`_` separators allowed"), "{expected}");
+                }
+                other => panic!("{variable}={bad}: expected a Config error, got {other:?}"),
+            }
+        }
+    }
 }

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratelimited::{limiter::Cost, limiter::Dimension, Limiter, Quota, Usage};
+use ratelimited::{
+    limiter::{Cost, Dimension},
+    Limiter, Quota, Usage,
+};
 use tokio::time::Instant;
 
 /// A small deterministic generator, so a failure reproduces.

@@ -19,7 +19,6 @@ use ratelimited::{
     rate_limited, Classify, EstimateTokens, MaxOutput, OutputBudget, ReportUsage, Usage, Verdict,
 };
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
-use ratelimited::integrations::async_openai::CallError;
 use serde_json::{json, Value};
 
 const MODEL: &str = "gpt-4o-mini";

@@ -11,11 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, Classify, Verdict};
-// The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
-use ratelimited::integrations::reqwest::{
-    error_for_status, http_error, rate_limit_headers, CallError,
-};
+use ratelimited::integrations::reqwest::{error_for_status, http_error, rate_limit_headers};
+use ratelimited::{rate_limited, CallError, Classify, Verdict};
 use serde_json::{json, Value};
 
 fn client(timeout: Duration) -> reqwest::Client {
@@ -241,7 +238,7 @@ async fn rate_limited_function_retries_a_429_as_the_server_asks() {
     let url = format!("http://{addr}/v1/chat/completions");
     let error = chat(&http, &url, &body).await.unwrap_err();
     assert!(
-        matches!(error, CallError::Http(ref e) if e.status == 429),
+        matches!(error.downcast_ref::<HttpError>(), Some(e) if e.status == 429),
         "{error:?}"
     );
     assert_eq!(served.load(Ordering::SeqCst), 1);

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ratelimited::{
-    limiter::Cost, limiter::Dimension, limiter::TryAcquireError, Error, Limiter, Quota, Usage,
+    limiter::{Cost, Dimension, TryAcquireError},
+    Error, Limiter, Quota, Usage,
 };
 use tokio::time::Instant;
 

@@ -18,7 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use ratelimited::{limiter::Cost, limiter::Dimension, Limiter, Priority, Quota, Usage};
+use ratelimited::{
+    limiter::{Cost, Dimension},
+    Limiter, Priority, Quota, Usage,
+};
 use tokio::time::Instant;
 
 const WINDOW_NS: i128 = 60_000_000_000;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::{
-    limiter::Cost, limiter::Dimension, rate_limited, Classify, Error, Limiter, Quota, Verdict,
+    limiter::{Cost, Dimension},
+    rate_limited, Classify, Error, Limiter, Quota, Verdict,
 };
 use serde_json::{json, Value};
 use tokio::time::Instant;

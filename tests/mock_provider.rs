@@ -10,8 +10,8 @@ use ratelimited::testing::{
 };
 use ratelimited::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 use ratelimited::{
-    limiter::Cost, limiter::Dimension, Classify, Limiter, OutputBudget, Quota, ReportUsage, Usage,
-    Verdict,
+    limiter::{Cost, Dimension},
+    Classify, Limiter, OutputBudget, Quota, ReportUsage, Usage, Verdict,
 };
 use serde_json::{json, Value};
 use tokio::time::{sleep, Instant};

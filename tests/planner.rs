@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use ratelimited::planner::{lowest_tier_meeting, Binding, Planner, PromptTokens, Workload};
 use ratelimited::testing::{MockLimits, MockProvider, MockRequest};
-use ratelimited::{limiter::Cost, limiter::Dimension, Error, Limiter, Quota, ReportUsage, Usage};
+use ratelimited::{
+    limiter::{Cost, Dimension},
+    Error, Limiter, Quota, ReportUsage, Usage,
+};
 use tokio::time::Instant;
 
 const MODEL: &str = "gpt-4o-mini";

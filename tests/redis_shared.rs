@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use ratelimited::redis::{OnFailure, RedisConfig};
 use ratelimited::{
-    limiter::Cost, limiter::Dimension, rate_limited, Classify, Error, Usage, Verdict,
+    limiter::{Cost, Dimension},
+    rate_limited, Classify, Error, Usage, Verdict,
 };
 use serde_json::{json, Value};
 

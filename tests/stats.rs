@@ -6,7 +6,11 @@ use std::time::Duration;
 use ratelimited::config::{LimitFamily, Provider};
 use ratelimited::prices::built_in_price;
 use ratelimited::testing::{fresh_registry_with_env, spawn_scoped};
-use ratelimited::{rate_limited, stats::BreakerState, stats::FamilyStats, CallError, Usage};
+use ratelimited::{
+    rate_limited,
+    stats::{BreakerState, FamilyStats},
+    CallError, Usage,
+};
 
 /// Reserves 400 + 50 tokens; answers after 100 ms with 440 prompt and 30 completion tokens.
 #[rate_limited(model = "gpt-4o-mini", tokens = 400, max_tokens = 50)]

@@ -63,5 +63,6 @@ pub use limiter::Limiter;
 pub use model::output::OutputBudget;
 pub use model::tokens::estimate::EstimateTokens;
 pub use registry::Registry;
-pub use units::error::Error;
+pub use units::cost::{Cost, Dimension, Usage};
+pub use units::error::{Error, LastError};
 pub use units::quota::Quota;

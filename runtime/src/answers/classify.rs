@@ -70,7 +70,7 @@ impl Verdict {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use ratelimited_runtime::{http::classify_http, Classify, Verdict};
+/// use ratelimited_runtime::{answers::http::classify_http, Classify, Verdict};
 ///
 /// enum ApiError {
 ///     Http { status: u16, retry_after: Option<String>, body: String },

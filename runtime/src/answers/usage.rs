@@ -341,7 +341,7 @@ mod tests {
 /// both settle to the body's usage and tighten its limiter to what the server reports.
 ///
 /// ```
-/// use ratelimited_runtime::{http::RateLimitHeaders, ReportUsage, WithHeaders};
+/// use ratelimited_runtime::{answers::http::RateLimitHeaders, ReportUsage, WithHeaders};
 /// use std::time::SystemTime;
 ///
 /// let headers = [("x-ratelimit-limit-tokens", "200000"), ("x-ratelimit-remaining-tokens", "150000")];

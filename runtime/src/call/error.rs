@@ -17,8 +17,9 @@ use crate::units::error::Error;
 /// its own.
 ///
 /// `?` converts into it from [`Error`], [`HttpError`], [`std::io::Error`],
-/// `Box<dyn Error + Send + Sync>`, `String` and `&str` (and `reqwest::Error` with the `reqwest`
-/// feature); any other error goes in with [`CallError::provider`]. It is transparent: its
+/// `Box<dyn Error + Send + Sync>`, `String` and `&str` (and `reqwest::Error` and async-openai's
+/// `OpenAIError` with the `reqwest` and `async-openai` features); any other error goes in with
+/// [`CallError::provider`], and [`CallError::downcast_ref`] gives it back. It is transparent: its
 /// `Display` and `source` are those of the error it holds.
 ///
 /// [`Classify`] gives the limiter's errors their usual verdict, and a provider error the
@@ -29,7 +30,7 @@ use crate::units::error::Error;
 /// [`Classify`], or wrap them in an [`HttpError`].
 ///
 /// ```
-/// use ratelimited_runtime::http::HttpError;
+/// use ratelimited_runtime::answers::http::HttpError;
 /// use ratelimited_runtime::{CallError, Classify, Verdict};
 ///
 /// // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
@@ -60,6 +61,15 @@ impl CallError {
     /// Wraps any error of the provider call: `.map_err(CallError::provider)?`.
     pub fn provider(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         CallError::Provider(error.into())
+    }
+
+    /// The provider's error as `T`, if that is what the call failed with:
+    /// `error.downcast_ref::<HttpError>().map(|e| e.status)`.
+    pub fn downcast_ref<T: StdError + 'static>(&self) -> Option<&T> {
+        match self {
+            CallError::Provider(error) => error.downcast_ref::<T>(),
+            CallError::Limiter(_) => None,
+        }
     }
 }
 
@@ -144,6 +154,8 @@ from_provider_error!(
     &str,
     #[cfg(feature = "reqwest")]
     ::reqwest::Error,
+    #[cfg(feature = "async-openai")]
+    ::async_openai::error::OpenAIError,
 );
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::limits::parse_integer;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
 use crate::units::error::Error;
-use crate::units::money::SpendLimit;
+use crate::units::money::{Nanodollars, SpendLimit};
 
 /// `RATE_LIMITED_BREAKER_FAILURES`: consecutive transient failures that open a family's breaker.
 pub const BREAKER_FAILURES_VAR: &str = "RATE_LIMITED_BREAKER_FAILURES";
@@ -96,8 +96,8 @@ pub(crate) fn read_spend_limit(
             Error::config(
                 usd_var,
                 value,
-                "a positive amount of US dollars, decimals allowed, no currency sign (e.g. 25 \
-                 or 2.50)",
+                "a positive amount of US dollars in decimals (`_` separators allowed, no \
+                 currency sign or exponent, at least 0.000000001; e.g. 25, 2.50 or 1_000)",
             )
         })?),
     };
@@ -123,12 +123,21 @@ pub(crate) fn read_price(
     })
 }
 
+/// `25`, `2.50`, `1_000.50`: whole dollars and optional decimals, each part read by the rule
+/// token variables follow ([`parse_integer`]: digits, single `_` separators between them). At
+/// least a nano-dollar, the unit a budget counts in: a smaller limit would round to nothing.
 fn parse_dollars(value: &str) -> Option<f64> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|usd| usd.is_finite() && *usd > 0.0)
+    let value = value.trim();
+    let (whole, decimals) = match value.split_once('.') {
+        Some((whole, decimals)) => (whole, Some(decimals)),
+        None => (value, None),
+    };
+    parse_integer(whole)?;
+    if let Some(decimals) = decimals {
+        parse_integer(decimals)?;
+    }
+    let usd = value.replace('_', "").parse::<f64>().ok()?;
+    (usd.is_finite() && Nanodollars::from_usd(usd) > Nanodollars::ZERO).then_some(usd)
 }
 
 fn parse_price(value: &str) -> Option<Price> {
@@ -216,13 +225,36 @@ mod tests {
                 "positive whole number of tokens",
             );
         }
-        for bad in ["$5", "0", "NaN", "inf"] {
+        let lookup = env(&[(BUDGET_USD_VAR, " 1_000.000_5 ")]);
+        assert_eq!(
+            read_spend_limit(&lookup, BUDGET_TOKENS_VAR, BUDGET_USD_VAR),
+            Ok(SpendLimit::usd(1_000.000_5))
+        );
+        for bad in [
+            "$5",
+            "0",
+            "0.0000000001",
+            "NaN",
+            "inf",
+            "1e3",
+            "-5",
+            "+5",
+            ".5",
+            "5.",
+            "1__000",
+            "_5",
+            "5_",
+            "1_.5",
+            "1._5",
+            "1.5_",
+            "1.2.3",
+        ] {
             let lookup = env(&[(BUDGET_USD_VAR, bad)]);
             assert_config(
                 read_spend_limit(&lookup, BUDGET_TOKENS_VAR, BUDGET_USD_VAR),
                 BUDGET_USD_VAR,
                 bad,
-                "US dollars",
+                "US dollars in decimals (`_` separators allowed",
             );
         }
         assert_eq!(read_breaker_failures(&env(&[])), Ok(10));

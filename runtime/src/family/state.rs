@@ -1,7 +1,8 @@
-//! What a family keeps for long runs next to its limiter: the circuit breaker, the spend
+//! What a family keeps for long runs next to its limiters: the circuit breaker, the spend
 //! ledgers, the price and the running stats, and the two guards a call holds while it waits
 //! and while it is in flight, so that a dropped future is still counted and released.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,13 +20,20 @@ use crate::model::prices::Price;
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
-use crate::units::money::SpendLimit;
+use crate::units::money::{Nanodollars, SpendLimit};
 
-/// One family's breaker, ledgers, price and counts.
+/// One family's breaker, ledgers, price and counts: one per family, shared by the limiters of
+/// every tier its calls name (a limiter is per tier, because limits differ by tier).
+///
+/// - The budget binds the family whatever the tier: it guards money, and a call costs the same
+///   on any tier, so a copy per tier would multiply the "per family" budget by the tiers used.
+/// - The breaker is the family's too: it guards the provider's health for that family, and a
+///   provider returning 5xx for a model fails its calls whichever tier's limits they waited on;
+///   a breaker per tier would keep sending to a provider that is down, once per tier.
+/// - So the stats show the family whole, with every tier it used.
 #[derive(Debug)]
 pub(crate) struct FamilyState {
     family: LimitFamily,
-    tier: String,
     price: Option<Price>,
     cooldown: Duration,
     inner: Mutex<Inner>,
@@ -38,6 +46,8 @@ struct Inner {
     counters: Counters,
     breaker: Breaker,
     budget: Ledger,
+    /// The tiers whose limiters draw on this state.
+    tiers: BTreeSet<String>,
 }
 
 /// What configures a family's state.
@@ -51,7 +61,6 @@ pub(crate) struct FamilyPolicy {
 impl FamilyState {
     pub(crate) fn new(
         family: LimitFamily,
-        tier: String,
         policy: FamilyPolicy,
         process_budget: Option<Arc<Mutex<Ledger>>>,
     ) -> Self {
@@ -60,9 +69,9 @@ impl FamilyState {
                 counters: Counters::default(),
                 breaker: Breaker::new(policy.breaker_failures, policy.breaker_cooldown),
                 budget: Ledger::new(format!("the {family}"), policy.budget),
+                tiers: BTreeSet::new(),
             }),
             family,
-            tier,
             price: policy.price,
             cooldown: policy.breaker_cooldown,
             process_budget,
@@ -73,6 +82,17 @@ impl FamilyState {
         self.inner.locked()
     }
 
+    /// Records that the limiter of `tier` draws on this state, for the stats.
+    pub(crate) fn add_tier(&self, tier: &str) {
+        self.lock().tiers.insert(tier.to_owned());
+    }
+
+    /// `usd` at the ledger boundary: whole nano-dollars from here on; zero with no price.
+    fn dollars(&self, usd: impl FnOnce(Price) -> f64) -> Nanodollars {
+        self.price
+            .map_or(Nanodollars::ZERO, |price| Nanodollars::from_usd(usd(price)))
+    }
+
     /// Checks the breaker and the budgets before an attempt waits: refuses at once, or holds
     /// the attempt's reservation on the budgets and counts it as waiting.
     ///
@@ -81,7 +101,7 @@ impl FamilyState {
     pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
         let hold = Hold {
             tokens: cost.tokens(),
-            usd: self.price.map(|price| price.of_reservation(*cost)),
+            usd: self.dollars(|price| price.of_reservation(*cost)),
         };
         let mut inner = self.lock();
         inner.counters.issued += 1;
@@ -134,7 +154,7 @@ impl FamilyState {
         FamilyStats {
             family: self.family.id.clone(),
             provider: self.family.provider.to_string(),
-            tier: self.tier.clone(),
+            tiers: inner.tiers.iter().cloned().collect(),
             issued: c.issued,
             admitted: c.admitted,
             refused: c.refused,
@@ -153,7 +173,7 @@ impl FamilyState {
             estimated_input_tokens: c.estimated_input_tokens,
             reported_input_tokens: c.reported_input_tokens,
             reported_output_tokens: c.reported_output_tokens,
-            cost_usd: self.price.map(|_| c.cost_usd),
+            cost_usd: self.price.map(|_| c.cost.to_usd()),
             budget_left: inner.budget.left(),
         }
     }
@@ -287,7 +307,7 @@ impl InFlight {
         let spent = match reported {
             Some(usage) => Hold {
                 tokens: usage.input_tokens.saturating_add(usage.output_tokens),
-                usd: state.price.map(|price| price.of_usage(usage)),
+                usd: state.dollars(|price| price.of_usage(usage)),
             },
             None => self.hold,
         };
@@ -301,7 +321,7 @@ impl InFlight {
             c.reported_input_tokens += usage.input_tokens;
             c.reported_output_tokens += usage.output_tokens;
         }
-        c.cost_usd += spent.usd.unwrap_or(0.0);
+        c.cost = c.cost.saturating_add(spent.usd);
         state.settle_budgets(&mut inner, self.hold, spent);
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(&mut inner, pass, Outcome::Answered);
@@ -348,7 +368,7 @@ impl Drop for InFlight {
         if let Some(state) = self.state.take() {
             let mut inner = state.lock();
             inner.counters.in_flight -= 1;
-            inner.counters.cost_usd += self.hold.usd.unwrap_or(0.0);
+            inner.counters.cost = inner.counters.cost.saturating_add(self.hold.usd);
             state.settle_budgets(&mut inner, self.hold, self.hold);
             if self.breaker == Some(Pass::Probe) {
                 inner.breaker.probe_abandoned();

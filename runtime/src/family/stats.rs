@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use crate::family::breaker::BreakerState;
 use crate::family::spend::BudgetLeft;
+use crate::units::money::Nanodollars;
 
 /// Every family's snapshot and the process-wide budget.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
-    /// One entry per family (and tier) used so far, sorted by family.
+    /// One entry per family used so far, whatever the tiers its calls named, sorted by
+    /// provider and family.
     pub families: Vec<FamilyStats>,
     /// What the process-wide budget has left.
     pub budget_left: BudgetLeft,
@@ -56,8 +58,9 @@ pub struct FamilyStats {
     pub family: String,
     /// The provider (`openai`).
     pub provider: String,
-    /// The tier its limits come from.
-    pub tier: String,
+    /// Every tier its calls drew on so far, sorted. Each tier has a limiter of its own (limits
+    /// differ by tier); the counts, breaker and budget below are the family's, all tiers added.
+    pub tiers: Vec<String>,
     /// Attempts that asked to be admitted.
     pub issued: u64,
     /// Attempts the limiter admitted (and that were then sent).
@@ -94,7 +97,8 @@ pub struct FamilyStats {
     pub reported_input_tokens: u64,
     /// Output tokens those calls reported.
     pub reported_output_tokens: u64,
-    /// Money spent so far at the family's price, in US dollars; `None` with no price.
+    /// Money spent so far at the family's price, in US dollars (the nearest `f64` to the whole
+    /// nano-dollars the family counts); `None` with no price.
     pub cost_usd: Option<f64>,
     /// What the family's own budget has left.
     pub budget_left: BudgetLeft,
@@ -138,5 +142,5 @@ pub(crate) struct Counters {
     pub(crate) estimated_input_tokens: u64,
     pub(crate) reported_input_tokens: u64,
     pub(crate) reported_output_tokens: u64,
-    pub(crate) cost_usd: f64,
+    pub(crate) cost: Nanodollars,
 }

@@ -13,14 +13,14 @@
 //! | `CreateEmbeddingResponse`, `CreateBase64EmbeddingResponse` | [`ReportUsage`] | `usage.prompt_tokens`, no output |
 //! | `OpenAIError`, `ApiErrorResponse` | [`Classify`] | see the `OpenAIError` impl |
 //!
-//! [`CallError`] wraps `OpenAIError` and the limiter's [`Error`], so a rate-limited function can
-//! use `?` on the client's calls:
+//! [`CallError`](crate::CallError) holds `OpenAIError` and the limiter's [`Error`] and classifies
+//! both, so a rate-limited function can use `?` on the client's calls:
 //!
 //! ```no_run
 //! use async_openai::config::OpenAIConfig;
 //! use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 //! use async_openai::Client;
-//! use ratelimited_runtime::integrations::async_openai::CallError;
+//! use ratelimited_runtime::CallError;
 //!
 //! // With the facade: #[ratelimited::rate_limited(model = request.model.as_str())]
 //! // The request argument gives the estimate (its messages) and the output reservation
@@ -495,26 +495,9 @@ fn classify_api_error(status: u16, error: &ApiError, now: SystemTime) -> Verdict
     classify_http(status, &|_| None, &body, now)
 }
 
-/// A ready-made error type for a rate-limited function that calls async-openai.
-///
-/// It converts from `OpenAIError` and from the limiter's [`Error`], so `?` works on both, and
-/// implements [`Classify`] by delegating to the one it holds. See the [module docs](self).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The limiter refused or gave up (request too large, retries spent, configuration).
-    #[error(transparent)]
-    Limiter(#[from] Error),
-    /// The client failed: an API error response, transport, decoding, invalid arguments.
-    #[error(transparent)]
-    OpenAI(#[from] OpenAIError),
-}
-
-impl Classify for CallError {
-    fn classify(&self) -> Verdict {
-        match self {
-            CallError::Limiter(error) => error.classify(),
-            CallError::OpenAI(error) => error.classify(),
-        }
-    }
-}
+/// The ready-made error type for a rate-limited function that calls async-openai:
+/// [`crate::CallError`], which converts from `OpenAIError` and the limiter's [`Error`] and
+/// classifies them. Its old `OpenAI` variant is gone: use
+/// [`CallError::downcast_ref`](crate::CallError::downcast_ref).
+#[deprecated(note = "use `ratelimited::CallError`: it holds and classifies OpenAIError too")]
+pub type CallError = crate::CallError;

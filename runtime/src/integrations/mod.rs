@@ -2,8 +2,8 @@
 //!
 //! | feature | module | what you get |
 //! |---|---|---|
-//! | `reqwest` | [`reqwest`] | [`Classify`](crate::Classify) for `reqwest::Error`; [`http_error`](self::reqwest::http_error) / [`error_for_status`](self::reqwest::error_for_status) to turn a failed `reqwest::Response` into a classifiable [`HttpError`](crate::answers::http::HttpError); [`rate_limit_headers`](self::reqwest::rate_limit_headers); a ready error type [`CallError`](self::reqwest::CallError) |
-//! | `async-openai` | [`async_openai`] | [`EstimateTokens`](crate::EstimateTokens) and [`OutputBudget`](crate::OutputBudget) for its chat and embedding requests, [`ReportUsage`](crate::ReportUsage) for their responses, [`Classify`](crate::Classify) for `OpenAIError`, a ready error type [`CallError`](self::async_openai::CallError); implies `reqwest` |
+//! | `reqwest` | [`reqwest`] | [`Classify`](crate::Classify) for `reqwest::Error`; [`http_error`](self::reqwest::http_error) / [`error_for_status`](self::reqwest::error_for_status) to turn a failed `reqwest::Response` into a classifiable [`HttpError`](crate::answers::http::HttpError); [`rate_limit_headers`](self::reqwest::rate_limit_headers) (with [`CallError`](crate::CallError), the ready error type, holding and classifying `reqwest::Error`) |
+//! | `async-openai` | [`async_openai`] | [`EstimateTokens`](crate::EstimateTokens) and [`OutputBudget`](crate::OutputBudget) for its chat and embedding requests, [`ReportUsage`](crate::ReportUsage) for their responses, [`Classify`](crate::Classify) for `OpenAIError`; [`CallError`](crate::CallError) holds and classifies `OpenAIError`; implies `reqwest` |
 //!
 //! Neither feature enables a TLS backend: pick one on your own `reqwest` or `async-openai`
 //! dependency (for example `rustls`, or `rustls-no-provider` plus a crypto provider you

@@ -6,11 +6,12 @@
 //! (status, headers and body) through [`http_error`] or [`error_for_status`], so the limiter sees
 //! the `retry-after-ms` / `retry-after` headers and the provider's error body (`insufficient_quota`,
 //! "Request too large", "try again in 84ms") that decide whether and when to retry.
-//! [`CallError`] holds all three failures plus the limiter's own, ready to be a rate-limited
-//! function's error type:
+//! [`CallError`](crate::CallError) holds all three failures plus the limiter's own, ready to be a
+//! rate-limited function's error type:
 //!
 //! ```no_run
-//! use ratelimited_runtime::integrations::reqwest::{error_for_status, CallError};
+//! use ratelimited_runtime::integrations::reqwest::error_for_status;
+//! use ratelimited_runtime::CallError;
 //! use serde_json::{json, Value};
 //!
 //! // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
@@ -91,7 +92,7 @@ fn caused_by_transient_io(error: &(dyn StdError + 'static)) -> bool {
 ///
 /// ```no_run
 /// use ratelimited_runtime::integrations::reqwest::http_error;
-/// use ratelimited_runtime::{http::HttpError, Classify};
+/// use ratelimited_runtime::{answers::http::HttpError, Classify};
 ///
 /// # async fn demo(client: reqwest::Client) -> Result<String, HttpError> {
 /// let response = client.get("http://127.0.0.1:8080/v1/models").send().await.unwrap();
@@ -158,31 +159,9 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A ready-made error type for a rate-limited function that calls an API with `reqwest`.
-///
-/// It converts from the limiter's [`Error`], from [`HttpError`] and from `reqwest::Error`, so
-/// `?` works on all three, and it implements [`Classify`] by delegating to the one it holds.
-/// See the [module docs](self) for a complete function.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The limiter refused or gave up (request too large, retries spent, configuration).
-    #[error(transparent)]
-    Limiter(#[from] Error),
-    /// The server answered with an error status.
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    /// The request failed in transport (connect, timeout, body) or its body didn't decode.
-    #[error(transparent)]
-    Transport(#[from] ::reqwest::Error),
-}
-
-impl Classify for CallError {
-    fn classify(&self) -> Verdict {
-        match self {
-            CallError::Limiter(error) => error.classify(),
-            CallError::Http(error) => error.classify(),
-            CallError::Transport(error) => error.classify(),
-        }
-    }
-}
+/// The ready-made error type for a rate-limited function that calls an API with `reqwest`:
+/// [`crate::CallError`], which converts from `reqwest::Error`, [`HttpError`] and the limiter's
+/// [`Error`] and classifies them. Its old variants (`Http`, `Transport`) are gone: use
+/// [`CallError::downcast_ref`](crate::CallError::downcast_ref).
+#[deprecated(note = "use `ratelimited::CallError`: it holds and classifies reqwest errors too")]
+pub type CallError = crate::CallError;

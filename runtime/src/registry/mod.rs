@@ -31,7 +31,9 @@ use crate::units::error::Error;
 use crate::units::money::SpendLimit;
 
 /// Where limiters live: one per (provider, limit family, tier), shared by every model id that
-/// maps to that family (`gpt-4o` and `gpt-4o-2024-08-06` wait on the same limiter).
+/// maps to that family (`gpt-4o` and `gpt-4o-2024-08-06` wait on the same limiter). What guards
+/// the family's money and health (its budget, breaker and stats) is one per (provider, limit
+/// family), whatever the tier: a family budget binds the calls of every tier together.
 ///
 /// Every `#[rate_limited]` call uses [`Registry::current`]: the process-wide registry, which
 /// reads the process environment, unless the current task is bound to another one
@@ -49,8 +51,10 @@ struct Inner {
     settings: OnceLock<Result<Settings, Error>>,
     /// By the call's own words (model, provider, tier), so the hot path skips resolution.
     by_call: DashMap<CallKey, ModelLimiter>,
-    /// By family configuration, so aliases share one limiter.
+    /// By family and tier, so aliases share one limiter.
     by_family: DashMap<FamilyKey, FamilyEntry>,
+    /// By family alone: the state every tier's limiter of the family shares.
+    states: DashMap<LimitFamily, Arc<FamilyState>>,
     /// [`Registry::learn_limits`], over `RATE_LIMITED_LEARN_LIMITS`.
     learn_limits: OnceLock<bool>,
     /// Prices and budgets set in code, over the env.
@@ -138,6 +142,7 @@ impl Registry {
                 settings: OnceLock::new(),
                 by_call: DashMap::new(),
                 by_family: DashMap::new(),
+                states: DashMap::new(),
                 learn_limits: OnceLock::new(),
                 overrides: Mutex::new(Overrides::default()),
                 process_budget: OnceLock::new(),
@@ -165,7 +170,7 @@ impl Registry {
     /// `RATE_LIMITED_BUDGET_USD`. Call it before the first model is looked up.
     ///
     /// ```
-    /// use ratelimited_runtime::{config::SpendLimit, Registry};
+    /// use ratelimited_runtime::{units::money::SpendLimit, Registry};
     /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")])
     ///     .spend_limit(SpendLimit::usd(5.0));
     /// registry.limiter("gpt-4o").unwrap();
@@ -208,13 +213,11 @@ impl Registry {
     pub fn stats(&self) -> Stats {
         let mut families: Vec<_> = self
             .inner
-            .by_family
+            .states
             .iter()
-            .map(|entry| entry.value().state.snapshot())
+            .map(|entry| entry.value().snapshot())
             .collect();
-        families.sort_by(|a, b| {
-            (&a.provider, &a.family, &a.tier).cmp(&(&b.provider, &b.family, &b.tier))
-        });
+        families.sort_by(|a, b| (&a.provider, &a.family).cmp(&(&b.provider, &b.family)));
         let budget_left = self
             .inner
             .process_budget
@@ -330,20 +333,12 @@ impl Registry {
                 let feedback =
                     FamilyFeedback::new(profile.family.clone(), &backed, settings.learn_limits);
                 let limiter = backed.limiter;
-                let policy = self.family_policy(&profile.family, &settings)?;
-                let process_budget = self.process_budget()?;
-                let unlimited = process_budget.locked().is_unlimited();
-                let process_budget = (!unlimited).then_some(process_budget);
-                let state = FamilyState::new(
-                    profile.family.clone(),
-                    profile.tier.clone(),
-                    policy,
-                    process_budget,
-                );
+                let state = self.family_state(&profile.family, &settings)?;
+                state.add_tier(&profile.tier);
                 Ok::<_, Error>(FamilyEntry {
                     limiter,
                     feedback: Arc::new(feedback),
-                    state: Arc::new(state),
+                    state,
                 })
             })?
             .clone();
@@ -355,6 +350,30 @@ impl Registry {
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// The state of `family`, shared by its limiters of every tier, creating it on first use.
+    fn family_state(
+        &self,
+        family: &LimitFamily,
+        settings: &Settings,
+    ) -> Result<Arc<FamilyState>, Error> {
+        let state = self
+            .inner
+            .states
+            .entry(family.clone())
+            .or_try_insert_with(|| {
+                let policy = self.family_policy(family, settings)?;
+                let process_budget = self.process_budget()?;
+                let unlimited = process_budget.locked().is_unlimited();
+                let process_budget = (!unlimited).then_some(process_budget);
+                Ok::<_, Error>(Arc::new(FamilyState::new(
+                    family.clone(),
+                    policy,
+                    process_budget,
+                )))
+            })?;
+        Ok(Arc::clone(&state))
     }
 
     fn process_budget(&self) -> Result<Arc<Mutex<Ledger>>, Error> {
@@ -401,7 +420,7 @@ impl crate::store::RedisConfig {
         Registry::with_lookup(move |name| self.var(name).or_else(|| config::process_env(name)))
     }
 
-    /// Like [`registry`](RedisConfig::registry), reading other variables from `vars` only.
+    /// Like [`registry`](Self::registry), reading other variables from `vars` only.
     pub fn registry_with_env<K, V>(self, vars: impl IntoIterator<Item = (K, V)>) -> Registry
     where
         K: Into<String>,
@@ -431,6 +450,9 @@ mod tests {
         assert_eq!(registry.limiters().len(), 2);
         assert_eq!(b.limiter.quota(), a.limiter.quota());
         assert_ne!(c.limiter.quota(), a.limiter.quota());
+        // The budget, breaker and stats are the family's, whatever the tier.
+        assert!(Arc::ptr_eq(&a.state, &c.state));
+        assert_eq!(registry.stats().families.len(), 1);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! A stream whose chunk type does not report usage.
 use std::time::Duration;
 
-use ratelimited::testing::MockStream;
 use ratelimited::rate_limited;
 use ratelimited::stream::RateLimitedStream;
+use ratelimited::testing::MockStream;
 
 mod support;
 use support::ApiError;

@@ -28,7 +28,9 @@ fn main() {
     support::run(async {
         assert_eq!(complete("gpt-4o-mini", "hi", 7).await.unwrap(), "7: hi");
         assert_eq!(
-            noted("p".to_owned(), "tier-1".to_owned(), "n", "t").await.unwrap(),
+            noted("p".to_owned(), "tier-1".to_owned(), "n", "t")
+                .await
+                .unwrap(),
             "p n t"
         );
         assert_eq!(with_a_pattern(("a", "b"), "openai").await.unwrap(), "ab");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ratelimited::testing::MockStream;
-use ratelimited::{rate_limited, Usage, stream::RateLimitedStream};
+use ratelimited::{rate_limited, stream::RateLimitedStream, Usage};
 use serde_json::json;
 use support::ApiError;
 
@@ -20,7 +20,10 @@ async fn chat(prompt: &str, words: &str) -> Result<RateLimitedStream<MockStream>
     }
     let _ = prompt;
     Ok(MockStream::scripted([
-        (Duration::ZERO, Ok(json!({"choices": [{"delta": {"content": "hi"}}]}))),
+        (
+            Duration::ZERO,
+            Ok(json!({"choices": [{"delta": {"content": "hi"}}]})),
+        ),
         (
             Duration::ZERO,
             Ok(json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": words}})),

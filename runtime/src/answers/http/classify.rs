@@ -16,7 +16,7 @@ use crate::answers::classify::{Classify, Verdict};
 /// HTTP-date `Retry-After` values need it; [`HttpError::classify_at`] takes it explicitly).
 ///
 /// ```
-/// use ratelimited_runtime::{http::HttpError, Classify, Verdict};
+/// use ratelimited_runtime::{answers::http::HttpError, Classify, Verdict};
 ///
 /// let err = HttpError::new(
 ///     429,
@@ -131,7 +131,7 @@ impl Classify for HttpError {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::{http::classify_http, Verdict};
+/// use ratelimited_runtime::{answers::http::classify_http, Verdict};
 ///
 /// let body = concat!(
 ///     r#"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on "#,

@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::http::RateLimitHeaders;
+/// use ratelimited_runtime::answers::http::RateLimitHeaders;
 ///
 /// let headers = [
 ///     ("x-ratelimit-limit-tokens", "150000"),
@@ -241,7 +241,7 @@ fn parse_milliseconds(value: &str) -> Option<Duration> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ratelimited_runtime::http::parse_go_duration;
+/// use ratelimited_runtime::answers::http::parse_go_duration;
 ///
 /// assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
 /// assert_eq!(parse_go_duration("soon"), None);

@@ -20,7 +20,7 @@ use super::headers::parse_go_duration;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::http::retry_after_hint;
+/// use ratelimited_runtime::answers::http::retry_after_hint;
 ///
 /// let header = |name: &str| (name == "retry-after").then(|| "1.5".to_owned());
 /// assert_eq!(

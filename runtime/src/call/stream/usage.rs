@@ -48,8 +48,8 @@ impl StreamUsageUpdate {
 /// its `CreateChatCompletionStreamResponse`. For a chunk type of your own:
 ///
 /// ```
-/// use ratelimited_runtime::stream::{StreamUsage, StreamUsageUpdate};
-/// use ratelimited_runtime::Usage;
+/// use ratelimited_runtime::call::stream::{StreamUsage, StreamUsageUpdate};
+/// use ratelimited_runtime::units::cost::Usage;
 ///
 /// struct Chunk { text: String, usage: Option<(u64, u64)> }
 ///

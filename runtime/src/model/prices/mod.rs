@@ -19,7 +19,7 @@ use crate::model::limit_family::LimitFamily;
 ///
 /// ```
 /// use ratelimited_runtime::config::{LimitFamily, Provider};
-/// use ratelimited_runtime::cost::built_in_price;
+/// use ratelimited_runtime::model::prices::built_in_price;
 /// let entry = built_in_price(&LimitFamily::of(Provider::OpenAi, "gpt-4o-mini")).unwrap();
 /// assert_eq!(entry.price.output, 0.60);
 /// ```

@@ -1,0 +1,221 @@
+//! The charge correction against a server that counts exactly (issue 24, item 1): reading the
+//! server's count as of the answer overstates it by the round trip's refill, so only what
+//! survives that uncertainty, in reports that agree, may raise later estimates. Against a
+//! scripted server in paused time, OpenAI-style (with and without `openai-processing-ms`) and
+//! Anthropic-style, the correction stays at 1.0 and a prompt that fits the server is never
+//! refused; a server that counts 20 % more is still followed.
+
+use std::time::Duration;
+
+use ratelimited::testing::{fresh_registry_with_env, spawn_scoped};
+use ratelimited::{http::WithHeaders, rate_limited, CallError, Error, Registry};
+use serde_json::Value;
+use tokio::time::Instant;
+
+mod header_feedback_support;
+use header_feedback_support::{ExactServer, Style};
+
+const CLAUDE: &str = "claude-sonnet-4-5";
+const GPT: &str = "gpt-4o-mini";
+
+#[rate_limited(model = "claude-sonnet-4-5", tokens = prompt, max_tokens = max_tokens, retries = 20)]
+async fn ask_claude(
+    server: &ExactServer,
+    prompt: u64,
+    max_tokens: u64,
+) -> Result<WithHeaders<Value>, CallError> {
+    server.chat(prompt, max_tokens).await.map_err(CallError::from)
+}
+
+#[rate_limited(model = "gpt-4o-mini", tokens = prompt, max_tokens = max_tokens, retries = 20)]
+async fn ask_gpt(
+    server: &ExactServer,
+    prompt: u64,
+    max_tokens: u64,
+) -> Result<WithHeaders<Value>, CallError> {
+    server.chat(prompt, max_tokens).await.map_err(CallError::from)
+}
+
+fn correction(model: &str) -> f64 {
+    Registry::current()
+        .limiter(model)
+        .unwrap()
+        .charge_correction()
+}
+
+/// The Claude Sonnet tier-1 account of the issue: 50 RPM, 30,000 ITPM, 8,000 OTPM.
+fn claude_server() -> ExactServer {
+    ExactServer::anthropic(50, 30_000, 8_000)
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_one_ordinary_call_a_long_claude_prompt_that_fits_the_server_is_sent() {
+    // Tier-1 at the default headroom 0.9: 27,000 input tokens a minute for the limiter.
+    let _registry = fresh_registry_with_env(Vec::<(String, String)>::new());
+    let server = claude_server().timing(
+        Duration::from_millis(30),
+        Duration::from_secs(2),
+        Duration::from_millis(30),
+    );
+    ask_claude(&server, 2_000, 1_000).await.unwrap();
+    let factor = correction(CLAUDE);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The server has all 30,000 free again; the limiter 27,000.
+    let long = ask_claude(&server, 20_000, 1_000).await;
+    println!("after one 2,000-token call: correction {factor}; 20,000 tokens: {long:?}");
+    assert!(
+        !matches!(long, Err(CallError::Limiter(Error::RequestTooLarge { .. }))),
+        "{long:?}"
+    );
+    long.unwrap();
+    assert_eq!(factor, 1.0);
+    assert_eq!(server.rejected(), 0);
+}
+
+/// Three 2,000-token calls one after the other, 2 s on the server each, from `style`.
+async fn three_calls(style: Style) -> f64 {
+    let timing = (
+        Duration::from_millis(30),
+        Duration::from_secs(2),
+        Duration::from_millis(30),
+    );
+    match style {
+        Style::Anthropic => {
+            let server = claude_server().timing(timing.0, timing.1, timing.2);
+            for _ in 0..3 {
+                ask_claude(&server, 2_000, 500).await.unwrap();
+            }
+            correction(CLAUDE)
+        }
+        _ => {
+            let server = ExactServer::openai(style, 500, 30_000).timing(timing.0, timing.1, timing.2);
+            for _ in 0..3 {
+                ask_gpt(&server, 2_000, 500).await.unwrap();
+            }
+            correction(GPT)
+        }
+    }
+}
+
+const STYLES: [Style; 3] = [Style::OpenAi, Style::OpenAiWithoutProcessing, Style::Anthropic];
+
+#[tokio::test(start_paused = true)]
+async fn an_exact_server_leaves_the_correction_at_one_after_calls_in_turn() {
+    let mut factors = Vec::new();
+    for style in STYLES {
+        let _registry = fresh_registry_with_env([
+            ("RATE_LIMITED_GPT_4O_MINI_RPM", "500"),
+            ("RATE_LIMITED_GPT_4O_MINI_TPM", "30000"),
+        ]);
+        let factor = three_calls(style).await;
+        println!("{style:?}: three 2,000-token calls, 2 s each: correction {factor}");
+        factors.push((style, factor));
+    }
+    for (style, factor) in factors {
+        assert_eq!(factor, 1.0, "{style:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_small_call_from_a_full_bucket_leaves_the_correction_at_one() {
+    // 30 ms on the wire each way, 100 ms on the server, 300 tokens.
+    let mut factors = Vec::new();
+    for style in STYLES {
+        let _registry = fresh_registry_with_env([
+            ("RATE_LIMITED_GPT_4O_MINI_RPM", "500"),
+            ("RATE_LIMITED_GPT_4O_MINI_TPM", "30000"),
+        ]);
+        let ms = Duration::from_millis;
+        let factor = match style {
+            Style::Anthropic => {
+                let server = claude_server().timing(ms(30), ms(100), ms(30));
+                ask_claude(&server, 300, 0).await.unwrap();
+                correction(CLAUDE)
+            }
+            _ => {
+                let server = ExactServer::openai(style, 500, 30_000).timing(ms(30), ms(100), ms(30));
+                ask_gpt(&server, 300, 0).await.unwrap();
+                correction(GPT)
+            }
+        };
+        println!("{style:?}: one 300-token call: correction {factor}");
+        factors.push((style, factor));
+    }
+    for (style, factor) in factors {
+        assert_eq!(factor, 1.0, "{style:?}");
+    }
+}
+
+/// A batch of `requests` calls of `prompt` tokens and `max_tokens`, all at once, against
+/// `server`; returns the makespan and the correction at the end.
+async fn batch(
+    server: &ExactServer,
+    model: &'static str,
+    requests: usize,
+    prompt: u64,
+    max_tokens: u64,
+) -> (Duration, f64) {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..requests)
+        .map(|_| {
+            let server = server.clone();
+            spawn_scoped(async move {
+                match model {
+                    CLAUDE => ask_claude(&server, prompt, max_tokens).await,
+                    _ => ask_gpt(&server, prompt, max_tokens).await,
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every call succeeds");
+    }
+    (start.elapsed(), correction(model))
+}
+
+/// 120 calls of 1,000 prompt tokens (OpenAI: plus 200 `max_tokens`), at headroom 1.0 against
+/// a server of 60,000 tokens a minute that charges `percent` % of each prompt.
+async fn batch_against(style: Style, percent: u64, headroom: &str) -> (u64, Duration, f64) {
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_GPT_4O_MINI_RPM", "1000".to_owned()),
+        ("RATE_LIMITED_GPT_4O_MINI_TPM", "60000".to_owned()),
+        ("RATE_LIMITED_CLAUDE_SONNET_4_RPM", "1000".to_owned()),
+        ("RATE_LIMITED_CLAUDE_SONNET_4_ITPM", "60000".to_owned()),
+        ("RATE_LIMITED_CLAUDE_SONNET_4_OTPM", "60000".to_owned()),
+        ("RATE_LIMITED_HEADROOM", headroom.to_owned()),
+    ]);
+    let (server, model) = match style {
+        Style::Anthropic => (ExactServer::anthropic(1_000, 60_000, 60_000), CLAUDE),
+        _ => (ExactServer::openai(style, 1_000, 60_000), GPT),
+    };
+    let server = server.overcharging(percent);
+    let (makespan, factor) = batch(&server, model, 120, 1_000, 200).await;
+    (server.rejected(), makespan, factor)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exact_server_leaves_the_correction_at_one_through_a_batch() {
+    let mut results = Vec::new();
+    for style in STYLES {
+        let (rejected, makespan, factor) = batch_against(style, 100, "1").await;
+        println!("{style:?}: exact server, batch: {rejected} 429s, {makespan:?}, correction {factor}");
+        results.push((style, rejected, factor));
+    }
+    for (style, rejected, factor) in results {
+        assert_eq!((rejected, factor), (0, 1.0), "{style:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_that_counts_a_fifth_more_is_still_followed() {
+    let mut results = Vec::new();
+    for style in STYLES {
+        let (rejected, makespan, factor) = batch_against(style, 120, "0.9").await;
+        println!("{style:?}: server at 120 %, batch: {rejected} 429s, {makespan:?}, correction {factor}");
+        results.push((style, rejected, factor));
+    }
+    for (style, rejected, factor) in results {
+        assert_eq!(rejected, 0, "{style:?}");
+        assert!(factor > 1.1 && factor < 1.3, "{style:?}: {factor}");
+    }
+}
