@@ -44,7 +44,7 @@
 //! # The limiter on its own
 //!
 //! ```
-//! use ratelimited::limiter::{Cost, Limiter, Quota, Usage};
+//! use ratelimited::{limiter::Cost, Limiter, Quota, Usage};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), ratelimited::Error> {
@@ -87,29 +87,29 @@ pub use ratelimited_runtime::{
     ReportUsage, Verdict,
 };
 
-/// The limiter on its own: what one request costs, the reservation it holds, the lanes callers
-/// wait in, and the trait a backend implements to share the state between processes.
+/// The rest of the limiter (the [`Limiter`](crate::Limiter), its [`Quota`](crate::Quota) and
+/// [`Priority`](crate::Priority) lanes are at the root): what one request costs, the
+/// reservation it holds, and the trait a backend implements to share the state between
+/// processes.
 pub mod limiter {
     pub use ratelimited_runtime::limiter::acquire::SharedAcquire;
     pub use ratelimited_runtime::limiter::{
-        Acquire, InvalidLaneShare, Limiter, Priority, Reservation, SharedHold, SharedStore,
-        TryAcquireError, DEFAULT_LANE_SHARE,
+        Acquire, InvalidLaneShare, Reservation, SharedHold, SharedStore, TryAcquireError,
+        DEFAULT_LANE_SHARE,
     };
-    pub use ratelimited_runtime::units::cost::{Cost, Dimension, Usage};
-    pub use ratelimited_runtime::units::quota::Quota;
+    pub use ratelimited_runtime::units::cost::{Cost, Dimension};
 }
 
-/// The limiters of a process, by model, and which registry is current.
+/// What a [`Registry`](crate::Registry) hands out: a model's limiter with its profile (the guard
+/// of a scoped registry is [`testing::ScopeGuard`](crate::testing::ScopeGuard)).
 pub mod registry {
-    pub use ratelimited_runtime::registry::{ModelLimiter, Registry, ScopeGuard};
+    pub use ratelimited_runtime::registry::ModelLimiter;
 }
 
-/// The error types: the one [`Error`](crate::Error) every limiter failure is, the ready-made
-/// [`CallError`](crate::CallError) for annotated functions, and the last error a spent retry
-/// budget kept.
+/// The last error a spent retry budget kept (the error types themselves,
+/// [`Error`](crate::Error) and [`CallError`](crate::CallError), are at the root).
 pub mod error {
-    pub use ratelimited_runtime::units::error::{Error, LastError};
-    pub use ratelimited_runtime::CallError;
+    pub use ratelimited_runtime::units::error::LastError;
 }
 
 /// What a long run has done so far, per limit family: [`snapshot`] reads the current

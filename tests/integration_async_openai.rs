@@ -16,7 +16,8 @@ use async_openai::types::embeddings::{
 use ratelimited::testing::{fresh_registry_with_env, MockLimits, MockServer};
 use ratelimited::tokens::{count_chat, count_tokens, encoding_for_model, ChatMessage, Encoding};
 use ratelimited::{
-    rate_limited, Classify, EstimateTokens, MaxOutput, OutputBudget, ReportUsage, Usage, Verdict,
+    rate_limited, CallError, Classify, EstimateTokens, MaxOutput, OutputBudget, ReportUsage, Usage,
+    Verdict,
 };
 // The facade does not re-export `integrations` yet; the runtime is the same crate underneath.
 use serde_json::{json, Value};

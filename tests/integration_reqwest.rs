@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratelimited::testing::fresh_registry_with_env;
+use ratelimited::http::HttpError;
 use ratelimited::integrations::reqwest::{error_for_status, http_error, rate_limit_headers};
+use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::{rate_limited, CallError, Classify, Verdict};
 use serde_json::{json, Value};
 

@@ -13,7 +13,7 @@
 //! | `CreateEmbeddingResponse`, `CreateBase64EmbeddingResponse` | [`ReportUsage`] | `usage.prompt_tokens`, no output |
 //! | `OpenAIError`, `ApiErrorResponse` | [`Classify`] | see the `OpenAIError` impl |
 //!
-//! [`CallError`](crate::CallError) holds `OpenAIError` and the limiter's [`Error`] and classifies
+//! [`CallError`](crate::CallError) holds `OpenAIError` and the limiter's [`Error`](crate::Error) and classifies
 //! both, so a rate-limited function can use `?` on the client's calls:
 //!
 //! ```no_run
@@ -87,7 +87,6 @@ use crate::call::stream::{IncludeStreamUsage, StreamUsage, StreamUsageUpdate};
 use crate::model::output::{MaxOutput, OutputBudget};
 use crate::model::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 use crate::units::cost::Usage;
-use crate::units::error::Error;
 use crate::EstimateTokens;
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +495,7 @@ fn classify_api_error(status: u16, error: &ApiError, now: SystemTime) -> Verdict
 }
 
 /// The ready-made error type for a rate-limited function that calls async-openai:
-/// [`crate::CallError`], which converts from `OpenAIError` and the limiter's [`Error`] and
+/// [`crate::CallError`], which converts from `OpenAIError` and the limiter's [`Error`](crate::Error) and
 /// classifies them. Its old `OpenAI` variant is gone: use
 /// [`CallError::downcast_ref`](crate::CallError::downcast_ref).
 #[deprecated(note = "use `ratelimited::CallError`: it holds and classifies OpenAIError too")]

@@ -43,7 +43,6 @@ use ::reqwest::Response;
 use crate::answers::classify::{Classify, Verdict};
 use crate::answers::http::RateLimitHeaders;
 use crate::answers::http::{classify_http, HttpError};
-use crate::units::error::Error;
 
 /// Transport failures are worth retrying; a bad request or an undecodable body is not.
 ///
@@ -161,7 +160,7 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// The ready-made error type for a rate-limited function that calls an API with `reqwest`:
 /// [`crate::CallError`], which converts from `reqwest::Error`, [`HttpError`] and the limiter's
-/// [`Error`] and classifies them. Its old variants (`Http`, `Transport`) are gone: use
+/// [`Error`](crate::Error) and classifies them. Its old variants (`Http`, `Transport`) are gone: use
 /// [`CallError::downcast_ref`](crate::CallError::downcast_ref).
 #[deprecated(note = "use `ratelimited::CallError`: it holds and classifies reqwest errors too")]
 pub type CallError = crate::CallError;

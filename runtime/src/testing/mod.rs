@@ -38,6 +38,8 @@ mod fault;
 
 mod limits;
 
+mod ledger;
+
 mod provider;
 
 mod stream;

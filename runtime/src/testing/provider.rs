@@ -16,45 +16,15 @@ use super::fault::{Fault, FaultStrike};
 use super::limits::{LimitViolation, MockLimits};
 use super::openai_wire::{self, BucketReport, LimitHit, LimitScope};
 use super::records::{Admission, MockStats, Rejection, RejectionKind};
-use super::request::{total_tokens, MockRequest, RequestedWork};
+use super::request::{MockRequest, RequestedWork};
 use super::response::MockResponse;
 use crate::answers::http::HttpError;
 use crate::config::DEFAULT_MAX_TOKENS;
 
+use super::ledger::{report, respond, Arrival, Behaviour, CompletionRule, Ledger};
 #[cfg(doc)]
 use crate::model::tokens::count_chat;
 use crate::sync::Locked;
-
-type CompletionFn = dyn Fn(u64) -> u64 + Send + Sync;
-
-/// How many tokens a choice completes, given its cap.
-#[derive(Clone)]
-enum CompletionRule {
-    Fraction(f64),
-    Custom(Arc<CompletionFn>),
-}
-
-impl CompletionRule {
-    /// Completion tokens of one choice with this cap, never above the cap.
-    fn per_choice(&self, max_tokens: u64) -> u64 {
-        let tokens = match self {
-            CompletionRule::Fraction(f) => (max_tokens as f64 * f).ceil() as u64,
-            CompletionRule::Custom(f) => f(max_tokens),
-        };
-        tokens.min(max_tokens)
-    }
-}
-
-/// The knobs a test turns with the builder methods.
-#[derive(Clone)]
-struct Behaviour {
-    latency: Duration,
-    completion: CompletionRule,
-    default_max_tokens: u64,
-    count_failed_requests: bool,
-    refund_unused: bool,
-    charge_by_characters: bool,
-}
 
 /// The answer to one call, decided under the lock and delivered after `delay` outside it.
 struct PlannedAnswer {
@@ -72,54 +42,6 @@ impl PlannedAnswer {
             delay,
             refund: 0,
         }
-    }
-}
-
-/// One well-formed call as it reaches the buckets.
-struct Arrival<'a> {
-    at: Instant,
-    model: &'a str,
-    /// What admission would take from the tokens bucket.
-    charge: u64,
-}
-
-/// Everything that changes as calls arrive, behind one lock.
-struct Ledger {
-    behaviour: Behaviour,
-    requests: Bucket,
-    tokens: Bucket,
-    faults: Vec<Fault>,
-    admissions: Vec<Admission>,
-    rejections: Vec<Rejection>,
-    stats: MockStats,
-    next_id: u64,
-}
-
-impl Ledger {
-    /// The buckets as the `x-ratelimit-*` headers describe them.
-    fn rate_limit_headers(&self) -> Vec<(String, String)> {
-        openai_wire::rate_limit_headers(report(&self.requests), report(&self.tokens))
-    }
-
-    fn reject(&mut self, rejection: Rejection) {
-        self.stats.rate_limited += 1;
-        self.rejections.push(rejection);
-    }
-
-    /// A failed request still takes its request from the bucket, as OpenAI counts it, unless
-    /// the test turned that off.
-    fn count_failed_request(&mut self) {
-        if self.behaviour.count_failed_requests {
-            self.requests.take_saturating(1);
-        }
-    }
-}
-
-fn report(bucket: &Bucket) -> BucketReport {
-    BucketReport {
-        limit: bucket.capacity(),
-        remaining: bucket.remaining(),
-        reset: bucket.reset(),
     }
 }
 
@@ -576,54 +498,5 @@ impl MockProvider {
         if let Err(violation) = self.check_within_limits() {
             panic!("mock provider: {violation}");
         }
-    }
-}
-
-/// The successful answer to an admitted call, counted in the stats.
-fn respond(ledger: &mut Ledger, arrival: &Arrival<'_>, work: &RequestedWork) -> MockResponse {
-    let Arrival { at, model, charge } = *arrival;
-    let id = ledger.next_id;
-    ledger.next_id += 1;
-    let (prompt_tokens, completion_tokens, body) = match work {
-        RequestedWork::Chat {
-            prompt_tokens,
-            max_tokens,
-            n,
-            ..
-        } => {
-            let max = max_tokens.unwrap_or(ledger.behaviour.default_max_tokens);
-            let per_choice = ledger.behaviour.completion.per_choice(max);
-            let completion = per_choice.saturating_mul(u64::from(*n));
-            let body = openai_wire::chat_completion_body(
-                id,
-                model,
-                *prompt_tokens,
-                per_choice,
-                *n,
-                per_choice >= max,
-            );
-            (*prompt_tokens, completion, body)
-        }
-        RequestedWork::Embeddings { inputs, dimensions } => {
-            let body = openai_wire::embeddings_body(model, inputs, *dimensions);
-            (total_tokens(inputs), 0, body)
-        }
-    };
-    let stats = &mut ledger.stats;
-    stats.admitted += 1;
-    stats.admitted_tokens = stats.admitted_tokens.saturating_add(charge);
-    stats.prompt_tokens = stats.prompt_tokens.saturating_add(prompt_tokens);
-    stats.completion_tokens = stats.completion_tokens.saturating_add(completion_tokens);
-    let mut headers = ledger.rate_limit_headers();
-    headers.push(openai_wire::request_id_header(id));
-    headers.push(openai_wire::processing_header(ledger.behaviour.latency));
-    MockResponse {
-        model: model.to_owned(),
-        prompt_tokens,
-        completion_tokens,
-        charged_tokens: charge,
-        admitted_at: at,
-        headers,
-        body,
     }
 }
