@@ -2,8 +2,9 @@
 //! provider's OpenAI-style buckets, in paused time and in real time.
 //!
 //! ```sh
-//! cargo run --release --example throughput          # all five strategies
-//! cargo run --release --example throughput -- a c   # only (a) and (c)
+//! cargo run --release --example throughput             # all six strategies, both modes
+//! cargo run --release --example throughput -- a c      # only (a) and (c)
+//! cargo run --release --example throughput -- --paused # paused time only (about a second)
 //! ```
 //!
 //! **Workload.** Chat requests with prompts log-normal around 600 tokens (median 600, σ = 0.5,
@@ -23,6 +24,10 @@
 //! - (e) the OpenAI cookbook's parallel processor: tiktoken estimate (prompt + max_tokens),
 //!   request and token capacities refilling per second up to one minute's limit, dispatch in
 //!   order, a 15 s pause after any 429, 5 attempts per request.
+//! - (f) (a) reading the answers without `openai-processing-ms`, as from a server that does not
+//!   send it (Anthropic): each count may be as old as the whole round trip, so the limiter
+//!   trails the server by about one latency, and must still neither draw a 429 nor raise its
+//!   charge correction above 1.0 (the server counts exactly what the limiter estimates).
 //!
 //! **Modes.**
 //! - Paused time against the in-process `MockProvider`: 2,000 requests at 500 RPM / 200,000 TPM
@@ -68,7 +73,7 @@ use std::time::Duration;
 use ratelimited::testing::MockLimits;
 use ratelimited::tokens::encoding_for_model;
 
-use report::{print_mode, verdict};
+use report::{print_mode, verdicts};
 use run::{run, Row, Strategy};
 use workload::{minimum, workload, MODEL};
 
@@ -103,7 +108,17 @@ const REAL: Mode = Mode {
 };
 
 fn main() {
-    let strategies = match strategies_from_args(std::env::args().skip(1)) {
+    let (args, flags): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| !a.starts_with("--"));
+    let paused_only = match flags.as_slice() {
+        [] => false,
+        [flag] if flag == "--paused" => true,
+        _ => {
+            eprintln!("throughput: the only flag is --paused (paused time only)");
+            std::process::exit(2);
+        }
+    };
+    let strategies = match strategies_from_args(args.into_iter()) {
         Ok(strategies) => strategies,
         Err(message) => {
             eprintln!("throughput: {message}");
@@ -114,7 +129,12 @@ fn main() {
     // Build the tokenizer before any clock starts.
     encoding_for_model(MODEL).warm();
     let mut summary = Vec::new();
-    for mode in [&PAUSED, &REAL] {
+    let modes = if paused_only {
+        &[&PAUSED][..]
+    } else {
+        &[&PAUSED, &REAL][..]
+    };
+    for mode in modes {
         let jobs = Rc::new(workload(mode.requests, !mode.paused));
         let minimum = minimum(mode.limits, &jobs, mode.latency).0;
         // Long enough for a strategy 3x off the minimum; in real time, short enough that the
@@ -136,7 +156,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         println!();
-        summary.extend(verdict(mode, &rows));
+        summary.extend(verdicts(mode, &rows));
     }
     if summary.is_empty() {
         return;

@@ -1,4 +1,6 @@
-//! Strategy (a): `#[rate_limited]` at headroom 1.0, told the server's RPM and TPM.
+//! Strategies (a) and (f): `#[rate_limited]` at headroom 1.0, told the server's RPM and TPM;
+//! (f) reads the answers without `openai-processing-ms`, as from a server that does not send
+//! it (Anthropic's): each count may then be as old as the whole round trip.
 
 use ratelimited::http::WithHeaders;
 use ratelimited::rate_limited;
@@ -26,10 +28,51 @@ async fn ask_http(http: &ChatClient, body: &Value) -> Result<WithHeaders<Value>,
     http.chat(body).await
 }
 
-pub(crate) async fn via_ratelimited(target: &Target, job: &Job) -> Result<(), String> {
-    let result = match target {
-        Target::Mock(provider) => ask_mock(provider, &job.mock_request()).await.map(drop),
-        Target::Http(http) => ask_http(http, &job.body()).await.map(drop),
+/// (f) in paused time: the mock's answer without its processing time.
+#[rate_limited(model = MODEL, provider = "openai")]
+async fn ask_mock_unprocessed(
+    provider: &MockProvider,
+    request: &MockRequest,
+) -> Result<MockResponse, ApiError> {
+    let mut response = provider.chat(request).await.map_err(ApiError::Http)?;
+    response
+        .headers
+        .retain(|(name, _)| name != "openai-processing-ms");
+    Ok(response)
+}
+
+/// (f) in real time: the server's answer without its processing time.
+#[rate_limited(model = MODEL, provider = "openai")]
+async fn ask_http_unprocessed(
+    http: &ChatClient,
+    body: &Value,
+) -> Result<WithHeaders<Value>, ApiError> {
+    let mut response = http.chat(body).await?;
+    response.headers.processing = None;
+    Ok(response)
+}
+
+/// One job through `#[rate_limited]`, reading the processing time or not.
+pub(crate) async fn via_ratelimited(
+    target: &Target,
+    job: &Job,
+    processing: bool,
+) -> Result<(), String> {
+    let result = match (target, processing) {
+        (Target::Mock(provider), true) => ask_mock(provider, &job.mock_request()).await.map(drop),
+        (Target::Mock(provider), false) => ask_mock_unprocessed(provider, &job.mock_request())
+            .await
+            .map(drop),
+        (Target::Http(http), true) => ask_http(http, &job.body()).await.map(drop),
+        (Target::Http(http), false) => ask_http_unprocessed(http, &job.body()).await.map(drop),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// The family's charge correction now (1.0 while the server has counted no more than
+/// estimated).
+pub(crate) fn correction() -> f64 {
+    ratelimited::Registry::current()
+        .limiter_with(MODEL, Some("openai"), None)
+        .map_or(f64::NAN, |family| family.charge_correction())
 }

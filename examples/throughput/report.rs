@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::run::{Row, Strategy};
+use crate::run::Row;
 use crate::workload::{minimum, Job};
 use crate::Mode;
 
@@ -84,6 +84,9 @@ pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[R
         if row.unfinished > 0 {
             line.push_str(&format!("; {} unfinished at the timeout", row.unfinished));
         }
+        if let Some(correction) = row.correction {
+            line.push_str(&format!("; charge correction at the end {correction:.4}"));
+        }
         println!("{line}");
         if let Some(reason) = &row.first_loss {
             println!("    first request given up: {reason}");
@@ -93,10 +96,17 @@ pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[R
 }
 
 /// The acceptance bound for ratelimited in this mode (0 429s, nothing lost, within 1.01x of
-/// the minimum), and whether its row meets it; `None` when it did not run.
-pub(crate) fn verdict(mode: &Mode, rows: &[Row]) -> Option<(bool, String)> {
+/// the minimum, the charge correction at 1.0 against this server that counts exactly), and
+/// whether each of its rows meets it.
+pub(crate) fn verdicts(mode: &Mode, rows: &[Row]) -> Vec<(bool, String)> {
+    rows.iter()
+        .filter(|r| r.strategy.is_ratelimited())
+        .map(|row| verdict(mode, row))
+        .collect()
+}
+
+fn verdict(mode: &Mode, row: &Row) -> (bool, String) {
     let bound = 1.01;
-    let row = rows.iter().find(|r| r.strategy == Strategy::Ratelimited)?;
     let mut misses = Vec::new();
     if row.rate_limited > 0 {
         misses.push(format!("{} 429s, not 0", row.rate_limited));
@@ -110,9 +120,13 @@ pub(crate) fn verdict(mode: &Mode, rows: &[Row]) -> Option<(bool, String)> {
     if let Err(violation) = &row.check {
         misses.push(format!("server limits exceeded: {violation}"));
     }
+    if let Some(correction) = row.correction.filter(|c| *c != 1.0) {
+        misses.push(format!("charge correction {correction:.4}, not 1.0"));
+    }
     let met = misses.is_empty();
     let text = format!(
-        "{}: {} 429s, {:.3}x (bound {bound:.2}x), {}/{} completed{}",
+        "{} {}: {} 429s, {:.3}x (bound {bound:.2}x), {}/{} completed{}",
+        row.strategy.tag(),
         if mode.paused { "paused" } else { "real time" },
         row.rate_limited,
         row.ratio(),
@@ -124,5 +138,5 @@ pub(crate) fn verdict(mode: &Mode, rows: &[Row]) -> Option<(bool, String)> {
             format!(" [missed: {}]", misses.join(", "))
         },
     );
-    Some((met, text))
+    (met, text)
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::common::ChatClient;
 use crate::cookbook_client::Cookbook;
 use crate::governor_client::Governor;
-use crate::ratelimited_client::via_ratelimited;
+use crate::ratelimited_client::{correction, via_ratelimited};
 use crate::retry_client::{send_until_success, send_with_retries};
 use crate::transport::Target;
 use crate::workload::{minimum, Job, Rng, SEED};
@@ -34,16 +34,26 @@ pub(crate) enum Strategy {
     Governor,
     RetryForever,
     Cookbook,
+    RatelimitedWithoutProcessing,
 }
 
 impl Strategy {
-    pub(crate) const ALL: [Strategy; 5] = [
+    pub(crate) const ALL: [Strategy; 6] = [
         Strategy::Ratelimited,
         Strategy::Retry,
         Strategy::Governor,
         Strategy::RetryForever,
         Strategy::Cookbook,
+        Strategy::RatelimitedWithoutProcessing,
     ];
+
+    /// Whether it is `#[rate_limited]` (held to the acceptance bounds).
+    pub(crate) fn is_ratelimited(self) -> bool {
+        matches!(
+            self,
+            Strategy::Ratelimited | Strategy::RatelimitedWithoutProcessing
+        )
+    }
 
     pub(crate) fn tag(self) -> &'static str {
         &self.label()[..3]
@@ -61,6 +71,7 @@ impl Strategy {
             Strategy::Governor => "(c) governor RPM + TPM",
             Strategy::RetryForever => "(d) backoff until success",
             Strategy::Cookbook => "(e) OpenAI cookbook processor",
+            Strategy::RatelimitedWithoutProcessing => "(f) (a) without processing-ms",
         }
     }
 }
@@ -85,6 +96,8 @@ pub(crate) struct Row {
     pub(crate) first_rejection: Option<Rejected>,
     /// Why the first lost request was given up.
     pub(crate) first_loss: Option<String>,
+    /// The charge correction at the end (`#[rate_limited]` only).
+    pub(crate) correction: Option<f64>,
 }
 
 /// The server's first 429, from t = 0.
@@ -162,7 +175,10 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
                 let job = &jobs[i];
                 let mut rng = Rng::new(SEED ^ (i as u64 + 1));
                 match strategy {
-                    Strategy::Ratelimited => via_ratelimited(&target, job).await,
+                    Strategy::Ratelimited => via_ratelimited(&target, job, true).await,
+                    Strategy::RatelimitedWithoutProcessing => {
+                        via_ratelimited(&target, job, false).await
+                    }
                     Strategy::Retry => send_with_retries(&target, job, &mut rng).await,
                     Strategy::Governor => match governor.admit(job.charge()).await {
                         Ok(()) => send_with_retries(&target, job, &mut rng).await,
@@ -217,6 +233,7 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
                 retry_after: r.retry_after,
             }),
             first_loss: first_loss.into_inner(),
+            correction: strategy.is_ratelimited().then(correction),
         }
     })
 }

@@ -106,7 +106,8 @@ struct State {
     completion_percent: u64,
     epoch: Instant,
     admitted: u64,
-    rejected: u64,
+    /// When each 429 was answered, from the server's start.
+    rejected: Vec<Duration>,
     last_headers: Vec<(String, String)>,
     replay: bool,
     rewrite: Option<Rewrite>,
@@ -131,7 +132,7 @@ impl ExactServer {
             completion_percent: 100,
             epoch: now,
             admitted: 0,
-            rejected: 0,
+            rejected: Vec::new(),
             last_headers: Vec::new(),
             replay: false,
             rewrite: None,
@@ -198,7 +199,12 @@ impl ExactServer {
 
     /// 429s answered.
     pub fn rejected(&self) -> u64 {
-        self.state().rejected
+        self.state().rejected.len() as u64
+    }
+
+    /// When each 429 was answered, from the server's start.
+    pub fn rejected_at(&self) -> Vec<Duration> {
+        self.state().rejected.clone()
     }
 
     /// Tokens (input tokens) in use at the server now.
@@ -251,8 +257,7 @@ impl ExactServer {
         };
         tokio::time::sleep(inbound).await;
         let now = Self::system_time(&self.state(), Instant::now());
-        let headers =
-            RateLimitHeaders::from_pairs(headers.iter().map(|(k, v)| (&**k, &**v)), now);
+        let headers = RateLimitHeaders::from_pairs(headers.iter().map(|(k, v)| (&**k, &**v)), now);
         Ok(WithHeaders { body, headers })
     }
 
@@ -274,12 +279,16 @@ impl ExactServer {
             Style::Anthropic => charged_prompt,
             _ => charged_prompt + max_tokens,
         };
-        let mut wait = state.requests.wait_for(1).max(state.tokens.wait_for(tokens));
+        let mut wait = state
+            .requests
+            .wait_for(1)
+            .max(state.tokens.wait_for(tokens));
         if let Some(output) = &state.output {
             wait = wait.max(output.wait_for(max_tokens));
         }
         if !wait.is_zero() {
-            state.rejected += 1;
+            let at = now - state.epoch;
+            state.rejected.push(at);
             let mut headers = self::headers(state, now);
             let ms = wait.as_nanos().div_ceil(1_000_000);
             headers.push(("retry-after-ms".to_owned(), ms.to_string()));
@@ -328,13 +337,19 @@ fn headers(state: &State, now: Instant) -> Vec<(String, String)> {
             for (name, bucket) in buckets.into_iter().chain(output) {
                 let prefix = format!("anthropic-ratelimit-{name}");
                 add(format!("{prefix}-limit"), bucket.limit.to_string());
-                add(format!("{prefix}-remaining"), bucket.remaining().to_string());
+                add(
+                    format!("{prefix}-remaining"),
+                    bucket.remaining().to_string(),
+                );
                 add(format!("{prefix}-reset"), rfc3339(system + bucket.reset()));
             }
         }
         _ => {
             for (name, bucket) in [("requests", &state.requests), ("tokens", &state.tokens)] {
-                add(format!("x-ratelimit-limit-{name}"), bucket.limit.to_string());
+                add(
+                    format!("x-ratelimit-limit-{name}"),
+                    bucket.limit.to_string(),
+                );
                 let remaining = bucket.remaining().to_string();
                 add(format!("x-ratelimit-remaining-{name}"), remaining);
                 let reset = format!("{}ns", bucket.reset().as_nanos());
@@ -351,7 +366,10 @@ fn rfc3339(at: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600))
         .unwrap();
     let secs = since.as_secs();
-    assert!(secs < 31 * 86_400, "the scripted server's calendar ends with January 2026");
+    assert!(
+        secs < 31 * 86_400,
+        "the scripted server's calendar ends with January 2026"
+    );
     format!(
         "2026-01-{:02}T{:02}:{:02}:{:02}.{:09}Z",
         1 + secs / 86_400,
@@ -360,4 +378,18 @@ fn rfc3339(at: SystemTime) -> String {
         secs % 60,
         since.subsec_nanos()
     )
+}
+
+/// The value of header `name` in `headers`.
+pub fn header(headers: &[(String, String)], name: &str) -> Option<i64> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Sets header `name` in `headers` to `value`.
+pub fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: impl ToString) {
+    headers.retain(|(k, _)| k != name);
+    headers.push((name.to_owned(), value.to_string()));
 }

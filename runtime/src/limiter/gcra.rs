@@ -17,11 +17,12 @@ use crate::units::cost::{Cost, Dimension};
 use crate::units::quota::Quota;
 
 mod reports;
-use reports::RecentGaps;
+use reports::{Bucket, SLOTS};
+pub(crate) use reports::{Mark, Overcount};
 
 /// The dimensions that are buckets (concurrency is a counter, handled by the limiter), in the
 /// order the shared store sends their keys.
-pub(crate) const BUCKETS: [Dimension; 8] = [
+pub(crate) const BUCKETS: [Dimension; SLOTS] = [
     Dimension::RequestsPerMinute,
     Dimension::TokensPerMinute,
     Dimension::InputTokensPerMinute,
@@ -32,93 +33,7 @@ pub(crate) const BUCKETS: [Dimension; 8] = [
     Dimension::RequestsPerSecond,
 ];
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    dimension: Dimension,
-    /// Its index in [`BUCKETS`] (where a [`Mark`] keeps its ledger).
-    slot: usize,
-    /// Units the bucket holds when full (limit times headroom).
-    capacity: u64,
-    /// Nanoseconds over which `capacity` units refill.
-    window_ns: u64,
-    /// `capacity × window_ns`: one full window, in scaled time.
-    full: u128,
-    /// Theoretical arrival time in scaled time (`ns × capacity`).
-    tat: u128,
-    /// Units charged in all, settles included, header tightening not (wrapping: only
-    /// differences between two readings mean anything).
-    ledger: u64,
-    /// What the server's latest reports implied beyond this bucket's level.
-    gaps: RecentGaps,
-}
-
-impl Bucket {
-    fn new(dimension: Dimension, slot: usize, capacity: u64, window_ns: u64, now: u64) -> Self {
-        let mut bucket = Bucket {
-            dimension,
-            slot,
-            capacity,
-            window_ns,
-            full: u128::from(capacity) * u128::from(window_ns),
-            tat: 0,
-            ledger: 0,
-            gaps: RecentGaps::default(),
-        };
-        bucket.tat = bucket.scaled(now);
-        bucket
-    }
-
-    #[inline]
-    fn scaled(&self, ns: u64) -> u128 {
-        u128::from(ns) * u128::from(self.capacity)
-    }
-
-    /// Scaled time that `units` occupy.
-    #[inline]
-    fn share(&self, units: u64) -> u128 {
-        u128::from(units) * u128::from(self.window_ns)
-    }
-
-    /// Scaled time in use at `now` (units × window_ns).
-    fn used(&self, now: u64) -> u128 {
-        self.tat.saturating_sub(self.scaled(now))
-    }
-
-    /// Units in use at `now`, rounded up.
-    fn level(&self, now: u64) -> u64 {
-        let units = self.used(now).div_ceil(u128::from(self.window_ns));
-        u64::try_from(units).unwrap_or(u64::MAX)
-    }
-}
-
-/// Where the buckets stood just after a reservation was charged: when, and each dimension's
-/// ledger (units charged in all). A response's rate-limit headers give the server's count from
-/// about that moment; the ledger then says what this limiter charged since, which the server
-/// had not counted yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Mark {
-    /// When (ns since the limiter's origin).
-    at: u64,
-    /// Each bucket's ledger, by its index in [`BUCKETS`].
-    ledgers: [u64; BUCKETS.len()],
-    /// The buckets (bits by index in [`BUCKETS`]) that were full before this charge: their
-    /// refill restarted here, the server's only when the request reached it.
-    started: u8,
-}
-
 impl Mark {
-    /// The latest moment the server can have counted the request reserved at this mark, for
-    /// an answer at `now` from a server that spent `processing` on it: the rest of the round
-    /// trip was on the wire, and the count came after the outbound part. Without a processing
-    /// time, the answer itself (the count may have come as late as that).
-    pub(crate) fn counted_by(&self, now: u64, processing: Option<Duration>) -> u64 {
-        let now = now.max(self.at);
-        match processing {
-            Some(processing) => now.saturating_sub(duration_ns(processing)).max(self.at),
-            None => now,
-        }
-    }
-
     /// The mark as if the reservation had charged `to` instead of `from`: the settle of the
     /// reservation itself is part of what the server counted, not something charged since.
     pub(crate) fn settled(mut self, from: &Cost, to: &Cost) -> Mark {
@@ -127,6 +42,10 @@ impl Mark {
                 .wrapping_add(dimension.charge(to))
                 .wrapping_sub(dimension.charge(from));
         }
+        self.prompts = self
+            .prompts
+            .wrapping_add(to.input_tokens)
+            .wrapping_sub(from.input_tokens);
         self
     }
 }
@@ -150,6 +69,12 @@ pub(crate) enum Decision {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Buckets {
     buckets: Vec<Bucket>,
+    /// Witnesses of the prompt buckets (TPM, ITPM) at the server's own rate: what the charge
+    /// correction learns from (see [`reconcile`](Buckets::reconcile)).
+    witnesses: Vec<Bucket>,
+    /// Prompt tokens charged in all, settles included (wrapping, like the buckets' ledgers):
+    /// what the server's overcount is measured against, since only prompts are estimated.
+    prompts: u64,
 }
 
 impl Buckets {
@@ -162,6 +87,7 @@ impl Buckets {
     /// Replaces the limits, keeping the units in use on every dimension that stays limited.
     pub(crate) fn set_quota(&mut self, quota: &Quota, now: u64) {
         let old = std::mem::take(&mut self.buckets);
+        let old_witnesses = std::mem::take(&mut self.witnesses);
         for (slot, dimension) in BUCKETS.into_iter().enumerate() {
             let Some(capacity) = quota.capacity(dimension) else {
                 continue;
@@ -173,13 +99,16 @@ impl Buckets {
             if window_ns == 0 {
                 continue;
             }
-            let mut bucket = Bucket::new(dimension, slot, capacity, window_ns, now);
-            if let Some(previous) = old.iter().find(|b| b.dimension == dimension) {
-                // Keep the units in use (scaled by window_ns, so a new interval rescales).
-                let used =
-                    previous.used(now) * u128::from(window_ns) / u128::from(previous.window_ns);
-                bucket.tat += used;
-                bucket.ledger = previous.ledger;
+            let previous = old.iter().find(|b| b.dimension == dimension);
+            let bucket =
+                Bucket::new(dimension, slot, capacity, window_ns, now).after(previous, now);
+            if matches!(
+                dimension,
+                Dimension::TokensPerMinute | Dimension::InputTokensPerMinute
+            ) {
+                let limit = quota.limit(dimension).unwrap_or(capacity);
+                let previous = old_witnesses.iter().find(|b| b.dimension == dimension);
+                self.witnesses.push(bucket.witness(limit, previous, now));
             }
             self.buckets.push(bucket);
         }
@@ -230,22 +159,25 @@ impl Buckets {
     /// where the buckets stand just after.
     #[inline]
     pub(crate) fn charge(&mut self, cost: &Cost, now: u64) -> Mark {
+        self.prompts = self.prompts.wrapping_add(cost.input_tokens);
         let mut mark = Mark {
             at: now,
             ledgers: [0; BUCKETS.len()],
+            prompts: self.prompts,
             started: 0,
         };
         for bucket in &mut self.buckets {
             let units = bucket.dimension.charge(cost);
-            if units > 0 {
-                let floor = bucket.scaled(now);
-                if bucket.tat <= floor {
-                    mark.started |= 1 << bucket.slot;
-                }
-                bucket.tat = bucket.tat.max(floor) + bucket.share(units);
-                bucket.ledger = bucket.ledger.wrapping_add(units);
+            if units > 0 && bucket.take(units, now) {
+                mark.started |= 1 << bucket.slot;
             }
             mark.ledgers[bucket.slot] = bucket.ledger;
+        }
+        for witness in &mut self.witnesses {
+            let units = witness.dimension.charge(cost);
+            if units > 0 {
+                witness.take(units, now);
+            }
         }
         mark
     }
@@ -268,20 +200,15 @@ impl Buckets {
     /// stops at a full bucket.
     #[inline]
     pub(crate) fn adjust(&mut self, from: &Cost, to: &Cost, now: u64) {
-        for bucket in &mut self.buckets {
+        self.prompts = self
+            .prompts
+            .wrapping_add(to.input_tokens)
+            .wrapping_sub(from.input_tokens);
+        for bucket in self.buckets.iter_mut().chain(&mut self.witnesses) {
             let (from, to) = (bucket.dimension.charge(from), bucket.dimension.charge(to));
-            if from == to {
-                continue;
+            if from != to {
+                bucket.shift(from, to, now);
             }
-            bucket.ledger = bucket.ledger.wrapping_add(to).wrapping_sub(from);
-            let (before, after) = (bucket.share(from), bucket.share(to));
-            let floor = bucket.scaled(now);
-            let level = bucket.tat.max(floor);
-            bucket.tat = if after > before {
-                level.saturating_add(after - before)
-            } else {
-                level.saturating_sub(before - after).max(floor)
-            };
         }
     }
 
@@ -303,52 +230,43 @@ impl Buckets {
     ///   The count came between the mark and `counted_by`, which bounds the refill both ways.
     ///   Requests charged after the mark that overtook it on the way were in the count already
     ///   and are counted twice: one report can overstate the server by a whole request in a
-    ///   burst. So the level moves only when the latest [`REPORTS_TO_AGREE`](reports::REPORTS_TO_AGREE) reports agree: up
-    ///   by the least they put the server ahead, or back down by the least they put it behind,
-    ///   never below what this limiter charged itself.
+    ///   burst. So the level moves only when the latest
+    ///   [`REPORTS_TO_AGREE`](reports::REPORTS_TO_AGREE) reports agree: up by the least they
+    ///   put the server ahead, or back down by the least they put it behind, never below what
+    ///   this limiter charged itself (its own charges, refilled since: what reports raised
+    ///   ages out as the server's count of it does).
     /// - **A bucket that was full at the mark** restarted its refill there, while the server's
     ///   restarted when the request arrived, no later than `counted_by`. The refill between
     ///   the two is charged once, at this answer, unless the bucket is full again (later
     ///   reports can take back what it overstated).
+    /// - **The charge correction** learns only from a witness of the prompt buckets (see
+    ///   `Bucket::witness`): it refills at the server's own rate (a bucket kept below the
+    ///   limit refills slower than the server and would take part of its excess for refill),
+    ///   and moves up only where agreeing reports surely put the server ahead even had every
+    ///   request charged after their mark overtaken it (in a burst over many connections,
+    ///   most are: three reports in a row can agree on a double count).
     ///
-    /// Returns the units in use before and the units the report implies (at the latest count),
-    /// when `dimension` is a limited bucket.
+    /// With `judge` (the report is one the estimate may be judged by), returns what the
+    /// witness was just raised by, the evidence (see [`Overcount`]); `None` otherwise, and on
+    /// a dimension that is not a limited bucket.
     pub(crate) fn reconcile(
         &mut self,
         dimension: Dimension,
         reported: u64,
         mark: &Mark,
-        counted_by: u64,
-        now: u64,
-    ) -> Option<(u64, u64)> {
+        (counted_by, now): (u64, u64),
+        judge: bool,
+    ) -> Option<Overcount> {
         let bucket = self.buckets.iter_mut().find(|b| b.dimension == dimension)?;
-        let floor = bucket.scaled(now);
-        let before = bucket.level(now);
-        let (earliest, latest) = (mark.at.min(now), counted_by.clamp(mark.at, now));
-        if mark.started & (1 << bucket.slot) != 0 && bucket.tat > floor {
-            let transit = bucket.scaled(latest) - bucket.scaled(earliest);
-            bucket.tat += transit;
-            bucket.gaps.moved(transit as i128);
+        bucket.reconcile(reported, mark, counted_by, now);
+        if !judge {
+            return None;
         }
-        let level = bucket.tat.max(floor);
-        let since = bucket.ledger.wrapping_sub(mark.ledgers[bucket.slot]) as i64;
-        let implied = |counted_at: u64| {
-            let counted = bucket.scaled(counted_at) + bucket.share(reported);
-            let now_at = if since >= 0 {
-                counted + bucket.share(since.unsigned_abs())
-            } else {
-                counted.saturating_sub(bucket.share(since.unsigned_abs()))
-            };
-            now_at.max(floor)
-        };
-        let (at_least, at_most) = (implied(earliest), implied(latest));
-        let step = bucket.gaps.record(
-            at_least as i128 - level as i128,
-            at_most as i128 - level as i128,
-        );
-        bucket.tat = (level as i128 + step) as u128;
-        let implied_used = (at_most - floor).div_ceil(u128::from(bucket.window_ns));
-        Some((before, u64::try_from(implied_used).unwrap_or(u64::MAX)))
+        let witness = self
+            .witnesses
+            .iter_mut()
+            .find(|b| b.dimension == dimension)?;
+        witness.witness_reconcile(reported, mark, counted_by, now)
     }
 
     /// Units in use on `dimension` at `now`, if it is a limited bucket.
@@ -448,13 +366,12 @@ mod tests {
         );
     }
 
-    /// Reports `used` three times (what it takes to raise the level) against `mark`.
-    fn report_thrice(b: &mut Buckets, used: u64, mark: &Mark, now: u64) -> Option<(u64, u64)> {
-        let tpm = Dimension::TokensPerMinute;
-        let first = b.reconcile(tpm, used, mark, mark.at, now);
-        b.reconcile(tpm, used, mark, mark.at, now);
-        b.reconcile(tpm, used, mark, mark.at, now);
-        first
+    /// Reports `used` three times (what it takes to move the level) against `mark`, counted
+    /// at the mark.
+    fn report_thrice(b: &mut Buckets, used: u64, mark: &Mark, now: u64) {
+        for _ in 0..REPORTS_TO_AGREE {
+            b.reconcile(Dimension::TokensPerMinute, used, mark, (mark.at, now), true);
+        }
     }
 
     #[test]
@@ -467,17 +384,13 @@ mod tests {
         let mark = b.charge(&Cost::request(1_000, 0), 0);
         b.charge(&Cost::request(500, 0), SEC);
         let tpm = Dimension::TokensPerMinute;
-        assert_eq!(
-            report_thrice(&mut b, 1_300, &mark, 2 * SEC),
-            Some((1_300, 1_600))
-        );
+        assert_eq!(b.level(tpm, 2 * SEC), Some(1_300));
+        report_thrice(&mut b, 1_300, &mark, 2 * SEC);
         assert_eq!(b.level(tpm, 2 * SEC), Some(1_600));
         // The same report again changes nothing. Lower ones take the raise back, but never
         // below what this limiter charged itself.
-        assert_eq!(
-            report_thrice(&mut b, 1_300, &mark, 2 * SEC),
-            Some((1_600, 1_600))
-        );
+        report_thrice(&mut b, 1_300, &mark, 2 * SEC);
+        assert_eq!(b.level(tpm, 2 * SEC), Some(1_600));
         report_thrice(&mut b, 1_200, &mark, 2 * SEC);
         assert_eq!(b.level(tpm, 2 * SEC), Some(1_500));
         report_thrice(&mut b, 0, &mark, 2 * SEC);
@@ -494,17 +407,11 @@ mod tests {
         let mark = b.charge(&Cost::request(400, 0), 0);
         let tpm = Dimension::TokensPerMinute;
         let mut report = |used| {
-            b.reconcile(tpm, used, &mark, 0, 0)
-                .map(|(before, _)| before)
+            b.reconcile(tpm, used, &mark, (0, 0), true);
+            b.level(tpm, 0).unwrap()
         };
-        assert_eq!(report(900), Some(400));
-        assert_eq!(report(500), Some(400));
-        assert_eq!(report(700), Some(400));
-        assert_eq!(report(500), Some(500));
-        assert_eq!(report(1_100), Some(500));
-        assert_eq!(report(1_100), Some(500));
-        assert_eq!(report(1_100), Some(500));
-        assert_eq!(report(1_100), Some(1_100));
+        let levels = [900, 500, 700, 500, 1_100, 1_100, 1_100].map(&mut report);
+        assert_eq!(levels, [400, 400, 500, 500, 500, 500, 1_100]);
     }
 
     #[test]
@@ -518,10 +425,45 @@ mod tests {
         b.adjust(&reserved, &actual, SEC);
         let mark = mark.settled(&reserved, &actual);
         let tpm = Dimension::TokensPerMinute;
-        assert_eq!(report_thrice(&mut b, 600, &mark, SEC), Some((500, 500)));
+        report_thrice(&mut b, 600, &mark, SEC);
         assert_eq!(b.level(tpm, SEC), Some(500));
-        assert_eq!(report_thrice(&mut b, 900, &mark, SEC), Some((500, 800)));
+        report_thrice(&mut b, 900, &mark, SEC);
         assert_eq!(b.level(tpm, SEC), Some(800));
+    }
+
+    #[test]
+    fn what_reports_raised_ages_out_with_the_refill() {
+        // 60,000 TPM, 1 unit a ms. Another application took 20,000: agreeing reports raise
+        // the level to 21,000. Two idle minutes later both sides are full again; a burst of
+        // 40 × 1,000 is all this limiter's own, and reports that put the server far behind
+        // (a gateway repeating a stale count) cannot take any of it back.
+        let mut b = Buckets::new(&Quota::default().tpm(60_000));
+        let tpm = Dimension::TokensPerMinute;
+        let mark = b.charge(&Cost::request(1_000, 0), 0);
+        report_thrice(&mut b, 21_000, &mark, 0);
+        assert_eq!(b.level(tpm, 0), Some(21_000));
+        let later = 120 * SEC;
+        let marks: Vec<Mark> = (0..40)
+            .map(|_| b.charge(&Cost::request(1_000, 0), later))
+            .collect();
+        for mark in &marks {
+            b.reconcile(tpm, 1_000, mark, (later, later), true);
+        }
+        assert_eq!(b.level(tpm, later), Some(40_000));
+    }
+
+    #[test]
+    fn the_reports_outlive_a_change_of_limit() {
+        // Reports that agree across a limit that alternates (two deployments behind one
+        // gateway) still move the level.
+        let mut b = Buckets::new(&Quota::default().tpm(60_000));
+        let tpm = Dimension::TokensPerMinute;
+        let mark = b.charge(&Cost::request(1_000, 0), 0);
+        for limit in [30_000, 60_000, 30_000] {
+            b.set_quota(&Quota::default().tpm(limit), 0);
+            b.reconcile(tpm, 3_000, &mark, (0, 0), false);
+        }
+        assert_eq!(b.level(tpm, 0), Some(3_000));
     }
 
     #[test]
@@ -536,14 +478,14 @@ mod tests {
         let first = b.charge(&Cost::request(600, 0), 0);
         let second = b.charge(&Cost::request(600, 0), 0);
         assert_eq!(b.level(tpm, 230 * ms), Some(970));
-        b.reconcile(tpm, 0, &first, 30 * ms, 230 * ms);
+        b.reconcile(tpm, 0, &first, (30 * ms, 230 * ms), false);
         assert_eq!(b.level(tpm, 230 * ms), Some(1_000));
-        b.reconcile(tpm, 0, &second, 30 * ms, 230 * ms);
+        b.reconcile(tpm, 0, &second, (30 * ms, 230 * ms), false);
         assert_eq!(b.level(tpm, 230 * ms), Some(1_000));
         // Once the bucket is full again, the difference no longer matters.
         let mut b = Buckets::new(&Quota::default().tpm(60_000));
         let first = b.charge(&Cost::request(600, 0), 0);
-        b.reconcile(tpm, 0, &first, 30 * ms, 700 * ms);
+        b.reconcile(tpm, 0, &first, (30 * ms, 700 * ms), false);
         assert_eq!(b.level(tpm, 700 * ms), Some(0));
     }
 
@@ -560,16 +502,16 @@ mod tests {
         b.charge(&Cost::request(1, 0), 0);
         let mark = b.charge(&Cost::request(4_999, 0), 0);
         for _ in 0..REPORTS_TO_AGREE {
-            b.reconcile(tpm, 6_000, &mark, 0, 100 * ms);
+            b.reconcile(tpm, 6_000, &mark, (0, 100 * ms), false);
         }
         assert_eq!(b.level(tpm, 100 * ms), Some(5_900));
         for _ in 0..REPORTS_TO_AGREE {
-            b.reconcile(tpm, 5_500, &mark, 50 * ms, 100 * ms);
+            b.reconcile(tpm, 5_500, &mark, (50 * ms, 100 * ms), false);
         }
         assert_eq!(b.level(tpm, 100 * ms), Some(5_450));
         // Reports that put the server far behind take back the raise and no more.
         for _ in 0..REPORTS_TO_AGREE {
-            b.reconcile(tpm, 0, &mark, 50 * ms, 100 * ms);
+            b.reconcile(tpm, 0, &mark, (50 * ms, 100 * ms), false);
         }
         assert_eq!(b.level(tpm, 100 * ms), Some(4_900));
     }
@@ -593,7 +535,7 @@ mod tests {
         let mut b = Buckets::new(&Quota::default().tpm(6_000));
         let mark = b.charge(&Cost::request(1, 0), 0);
         assert_eq!(
-            b.reconcile(Dimension::RequestsPerMinute, 5, &mark, 0, 0),
+            b.reconcile(Dimension::RequestsPerMinute, 5, &mark, (0, 0), true),
             None
         );
     }

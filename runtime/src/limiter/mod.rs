@@ -28,7 +28,7 @@ pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub use reservation::{Reservation, SharedHold};
 
 use crate::units::cost::{Cost, Dimension};
-use gcra::{duration_ns, Buckets, Mark};
+use gcra::{duration_ns, Buckets, Mark, Overcount};
 use lanes::LaneTurns;
 use state::{wake, Gate, Shared, State};
 
@@ -253,31 +253,36 @@ impl Limiter {
     /// Brings `dimension` toward what a server reported in use when it answered the request
     /// of a reservation taken at `mark` (see [`Reservation::mark`]) after `processing` on its
     /// side (when the server says): the report, refilled since the server counted it, plus
-    /// what this limiter charged after the mark (see `Buckets::reconcile`). Never lowers the
-    /// level. Without a mark the report counts as in use now, as [`tighten`](Limiter::tighten)
+    /// what this limiter charged after the mark (see `Buckets::reconcile`). Without a mark the
+    /// report counts as in use now and only raises the level, as [`tighten`](Limiter::tighten)
     /// does. Local buckets only: a family whose buckets live in Redis is reconciled there
-    /// (see the feedback). Returns the units in use before and the units the report implies,
-    /// when `dimension` is limited.
+    /// (see the feedback).
+    ///
+    /// With `judge` (a report the prompt estimate may be judged by), returns what the reports
+    /// have just proved of the server's charging beyond the reading's uncertainty, for the
+    /// charge correction; `None` otherwise, without a mark, and when `dimension` is not
+    /// limited.
     pub(crate) fn reconcile(
         &self,
         dimension: Dimension,
         reported: u64,
         mark: Option<&Mark>,
         processing: Option<Duration>,
-    ) -> Option<(u64, u64)> {
+        judge: bool,
+    ) -> Option<Overcount> {
         let now = self.shared.now();
         let mut state = self.shared.lock();
         match mark {
             Some(mark) => {
                 let counted_by = mark.counted_by(now, processing);
+                let times = (counted_by, now);
                 state
                     .buckets
-                    .reconcile(dimension, reported, mark, counted_by, now)
+                    .reconcile(dimension, reported, mark, times, judge)
             }
             None => {
-                let before = state.buckets.level(dimension, now)?;
                 state.buckets.tighten(dimension, reported, now);
-                Some((before, reported))
+                None
             }
         }
     }

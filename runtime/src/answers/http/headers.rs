@@ -23,9 +23,10 @@ use std::time::{Duration, SystemTime};
 ///
 /// Sentinels are dropped rather than believed (Azure's Responses API has sent `-1` limits with
 /// `reset: 0`): a limit of `0` or below discards that whole dimension (limit, remaining and
-/// reset), and a negative remaining count is ignored. A remaining count of `0` under a real limit
-/// is kept: it is the most useful number there is. Unparsable values are ignored, never errors:
-/// headers are advice.
+/// reset), and so does a negative remaining count without a limit. Under a real limit, a
+/// negative remaining count (a gateway whose key another application overran) reads as `0`, an
+/// empty bucket, and a `0` is kept: it is the most useful number there is. Unparsable values are
+/// ignored, never errors: headers are advice.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -73,13 +74,8 @@ pub struct RateLimitHeaders {
     pub processing: Option<Duration>,
 }
 
-/// One dimension's triple, before it is stored.
-#[derive(Default)]
-struct Triple {
-    limit: Option<u64>,
-    remaining: Option<u64>,
-    reset: Option<Duration>,
-}
+/// One dimension's limit, remaining count and reset, before they are stored.
+type Triple = (Option<u64>, Option<u64>, Option<Duration>);
 
 impl RateLimitHeaders {
     /// Parses the headers `header` can look up (by lower-case name), with `now` as the instant
@@ -102,11 +98,29 @@ impl RateLimitHeaders {
                     .and_then(|v| parse_reset_instant(&v, now)),
             )
         };
+        // The first family that says anything about the dimension.
+        let either = |first: Triple, second| match first {
+            (None, None, None) => second,
+            _ => first,
+        };
         let mut out = RateLimitHeaders::default();
-        out.set_requests(openai("requests").or(anthropic("requests")));
-        out.set_tokens(openai("tokens").or(anthropic("tokens")));
-        out.set_input_tokens(anthropic("input-tokens"));
-        out.set_output_tokens(anthropic("output-tokens"));
+        (
+            out.limit_requests,
+            out.remaining_requests,
+            out.reset_requests,
+        ) = either(openai("requests"), anthropic("requests"));
+        (out.limit_tokens, out.remaining_tokens, out.reset_tokens) =
+            either(openai("tokens"), anthropic("tokens"));
+        (
+            out.limit_input_tokens,
+            out.remaining_input_tokens,
+            out.reset_input_tokens,
+        ) = anthropic("input-tokens");
+        (
+            out.limit_output_tokens,
+            out.remaining_output_tokens,
+            out.reset_output_tokens,
+        ) = anthropic("output-tokens");
         out.processing = header("openai-processing-ms").and_then(|v| parse_milliseconds(&v));
         out
     }
@@ -131,46 +145,29 @@ impl RateLimitHeaders {
         *self == RateLimitHeaders::default()
     }
 
-    fn set_requests(&mut self, t: Triple) {
-        (
-            self.limit_requests,
-            self.remaining_requests,
-            self.reset_requests,
-        ) = (t.limit, t.remaining, t.reset);
-    }
-
-    fn set_tokens(&mut self, t: Triple) {
-        (self.limit_tokens, self.remaining_tokens, self.reset_tokens) =
-            (t.limit, t.remaining, t.reset);
-    }
-
-    fn set_input_tokens(&mut self, t: Triple) {
-        (
-            self.limit_input_tokens,
-            self.remaining_input_tokens,
-            self.reset_input_tokens,
-        ) = (t.limit, t.remaining, t.reset);
-    }
-
-    fn set_output_tokens(&mut self, t: Triple) {
-        (
-            self.limit_output_tokens,
-            self.remaining_output_tokens,
-            self.reset_output_tokens,
-        ) = (t.limit, t.remaining, t.reset);
-    }
-}
-
-impl Triple {
-    fn is_empty(&self) -> bool {
-        self.limit.is_none() && self.remaining.is_none() && self.reset.is_none()
-    }
-
-    fn or(self, other: Triple) -> Triple {
-        if self.is_empty() {
-            other
+    /// The window a reported `limit` is counted over, as its reset says: a minute or a day,
+    /// `None` when the numbers do not tell.
+    ///
+    /// A bucket that refills `limit` units over its window is full again `used × window /
+    /// limit` after its count, so the window is `reset × limit / used`. Counts and resets are
+    /// rounded, so this reads as a minute up to 20 minutes and as a day from 2 hours to 3
+    /// days; anything else (no reset, nothing used, or a reset that fits no window, as the
+    /// `6m0s` for 16 tokens of 150,000 in OpenAI's own sample) says nothing.
+    pub(crate) fn window(limit: u64, remaining: u64, reset: Option<Duration>) -> Option<Duration> {
+        const MINUTE: Duration = Duration::from_secs(60);
+        const DAY: Duration = Duration::from_secs(86_400);
+        let used = limit.saturating_sub(remaining);
+        let reset = reset.filter(|r| !r.is_zero())?;
+        if used == 0 {
+            return None;
+        }
+        let window = reset.as_secs_f64() * limit as f64 / used as f64;
+        if window <= 20.0 * 60.0 {
+            Some(MINUTE)
+        } else if (2.0 * 3_600.0..=3.0 * 86_400.0).contains(&window) {
+            Some(DAY)
         } else {
-            self
+            None
         }
     }
 }
@@ -184,15 +181,15 @@ fn read_triple(
     let limit = limit.and_then(|v| parse_count(&v));
     // A limit of 0 or -1 is a sentinel: nothing else about the dimension can be trusted.
     if matches!(limit, Some(n) if n <= 0) {
-        return Triple::default();
+        return (None, None, None);
     }
-    Triple {
-        limit: limit.map(|n| n as u64),
-        remaining: remaining
-            .and_then(|v| parse_count(&v))
-            .and_then(|n| u64::try_from(n).ok()),
-        reset,
-    }
+    let remaining = match (limit, remaining.and_then(|v| parse_count(&v))) {
+        // Below zero under a real limit: the server is over it, its bucket empty and more.
+        (Some(_), Some(n)) => Some(n.max(0) as u64),
+        (None, n) => n.and_then(|n| u64::try_from(n).ok()),
+        (Some(_), None) => None,
+    };
+    (limit.map(|n| n as u64), remaining, reset)
 }
 
 /// An integer header value; tolerates surrounding whitespace and a fractional form like `"59.0"`.
@@ -548,6 +545,39 @@ mod tests {
         assert_eq!(parsed.remaining_tokens, None);
         assert_eq!(parsed.remaining_requests, Some(12));
         assert_eq!(parsed.reset_requests, None);
+    }
+
+    #[test]
+    fn a_negative_remaining_under_a_real_limit_is_an_empty_bucket() {
+        let parsed = RateLimitHeaders::from_pairs(
+            [
+                ("x-ratelimit-limit-tokens", "60000"),
+                ("x-ratelimit-remaining-tokens", "-20000"),
+                ("anthropic-ratelimit-input-tokens-limit", "30000"),
+                ("anthropic-ratelimit-input-tokens-remaining", "-1.5"),
+            ],
+            UNIX_EPOCH,
+        );
+        assert_eq!(parsed.limit_tokens, Some(60_000));
+        assert_eq!(parsed.remaining_tokens, Some(0));
+        assert_eq!(parsed.remaining_input_tokens, Some(0));
+    }
+
+    #[test]
+    fn the_reset_tells_a_minute_from_a_day() {
+        let window = |limit, remaining, reset| RateLimitHeaders::window(limit, remaining, reset);
+        let (minute, day) = (Some(secs(60)), Some(secs(86_400)));
+        // OpenAI's sample: 1 of 60 requests used, full again in 1 s.
+        assert_eq!(window(60, 59, Some(secs(1))), minute);
+        // 37 of 10,000 requests a day, full again in 5 min 20 s.
+        assert_eq!(window(10_000, 9_963, Some(secs(320))), day);
+        // Anthropic's resets are whole seconds: 1 s for 100 of 30,000 tokens.
+        assert_eq!(window(30_000, 29_900, Some(secs(1))), minute);
+        // Nothing used, no reset, or a reset that fits no window: unknown.
+        assert_eq!(window(60, 60, Some(secs(1))), None);
+        assert_eq!(window(60, 59, None), None);
+        assert_eq!(window(60, 59, Some(Duration::ZERO)), None);
+        assert_eq!(window(150_000, 149_984, Some(secs(360))), None);
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub const CORRECTION_HALF_LIFE: Duration = Duration::from_secs(60);
 /// own accounting (`x-ratelimit-remaining-tokens`), bounded to `[1, MAX_CORRECTION]` and
 /// decaying toward 1.
 ///
+/// It hears only what the server surely counted: what reports that agree raised beyond the
+/// uncertainty of when the server counted, over the prompt tokens charged meanwhile (see
+/// `Buckets::reconcile`). A count read as of the answer overstates the server by the round
+/// trip's refill, so a single answer never moves it, and a server that counts exactly leaves
+/// it at 1.0.
+///
 /// It only ever raises estimates: a server that charges less than reserved gets the
 /// difference back through the settle and the header tightening, while one that charges more
 /// would overrun on every batch start.

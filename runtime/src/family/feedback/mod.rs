@@ -26,13 +26,21 @@ use crate::model::limit_family::LimitFamily;
 use crate::store::Backed;
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension};
+use crate::units::quota::Quota;
 use opening::OpeningBurst;
+
+/// How many adopted limits a family remembers having logged.
+const REMEMBERED_LIMITS: usize = 8;
 
 /// What one family has learned from its server so far.
 #[derive(Debug)]
 pub(crate) struct FamilyFeedback {
     family: LimitFamily,
+    /// The limits configured for the family: a server's limit up to these is followed.
+    configured: Quota,
     learn_limits: bool,
+    /// The limits adopted so far, to log each once.
+    adopted: Mutex<Vec<(Dimension, u64)>>,
     opening: OpeningBurst,
     correction: Mutex<ChargeCorrection>,
     /// The family's state in Redis, when it is shared.
@@ -47,7 +55,9 @@ impl FamilyFeedback {
     pub(crate) fn new(family: LimitFamily, backed: &Backed, learn_limits: bool) -> Self {
         FamilyFeedback {
             family,
+            configured: backed.limiter.quota(),
             learn_limits,
+            adopted: Mutex::new(Vec::new()),
             opening: OpeningBurst::new(&backed.limiter.quota()),
             correction: Mutex::new(ChargeCorrection::default()),
             #[cfg(feature = "redis")]
@@ -85,20 +95,30 @@ impl FamilyFeedback {
     /// Brings the limiter to what the server reports in a response's headers; `mark` is where
     /// the limiter stood just after the request's reservation was charged (and settled).
     ///
-    /// - A reported limit below the configured one is adopted: the tier overstates the
-    ///   account, and keeping it would draw 429s. One above it is adopted only with learned
-    ///   limits on (`RATE_LIMITED_LEARN_LIMITS`); otherwise it is ignored. Each change is
-    ///   logged once, at info.
-    /// - The units the server counts in use move the local level to what they imply now: the
-    ///   server counted them when the request arrived, so the count is read against the mark,
-    ///   refilled since, plus what was charged after it, and the level moves once three
-    ///   reports agree (see `Buckets::reconcile`). When the server says how long it spent on
-    ///   the request (`openai-processing-ms`), the rest of the round trip bounds when it
-    ///   counted: the level follows the server to within the answer's way back (1.002x of the
-    ///   minimum in the real-time benchmark, 0 429s). Without it, the count may be as old as
-    ///   the whole round trip and is read as the level when the answer arrives: the limiter
-    ///   then trails the server by one request latency (1.02x), never runs ahead of it.
-    /// - On tokens, a server count above the local one feeds the [`ChargeCorrection`].
+    /// - **Which dimension.** A reported limit goes to the dimension with that limit, among
+    ///   those of the window its reset implies (a per-day request limit is not a per-minute
+    ///   one; see `RateLimitHeaders::window`).
+    /// - **Limits.** A reported limit up to the configured one is followed, down and back up:
+    ///   the tier may overstate the account, and one odd answer must not cost the quota for
+    ///   good. One above it is adopted only with learned limits on
+    ///   (`RATE_LIMITED_LEARN_LIMITS`). A new limit is logged once, at info.
+    /// - **Counts.** The units the server counts in use move the local level to what they
+    ///   imply now, whether or not the reported limit was adopted: the server counted them
+    ///   when the request arrived, so the count is read against the mark, refilled since,
+    ///   plus what was charged after it, and the level moves once three reports agree (see
+    ///   `Buckets::reconcile`). When the server says how long it spent on the request
+    ///   (`openai-processing-ms`), the rest of the round trip bounds when it counted: the
+    ///   level follows the server to within the answer's way back (1.002x of the minimum in
+    ///   the real-time benchmark, 0 429s). Without it, the count may be as old as the whole
+    ///   round trip: the limiter then trails the server by one request latency (1.02x), never
+    ///   runs ahead of it. A negative `remaining` (a gateway over its limit) reads as an
+    ///   empty bucket.
+    /// - **The charge correction** ([`ChargeCorrection`]) hears, on tokens and under the
+    ///   limit in force, only what agreeing reports proved beyond the reading's uncertainty:
+    ///   what they raised a witness of the bucket by, kept at the server's own rate (see
+    ///   `Buckets::reconcile`), over the prompt tokens charged meanwhile. A server that counts
+    ///   exactly leaves it at 1.0, however late its count may be read; a single answer never
+    ///   moves it.
     /// - A family whose buckets live in Redis raises them to the count as of the answer (they
     ///   keep no marks), and its correction compares the count with what Redis held.
     pub(crate) fn apply_headers(
@@ -107,90 +127,97 @@ impl FamilyFeedback {
         headers: &RateLimitHeaders,
         mark: Option<&Mark>,
     ) {
+        use Dimension::*;
         let reports = [
             (
-                headers.limit_requests,
-                headers.remaining_requests,
-                &[Dimension::RequestsPerMinute, Dimension::RequestsPerDay][..],
+                (headers.limit_requests, headers.remaining_requests),
+                headers.reset_requests,
+                &[RequestsPerMinute, RequestsPerDay][..],
             ),
             (
-                headers.limit_tokens,
-                headers.remaining_tokens,
-                &[Dimension::TokensPerMinute, Dimension::TokensPerDay][..],
+                (headers.limit_tokens, headers.remaining_tokens),
+                headers.reset_tokens,
+                &[TokensPerMinute, TokensPerDay][..],
             ),
             (
-                headers.limit_input_tokens,
-                headers.remaining_input_tokens,
-                &[Dimension::InputTokensPerMinute][..],
+                (headers.limit_input_tokens, headers.remaining_input_tokens),
+                headers.reset_input_tokens,
+                &[InputTokensPerMinute][..],
             ),
             (
-                headers.limit_output_tokens,
-                headers.remaining_output_tokens,
-                &[Dimension::OutputTokensPerMinute][..],
+                (headers.limit_output_tokens, headers.remaining_output_tokens),
+                headers.reset_output_tokens,
+                &[OutputTokensPerMinute][..],
             ),
         ];
-        for (limit, remaining, dimensions) in reports {
+        for ((limit, remaining), reset, dimensions) in reports {
             let (Some(limit), Some(remaining)) = (limit, remaining) else {
                 continue;
             };
             if limit == 0 {
                 continue;
             }
-            let quota = limiter.quota();
-            let (dimension, adopted) =
-                match dimensions.iter().find(|d| quota.limit(**d) == Some(limit)) {
-                    Some(dimension) => (*dimension, false),
-                    None => match self.adopt_limit(limiter, dimensions[0], limit) {
-                        Some(dimension) => (dimension, true),
-                        None => continue,
-                    },
-                };
+            // The dimensions of the window the reset names, if it names one.
+            let window = RateLimitHeaders::window(limit, remaining, reset);
+            let candidates: Vec<Dimension> = dimensions
+                .iter()
+                .copied()
+                .filter(|d| window.is_none_or(|w| d.window() == Some(w)))
+                .collect();
+            let Some((dimension, adopted)) = self.dimension_for(limiter, &candidates, limit) else {
+                continue;
+            };
             let used = limit.saturating_sub(remaining);
-            // The estimate is judged against the charge only on tokens, and not on the answer
-            // that changed the limit: the buckets' scale changed with it.
+            // The estimate is judged against the charge only on tokens, and only where the
+            // server's limit is the one in force and was before this answer.
             let judge = !adopted
-                && matches!(
-                    dimension,
-                    Dimension::TokensPerMinute | Dimension::InputTokensPerMinute
-                );
+                && limiter.quota().limit(dimension) == Some(limit)
+                && matches!(dimension, TokensPerMinute | InputTokensPerMinute);
             if self.reconcile_shared(limiter, dimension, used, judge) {
                 continue;
             }
-            let reconciled = limiter.reconcile(dimension, used, mark, headers.processing);
-            if let (Some((local, implied)), true) = (reconciled, judge) {
-                if self.correction().observe(local, implied, Instant::now()) {
+            let overcount = limiter.reconcile(dimension, used, mark, headers.processing, judge);
+            if let Some(overcount) = overcount {
+                let now = Instant::now();
+                if self.correction().observe(
+                    overcount.prompts,
+                    overcount.prompts + overcount.extra,
+                    now,
+                ) {
                     self.share_correction();
                 }
             }
         }
     }
 
-    /// Sets `dimension` to the server's `limit` when that is allowed (lower, or learning);
-    /// returns the dimension if it now matches.
-    fn adopt_limit(
+    /// The dimension a reported `limit` is about, among `candidates` (in order of
+    /// preference), and whether this answer changed its limit: the one with that limit; else
+    /// the first limited one, set to `limit` when that is allowed (see
+    /// [`set_limit`](Self::set_limit)); else the first one, if the limit may be adopted there.
+    fn dimension_for(
         &self,
         limiter: &Limiter,
-        dimension: Dimension,
+        candidates: &[Dimension],
         limit: u64,
-    ) -> Option<Dimension> {
-        let adopted = self.set_limit(limiter, dimension, limit, "the server reports")?;
-        self.share_limit(dimension, limit);
-        Some(adopted)
+    ) -> Option<(Dimension, bool)> {
+        let quota = limiter.quota();
+        if let Some(dimension) = candidates.iter().find(|d| quota.limit(**d) == Some(limit)) {
+            return Some((*dimension, false));
+        }
+        let limited = candidates.iter().find(|d| quota.limit(**d).is_some());
+        let dimension = *limited.or(candidates.first())?;
+        let adopted = self.set_limit(limiter, dimension, limit, "the server reports");
+        if adopted {
+            self.share_limit(dimension, limit);
+        }
+        (adopted || limited.is_some()).then_some((dimension, adopted))
     }
 
-    /// Sets `dimension` to `limit` (reported by `source`) when that is allowed: lower than
-    /// configured, or learning.
-    fn set_limit(
-        &self,
-        limiter: &Limiter,
-        dimension: Dimension,
-        limit: u64,
-        source: &str,
-    ) -> Option<Dimension> {
-        let mut quota = limiter.quota();
-        let configured = quota.limit(dimension);
-        let lower = configured.is_some_and(|c| limit < c);
-        if !(lower || self.learn_limits) {
+    /// Sets `dimension` to `limit` (reported by `source`) when that is allowed: up to the
+    /// configured limit, or above it with learned limits on. Returns whether it did.
+    fn set_limit(&self, limiter: &Limiter, dimension: Dimension, limit: u64, source: &str) -> bool {
+        let configured = self.configured.limit(dimension);
+        if !(configured.is_some_and(|c| limit <= c) || self.learn_limits) {
             tracing::debug!(
                 family = %self.family,
                 %dimension,
@@ -199,18 +226,37 @@ impl FamilyFeedback {
                 "{source} a higher limit than configured; ignored (set \
                  RATE_LIMITED_LEARN_LIMITS=1 to adopt it)"
             );
-            return None;
+            return false;
         }
+        let mut quota = limiter.quota();
         quota.set_limit(dimension, Some(limit));
-        tracing::info!(
-            family = %self.family,
-            %dimension,
-            limit,
-            ?configured,
-            "adopting the limit {source}"
-        );
+        if self.first_time(dimension, limit) {
+            tracing::info!(
+                family = %self.family,
+                %dimension,
+                limit,
+                ?configured,
+                "adopting the limit {source}"
+            );
+        } else {
+            tracing::debug!(family = %self.family, %dimension, limit, "adopting the limit {source}");
+        }
         limiter.set_quota(quota);
-        Some(dimension)
+        true
+    }
+
+    /// Whether `limit` is new on `dimension` (for the log: a limit that alternates between
+    /// answers is told once). Remembers a few.
+    fn first_time(&self, dimension: Dimension, limit: u64) -> bool {
+        let mut seen = self.adopted.locked();
+        if seen.contains(&(dimension, limit)) {
+            return false;
+        }
+        if seen.len() == REMEMBERED_LIMITS {
+            seen.remove(0);
+        }
+        seen.push((dimension, limit));
+        true
     }
 
     /// Without a shared store there is nothing to share.

@@ -86,9 +86,9 @@ impl FamilyFeedback {
         });
     }
 
-    /// Adopts what the family's other processes shared: their limits (a lower one always, a
-    /// higher one only with learned limits on, as from a server) and their correction, aged
-    /// by the time since they shared it.
+    /// Adopts what the family's other processes shared: their limits (one up to the
+    /// configured limit always, a higher one only with learned limits on, as from a server)
+    /// and their correction, aged by the time since they shared it.
     pub(crate) fn apply_learned(&self, limiter: &Limiter, learned: &Learned) {
         for &(dimension, limit) in &learned.limits {
             if limiter.quota().limit(dimension).is_some_and(|l| l != limit) {
