@@ -16,9 +16,9 @@ use crate::units::cost::{Cost, Dimension};
 
 use crate::units::quota::Quota;
 
-mod reports;
-use reports::{Bucket, SLOTS};
-pub(crate) use reports::{Mark, Overcount};
+mod bucket;
+use bucket::{Bucket, SLOTS};
+pub(crate) use bucket::{Mark, Overcount};
 
 /// The dimensions that are buckets (concurrency is a counter, handled by the limiter), in the
 /// order the shared store sends their keys.
@@ -231,7 +231,7 @@ impl Buckets {
     ///   Requests charged after the mark that overtook it on the way were in the count already
     ///   and are counted twice: one report can overstate the server by a whole request in a
     ///   burst. So the level moves only when the latest
-    ///   [`REPORTS_TO_AGREE`](reports::REPORTS_TO_AGREE) reports agree: up by the least they
+    ///   [`REPORTS_TO_AGREE`](bucket::REPORTS_TO_AGREE) reports agree: up by the least they
     ///   put the server ahead, or back down by the least they put it behind, never below what
     ///   this limiter charged itself (its own charges, refilled since: what reports raised
     ///   ages out as the server's count of it does).
@@ -285,7 +285,7 @@ pub(crate) fn duration_ns(d: Duration) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::reports::REPORTS_TO_AGREE;
+    use super::bucket::REPORTS_TO_AGREE;
     use super::*;
 
     const SEC: u64 = 1_000_000_000;
