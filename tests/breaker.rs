@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use ratelimited::http::HttpError;
 use ratelimited::testing::{fresh_registry_with_env, ScopeGuard};
-use ratelimited::{rate_limited, stats::BreakerState, CallError, Error, Usage};
+use ratelimited::{rate_limited, stats::BreakerState, CallError, Usage};
 use tokio::time::{advance, Instant};
+
+mod guard_support;
+use guard_support::circuit_open;
 
 /// What the fake provider answers next: after `latency`, a status (200 = usage).
 #[derive(Clone, Copy)]
@@ -83,16 +86,6 @@ fn breaker() -> BreakerState {
         .family("gpt-4o-mini")
         .unwrap()
         .breaker
-}
-
-fn circuit_open(result: Result<Usage, CallError>) -> Option<Duration> {
-    match result {
-        Err(CallError::Limiter(Error::CircuitOpen { family, retry_in })) => {
-            assert_eq!(family, "openai/gpt-4o-mini");
-            retry_in
-        }
-        other => panic!("expected CircuitOpen, got {other:?}"),
-    }
 }
 
 #[tokio::test(start_paused = true)]

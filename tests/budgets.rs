@@ -8,6 +8,9 @@ use ratelimited::spend::SpendLimit;
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::{limiter::Cost, rate_limited, spend::Amount, CallError, Error, Registry, Usage};
 
+mod guard_support;
+use guard_support::exhausted;
+
 static SENT: AtomicU32 = AtomicU32::new(0);
 
 /// Reserves 400 prompt tokens plus `max_tokens`; reports `usage`.
@@ -16,17 +19,6 @@ async fn call(max_tokens: u64, usage: Usage, sent: &AtomicU32) -> Result<Usage, 
     let _ = max_tokens;
     sent.fetch_add(1, Ordering::SeqCst);
     Ok(usage)
-}
-
-fn exhausted(result: Result<Usage, CallError>) -> (String, Amount, Amount) {
-    match result {
-        Err(CallError::Limiter(Error::BudgetExhausted {
-            budget,
-            remaining,
-            requested,
-        })) => (budget, remaining, requested),
-        other => panic!("expected BudgetExhausted, got {other:?}"),
-    }
 }
 
 #[tokio::test(start_paused = true)]

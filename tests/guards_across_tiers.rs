@@ -9,8 +9,11 @@ use ratelimited::http::HttpError;
 use ratelimited::prices::Price;
 use ratelimited::spend::Amount;
 use ratelimited::testing::fresh_registry_with_env;
-use ratelimited::{rate_limited, stats::BreakerState, CallError, Error, Registry, Usage};
+use ratelimited::{rate_limited, stats::BreakerState, CallError, Registry, Usage};
 use tokio::time::advance;
+
+mod guard_support;
+use guard_support::{circuit_open, exhausted};
 
 /// Counts the call as sent and answers `status` (200 = the whole reservation as usage).
 fn answer(status: u16, sent: &AtomicU32) -> Result<Usage, CallError> {
@@ -37,27 +40,6 @@ async fn on_default_tier(status: u16, sent: &AtomicU32) -> Result<Usage, CallErr
 )]
 async fn on_tier_two(status: u16, sent: &AtomicU32) -> Result<Usage, CallError> {
     answer(status, sent)
-}
-
-fn exhausted(result: Result<Usage, CallError>) -> (String, Amount, Amount) {
-    match result {
-        Err(CallError::Limiter(Error::BudgetExhausted {
-            budget,
-            remaining,
-            requested,
-        })) => (budget, remaining, requested),
-        other => panic!("expected BudgetExhausted, got {other:?}"),
-    }
-}
-
-fn circuit_open(result: Result<Usage, CallError>) -> Option<Duration> {
-    match result {
-        Err(CallError::Limiter(Error::CircuitOpen { family, retry_in })) => {
-            assert_eq!(family, "openai/gpt-4o-mini");
-            retry_in
-        }
-        other => panic!("expected CircuitOpen, got {other:?}"),
-    }
 }
 
 #[tokio::test(start_paused = true)]
