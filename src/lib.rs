@@ -87,8 +87,8 @@ pub use ratelimited_runtime::{
     ReportUsage, Verdict,
 };
 
-/// The rest of the limiter (the [`Limiter`](crate::Limiter), its [`Quota`](crate::Quota) and
-/// [`Priority`](crate::Priority) lanes are at the root): what one request costs, the
+/// The rest of the limiter (the [`Limiter`], its [`Quota`] and [`Priority`] lanes are at the
+/// root): what one request costs, the
 /// reservation it holds, and the trait a backend implements to share the state between
 /// processes.
 pub mod limiter {
@@ -100,20 +100,20 @@ pub mod limiter {
     pub use ratelimited_runtime::units::cost::{Cost, Dimension};
 }
 
-/// What a [`Registry`](crate::Registry) hands out: a model's limiter with its profile (the guard
-/// of a scoped registry is [`testing::ScopeGuard`](crate::testing::ScopeGuard)).
+/// What a [`Registry`] hands out: a model's limiter with its profile (the guard of a scoped
+/// registry is [`testing::ScopeGuard`]).
 pub mod registry {
     pub use ratelimited_runtime::registry::ModelLimiter;
 }
 
-/// The last error a spent retry budget kept (the error types themselves,
-/// [`Error`](crate::Error) and [`CallError`](crate::CallError), are at the root).
+/// The last error a spent retry budget kept (the error types themselves, [`Error`] and
+/// [`CallError`], are at the root).
 pub mod error {
     pub use ratelimited_runtime::units::error::LastError;
 }
 
-/// What a long run has done so far, per limit family: [`snapshot`] reads the current
-/// registry's.
+/// What a long run has done so far, per limit family: [`snapshot`](crate::stats::snapshot) reads the
+/// current registry's.
 pub mod stats {
     pub use ratelimited_runtime::family::breaker::BreakerState;
     pub use ratelimited_runtime::family::stats::{FamilyStats, RetryCounts, Stats};

@@ -1,9 +1,9 @@
 //! The retry policy: after a failed attempt, retry (after how long), return the error, or give
 //! up with the limiter's own error.
 //!
-//! [`next_action`] is a pure function of the verdict, the attempts so far, the time spent and the
+//! `next_action` is a pure function of the verdict, the attempts so far, the time spent and the
 //! settings, so every rule is unit-tested without a clock. The `backoff` crate (unmaintained,
-//! RUSTSEC-2025-0012, named by the design) stays behind [`Backoff`], driven by tokio's clock so
+//! RUSTSEC-2025-0012, named by the design) stays behind `Backoff`, driven by tokio's clock so
 //! paused-time tests see virtual waits; the caps on retry count and total time are ours, because
 //! backoff's own `max_elapsed_time` is not applied to server-given waits.
 

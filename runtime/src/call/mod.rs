@@ -238,7 +238,7 @@ impl Call {
     /// # Errors
     /// [`Error::RetryAfterTooLong`] when the server asks to wait longer than
     /// `RATE_LIMITED_MAX_RETRY_AFTER`; [`Error::RetriesExhausted`] (with the last error as its
-    /// source) when the retry budget or [`MAX_RETRY_TIME`](crate::config::MAX_RETRY_TIME) is
+    /// source) when the retry budget or [`MAX_RETRY_TIME`] is
     /// spent.
     pub fn finish<T, E>(
         &mut self,

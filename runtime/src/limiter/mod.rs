@@ -68,7 +68,7 @@ pub trait SharedStore: Send + Sync + 'static {
 ///   that goes next keeps a timer; a refund, a released slot or a limit change wakes that one
 ///   waiter and nobody else.
 /// - **Too large fails now**: a cost above a dimension's capacity returns
-///   [`Error::RequestTooLarge`] immediately instead of a wait that cannot end.
+///   [`Error::RequestTooLarge`](crate::units::error::Error::RequestTooLarge) immediately instead of a wait that cannot end.
 /// - **Exact, virtual-time friendly**: all time comes from [`tokio::time`], so under
 ///   `#[tokio::test(start_paused = true)]` waits pass in virtual time with exact durations.
 ///
@@ -124,7 +124,7 @@ impl Limiter {
     /// Waits until `cost` fits every dimension, in arrival order, and reserves it, in the
     /// [`Priority::Normal`] lane.
     ///
-    /// Fails at once with [`Error::RequestTooLarge`] when `cost` exceeds a dimension's
+    /// Fails at once with [`Error::RequestTooLarge`](crate::units::error::Error::RequestTooLarge) when `cost` exceeds a dimension's
     /// capacity. Dropping the future before it resolves gives up the place in the queue and
     /// reserves nothing.
     ///
@@ -327,7 +327,7 @@ pub enum TryAcquireError {
     /// The cost does not fit now, or others are waiting first.
     #[error("the request would have to wait")]
     WouldWait,
-    /// The cost can never fit: see [`Error::RequestTooLarge`].
+    /// The cost can never fit: see [`Error::RequestTooLarge`](crate::units::error::Error::RequestTooLarge).
     #[error("request too large: it needs {requested} {dimension} but the capacity is {capacity}")]
     TooLarge {
         /// The dimension it does not fit in.

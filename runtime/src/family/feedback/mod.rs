@@ -2,7 +2,7 @@
 //! the correction of the prompt estimate, and the server's own limits and accounting from the
 //! rate-limit headers.
 //!
-//! One [`FamilyFeedback`] per limiter, shared by every call of the family. With the Redis
+//! One `FamilyFeedback` per limiter, shared by every call of the family. With the Redis
 //! backend the tightening goes to the shared buckets, and the limits adopted here and the
 //! raised correction reach the family's other processes through Redis (`shared.rs`); the
 //! opening burst stays per process (each process verifies its own estimates).

@@ -1,7 +1,7 @@
 //! What calls cost in money: a dated list-price table per limit family, overridable by env
 //! and code, and the arithmetic from token counts to US dollars.
 //!
-//! [`Usage`] carries no count of cached prompt tokens, so every input token is priced as
+//! [`Usage`](crate::units::cost::Usage) carries no count of cached prompt tokens, so every input token is priced as
 //! uncached: a run that hits the provider's prompt cache costs less than reported here, never
 //! more. The cached price is kept in the table for when usage reports it.
 
