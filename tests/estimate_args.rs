@@ -94,3 +94,40 @@ async fn a_skipped_argument_is_left_out_and_an_unskipped_one_counts() {
     with_a_counted_note(PROMPT, NOTE).await.unwrap();
     assert_eq!(reserved_tokens(), prompt_tokens() + note_tokens);
 }
+
+/// An id that shows itself: not `EstimateTokens`, but `Display`.
+struct RequestId(u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request-{:016x}", self.0)
+    }
+}
+
+#[rate_limited(model = "gpt-4o-mini", max_tokens = 0)]
+async fn with_a_counted_id(prompt: &str, id: &RequestId) -> Result<(), ApiError> {
+    let _ = (prompt, id);
+    Ok(())
+}
+
+#[rate_limited(model = "gpt-4o-mini", skip(id), max_tokens = 0)]
+async fn with_a_skipped_id(prompt: &str, id: &RequestId) -> Result<(), ApiError> {
+    let _ = (prompt, id);
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_display_argument_counts_the_text_it_shows_unless_skipped() {
+    let id = RequestId(0x7f3a);
+    let id_tokens = count_tokens(encoding_for_model("gpt-4o-mini"), &id.to_string());
+    assert!(id_tokens > 0);
+
+    let registry = fresh_registry_with_env([("RATE_LIMITED_TIER", "tier-1")]);
+    with_a_counted_id(PROMPT, &id).await.unwrap();
+    assert_eq!(reserved_tokens(), prompt_tokens() + id_tokens);
+    drop(registry);
+
+    let _registry = fresh_registry_with_env([("RATE_LIMITED_TIER", "tier-1")]);
+    with_a_skipped_id(PROMPT, &id).await.unwrap();
+    assert_eq!(reserved_tokens(), prompt_tokens());
+}

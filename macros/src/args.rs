@@ -5,12 +5,17 @@
 //! are used as they are, `&mut T` ones are reborrowed, owned ones are cloned. The signature
 //! keeps the user's types; `mut` and patterns move onto per-attempt bindings, and `self`, which
 //! cannot be rebound, is spelled `__rl_self` in the body.
+//!
+//! The attribute's keys are evaluated once per call, before any attempt binds the patterns, so
+//! a destructuring pattern whose names a key uses is also bound for the keys, without moving
+//! the argument ([`bind_for_keys`]).
 
 use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::visit_mut::{self, VisitMut};
-use syn::{ExprPath, FnArg, Pat, PatIdent, PatType, Receiver, Signature, Type};
+use syn::{ExprPath, FnArg, Pat, PatIdent, PatType, Receiver, Signature, Token, Type};
 
+use crate::attr::Args;
 use crate::spans::{call_across, span_range};
 
 /// How an argument is passed, which decides what each attempt gets.
@@ -48,12 +53,127 @@ impl Passing {
 pub(crate) struct Param {
     /// The name the function binds the argument to (the user's, or `__rl_argN`).
     pub(crate) binding: Ident,
+    /// The argument's declared type.
+    pub(crate) ty: Type,
     /// The first span of the argument's type, where a missing `Clone` is reported.
     ty_span: Span,
     passing: Passing,
     /// The user's pattern when each attempt has to bind it again, `None` when the attempt can
     /// use `binding` directly.
     rebind: Option<TokenStream>,
+    /// The user's destructuring pattern (`Request { prompt, .. }`), if it is one.
+    pattern: Option<Pat>,
+}
+
+impl Param {
+    /// The argument as messages name it: its name, or its pattern.
+    pub(crate) fn name(&self) -> String {
+        self.pattern.as_ref().map_or_else(
+            || self.binding.to_string(),
+            |pattern| pattern.to_token_stream().to_string(),
+        )
+    }
+
+    /// The names the argument's destructuring pattern binds, if it has one.
+    fn pattern_names(&self) -> Vec<Ident> {
+        let mut names = PatternNames(Vec::new());
+        if let Some(pattern) = &self.pattern {
+            // `syn::visit` is not enabled: walk a copy.
+            names.visit_pat_mut(&mut pattern.clone());
+        }
+        names.0
+    }
+
+    /// `let PATTERN = ..;`, binding the pattern's names for the attribute's keys without moving
+    /// or mutably borrowing the argument: for an argument passed by shared reference, the
+    /// user's pattern against it (a copy), so the keys see what the body sees; for one passed
+    /// by value or by `&mut`, every name bound `ref` against the argument's place, so the keys
+    /// see shared references to its parts (the estimate reads the argument meanwhile).
+    fn bind_for_keys(&self) -> Option<TokenStream> {
+        let pattern = self.pattern.as_ref()?;
+        let binding = &self.binding;
+        let (pattern, value) = match self.passing {
+            Passing::Shared => (pattern.clone(), quote!(#binding)),
+            Passing::Unique => {
+                // `&mut Request { .. }` spelled out: the place behind it is `Request { .. }`.
+                let inner = match pattern {
+                    Pat::Reference(reference) => (*reference.pat).clone(),
+                    other => other.clone(),
+                };
+                (by_ref(inner), quote!(*#binding))
+            }
+            Passing::Owned => (by_ref(pattern.clone()), quote!(#binding)),
+        };
+        Some(quote! {
+            #[allow(unused_variables, unused_mut, non_snake_case)]
+            let #pattern = #value;
+        })
+    }
+}
+
+/// `pattern` with every binding `ref` (see [`BindByRef`]).
+fn by_ref(mut pattern: Pat) -> Pat {
+    BindByRef.visit_pat_mut(&mut pattern);
+    pattern
+}
+
+/// The bindings of the destructuring patterns whose names the attribute's keys use, to go
+/// before the keys are evaluated (once per call, before the first attempt binds the patterns
+/// again for the body). A pattern no key names is not bound there.
+pub(crate) fn bind_for_keys(params: &[Param], args: &Args) -> Vec<TokenStream> {
+    let mut used = Vec::new();
+    let keys = [
+        Some(&args.model),
+        args.tier.as_ref(),
+        args.provider.as_ref(),
+        args.tokens.as_ref(),
+        args.max_tokens.as_ref(),
+        args.n.as_ref(),
+        args.priority.as_ref(),
+    ];
+    for key in keys.into_iter().flatten() {
+        idents(key.to_token_stream(), &mut used);
+    }
+    params
+        .iter()
+        .filter(|param| param.pattern_names().iter().any(|name| used.contains(name)))
+        .filter_map(Param::bind_for_keys)
+        .collect()
+}
+
+/// Every identifier in `tokens`, macro arguments included.
+pub(crate) fn idents(tokens: TokenStream, out: &mut Vec<Ident>) {
+    for token in tokens {
+        match token {
+            TokenTree::Ident(ident) => out.push(ident),
+            TokenTree::Group(group) => idents(group.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// The names a pattern binds.
+struct PatternNames(Vec<Ident>);
+
+impl VisitMut for PatternNames {
+    fn visit_pat_ident_mut(&mut self, pat: &mut PatIdent) {
+        self.0.push(pat.ident.clone());
+        visit_mut::visit_pat_ident_mut(self, pat);
+    }
+}
+
+/// Makes every binding of a pattern `ref` (no `mut`), so matching it moves nothing out. An
+/// identifier that starts with a capital is left alone: it is a unit struct or a constant.
+struct BindByRef;
+
+impl VisitMut for BindByRef {
+    fn visit_pat_ident_mut(&mut self, pat: &mut PatIdent) {
+        if !pat.ident.to_string().starts_with(char::is_uppercase) {
+            pat.by_ref = Some(Token![ref](pat.ident.span()));
+            pat.mutability = None;
+        }
+        visit_mut::visit_pat_ident_mut(self, pat);
+    }
 }
 
 /// The values each attempt starts from.
@@ -196,9 +316,11 @@ pub(crate) fn rewrite_inputs(
                         }
                         Param {
                             binding: ident.clone(),
+                            ty: (**ty).clone(),
                             ty_span,
                             passing,
                             rebind,
+                            pattern: None,
                         }
                     }
                     other => {
@@ -207,18 +329,23 @@ pub(crate) fn rewrite_inputs(
                             Pat::Wild(_) => None,
                             _ => Some(other.to_token_stream()),
                         };
-                        *other = Pat::Ident(PatIdent {
-                            attrs: Vec::new(),
-                            by_ref: None,
-                            mutability: None,
-                            ident: binding.clone(),
-                            subpat: None,
-                        });
+                        let pattern = std::mem::replace(
+                            other,
+                            Pat::Ident(PatIdent {
+                                attrs: Vec::new(),
+                                by_ref: None,
+                                mutability: None,
+                                ident: binding.clone(),
+                                subpat: None,
+                            }),
+                        );
                         Param {
                             binding,
+                            ty: (**ty).clone(),
                             ty_span,
                             passing,
                             rebind,
+                            pattern: Some(pattern),
                         }
                     }
                 };

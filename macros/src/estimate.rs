@@ -6,12 +6,17 @@
 //! since its text picks the limiter and is never sent as the prompt. An argument those keys only
 //! read a part of (`model = request.model`, `model = request.model()`) usually carries the
 //! prompt too, so it still counts.
+//!
+//! Each argument offers the estimate what its type has, picked by autoref specialization in the
+//! runtime (`EstimateTokens`, `AsRef<str>`, not text, `Display`, nothing); the runtime sums it
+//! and names, once per function, an argument that counted zero where that looks like a missed
+//! prompt. For that it gets each argument's name and whether its declared type speaks of text.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::quote;
-use syn::{Expr, UnOp};
+use quote::{quote, ToTokens};
+use syn::{Expr, GenericParam, Generics, Signature, Type, UnOp, WherePredicate};
 
-use crate::args::Param;
+use crate::args::{idents, Param};
 use crate::attr::Args;
 use crate::names::Names;
 use crate::spans::{call_across, span_range};
@@ -20,16 +25,13 @@ use crate::spans::{call_across, span_range};
 /// attribute gives them.
 pub(crate) fn estimate(
     args: &Args,
+    sig: &Signature,
     params: &[Param],
     private_mod: &TokenStream,
     names: &Names,
 ) -> TokenStream {
-    let Names {
-        call,
-        len,
-        encoding,
-        ..
-    } = names;
+    let Names { call, site, .. } = names;
+    let (function, generics) = (&sig.ident, &sig.generics);
     let mut tokens = TokenStream::new();
     let prompt_params: Vec<&Param> = params
         .iter()
@@ -53,20 +55,30 @@ pub(crate) fn estimate(
         let tokens_count = count("token_count", expr);
         tokens.extend(quote!(#call.set_input_tokens(#tokens_count);));
     } else if !prompt_params.is_empty() {
-        let lens = prompt_params.iter().map(|p| {
-            let arg = arg(p);
-            quote!(#arg.__rl_text_len())
+        let prompt_args = prompt_params.iter().map(|param| {
+            let binding = &param.binding;
+            let name = param.name();
+            let names_text = names_text(&param.ty, generics);
+            quote! {
+                #private_mod::PromptArg {
+                    name: #name,
+                    names_text: #names_text,
+                    prompt: (&&&&&#private_mod::Arg(&#binding)).__rl_prompt(),
+                }
+            }
         });
-        let estimates = prompt_params.iter().map(|p| {
-            let arg = arg(p);
-            quote!(#arg.__rl_estimate(#encoding))
-        });
+        let function = function.to_string();
         tokens.extend(quote! {
             {
                 #[allow(unused_imports)]
-                use #private_mod::{ViaEstimate as _, ViaNothing as _};
-                let #len = 0usize #(.saturating_add(#lens))*;
-                #call.estimate(#len, |#encoding| 0u64 #(.saturating_add(#estimates))*);
+                use #private_mod::{
+                    ViaDisplay as _, ViaEstimate as _, ViaNotText as _, ViaNothing as _,
+                    ViaText as _,
+                };
+                static #site: #private_mod::Site = #private_mod::Site::new(
+                    ::core::concat!(::core::module_path!(), "::", #function),
+                );
+                #private_mod::estimate_arguments(&mut #call, &#site, &[#(#prompt_args),*]);
             }
         });
     }
@@ -139,4 +151,49 @@ fn argument_itself(expr: &Expr) -> Option<&Ident> {
         }
         _ => None,
     }
+}
+
+/// Words that, in an argument's declared type or in the bounds of a generic parameter it
+/// names, say that it carries text: `impl Into<String>`, `S: Into<Cow<'a, str>>`, `&[T]` with
+/// `T: Display`. Such an argument counted zero is surely a prompt the limiter could not read,
+/// so the runtime names it even beside an argument that did count.
+const TEXT_WORDS: [&str; 5] = ["str", "String", "Cow", "Display", "ToString"];
+
+/// Whether `ty`, or a bound of a generic parameter it names, speaks of text.
+fn names_text(ty: &Type, generics: &Generics) -> bool {
+    let speaks_of_text = |tokens: TokenStream| {
+        let mut words = Vec::new();
+        idents(tokens, &mut words);
+        words
+            .iter()
+            .any(|word| TEXT_WORDS.iter().any(|text| word == text))
+    };
+    let mut named = Vec::new();
+    idents(ty.to_token_stream(), &mut named);
+    speaks_of_text(ty.to_token_stream())
+        || named
+            .iter()
+            .any(|name| bounds_of(name, generics).into_iter().any(speaks_of_text))
+}
+
+/// The bounds the function puts on its generic parameter `name`, in its generics and its
+/// `where` clause (none if `name` is not one).
+fn bounds_of(name: &Ident, generics: &Generics) -> Vec<TokenStream> {
+    let declared = generics.params.iter().filter_map(|param| match param {
+        GenericParam::Type(param) if param.ident == *name => Some(param.bounds.to_token_stream()),
+        _ => None,
+    });
+    let required = generics
+        .where_clause
+        .iter()
+        .flat_map(|clause| &clause.predicates)
+        .filter_map(|predicate| match predicate {
+            WherePredicate::Type(predicate)
+                if *name == predicate.bounded_ty.to_token_stream().to_string() =>
+            {
+                Some(predicate.bounds.to_token_stream())
+            }
+            _ => None,
+        });
+    declared.chain(required).collect()
 }

@@ -21,9 +21,13 @@
 //!             Err(__rl_err) => break '__rl_limited __rl_err,
 //!         };
 //!         {
-//!             use __private::{ViaEstimate as _, ViaNothing as _};   // autoref specialization
-//!             let __rl_len = 0usize.saturating_add((&Arg(&client)).__rl_text_len())..;
-//!             __rl_call.estimate(__rl_len, |__rl_encoding| 0u64.saturating_add(..)..);
+//!             use __private::{ViaEstimate as _, ViaText as _, ..};  // autoref specialization
+//!             static __RL_SITE: __private::Site = __private::Site::new("crate::summarize");
+//!             __private::estimate_arguments(&mut __rl_call, &__RL_SITE, &[
+//!                 PromptArg { name: "client", names_text: false,
+//!                             prompt: (&&&&&Arg(&client)).__rl_prompt() },
+//!                 ..
+//!             ]);
 //!         }
 //!         { use ..; __rl_call.observe_budget((&Arg(&client)).__rl_budget()); .. }
 //!         __private::require_clone(&req);                      // spanned at `Req`
@@ -53,6 +57,10 @@
 //! }
 //! ```
 //!
+//! A destructuring pattern whose names a key uses is bound once more for the keys, before them,
+//! without moving the argument (`args::bind_for_keys`); the call is then opened and estimated in
+//! a block that ends before the first attempt.
+//!
 //! `self` by value and `&mut self` cannot be rebound with `let`, so when there are retries the
 //! body spells them `__rl_self` (renamed by `args::RenameSelf`), bound per attempt to a clone or a
 //! reborrow. With `retries = 0` there is no loop and nothing is cloned or renamed: the body's
@@ -64,7 +72,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{AttrStyle, Expr, ExprLit, ItemFn, Lit, ReturnType, Type};
 
-use crate::args::{per_attempt, rewrite_inputs, PerAttempt, RenameSelf};
+use crate::args::{bind_for_keys, per_attempt, rewrite_inputs, PerAttempt, RenameSelf};
 use crate::attr::Args;
 use crate::estimate::estimate;
 use crate::names::Names;
@@ -95,8 +103,25 @@ pub(crate) fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     }
 
     let open = open_call(args, &private_mod, &names);
-    let estimate = estimate(args, &params, &private_mod, &names);
-    let Names { error, label, .. } = &names;
+    let estimate = estimate(args, &func.sig, &params, &private_mod, &names);
+    let keys_bind = bind_for_keys(&params, args);
+    let Names {
+        error, label, call, ..
+    } = &names;
+    // The keys are evaluated before any attempt binds the arguments' patterns: the names they
+    // use are bound for them alone, in a block that ends before the first attempt.
+    let prepare = if keys_bind.is_empty() {
+        quote!(#open #estimate)
+    } else {
+        quote! {
+            let mut #call = {
+                #(#keys_bind)*
+                #open
+                #estimate
+                #call
+            };
+        }
+    };
     let (first, last) = span_range(&ret);
     // The one place a limiter error becomes the function's error. `Outcome` names the return
     // type's `Ok` and `Err`, so a return type that is not a `Result` is reported at itself.
@@ -145,8 +170,7 @@ pub(crate) fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     func.block.brace_token.surround(&mut block, |tokens| {
         tokens.extend(quote! {
             let #error = #label: {
-                #open
-                #estimate
+                #prepare
                 #attempts
             };
             #limiter_error
@@ -331,9 +355,17 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
         label,
         ..
     } = names;
-    let model = as_str(&args.model);
-    let provider = optional(args.provider.as_ref().map(as_str));
-    let tier = optional(args.tier.as_ref().map(as_str));
+    let name = |function: &str, expr: &Expr| {
+        let function = Ident::new(function, Span::call_site());
+        as_str(&quote!(#private_mod::#function), expr)
+    };
+    let model = name("model_name", &args.model);
+    let provider = optional(
+        args.provider
+            .as_ref()
+            .map(|expr| name("provider_name", expr)),
+    );
+    let tier = optional(args.tier.as_ref().map(|expr| name("tier_name", expr)));
     let retries = optional(args.retries.as_ref().map(|retries| {
         let value = retries.value;
         quote_spanned!(retries.span=> #value)
@@ -357,9 +389,11 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
     }
 }
 
-/// A `&str` from a `model`/`tier`/`provider` expression: `&str`, `String`, `&String`, `Cow<str>`
-/// all work, and a type that is none of them is reported at the expression.
-fn as_str(expr: &Expr) -> TokenStream {
+/// A `&str` from a `model`/`tier`/`provider` expression through `function` (`model_name`, ..):
+/// `&str`, `String`, `&String`, `Cow<str>` all work, and a type that is none of them is
+/// reported at the expression, with the key's own message (an `Option` gets the `unwrap_or`
+/// it needs).
+fn as_str(function: &TokenStream, expr: &Expr) -> TokenStream {
     if let Expr::Lit(ExprLit {
         lit: Lit::Str(_), ..
     }) = expr
@@ -369,7 +403,7 @@ fn as_str(expr: &Expr) -> TokenStream {
     let operand = operand(expr);
     let (first, last) = span_range(expr);
     call_across(
-        quote!(::core::convert::AsRef::<::core::primitive::str>::as_ref),
+        function.clone(),
         quote_spanned!(first=> &#operand),
         (first, last),
     )

@@ -82,8 +82,8 @@ mod tests;
 /// Every call, from anywhere in the process, goes through the one limiter of the model's limit
 /// family:
 ///
-/// 1. the request's input tokens are estimated from the arguments (with the model's tokenizer),
-///    and its output from `max_tokens × n`;
+/// 1. the request's input tokens are estimated from the arguments (with the model's tokenizer,
+///    see [below](#the-prompt-estimate)), and its output from `max_tokens × n`;
 /// 2. the call waits, in arrival order, until every limit (requests, tokens, in-flight calls,
 ///    ..) has room, and reserves it;
 /// 3. the body runs; a rate-limit or transient error is retried after the wait the server asks
@@ -106,10 +106,33 @@ mod tests;
 /// Each of these is checked at compile time, with an error at the offending tokens that says
 /// what to write.
 ///
+/// # The prompt estimate
+///
+/// Every argument counts as prompt text (unless it is [skipped](#skip) or is the `model`,
+/// `tier` or `provider`), by the first of these its type offers:
+///
+/// 1. `EstimateTokens` (`&str`, `String`, `Cow<str>`, chat messages, JSON values, and slices,
+///    `Vec`s, `Option`s and tuples of them): its own estimate;
+/// 2. `AsRef<str>`: that text;
+/// 3. numbers, `bool`, `char`, `Duration` and `Priority` count zero: they are parameters;
+/// 4. `Display` (or `ToString`): the text it shows, so a prompt type that renders itself
+///    counts, and so does an id or a URL unless it is skipped;
+/// 5. anything else counts zero.
+///
+/// Inside a generic function the type offers what the function's bounds say:
+/// `prompt: impl AsRef<str>`, `P: AsRef<str>`, `impl Display` and `P: EstimateTokens` are read,
+/// but `impl Into<String>` is not (reading it would consume it): bound it by `AsRef<str>`, or
+/// give the estimate with [`tokens`](#tokens). An argument that counted zero under rule 5 is
+/// named, with those fixes, in one `warn` (`tracing`) at the function's first call when its
+/// declared type speaks of text (`impl Into<String>`, `S: Into<Cow<'a, str>>`, `Vec<T>` with
+/// `T: Display`), or when no argument counted at all; a client beside a counted prompt is
+/// never named.
+///
 /// # `model` (required)
 ///
 /// The model id: a string literal, or any expression of the function's arguments that gives a
-/// `&str`, `String`, `&String` or `Cow<str>`. It is evaluated once per call, before the first
+/// `&str`, `String`, `&String` or `Cow<str>` (an `Option` needs its fallback:
+/// `model = name.unwrap_or("gpt-4o-mini")`). It is evaluated once per call, before the first
 /// attempt; dated ids (`gpt-4o-2024-08-06`) share their family's limiter.
 ///
 /// ```
@@ -159,8 +182,8 @@ mod tests;
 ///
 /// The request's input tokens, instead of the estimate from the arguments: any integer
 /// expression (negative values count as zero). Use it when the prompt is built inside the
-/// body, or when an argument's type has no `EstimateTokens` implementation (such arguments
-/// count zero otherwise).
+/// body, or when an argument's type offers no text (see
+/// [the prompt estimate](#the-prompt-estimate): such arguments count zero otherwise).
 ///
 /// # `max_tokens` and `n`
 ///
@@ -184,7 +207,8 @@ mod tests;
 /// # `skip`
 ///
 /// Arguments to leave out of the prompt estimate, by name: `skip(request_id, trace)`. Every
-/// argument whose type implements `EstimateTokens` counts as prompt text unless it is skipped,
+/// argument whose type offers text (`EstimateTokens`, `AsRef<str>`, `Display`: see
+/// [the prompt estimate](#the-prompt-estimate)) counts as prompt text unless it is skipped,
 /// except one that *is* the `model`, `tier` or `provider` (`model = model`,
 /// `model = name.as_str()`), which is never counted. An argument those keys only read a part
 /// of (`model = request.model`) still counts, since it usually carries the prompt. A name
@@ -246,6 +270,42 @@ mod tests;
 /// # fn main() {}
 /// ```
 ///
+/// # Keys and destructured arguments
+///
+/// The keys (`model`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `priority`) may use the
+/// names a destructuring pattern binds. For an argument passed by `&` reference they are what
+/// the body sees; for one passed by value or by `&mut`, shared references to the argument's
+/// parts (the keys run once, before the argument is moved or reborrowed into the body), which
+/// the keys take as they are (`priority = *lane` for a `Priority`):
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// #[derive(Clone)]
+/// pub struct Request {
+///     pub model: String,
+///     pub prompt: String,
+///     pub max_tokens: u32,
+/// }
+/// # impl ratelimited::EstimateTokens for Request {
+/// #     fn estimate_tokens(&self, encoding: ratelimited::tokens::Encoding) -> u64 {
+/// #         ratelimited::EstimateTokens::estimate_tokens(&self.prompt, encoding)
+/// #     }
+/// # }
+///
+/// // `model` is a `&String` and `max_tokens` a `&u32` here (`*max_tokens` is the `u32`); the
+/// // request is estimated as a whole, through its `EstimateTokens`.
+/// #[rate_limited(model = model, max_tokens = max_tokens)]
+/// pub async fn complete(
+///     Request { model, prompt, max_tokens }: Request,
+/// ) -> Result<String, ApiError> {
+///     Ok(format!("{model}: {prompt} ({max_tokens})"))
+/// }
+/// # fn main() {}
+/// ```
+///
 /// # Arguments and retries
 ///
 /// Each attempt runs the body afresh, as if the function had been called again:
@@ -268,6 +328,7 @@ mod tests;
 /// ```text
 /// async fn summarize(client: &Client, text: &str) -> Result<String, ApiError> {
 ///     let mut call = Call::new("gpt-4o-mini", None, None, None).map_err(ApiError::from)?;
+///     // `client` offers no text: it counts zero (and is not warned about, `text` counts).
 ///     call.estimate(text.len(), |encoding| text.estimate_tokens(encoding));
 ///     loop {
 ///         let attempt = call.acquire().await.map_err(ApiError::from)?;

@@ -13,8 +13,8 @@ pub(crate) struct Names {
     pub(crate) never: Ident,
     pub(crate) ok: Ident,
     pub(crate) err: Ident,
-    pub(crate) len: Ident,
-    pub(crate) encoding: Ident,
+    /// The `static` that remembers, per function, whether the estimate has warned.
+    pub(crate) site: Ident,
     pub(crate) label: Lifetime,
 }
 
@@ -29,8 +29,7 @@ impl Names {
             never: name("__rl_never"),
             ok: name("__rl_ok"),
             err: name("__rl_err"),
-            len: name("__rl_len"),
-            encoding: name("__rl_encoding"),
+            site: name("__RL_SITE"),
             label: Lifetime::new("'__rl_limited", Span::mixed_site()),
         }
     }

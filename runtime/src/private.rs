@@ -1,46 +1,245 @@
 //! Support for the code `#[rate_limited]` generates. Not a public API: it may change in any
 //! release. The facade re-exports it as `ratelimited::__private`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 pub use crate::call::{Attempt, Call, Next};
+use crate::limiter::lanes::Priority;
 pub use crate::model::output::{MaxOutput, OutputBudget};
-use crate::model::tokens::Encoding;
+use crate::model::tokens::{count_tokens, Encoding};
 pub use crate::units::error::Error;
 use crate::EstimateTokens;
 
-/// Wraps a reference to an argument so method resolution can pick the estimating impl when
-/// the argument's type has one, and the zero fallback otherwise (autoref specialization).
+/// Wraps a reference to an argument so method resolution can pick, from what the argument's
+/// type offers, how it is estimated (autoref specialization).
+///
+/// The prompt estimate is a ladder of five traits, one method name, each implemented for `Arg`
+/// under a different number of references: the expansion calls `(&&&&&Arg(&x)).__rl_prompt()`,
+/// and method resolution takes the first level whose bound the type meets, dereferencing once
+/// per level: [`ViaEstimate`], [`ViaText`], [`ViaNotText`], [`ViaDisplay`], [`ViaNothing`].
+/// Inside a generic function the bounds are those the function declares: `P: AsRef<str>`
+/// reaches [`ViaText`], a bare `impl Into<String>` falls through to [`ViaNothing`].
+///
+/// The output budget is a ladder of two: `(&Arg(&x)).__rl_budget()`.
 pub struct Arg<'a, T: ?Sized>(pub &'a T);
 
-/// Picked when the argument's type implements [`EstimateTokens`].
-pub trait ViaEstimate {
-    /// The argument's prompt tokens.
-    fn __rl_estimate(&self, encoding: Encoding) -> u64;
-    /// The argument's text length in bytes.
-    fn __rl_text_len(&self) -> usize;
+/// What an argument offers the prompt estimate.
+pub enum Prompt<'a> {
+    /// Its type implements [`EstimateTokens`].
+    Estimated(&'a dyn EstimateTokens),
+    /// Its type implements `AsRef<str>`: the text itself.
+    Text(&'a str),
+    /// Its type implements `Display` (or `ToString`): the text it shows.
+    Rendered(String),
+    /// A number, `bool`, `char`, `Duration` or `Priority`: a parameter, not prompt text.
+    NotText,
+    /// Nothing the limiter can read: it counts zero.
+    Unknown,
 }
 
-impl<T: EstimateTokens + ?Sized> ViaEstimate for Arg<'_, T> {
-    fn __rl_estimate(&self, encoding: Encoding) -> u64 {
-        self.0.estimate_tokens(encoding)
+impl Prompt<'_> {
+    fn text_len(&self) -> usize {
+        match self {
+            Prompt::Estimated(value) => value.text_len(),
+            Prompt::Text(text) => text.len(),
+            Prompt::Rendered(text) => text.len(),
+            Prompt::NotText | Prompt::Unknown => 0,
+        }
     }
-    fn __rl_text_len(&self) -> usize {
-        self.0.text_len()
+
+    fn estimate(&self, encoding: Encoding) -> u64 {
+        match self {
+            Prompt::Estimated(value) => value.estimate_tokens(encoding),
+            Prompt::Text(text) => count_tokens(encoding, text),
+            Prompt::Rendered(text) => count_tokens(encoding, text),
+            Prompt::NotText | Prompt::Unknown => 0,
+        }
+    }
+
+    fn is_counted(&self) -> bool {
+        matches!(
+            self,
+            Prompt::Estimated(_) | Prompt::Text(_) | Prompt::Rendered(_)
+        )
     }
 }
 
-/// Picked when it does not: the argument adds nothing to the estimate.
-pub trait ViaNothing {
-    /// Zero.
-    fn __rl_estimate(&self, _encoding: Encoding) -> u64 {
-        0
-    }
-    /// Zero.
-    fn __rl_text_len(&self) -> usize {
-        0
+/// Level 1: the argument's type implements [`EstimateTokens`].
+pub trait ViaEstimate<'a> {
+    /// What the argument offers the estimate.
+    fn __rl_prompt(&self) -> Prompt<'a>;
+}
+
+impl<'a, T: EstimateTokens> ViaEstimate<'a> for &&&&Arg<'a, T> {
+    fn __rl_prompt(&self) -> Prompt<'a> {
+        Prompt::Estimated(self.0)
     }
 }
 
-impl<T: ?Sized> ViaNothing for &Arg<'_, T> {}
+/// Level 2: it implements `AsRef<str>`.
+pub trait ViaText<'a> {
+    /// What the argument offers the estimate.
+    fn __rl_prompt(&self) -> Prompt<'a>;
+}
+
+impl<'a, T: AsRef<str> + ?Sized> ViaText<'a> for &&&Arg<'a, T> {
+    fn __rl_prompt(&self) -> Prompt<'a> {
+        Prompt::Text(self.0.as_ref())
+    }
+}
+
+/// A type whose values are parameters of a request, never its prompt text, although it
+/// implements `Display`: numbers, `bool`, `char`, `Duration`, `Priority`.
+pub trait NotPromptText {}
+
+macro_rules! not_prompt_text {
+    ($($t:ty),*) => {$(
+        impl NotPromptText for $t {}
+    )*};
+}
+not_prompt_text!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    (),
+    std::time::Duration,
+    Priority
+);
+
+impl<T: NotPromptText + ?Sized> NotPromptText for &T {}
+impl<T: NotPromptText + ?Sized> NotPromptText for &mut T {}
+impl<T: NotPromptText> NotPromptText for Option<T> {}
+
+/// Level 3: it is [not prompt text](NotPromptText).
+pub trait ViaNotText<'a> {
+    /// What the argument offers the estimate.
+    fn __rl_prompt(&self) -> Prompt<'a>;
+}
+
+impl<'a, T: NotPromptText + ?Sized> ViaNotText<'a> for &&Arg<'a, T> {
+    fn __rl_prompt(&self) -> Prompt<'a> {
+        Prompt::NotText
+    }
+}
+
+/// Level 4: it implements `Display` (through `ToString`, which a generic function may name
+/// instead).
+pub trait ViaDisplay<'a> {
+    /// What the argument offers the estimate.
+    fn __rl_prompt(&self) -> Prompt<'a>;
+}
+
+impl<'a, T: ToString + ?Sized> ViaDisplay<'a> for &Arg<'a, T> {
+    fn __rl_prompt(&self) -> Prompt<'a> {
+        Prompt::Rendered(self.0.to_string())
+    }
+}
+
+/// Level 5, every other type: the argument counts zero.
+pub trait ViaNothing<'a> {
+    /// What the argument offers the estimate.
+    fn __rl_prompt(&self) -> Prompt<'a>;
+}
+
+impl<'a, T: ?Sized> ViaNothing<'a> for Arg<'a, T> {
+    fn __rl_prompt(&self) -> Prompt<'a> {
+        Prompt::Unknown
+    }
+}
+
+/// One argument in the prompt estimate.
+pub struct PromptArg<'a> {
+    /// The argument's name in the signature.
+    pub name: &'static str,
+    /// Whether its declared type speaks of text (`impl Into<String>`, `P: Display`, ..), so
+    /// that counting it zero is surely a missed prompt.
+    pub names_text: bool,
+    /// What it offers.
+    pub prompt: Prompt<'a>,
+}
+
+/// An annotated function, for a warning given once.
+pub struct Site {
+    function: &'static str,
+    warned: AtomicBool,
+}
+
+impl Site {
+    /// The function at `function` (its path), not warned about yet.
+    pub const fn new(function: &'static str) -> Site {
+        Site {
+            function,
+            warned: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Adds the arguments' prompt estimate to the call, and names the arguments that counted zero
+/// for want of anything to read in one `warn` per function, at its first call with them:
+///
+/// - those whose declared type speaks of text (`impl Into<String>`, `S: Into<String>`,
+///   `Vec<T>` with `T: Display`): a prompt passed through a conversion the limiter cannot see
+///   through;
+/// - else, when no argument counted at all, every one that counted zero (a request struct
+///   without `EstimateTokens`, a client): the call reserves no prompt tokens.
+///
+/// A client beside a counted prompt, and numbers, are never named.
+pub fn estimate_arguments(call: &mut Call, site: &Site, args: &[PromptArg<'_>]) {
+    let text_len = args
+        .iter()
+        .fold(0usize, |len, arg| len.saturating_add(arg.prompt.text_len()));
+    call.estimate(text_len, |encoding| {
+        args.iter().fold(0u64, |tokens, arg| {
+            tokens.saturating_add(arg.prompt.estimate(encoding))
+        })
+    });
+    if site.warned.load(Ordering::Relaxed) {
+        return;
+    }
+    let unread = uncounted(args);
+    if !unread.is_empty() && !site.warned.swap(true, Ordering::Relaxed) {
+        let names = unread.join("`, `");
+        tracing::warn!(
+            function = site.function,
+            arguments = %format_args!("`{names}`"),
+            "the prompt estimate counts these arguments as zero: their types offer the \
+             limiter no text where the function is compiled (no `EstimateTokens`, `AsRef<str>` \
+             or `Display` bound), so each call reserves too little; bound them \
+             (`impl AsRef<str>`, `P: EstimateTokens`), give the estimate with \
+             `#[rate_limited(tokens = ..)]`, or leave them out with `skip({})`",
+            unread.join(", ")
+        );
+    }
+}
+
+/// The arguments [`estimate_arguments`] warns about.
+fn uncounted(args: &[PromptArg<'_>]) -> Vec<&'static str> {
+    let unknown = || {
+        args.iter()
+            .filter(|arg| matches!(arg.prompt, Prompt::Unknown))
+    };
+    let text: Vec<_> = unknown()
+        .filter(|arg| arg.names_text)
+        .map(|arg| arg.name)
+        .collect();
+    if !text.is_empty() || args.iter().any(|arg| arg.prompt.is_counted()) {
+        return text;
+    }
+    unknown().map(|arg| arg.name).collect()
+}
 
 /// Picked when the argument's type implements [`OutputBudget`].
 pub trait ViaBudget {
@@ -122,6 +321,78 @@ impl<T: Clone> RetryClone for T {}
 /// Checks (at compile time) that an owned argument can be cloned for a retry.
 pub fn require_clone<T: RetryClone + ?Sized>(_: &T) {}
 
+/// A `model = ..` value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a model name",
+    label = "`model` takes a `&str`, `String`, `&String` or `Cow<str>`",
+    note = "for an `Option<&str>`, write out its fallback: \
+            `model = name.unwrap_or(\"gpt-4o-mini\")` (`name.as_deref().unwrap_or(..)` for an \
+            `Option<String>`)"
+)]
+pub trait ModelName {
+    /// The name.
+    fn model_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> ModelName for T {
+    fn model_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// `model = ..` as a `&str`.
+pub fn model_name<T: ModelName + ?Sized>(name: &T) -> &str {
+    name.model_name()
+}
+
+/// A `tier = ..` value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tier name",
+    label = "`tier` takes a `&str`, `String`, `&String` or `Cow<str>`",
+    note = "for an `Option<&str>`, write out its fallback: `tier = tier.unwrap_or(\"tier-1\")` \
+            (`tier.as_deref().unwrap_or(..)` for an `Option<String>`), or leave `tier` out to \
+            take it from the environment"
+)]
+pub trait TierName {
+    /// The name.
+    fn tier_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> TierName for T {
+    fn tier_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// `tier = ..` as a `&str`.
+pub fn tier_name<T: TierName + ?Sized>(name: &T) -> &str {
+    name.tier_name()
+}
+
+/// A `provider = ..` value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a provider name",
+    label = "`provider` takes a `&str`, `String`, `&String` or `Cow<str>`",
+    note = "for an `Option<&str>`, write out its fallback: \
+            `provider = name.unwrap_or(\"openai\")` (`name.as_deref().unwrap_or(..)` for an \
+            `Option<String>`), or leave `provider` out to infer it from the model name"
+)]
+pub trait ProviderName {
+    /// The name.
+    fn provider_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> ProviderName for T {
+    fn provider_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// `provider = ..` as a `&str`.
+pub fn provider_name<T: ProviderName + ?Sized>(name: &T) -> &str {
+    name.provider_name()
+}
+
 /// An integer count given to `tokens`, `max_tokens` or `n`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a token count",
@@ -185,4 +456,99 @@ pub trait StreamReturn {
 
 impl<S> StreamReturn for RateLimitedStream<S> {
     type Stream = S;
+}
+
+#[cfg(test)]
+// The references are the ladder's rungs: method resolution takes one off per level.
+#[allow(clippy::needless_borrow)]
+mod tests {
+    use super::*;
+
+    fn arg(name: &'static str, names_text: bool, prompt: Prompt<'static>) -> PromptArg<'static> {
+        PromptArg {
+            name,
+            names_text,
+            prompt,
+        }
+    }
+
+    #[test]
+    fn the_ladder_takes_the_first_thing_a_type_offers() {
+        struct Shown;
+        impl std::fmt::Display for Shown {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("shown")
+            }
+        }
+        struct Opaque;
+        let text = String::from("text");
+        let path = std::path::PathBuf::from("p");
+        assert!(matches!(
+            (&&&&&Arg(&text)).__rl_prompt(),
+            Prompt::Estimated(_)
+        ));
+        let boxed: Box<str> = "boxed".into();
+        assert!(matches!(
+            (&&&&&Arg(&boxed)).__rl_prompt(),
+            Prompt::Estimated(_)
+        ));
+        assert!(matches!(
+            (&&&&&Arg(&std::ffi::OsString::new())).__rl_prompt(),
+            Prompt::Unknown
+        ));
+        assert!(matches!((&&&&&Arg(&7u32)).__rl_prompt(), Prompt::NotText));
+        assert!(matches!(
+            (&&&&&Arg(&&0.5f64)).__rl_prompt(),
+            Prompt::NotText
+        ));
+        assert!(matches!(
+            (&&&&&Arg(&Some(Priority::Batch))).__rl_prompt(),
+            Prompt::NotText
+        ));
+        assert!(matches!(
+            (&&&&&Arg(&Shown)).__rl_prompt(),
+            Prompt::Rendered(text) if text == "shown"
+        ));
+        assert!(matches!((&&&&&Arg(&Opaque)).__rl_prompt(), Prompt::Unknown));
+        assert!(matches!((&&&&&Arg(&path)).__rl_prompt(), Prompt::Unknown));
+    }
+
+    #[test]
+    fn a_generic_is_read_through_the_bounds_it_declares() {
+        fn as_ref<P: AsRef<str>>(value: &P) -> bool {
+            matches!((&&&&&Arg(value)).__rl_prompt(), Prompt::Text("text"))
+        }
+        fn into_string<P: Into<String>>(value: &P) -> bool {
+            matches!((&&&&&Arg(value)).__rl_prompt(), Prompt::Unknown)
+        }
+        assert!(as_ref(&"text"));
+        assert!(into_string(&"text"));
+    }
+
+    #[test]
+    fn text_typed_arguments_counted_zero_are_named_first() {
+        let args = [
+            arg("client", false, Prompt::Unknown),
+            arg("system", true, Prompt::Text("be brief")),
+            arg("prompt", true, Prompt::Unknown),
+        ];
+        assert_eq!(uncounted(&args), ["prompt"]);
+    }
+
+    #[test]
+    fn a_client_is_named_only_when_nothing_counted() {
+        let counted = [
+            arg("client", false, Prompt::Unknown),
+            arg("prompt", true, Prompt::Text("")),
+        ];
+        assert!(uncounted(&counted).is_empty());
+        let nothing = [
+            arg("client", false, Prompt::Unknown),
+            arg("attempt", false, Prompt::NotText),
+            arg("request", false, Prompt::Unknown),
+        ];
+        assert_eq!(uncounted(&nothing), ["client", "request"]);
+        let numbers = [arg("seed", false, Prompt::NotText)];
+        assert!(uncounted(&numbers).is_empty());
+    }
 }

@@ -151,3 +151,74 @@ fn mut_self_is_reborrowed_and_shared_self_is_left_alone() {
     assert!(!out.contains("__rl_self"), "{out}");
     assert!(out.contains("async fn f (mut self)"), "{out}");
 }
+
+#[test]
+fn a_pattern_whose_names_a_key_uses_is_bound_for_the_keys_first() {
+    let out = expand_to_string(
+        quote!(model = "m", max_tokens = max_tokens),
+        quote!(
+            async fn f(
+                Request {
+                    prompt,
+                    mut max_tokens,
+                    ..
+                }: Request,
+            ) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    // By value: every name by `ref`, nothing moved; before the call is opened.
+    let keys = out
+        .find("let Request { ref prompt , ref max_tokens , .. } = __rl_arg0 ;")
+        .unwrap_or_else(|| panic!("{out}"));
+    let open = out.find("Call :: new").unwrap();
+    assert!(keys < open, "{out}");
+    // The body still binds the user's pattern per attempt.
+    assert!(
+        out.contains("let Request { prompt , mut max_tokens , .. } = __rl_in0 ;"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_borrowed_pattern_is_bound_as_the_body_binds_it() {
+    let out = expand_to_string(
+        quote!(model = model, n = *n),
+        quote!(
+            async fn f(
+                Request { model, .. }: &Request,
+                &mut Choice { n }: &mut Choice,
+            ) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains("let Request { model , .. } = __rl_arg0 ;"),
+        "{out}"
+    );
+    // `&mut`: shared references to the place, since the estimate reads the argument too.
+    assert!(
+        out.contains("let Choice { ref n } = * __rl_arg1 ;"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_pattern_no_key_names_is_bound_only_per_attempt() {
+    let out = expand_to_string(
+        quote!(model = "m", max_tokens = request_limit),
+        quote!(
+            async fn f(Request { prompt, .. }: Request, request_limit: u32) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    assert!(!out.contains("ref prompt"), "{out}");
+    assert_eq!(
+        out.matches("let Request { prompt , .. }").count(),
+        1,
+        "{out}"
+    );
+}

@@ -34,7 +34,7 @@ fn explicit_tokens_replace_the_estimate() {
         ),
         "{out}"
     );
-    assert!(!out.contains("__rl_estimate"), "{out}");
+    assert!(!out.contains("__rl_prompt"), "{out}");
     assert!(out.contains("__rl_budget"), "{out}");
 }
 
@@ -91,9 +91,9 @@ fn an_argument_that_is_the_model_is_not_prompt_text() {
             }
         ),
     );
-    assert!(out.contains("Arg (& prompt)) . __rl_estimate"), "{out}");
+    assert!(out.contains("Arg (& prompt)) . __rl_prompt"), "{out}");
     for name in ["model", "tier", "provider"] {
-        let estimated = format!("Arg (& {name})) . __rl_estimate");
+        let estimated = format!("Arg (& {name})) . __rl_prompt");
         assert!(!out.contains(&estimated), "{name}: {out}");
     }
 }
@@ -109,7 +109,7 @@ fn an_argument_the_model_is_read_from_still_counts() {
                 }
             ),
         );
-        assert!(out.contains("Arg (& request)) . __rl_estimate"), "{out}");
+        assert!(out.contains("Arg (& request)) . __rl_prompt"), "{out}");
     }
 }
 
@@ -123,8 +123,8 @@ fn skipped_arguments_are_not_estimated_but_still_give_a_budget() {
             }
         ),
     );
-    assert!(!out.contains("Arg (& note)) . __rl_estimate"), "{out}");
-    assert!(out.contains("Arg (& prompt)) . __rl_estimate"), "{out}");
+    assert!(!out.contains("Arg (& note)) . __rl_prompt"), "{out}");
+    assert!(out.contains("Arg (& prompt)) . __rl_prompt"), "{out}");
     assert!(out.contains("Arg (& note)) . __rl_budget"), "{out}");
 }
 
@@ -138,5 +138,99 @@ fn skipping_every_argument_leaves_no_estimate() {
             }
         ),
     );
-    assert!(!out.contains("__rl_estimate"), "{out}");
+    assert!(!out.contains("__rl_prompt"), "{out}");
+}
+
+#[test]
+fn every_prompt_argument_is_read_through_the_ladder_with_its_name() {
+    let out = expand_to_string(
+        quote!(model = "m"),
+        quote!(
+            async fn ask(client: &Client, prompt: impl AsRef<str>) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains(
+            "static __RL_SITE : :: ratelimited :: __private :: Site = :: ratelimited :: \
+             __private :: Site :: new (:: core :: concat ! (:: core :: module_path ! () , \
+             \"::\" , \"ask\") ,) ;"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("name : \"client\""), "{out}");
+    assert!(out.contains("name : \"prompt\""), "{out}");
+    assert!(out.contains("Arg (& prompt)) . __rl_prompt ()"), "{out}");
+    assert!(out.contains("ViaText as _"), "{out}");
+}
+
+#[test]
+fn whether_a_declared_type_speaks_of_text() {
+    let text_of = |item: proc_macro2::TokenStream| {
+        let out = expand_to_string(quote!(model = "m"), item);
+        let start = out.find("names_text :").expect("an estimated argument") + 13;
+        out[start..].split_whitespace().next().unwrap().to_owned()
+    };
+    let speaks = [
+        quote!(
+            async fn f(p: impl Into<String>) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+        quote!(
+            async fn f<'a, S>(p: S) -> Result<(), E>
+            where
+                S: Into<Cow<'a, str>>,
+            {
+                Ok(())
+            }
+        ),
+        quote!(
+            async fn f<T: Display>(p: &[T]) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+        quote!(
+            async fn f(p: &HashMap<String, u32>) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    ];
+    for item in speaks {
+        assert_eq!(text_of(item.clone()), "true", "{item}");
+    }
+    let silent = [
+        quote!(
+            async fn f(p: &Client) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+        quote!(
+            async fn f<T: Clone>(p: T) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+        quote!(
+            async fn f<S: Into<String>, T>(p: T) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    ];
+    for item in silent {
+        assert_eq!(text_of(item.clone()), "false", "{item}");
+    }
+}
+
+#[test]
+fn a_pattern_argument_is_named_by_its_pattern() {
+    let out = expand_to_string(
+        quote!(model = "m"),
+        quote!(
+            async fn f(Request { prompt, .. }: Request) -> Result<(), E> {
+                Ok(())
+            }
+        ),
+    );
+    assert!(out.contains("name : \"Request { prompt , .. }\""), "{out}");
 }

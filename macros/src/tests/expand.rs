@@ -54,8 +54,8 @@ fn passes_the_arguments_to_call_new() {
     );
     assert!(
         out.contains(
-            ":: ratelimited :: __private :: Call :: new (:: core :: convert :: AsRef :: < \
-             :: core :: primitive :: str > :: as_ref (& req . model) , :: core :: option \
+            ":: ratelimited :: __private :: Call :: new (:: ratelimited :: __private :: \
+             model_name (& req . model) , :: core :: option \
              :: Option :: Some (\"openai\") , :: core :: option :: Option :: Some (\"tier-2\") \
              , :: core :: option :: Option :: Some (4u32))"
         ),
@@ -73,7 +73,7 @@ fn complex_model_expressions_are_parenthesized() {
             }
         ),
     );
-    assert!(out.contains("as_ref (& (if big"), "{out}");
+    assert!(out.contains("model_name (& (if big"), "{out}");
 }
 
 #[test]

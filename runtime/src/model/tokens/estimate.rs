@@ -96,8 +96,9 @@ pub fn count_chat(encoding: Encoding, messages: &[ChatMessage]) -> u64 {
 
 /// How an argument's type estimates the prompt tokens it contributes to a request.
 ///
-/// The `#[rate_limited]` expansion sums this over the function's arguments (arguments whose
-/// types don't implement it count zero; `#[rate_limited(tokens = ...)]` replaces the sum).
+/// The `#[rate_limited]` expansion sums this over the function's arguments (an argument whose
+/// type doesn't implement it counts its `AsRef<str>` text, or else its `Display` text, or else
+/// zero; `#[rate_limited(tokens = ...)]` replaces the sum).
 /// Implemented for `str`, `String`, `Cow<str>`, [`ChatMessage`], `serde_json::Value`, and
 /// through `&T`, `&mut T`, `Box<T>`, `Rc<T>`, `Arc<T>`, `Option<T>`, slices, arrays, `Vec<T>`
 /// and tuples of up to four. Integers and other non-text types don't implement it: they are
@@ -243,6 +244,12 @@ macro_rules! tuple_estimate {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;
                 0u64 $(.saturating_add($name.estimate_tokens(encoding)))+
+            }
+
+            fn text_len(&self) -> usize {
+                #[allow(non_snake_case)]
+                let ($($name,)+) = self;
+                0usize $(.saturating_add($name.text_len()))+
             }
         }
     };
