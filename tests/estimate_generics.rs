@@ -10,20 +10,18 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
 
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::tokens::{count_tokens, encoding_for_model, Encoding};
 use ratelimited::{limiter::Dimension, rate_limited, EstimateTokens, Registry};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata};
 
 // Only `ApiError::Limiter` is needed here; the other tests construct `Http`.
 #[allow(dead_code)]
 mod common;
 use common::ApiError;
+
+mod warnings_support;
+use warnings_support::Warnings;
 
 const PROMPT: &str = "Summarize the plot of Moby-Dick in three sentences, for a reader who \
                       has never heard of Captain Ahab or the white whale.";
@@ -58,69 +56,6 @@ async fn plain(prompt: &str) -> Result<(), ApiError> {
 
 /// A client: not text, and nothing the limiter can read.
 struct Client;
-
-/// The `warn` events of the test's thread, as `field=value` lines.
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-impl Warnings {
-    /// Catches the thread's events until the guard drops.
-    fn catch() -> (Warnings, tracing::subscriber::DefaultGuard) {
-        let warnings = Warnings::default();
-        let guard = tracing::subscriber::set_default(warnings.clone());
-        (warnings, guard)
-    }
-
-    /// The warnings that mention `function`.
-    fn about(&self, function: &str) -> Vec<String> {
-        let all = self.0.lock().unwrap();
-        all.iter()
-            .filter(|warning| warning.contains(function))
-            .cloned()
-            .collect()
-    }
-}
-
-struct Line<'a>(&'a mut String);
-
-impl Visit for Line<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push_str(&format!("{}={value} ", field.name()));
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
-        // Asked again at every event: another test's thread may have no subscriber.
-        Interest::sometimes()
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() == Level::WARN
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Line(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
 
 // ---- AsRef<str>: read where the function's bounds say so ----
 
@@ -369,7 +304,7 @@ async fn a_client_is_named_only_when_nothing_counted() {
     );
     assert_eq!(reservation(client_only_skipped(&Client)).await, 0);
     assert_eq!(reservation(client_with_tokens(&Client)).await, 12);
-    assert!(warnings.0.lock().unwrap().is_empty(), "{:?}", warnings.0);
+    assert_eq!(warnings.all(), Vec::<String>::new());
 
     assert_eq!(reservation(client_only(&Client, 1)).await, 0);
     let warned = warnings.about("::client_only ");

@@ -18,6 +18,13 @@ pub const RETRY: &str = "ratelimited::retry";
 pub const BREAKER: &str = "ratelimited::breaker";
 /// Calls refused by a budget, at warn.
 pub const BUDGET: &str = "ratelimited::budget";
+/// Prompt estimates far from what the server reports, once per family, at warn.
+pub const ESTIMATE: &str = "ratelimited::estimate";
+
+/// How many answers with usage a family needs before its estimates are judged.
+pub const ESTIMATE_DRIFT_CALLS: u64 = 10;
+/// Estimates above this multiple of the server's input tokens (or below its inverse) are told.
+pub const ESTIMATE_DRIFT: f64 = 2.0;
 
 /// A wait longer than this is logged on [`WAIT`].
 pub const LONG_WAIT: Duration = Duration::from_secs(1);
@@ -104,5 +111,51 @@ pub(crate) fn refused(family: &LimitFamily, error: &Error) {
             requested = %requested,
             "{error}"
         );
+    }
+}
+
+/// Says, once, that `family`'s prompt estimates are far from the input tokens its server
+/// reports, with the likely cause and the fix. `estimated` and `reported` are sums over
+/// `calls` answers. Returns whether it said anything (the drift is beyond
+/// [`ESTIMATE_DRIFT`] either way).
+pub(crate) fn estimate_drift(
+    family: &LimitFamily,
+    calls: u64,
+    estimated: u64,
+    reported: u64,
+) -> bool {
+    let ratio = estimated as f64 / reported.max(1) as f64;
+    let percent = (ratio * 100.0).round() as u64;
+    if ratio >= ESTIMATE_DRIFT {
+        tracing::warn!(
+            target: ESTIMATE,
+            family = %family,
+            calls,
+            estimated_input_tokens = estimated,
+            reported_input_tokens = reported,
+            "prompt estimates for {} run at {percent} % of the input tokens the server reports \
+             ({calls} calls): an argument that is not prompt text (a URL, an id, a path) is \
+             probably counted as prompt. Leave it out with #[rate_limited(.., skip(name))], or \
+             set tokens = ..; the extra reservation costs throughput, not correctness",
+            family.id,
+        );
+        true
+    } else if ratio * ESTIMATE_DRIFT <= 1.0 {
+        tracing::warn!(
+            target: ESTIMATE,
+            family = %family,
+            calls,
+            estimated_input_tokens = estimated,
+            reported_input_tokens = reported,
+            "prompt estimates for {} run at {percent} % of the input tokens the server reports \
+             ({calls} calls): the prompt is not read from the arguments (a type the limiter \
+             cannot read counts zero, and a warning at the first call names it; or the prompt \
+             is built inside the function). Give it an EstimateTokens or AsRef<str> bound, or \
+             set tokens = ..: under-estimates let bursts overrun the limit",
+            family.id,
+        );
+        true
+    } else {
+        false
     }
 }

@@ -48,6 +48,8 @@ struct Inner {
     budget: Ledger,
     /// The tiers whose limiters draw on this state.
     tiers: BTreeSet<String>,
+    /// Whether a drift of the prompt estimates was told (once per family).
+    drift_told: bool,
 }
 
 /// What configures a family's state.
@@ -70,6 +72,7 @@ impl FamilyState {
                 breaker: Breaker::new(policy.breaker_failures, policy.breaker_cooldown),
                 budget: Ledger::new(format!("the {family}"), policy.budget),
                 tiers: BTreeSet::new(),
+                drift_told: false,
             }),
             family,
             price: policy.price,
@@ -311,6 +314,7 @@ impl InFlight {
             },
             None => self.hold,
         };
+        let inner = &mut *inner;
         let c = &mut inner.counters;
         c.in_flight -= 1;
         let charged = charged.map_or(reserved.tokens(), |u| u.input_tokens + u.output_tokens);
@@ -320,11 +324,19 @@ impl InFlight {
             c.estimated_input_tokens += reserved.input_tokens;
             c.reported_input_tokens += usage.input_tokens;
             c.reported_output_tokens += usage.output_tokens;
+            if !inner.drift_told && c.reported_calls >= events::ESTIMATE_DRIFT_CALLS {
+                inner.drift_told = events::estimate_drift(
+                    &state.family,
+                    c.reported_calls,
+                    c.estimated_input_tokens,
+                    c.reported_input_tokens,
+                );
+            }
         }
         c.cost = c.cost.saturating_add(spent.usd);
-        state.settle_budgets(&mut inner, self.hold, spent);
+        state.settle_budgets(inner, self.hold, spent);
         if let Some(pass) = self.breaker.take() {
-            state.breaker_outcome(&mut inner, pass, Outcome::Answered);
+            state.breaker_outcome(inner, pass, Outcome::Answered);
         }
     }
 
