@@ -5,25 +5,13 @@
 
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::tokens::{count_tokens, encoding_for_model};
-use ratelimited::{limiter::Dimension, rate_limited, Registry};
+use ratelimited::rate_limited;
 
-// Only `ApiError::Limiter` is needed here; the other tests construct `Http`.
-#[allow(dead_code)]
 mod common;
-use common::ApiError;
+use common::{reserved_tokens, ApiError};
 
 const PROMPT: &str = "Summarize the plot of Moby-Dick in three sentences, for a reader who \
                       has never heard of Captain Ahab or the white whale.";
-
-/// Tokens in use on `gpt-4o-mini`'s tokens-per-minute bucket in the current registry.
-fn reserved_tokens() -> u64 {
-    Registry::current()
-        .limiter("gpt-4o-mini")
-        .expect("gpt-4o-mini has built-in limits")
-        .limiter
-        .in_use(Dimension::TokensPerMinute)
-        .expect("gpt-4o-mini has a tokens-per-minute limit")
-}
 
 fn prompt_tokens() -> u64 {
     count_tokens(encoding_for_model("gpt-4o-mini"), PROMPT)

@@ -13,28 +13,16 @@ use std::future::Future;
 
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::tokens::{count_tokens, encoding_for_model, Encoding};
-use ratelimited::{limiter::Dimension, rate_limited, EstimateTokens, Registry};
+use ratelimited::{rate_limited, EstimateTokens};
 
-// Only `ApiError::Limiter` is needed here; the other tests construct `Http`.
-#[allow(dead_code)]
 mod common;
-use common::ApiError;
+use common::{reserved_tokens, ApiError};
 
 mod warnings_support;
 use warnings_support::Warnings;
 
 const PROMPT: &str = "Summarize the plot of Moby-Dick in three sentences, for a reader who \
                       has never heard of Captain Ahab or the white whale.";
-
-/// Tokens in use on `gpt-4o-mini`'s tokens-per-minute bucket in the current registry.
-fn reserved_tokens() -> u64 {
-    Registry::current()
-        .limiter("gpt-4o-mini")
-        .expect("gpt-4o-mini has built-in limits")
-        .limiter
-        .in_use(Dimension::TokensPerMinute)
-        .expect("gpt-4o-mini has a tokens-per-minute limit")
-}
 
 /// What one call leaves reserved, in a registry of its own.
 async fn reservation(call: impl Future<Output = Result<(), ApiError>>) -> u64 {

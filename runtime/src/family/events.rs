@@ -125,37 +125,34 @@ pub(crate) fn estimate_drift(
     reported: u64,
 ) -> bool {
     let ratio = estimated as f64 / reported.max(1) as f64;
-    let percent = (ratio * 100.0).round() as u64;
-    if ratio >= ESTIMATE_DRIFT {
-        tracing::warn!(
-            target: ESTIMATE,
-            family = %family,
-            calls,
-            estimated_input_tokens = estimated,
-            reported_input_tokens = reported,
-            "prompt estimates for {} run at {percent} % of the input tokens the server reports \
-             ({calls} calls): an argument that is not prompt text (a URL, an id, a path) is \
-             probably counted as prompt. Leave it out with #[rate_limited(.., skip(name))], or \
-             set tokens = ..; the extra reservation costs throughput, not correctness",
-            family.id,
-        );
-        true
+    let (cause, fix) = if ratio >= ESTIMATE_DRIFT {
+        (
+            "an argument that is not prompt text (a URL, an id, a path) is probably counted as \
+             prompt",
+            "Leave it out with #[rate_limited(.., skip(name))], or set tokens = ..; the extra \
+             reservation costs throughput, not correctness",
+        )
     } else if ratio * ESTIMATE_DRIFT <= 1.0 {
-        tracing::warn!(
-            target: ESTIMATE,
-            family = %family,
-            calls,
-            estimated_input_tokens = estimated,
-            reported_input_tokens = reported,
-            "prompt estimates for {} run at {percent} % of the input tokens the server reports \
-             ({calls} calls): the prompt is not read from the arguments (a type the limiter \
-             cannot read counts zero, and a warning at the first call names it; or the prompt \
-             is built inside the function). Give it an EstimateTokens or AsRef<str> bound, or \
-             set tokens = ..: under-estimates let bursts overrun the limit",
-            family.id,
-        );
-        true
+        (
+            "the prompt is not read from the arguments (a type the limiter cannot read counts \
+             zero, and a warning at the first call names it; or the prompt is built inside the \
+             function)",
+            "Give it an EstimateTokens or AsRef<str> bound, or set tokens = ..: under-estimates \
+             let bursts overrun the limit",
+        )
     } else {
-        false
-    }
+        return false;
+    };
+    tracing::warn!(
+        target: ESTIMATE,
+        family = %family,
+        calls,
+        estimated_input_tokens = estimated,
+        reported_input_tokens = reported,
+        "prompt estimates for {} run at {} % of the input tokens the server reports ({calls} \
+         calls): {cause}. {fix}",
+        family.id,
+        (ratio * 100.0).round() as u64,
+    );
+    true
 }

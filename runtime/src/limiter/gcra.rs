@@ -20,18 +20,20 @@ mod bucket;
 use bucket::{Bucket, SLOTS};
 pub(crate) use bucket::{Mark, Overcount};
 
-/// The dimensions that are buckets (concurrency is a counter, handled by the limiter), in the
-/// order the shared store sends their keys.
-pub(crate) const BUCKETS: [Dimension; SLOTS] = [
-    Dimension::RequestsPerMinute,
-    Dimension::TokensPerMinute,
-    Dimension::InputTokensPerMinute,
-    Dimension::OutputTokensPerMinute,
-    Dimension::RequestsPerDay,
-    Dimension::TokensPerDay,
-    Dimension::MinInterval,
-    Dimension::RequestsPerSecond,
-];
+/// The dimensions that are buckets: every one but concurrency (a counter, handled by the
+/// limiter), in [`Dimension::ALL`]'s order, which is the order the shared store sends their keys.
+pub(crate) const BUCKETS: [Dimension; SLOTS] = {
+    let mut buckets = [Dimension::RequestsPerMinute; SLOTS];
+    let (mut i, mut n) = (0, 0);
+    while i < Dimension::ALL.len() {
+        if !matches!(Dimension::ALL[i], Dimension::Concurrency) {
+            buckets[n] = Dimension::ALL[i];
+            n += 1;
+        }
+        i += 1;
+    }
+    buckets
+};
 
 impl Mark {
     /// The mark as if the reservation had charged `to` instead of `from`: the settle of the
