@@ -3,9 +3,9 @@
 //! on the family's tokens-per-minute bucket (the result reports no usage, so the estimate
 //! stays), in paused time so nothing refills in between.
 
+use ratelimited::rate_limited;
 use ratelimited::testing::fresh_registry_with_env;
 use ratelimited::tokens::{count_tokens, encoding_for_model};
-use ratelimited::rate_limited;
 
 mod common;
 use common::{reserved_tokens, ApiError};

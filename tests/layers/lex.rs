@@ -1,6 +1,5 @@
 //! Lexing and parsing: module declarations and the paths a file names.
 
-
 /// Tokens with their lines, without comments and whitespace: identifiers, `::`, single
 /// punctuation, and literals (strings keep their quotes, so none looks like an identifier).
 pub(crate) fn lex(src: &str) -> Vec<(String, usize)> {
