@@ -11,6 +11,9 @@ use tokio::time::Instant;
 use super::bucket::WINDOW_NANOS;
 use super::records::Admission;
 
+use crate::config::limit_var;
+use crate::model::limit_family::LimitFamily;
+use crate::model::provider::Provider;
 use crate::units::cost::Dimension;
 use crate::units::quota::Quota;
 
@@ -33,6 +36,36 @@ impl MockLimits {
     /// Limits of `rpm` requests and `tpm` tokens per minute.
     pub const fn new(rpm: u64, tpm: u64) -> Self {
         MockLimits { rpm, tpm }
+    }
+
+    /// The variables that give `model`'s limiter exactly these limits
+    /// (`RATE_LIMITED_<FAMILY>_RPM` and `_TPM`), so the client's limiter and the mock agree.
+    /// Without them the limiter uses the tier table (gpt-4o-mini at tier-1: 200,000 TPM), and a
+    /// mock with smaller limits answers 429s. For
+    /// [`fresh_registry_with_env`](crate::registry::fresh_registry_with_env) or
+    /// [`Registry::with_env`](crate::Registry::with_env). The model's provider is inferred as
+    /// the attribute infers it, OpenAI where it cannot be (the mock speaks OpenAI's protocol).
+    ///
+    /// ```
+    /// use ratelimited_runtime::testing::MockLimits;
+    /// let vars = MockLimits::new(500, 5_000).env_for("gpt-4o-mini-2024-07-18");
+    /// assert_eq!(vars[0], ("RATE_LIMITED_GPT_4O_MINI_RPM".to_owned(), "500".to_owned()));
+    /// assert_eq!(vars[1], ("RATE_LIMITED_GPT_4O_MINI_TPM".to_owned(), "5000".to_owned()));
+    /// // let _registry = ratelimited::testing::fresh_registry_with_env(vars);
+    /// ```
+    pub fn env_for(&self, model: &str) -> [(String, String); 2] {
+        let provider = Provider::infer(model).unwrap_or(Provider::OpenAi);
+        let family = LimitFamily::of(provider, model);
+        [
+            (
+                limit_var(&family, Dimension::RequestsPerMinute),
+                self.rpm.to_string(),
+            ),
+            (
+                limit_var(&family, Dimension::TokensPerMinute),
+                self.tpm.to_string(),
+            ),
+        ]
     }
 
     /// Checks that `admissions` could all have passed token buckets of these limits, each full
