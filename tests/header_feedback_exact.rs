@@ -18,21 +18,11 @@ use header_feedback_support::{ExactServer, Style};
 const CLAUDE: &str = "claude-sonnet-4-5";
 const GPT: &str = "gpt-4o-mini";
 
-#[rate_limited(model = "claude-sonnet-4-5", tokens = prompt, max_tokens = max_tokens, retries = 20)]
-async fn ask_claude(
+/// One call of `model` (Claude or GPT: the server speaks the style it was started with).
+#[rate_limited(model = model, tokens = prompt, max_tokens = max_tokens, retries = 20)]
+async fn ask(
     server: &ExactServer,
-    prompt: u64,
-    max_tokens: u64,
-) -> Result<WithHeaders<Value>, CallError> {
-    server
-        .chat(prompt, max_tokens)
-        .await
-        .map_err(CallError::from)
-}
-
-#[rate_limited(model = "gpt-4o-mini", tokens = prompt, max_tokens = max_tokens, retries = 20)]
-async fn ask_gpt(
-    server: &ExactServer,
+    model: &str,
     prompt: u64,
     max_tokens: u64,
 ) -> Result<WithHeaders<Value>, CallError> {
@@ -63,11 +53,11 @@ async fn after_one_ordinary_call_a_long_claude_prompt_that_fits_the_server_is_se
         Duration::from_secs(2),
         Duration::from_millis(30),
     );
-    ask_claude(&server, 2_000, 1_000).await.unwrap();
+    ask(&server, CLAUDE, 2_000, 1_000).await.unwrap();
     let factor = correction(CLAUDE);
     tokio::time::sleep(Duration::from_secs(5)).await;
     // The server has all 30,000 free again; the limiter 27,000.
-    let long = ask_claude(&server, 20_000, 1_000).await;
+    let long = ask(&server, CLAUDE, 20_000, 1_000).await;
     let shown = long.as_ref().map(|_| "sent");
     println!("after one 2,000-token call: correction {factor}; 20,000 tokens: {shown:?}");
     assert!(
@@ -90,7 +80,7 @@ async fn three_calls(style: Style) -> f64 {
         Style::Anthropic => {
             let server = claude_server().timing(timing.0, timing.1, timing.2);
             for _ in 0..3 {
-                ask_claude(&server, 2_000, 500).await.unwrap();
+                ask(&server, CLAUDE, 2_000, 500).await.unwrap();
             }
             correction(CLAUDE)
         }
@@ -98,7 +88,7 @@ async fn three_calls(style: Style) -> f64 {
             let server =
                 ExactServer::openai(style, 500, 30_000).timing(timing.0, timing.1, timing.2);
             for _ in 0..3 {
-                ask_gpt(&server, 2_000, 500).await.unwrap();
+                ask(&server, GPT, 2_000, 500).await.unwrap();
             }
             correction(GPT)
         }
@@ -141,13 +131,13 @@ async fn one_small_call_from_a_full_bucket_leaves_the_correction_at_one() {
         let factor = match style {
             Style::Anthropic => {
                 let server = claude_server().timing(ms(30), ms(100), ms(30));
-                ask_claude(&server, 300, 0).await.unwrap();
+                ask(&server, CLAUDE, 300, 0).await.unwrap();
                 correction(CLAUDE)
             }
             _ => {
                 let server =
                     ExactServer::openai(style, 500, 30_000).timing(ms(30), ms(100), ms(30));
-                ask_gpt(&server, 300, 0).await.unwrap();
+                ask(&server, GPT, 300, 0).await.unwrap();
                 correction(GPT)
             }
         };
@@ -173,11 +163,9 @@ async fn run(
             let server = server.clone();
             spawn_scoped(async move {
                 for _ in 0..calls {
-                    match model {
-                        CLAUDE => ask_claude(&server, prompt, max_tokens).await,
-                        _ => ask_gpt(&server, prompt, max_tokens).await,
-                    }
-                    .expect("every call succeeds");
+                    ask(&server, model, prompt, max_tokens)
+                        .await
+                        .expect("every call succeeds");
                 }
             })
         })
