@@ -3,19 +3,21 @@
 //! Waiters queue here by [`Priority`] lane and arrival order. One sender task takes the queue's
 //! head in turn order, up to [`MAX_BATCH`] at a time, and reserves them in one script call
 //! (`batch` mode), which stops after the first request that has to wait: so this process has
-//! at most one request scheduled ahead in Redis, and the sender sends nothing more until that
-//! one's start. A later waiter of a higher lane therefore goes before the ones still queued
-//! here, and processes interleave fairly. Under no pressure, everything that queued while one
-//! call was on the wire goes in the next call: one round trip for many reservations.
+//! at most one request scheduled ahead in Redis, and the sender schedules nothing more ahead
+//! until that one's start (see `sender.rs`). A later waiter of a higher lane therefore goes
+//! before the ones still queued here, and processes interleave fairly. Under no pressure,
+//! everything that queued while one call was on the wire goes in the next call: one round trip
+//! for many reservations.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use crate::limiter::lanes::{LaneTurns, Priority, LANES};
-use crate::units::cost::Cost;
+use crate::units::cost::{Cost, Dimension};
+use crate::units::quota::Quota;
 
 use super::connection::Unavailable;
 use crate::sync::Locked;
@@ -30,12 +32,55 @@ pub(super) const SLOT_POLL: Duration = Duration::from_millis(20);
 
 /// What the sender tells a waiter.
 pub(crate) enum Outcome {
-    /// Reserved: start after `wait`, at `start_us` on the server's clock.
-    Admitted { wait: Duration, start_us: u64 },
-    /// Bucket `index` can never fit the request.
-    TooLarge { index: usize },
-    /// Redis did not answer.
+    /// Reserved in Redis.
+    Admitted(Admission),
+    /// `dimension`, of `capacity`, can never fit the request.
+    TooLarge { dimension: Dimension, capacity: u64 },
+    /// Redis did not answer, or refused the call.
     Unavailable(Unavailable),
+}
+
+/// A reservation charged in Redis, on its way to its waiter: given back when dropped before
+/// the waiter [claims](Admission::claim) it (a waiter gone while the call was on the wire, or
+/// after the answer arrived but before it read it).
+pub(crate) struct Admission {
+    /// How long to sleep before the request goes.
+    pub(crate) wait: Duration,
+    /// When it starts, in µs since the epoch on the server's clock.
+    pub(crate) start_us: u64,
+    /// The limits it was charged under: its settle is computed with them.
+    pub(crate) quota: Arc<Quota>,
+    refund: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Admission {
+    pub(crate) fn new(
+        wait: Duration,
+        start_us: u64,
+        quota: Arc<Quota>,
+        refund: Box<dyn FnOnce() + Send>,
+    ) -> Self {
+        Admission {
+            wait,
+            start_us,
+            quota,
+            refund: Some(refund),
+        }
+    }
+
+    /// Taken by its waiter, who gives it back from now on (its reservation does).
+    pub(crate) fn claim(mut self) -> Self {
+        self.refund = None;
+        self
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(refund) = self.refund.take() {
+            refund();
+        }
+    }
 }
 
 /// A waiter's request, queued for the sender.
@@ -83,9 +128,9 @@ impl Batcher {
         start
     }
 
-    /// Up to [`MAX_BATCH`] waiters in turn order, skipping those that gave up; `None` (and the
-    /// sender stops) when nobody is waiting.
-    pub(crate) fn take(&self) -> Option<Vec<(usize, Pending)>> {
+    /// Up to [`MAX_BATCH`] waiters in turn order, skipping those that gave up; `None` when
+    /// nobody is waiting, and then, if `last`, the sender stops (the next waiter starts one).
+    pub(crate) fn take(&self, last: bool) -> Option<Vec<(usize, Pending)>> {
         let mut queue = self.lock();
         let Queue {
             lanes,
@@ -105,7 +150,9 @@ impl Batcher {
             batch.push((lane, pending));
         }
         if batch.is_empty() {
-            *sending = false;
+            if last {
+                *sending = false;
+            }
             return None;
         }
         Some(batch)

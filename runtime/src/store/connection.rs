@@ -1,5 +1,12 @@
 //! One family's connection to Redis: the script, a bound on every call, and a breaker that
 //! stops calling a Redis that does not answer and probes for its return.
+//!
+//! A failure is one of two kinds. Redis is *down* when it does not answer (I/O, timeouts, a
+//! dropped connection) or answers that it cannot serve now (loading, busy, out of memory, a
+//! read-only replica, cluster redirections): the breaker opens. Redis *rejected* a call when it
+//! answered that call with an error of its own (a script error, a value of the wrong type, a
+//! reply the script should not give): the call gets the failure policy, but Redis is up and the
+//! breaker stays closed, so one bad call never moves every call to the fallback.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use crate::sync::Locked;
 static FAMILY_SCRIPT: Lazy<Script> = Lazy::new(|| Script::new(include_str!("family.lua")));
 
 /// While the breaker is open, one caller per interval tries Redis again.
-const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The script's answer to a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +40,8 @@ pub(crate) enum Reply {
     NoSlot { retry: Duration },
     /// The request can never fit bucket `index` (0-based, in the order the buckets were sent).
     TooLarge { index: usize },
+    /// It would have to wait `wait`, longer than the call allowed: nothing was charged.
+    WouldWait { wait: Duration },
 }
 
 /// Why a call did not get an answer from Redis.
@@ -40,15 +49,19 @@ pub(crate) enum Reply {
 pub(crate) enum Unavailable {
     /// The breaker is open: Redis was not asked.
     Open,
-    /// Asked, and it failed or did not answer in time.
+    /// Asked, and it failed or did not answer in time: Redis is down (the breaker opened).
+    /// The call may have run on the server all the same.
     Failed(String),
+    /// Redis answered this call with an error (a script error, a foreign value in a key):
+    /// nothing to do with its health, and the breaker stays as it was.
+    Rejected(String),
 }
 
 impl Unavailable {
     pub(crate) fn message(&self) -> String {
         match self {
             Unavailable::Open => "Redis did not answer recently (the breaker is open)".to_owned(),
-            Unavailable::Failed(why) => why.clone(),
+            Unavailable::Failed(why) | Unavailable::Rejected(why) => why.clone(),
         }
     }
 }
@@ -56,8 +69,20 @@ impl Unavailable {
 /// The arguments of one script call.
 #[derive(Debug, Default)]
 pub(crate) struct Call {
-    pub(crate) keys: Vec<String>,
+    pub(crate) keys: Vec<std::sync::Arc<str>>,
     pub(crate) args: Vec<String>,
+    /// Must not run twice (a settle's signed adjustment): never sent again after a failure
+    /// that may have reached the server. The others may: holds and tightenings only raise,
+    /// renewals and limit changes set, voids are idempotent, and a batch sent again admits
+    /// none of its requests twice (one holding slots is answered from its leases; one without
+    /// is charged again, which wastes room but never exceeds a limit).
+    pub(crate) once: bool,
+}
+
+/// What went wrong with a call, in words, and whether it means Redis is down.
+struct Failure {
+    why: String,
+    down: bool,
 }
 
 pub(crate) struct Store {
@@ -133,14 +158,20 @@ impl Store {
         }
         let mut answer = self.call_once(call).await;
         // A probe after an outage goes out on the connection Redis dropped: that attempt
-        // fails at once (and reconnects), without reaching any server. Try once more on the
-        // new connection rather than waiting out another probe interval.
+        // fails at once (and reconnects), usually without reaching any server. Try once more
+        // on the new connection rather than waiting out another probe interval, if running
+        // the call twice is harmless.
         if let Ok(Err(e)) = &answer {
-            if self.is_down() && (e.is_connection_dropped() || e.is_io_error()) {
+            if !call.once && self.is_down() && (e.is_connection_dropped() || e.is_io_error()) {
                 answer = self.call_once(call).await;
             }
         }
-        let reply = self.describe(answer).and_then(|reply| parse(&reply));
+        let reply = self.describe(answer).and_then(|reply| {
+            parse(&reply).map_err(|why| Failure {
+                why: format!("Redis at {} answered {why}", self.url),
+                down: false,
+            })
+        });
         self.outcome(reply)
     }
 
@@ -160,31 +191,46 @@ impl Store {
         self.outcome(reply)
     }
 
-    /// An answer, or what went wrong in words.
+    /// An answer, or what went wrong.
     fn describe<T>(
         &self,
         answer: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, String> {
+    ) -> Result<T, Failure> {
         match answer {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(format!("Redis at {} failed: {e}", self.url)),
-            Err(_) => Err(format!(
-                "Redis at {} did not answer within {:?}",
-                self.url, self.timeout
-            )),
+            Ok(Err(e)) => Err(Failure {
+                why: format!("Redis at {} failed: {e}", self.url),
+                down: means_down(&e),
+            }),
+            Err(_) => Err(Failure {
+                why: format!(
+                    "Redis at {} did not answer within {:?}",
+                    self.url, self.timeout
+                ),
+                down: true,
+            }),
         }
     }
 
-    /// Closes the breaker on an answer, opens it on a failure.
-    fn outcome<T>(&self, reply: Result<T, String>) -> Result<T, Unavailable> {
+    /// Closes the breaker on an answer (a rejection is one), opens it when Redis is down.
+    fn outcome<T>(&self, reply: Result<T, Failure>) -> Result<T, Unavailable> {
         match reply {
             Ok(reply) => {
                 self.answered();
                 Ok(reply)
             }
-            Err(why) => {
+            Err(Failure { why, down: true }) => {
                 self.failed(&why);
                 Err(Unavailable::Failed(why))
+            }
+            Err(Failure { why, down: false }) => {
+                self.answered();
+                tracing::warn!(
+                    url = %self.url,
+                    error = %why,
+                    "Redis refused a rate-limiter call: that call used the failure policy"
+                );
+                Err(Unavailable::Rejected(why))
             }
         }
     }
@@ -196,7 +242,7 @@ impl Store {
     ) -> Result<redis::RedisResult<Vec<i64>>, tokio::time::error::Elapsed> {
         let mut invocation = FAMILY_SCRIPT.prepare_invoke();
         for key in &call.keys {
-            invocation.key(key);
+            invocation.key(&**key);
         }
         for arg in &call.args {
             invocation.arg(arg);
@@ -256,10 +302,26 @@ impl Store {
     }
 }
 
+/// Whether `error` means Redis cannot serve calls now, rather than that it refused this one.
+fn means_down(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    match error.kind() {
+        // An error raised by the script, or a key holding another type than it expects.
+        ErrorKind::Server(ServerErrorKind::ResponseError) => false,
+        ErrorKind::Extension => !matches!(error.code(), Some("WRONGTYPE")),
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => false,
+        // I/O, timeouts, loading, busy, redirections, a read-only replica, authentication.
+        _ => true,
+    }
+}
+
 fn parse_batch(reply: &[i64]) -> Result<(u64, Vec<Reply>), String> {
     let Some((now, replies)) = reply.split_first() else {
-        return Err("empty reply from the limiter script".to_owned());
+        return Err("an empty reply from the limiter script".to_owned());
     };
+    if replies.is_empty() {
+        return Err("no request handled: the batch was given up before it ran".to_owned());
+    }
     let replies = replies
         .chunks(2)
         .map(parse)
@@ -279,8 +341,11 @@ fn parse(reply: &[i64]) -> Result<Reply, String> {
         [-1, index] if *index >= 1 => Ok(Reply::TooLarge {
             index: usize::try_from(*index - 1).unwrap_or(usize::MAX),
         }),
+        [2, wait] => Ok(Reply::WouldWait {
+            wait: micros(*wait),
+        }),
         other => Err(format!(
-            "unexpected reply from the limiter script: {other:?}"
+            "an unexpected reply from the limiter script: {other:?}"
         )),
     }
 }

@@ -1,62 +1,70 @@
 -- All state of one limit family, charged atomically on the server's clock.
 --
+-- Needs Redis 5.0 or later: the script reads TIME before it writes, which a server replicates
+-- only as the script's effects (the default from 5.0; 3.2 and 4.0 would need
+-- redis.replicate_commands()). Everything else it calls exists since 3.0.2 (ZADD XX).
+--
 -- KEYS[1]  the 429 hold (absolute µs before which nobody is admitted)
 -- KEYS[2]  the concurrency leases (a sorted set: member = lease, score = its expiry in µs)
--- KEYS[3..] one GCRA bucket per dimension (value = theoretical arrival time in µs)
--- ARGV[1]  mode: batch | adjust | hold | tighten | renew
+-- KEYS[3]  the reservations scheduled ahead (a hash: id -> "start_us charged_us gap_1 ..":
+--          how far each bucket was pushed to the start), so a cancellation gives that back
+-- KEYS[4]  the batches voided (text: " id id .. "), written only by `void`
+-- KEYS[5..] one GCRA bucket per dimension: its theoretical arrival time in µs, "tat", or after
+--          a limit change "tat@capacity/period_us", the scale it is written at. A value at
+--          another scale than a call's is rescaled on reading, so the units in use stay what
+--          they were; a tagged value stays tagged (at the scale of its last writer) until its
+--          bucket is full again.
+-- ARGV[1]  mode: batch | void | adjust | hold | tighten | renew | requota
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
---          adjust: a = units charged so far, b = units now due;
---          tighten: a = units the server reports in use (-1 = leave alone)
--- then     lease_limit (0 = no concurrency cap), requests, lease_id, lease_ttl_us, extra_us
---          (extra_us: the hold's length in `hold` mode)
+--          adjust: a = units charged, b = units now due;
+--          tighten: a = units the server reports in use (-1 = leave alone);
+--          requota: a, b = the capacity and period_us the process used until now
+-- then     lease_limit (0 = no concurrency cap), requests, id, lease_ttl_us, extra_us,
+--          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
+--          one charge per bucket (batch and void only)
+--          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges)
 --
 -- batch:   reserves several requests in one call, in the order given, and stops after the first
 --          that has to wait or finds no concurrency slot (so a process has at most one request
---          scheduled ahead). The tail goes on with m, then per request: requests, lease_id and
---          one charge per bucket (the per-bucket a, b are unused). Reply: {now_us, then per
---          request handled: 1, wait_us | 0, retry_us | -1, i}.
+--          scheduled ahead), or that would wait longer than max_wait_us. Reply: {now_us, then per
+--          request handled: 1, wait_us | 0, retry_us | 2, wait_us | -1, i}. A request whose
+--          leases exist already was admitted by this batch sent before (a retry after a lost
+--          reply): it is answered as then and charged nothing more. A batch voided before it
+--          ran is answered {now_us} alone.
+-- void:    the same arguments as a batch the client gave up on (no reply in time): it never
+--          runs after this, and each of its requests that shows it ran (its leases, its place
+--          scheduled ahead) frees its slots and its place ahead, and with extra_us = 1 its
+--          charge (requests that did not go out through the fallback either).
+-- requota: the process's limits changed: each bucket keeps the units it has in use, now at the
+--          new scale and tagged, once (a second process making the same change finds it done).
 --
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
 -- Reply per request of a batch: {1, wait_us} admitted after wait_us; {0, retry_us} no
--- concurrency slot yet (nothing written); {-1, i} bucket i can never fit the request.
+-- concurrency slot yet (nothing written); {2, wait_us} it would wait longer than allowed
+-- (nothing written); {-1, i} bucket i can never fit the request.
 -- tighten answers {1, units in use before}; the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
-local n = #KEYS - 2
+local HOLD, LEASES, AHEAD, VOIDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local n = #KEYS - 4
 local at = 2 + 4 * n
 local lease_limit = tonumber(ARGV[at])
 local requests = tonumber(ARGV[at + 1])
-local lease_id = ARGV[at + 2]
+local id = ARGV[at + 2]
 local lease_ttl = tonumber(ARGV[at + 3])
 local extra = tonumber(ARGV[at + 4])
+local batch_id = ARGV[at + 5]
+local max_wait = tonumber(ARGV[at + 6])
+-- Longer than a client tries to void a batch after it gave up on it.
+local VOIDED_TTL_MS = 120000
+
+-- (A script's functions are made anew on every call, each for a fraction of a µs: the few
+-- that most modes need are made here, the others only where they are used.)
 
 local function share(units, capacity, period)
   return math.ceil(units * period / capacity)
-end
-
-local function tat_of(key)
-  local v = tonumber(redis.call('GET', key) or 0)
-  if v < now then v = now end
-  return v
-end
-
--- A key lives until its bucket is full again: nothing is left behind without a TTL.
-local function store(key, tat)
-  local ttl_ms = math.ceil((tat - now) / 1000)
-  if ttl_ms > 0 then
-    redis.call('SET', key, tat, 'PX', ttl_ms)
-  else
-    redis.call('DEL', key)
-  end
-end
-
-local function keep_leases_until(expiry)
-  local ttl_ms = math.ceil((expiry - now) / 1000) + 1000
-  if redis.call('PTTL', KEYS[2]) < ttl_ms then
-    redis.call('PEXPIRE', KEYS[2], ttl_ms)
-  end
 end
 
 local function bucket(i)
@@ -64,78 +72,247 @@ local function bucket(i)
   return tonumber(ARGV[b]), tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
 end
 
+-- `us` at scale `from` ("capacity/period_us") as time at bucket i's scale in this call: the
+-- same units, rounded up.
+local function rescale(us, from, i)
+  local c, p = string.match(from, '^(%d+)/(%d+)$')
+  local capacity, period = bucket(i)
+  return math.ceil(us * tonumber(c) / tonumber(p) * period / capacity)
+end
+
+-- Bucket i's theoretical arrival time, at least now, at this call's scale, read from `raw`
+-- (its value, or nil); and whether the value is tagged with its scale.
+local function stored(i, raw)
+  local v = tonumber(raw or 0)
+  if v then
+    if v < now then return now, false end
+    return v, false
+  end
+  local tat, scale = string.match(raw, '^(%d+)@(%d+/%d+)$')
+  if not tat then
+    error({err = 'ERR ' .. KEYS[4 + i] .. ' holds ' .. raw .. ', not a time in µs'})
+  end
+  v = tonumber(tat)
+  if v <= now then return now, true end
+  if scale ~= ARGV[2 + 4 * (i - 1)] .. '/' .. ARGV[3 + 4 * (i - 1)] then
+    v = now + rescale(v - now, scale, i)
+  end
+  return v, true
+end
+
+-- Writes bucket i's theoretical arrival time `tat` (at this call's scale), tagged with the
+-- scale if `tagged`, for `keep_ms` at least. A key lives until its bucket is full again (or
+-- `keep_ms`): nothing is left behind without a TTL.
+local function store(i, tat, tagged, keep_ms)
+  local key = KEYS[4 + i]
+  local ttl_ms = math.max(math.ceil((tat - now) / 1000), keep_ms or 0)
+  if ttl_ms <= 0 then
+    redis.call('DEL', key)
+  elseif tagged then
+    local b = 2 + 4 * (i - 1)
+    local value = string.format('%d', tat) .. '@' .. ARGV[b] .. '/' .. ARGV[b + 1]
+    redis.call('SET', key, value, 'PX', ttl_ms)
+  else
+    redis.call('SET', key, tat, 'PX', ttl_ms)
+  end
+end
+
+-- The reservations scheduled ahead: `remember` and `gaps_of`.
+local function ahead()
+  local function numbers(text)
+    local out = {}
+    for v in string.gmatch(text, '[^ ]+') do out[#out + 1] = tonumber(v) end
+    return out
+  end
+  -- Remembers a reservation scheduled to start at `start`, and how far it pushed each
+  -- bucket. Only one not started yet can be cancelled: the others are forgotten here.
+  local function remember(rid, start, gaps)
+    local all = redis.call('HGETALL', AHEAD)
+    for k = 1, #all, 2 do
+      local s = tonumber(string.match(all[k + 1], '^%-?%d+'))
+      if not s or s <= now then redis.call('HDEL', AHEAD, all[k]) end
+    end
+    -- Integers as text, exactly (tostring keeps 14 digits).
+    local entry = {string.format('%d', start), string.format('%d', now)}
+    for i = 1, n do entry[#entry + 1] = string.format('%d', gaps[i]) end
+    redis.call('HSET', AHEAD, rid, table.concat(entry, ' '))
+    local ttl_ms = math.ceil((start - now) / 1000) + 1000
+    if redis.call('PTTL', AHEAD) < ttl_ms then redis.call('PEXPIRE', AHEAD, ttl_ms) end
+  end
+  -- Whether reservation `rid` was scheduled ahead, and how far it pushed each bucket to its
+  -- start, to give back with its charge: only before its start, and only if no reservation
+  -- scheduled ahead was charged after it (that one's place is behind the push, which then
+  -- stays). Forgets it.
+  local function gaps_of(rid)
+    local entry = redis.call('HGET', AHEAD, rid)
+    if not entry then return false, nil end
+    redis.call('HDEL', AHEAD, rid)
+    local f = numbers(entry)
+    if f[1] <= now then return true, nil end
+    local all = redis.call('HGETALL', AHEAD)
+    for k = 2, #all, 2 do
+      local other = numbers(all[k])
+      if other[1] > now and other[2] >= f[2] then return true, nil end
+    end
+    local gaps = {}
+    for i = 1, n do gaps[i] = f[2 + i] or 0 end
+    return true, gaps
+  end
+  return remember, gaps_of
+end
+
 if mode == 'batch' then
-  local m = tonumber(ARGV[at + 5])
-  local p = at + 6
-  local hold = tonumber(redis.call('GET', KEYS[1]) or 0)
-  local tat = {}
-  for i = 1, n do tat[i] = tat_of(KEYS[i + 2]) end
-  local out = {now}
+  -- Every string key this mode reads, in one call (MGET answers nil for the sorted set and
+  -- the hash): the hold, the batches voided, the buckets.
+  local values = redis.call('MGET', unpack(KEYS))
+  if values[4] and string.find(values[4], ' ' .. batch_id .. ' ', 1, true) then
+    return {now}
+  end
+  local m = tonumber(ARGV[at + 7])
+  local p = at + 8
+  local hold = tonumber(values[1] or 0) or 0
+  local tat, tagged, capacity, period = {}, {}, {}, {}
+  for i = 1, n do
+    tat[i], tagged[i] = stored(i, values[4 + i])
+    capacity[i], period[i] = bucket(i)
+  end
+  local out, inc = {now}, {}
   local pruned = false
   for j = 1, m do
     local reqs = tonumber(ARGV[p])
-    local id = ARGV[p + 1]
-    local wait, inc, too_large = 0, {}, 0
-    for i = 1, n do
-      local capacity, period = bucket(i)
+    local rid = ARGV[p + 1]
+    local wait, too_large = 0, 0
+    local before = nil
+    if lease_limit > 0 and reqs > 0 then
+      before = redis.call('ZSCORE', LEASES, rid .. ':1')
+    end
+    if before then
+      -- Admitted when this batch was sent before: its start is its lease's, less the lease.
+      wait = math.max(tonumber(before) - lease_ttl - now, 0)
+      too_large = -1
+    end
+    for i = 1, (too_large == 0 and n or 0) do
       local cost = tonumber(ARGV[p + 1 + i])
-      if cost > capacity then too_large = i break end
-      inc[i] = share(cost, capacity, period)
-      local w = tat[i] + inc[i] - period - now
+      if cost > capacity[i] then too_large = i break end
+      inc[i] = math.ceil(cost * period[i] / capacity[i])
+      local w = tat[i] + inc[i] - period[i] - now
       if w > wait then wait = w end
     end
     p = p + 2 + n
-    if too_large > 0 then
+    if too_large < 0 then
+      out[#out + 1] = 1
+      out[#out + 1] = wait
+      if wait > 0 then break end
+    elseif too_large > 0 then
       out[#out + 1] = -1
       out[#out + 1] = too_large
     else
       if hold - now > wait then wait = hold - now end
+      if max_wait >= 0 and wait > max_wait then
+        out[#out + 1] = 2
+        out[#out + 1] = wait
+        break
+      end
       if lease_limit > 0 and reqs > 0 then
         if not pruned then
-          redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+          redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', now)
           pruned = true
         end
-        if redis.call('ZCARD', KEYS[2]) + reqs > lease_limit then
-          local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+        if redis.call('ZCARD', LEASES) + reqs > lease_limit then
+          local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
           out[#out + 1] = 0
           out[#out + 1] = tonumber(first[2]) - now
           break
         end
         local expiry = now + wait + lease_ttl
         for k = 1, reqs do
-          redis.call('ZADD', KEYS[2], expiry, id .. ':' .. k)
+          redis.call('ZADD', LEASES, expiry, rid .. ':' .. k)
         end
-        keep_leases_until(expiry)
+        local ttl_ms = math.ceil((expiry - now) / 1000) + 1000
+        if redis.call('PTTL', LEASES) < ttl_ms then redis.call('PEXPIRE', LEASES, ttl_ms) end
       end
-      for i = 1, n do
-        tat[i] = math.max(tat[i], now + wait) + inc[i]
+      -- Charged at its start: a bucket that did not bind is pushed there first.
+      local start = now + wait
+      if wait > 0 then
+        local gaps = {}
+        for i = 1, n do gaps[i] = math.max(start - tat[i], 0) end
+        local remember = ahead()
+        remember(rid, start, gaps)
       end
+      for i = 1, n do tat[i] = math.max(tat[i], start) + inc[i] end
       out[#out + 1] = 1
       out[#out + 1] = wait
       if wait > 0 then break end
     end
   end
-  for i = 1, n do store(KEYS[i + 2], tat[i]) end
+  for i = 1, n do store(i, tat[i], tagged[i]) end
   return out
 elseif mode == 'adjust' then
+  -- A reservation given back whole before its start also gives back its push.
+  local gaps = nil
+  local cancelled = id ~= ''
+  for i = 1, n do
+    if ARGV[5 + 4 * (i - 1)] ~= '0' then cancelled = false end
+  end
+  if cancelled then
+    local _, gaps_of = ahead()
+    _, gaps = gaps_of(id)
+  end
   for i = 1, n do
     local capacity, period, from, to = bucket(i)
     local delta = share(to, capacity, period) - share(from, capacity, period)
+    if gaps then delta = delta - gaps[i] end
     if delta ~= 0 then
-      -- Refunds stop at "bucket full"; extra use goes in as debt.
-      store(KEYS[i + 2], math.max(now, tat_of(KEYS[i + 2]) + delta))
+      -- Refunds stop at "bucket full"; extra use goes in as debt. Under the limits it was
+      -- charged with, whatever the bucket's scale is now.
+      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      store(i, math.max(now, tat + delta), tagged)
     end
   end
   if lease_limit > 0 then
-    for k = 1, requests do
-      redis.call('ZREM', KEYS[2], lease_id .. ':' .. k)
+    for k = 1, requests do redis.call('ZREM', LEASES, id .. ':' .. k) end
+  end
+  return {1, 0}
+elseif mode == 'void' then
+  local voided = redis.call('GET', VOIDED) or ' '
+  -- Kept short: a batch is voided within two minutes, or never.
+  if #voided > 65536 then voided = ' ' end
+  redis.call('SET', VOIDED, voided .. batch_id .. ' ', 'PX', VOIDED_TTL_MS)
+  local m = tonumber(ARGV[at + 7])
+  local p = at + 8
+  local refund = {}
+  for i = 1, n do refund[i] = 0 end
+  local _, gaps_of = ahead()
+  for j = 1, m do
+    local reqs, rid = tonumber(ARGV[p]), ARGV[p + 1]
+    local ran, gaps = gaps_of(rid)
+    if lease_limit > 0 and reqs > 0 and redis.call('ZSCORE', LEASES, rid .. ':1') then
+      ran = true
+      for k = 1, reqs do redis.call('ZREM', LEASES, rid .. ':' .. k) end
+    end
+    if ran then
+      for i = 1, n do
+        local capacity, period = bucket(i)
+        local charge = 0
+        if extra > 0 then charge = share(tonumber(ARGV[p + 1 + i]), capacity, period) end
+        refund[i] = refund[i] + charge + (gaps and gaps[i] or 0)
+      end
+    end
+    p = p + 2 + n
+  end
+  for i = 1, n do
+    if refund[i] > 0 then
+      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      store(i, math.max(now, tat - refund[i]), tagged)
     end
   end
   return {1, 0}
 elseif mode == 'hold' then
+  -- A zero or negative hold (retry-after: 0, a date past) holds nobody.
+  if extra <= 0 then return {1, 0} end
   local hold_until = now + extra
-  if tonumber(redis.call('GET', KEYS[1]) or 0) < hold_until then
-    redis.call('SET', KEYS[1], hold_until, 'PX', math.ceil(extra / 1000))
+  if tonumber(redis.call('GET', HOLD) or 0) < hold_until then
+    redis.call('SET', HOLD, hold_until, 'PX', math.ceil(extra / 1000))
   end
   return {1, 0}
 elseif mode == 'tighten' then
@@ -144,19 +321,38 @@ elseif mode == 'tighten' then
   for i = 1, n do
     local capacity, period, used = bucket(i)
     if used >= 0 then
-      local tat = tat_of(KEYS[i + 2])
-      before = math.floor(math.max(tat - now, 0) * capacity / period)
+      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      before = math.floor((tat - now) * capacity / period)
       local floor = now + share(used, capacity, period)
-      if tat < floor then store(KEYS[i + 2], floor) end
+      if tat < floor then store(i, floor, tagged) end
     end
   end
   return {1, before}
 elseif mode == 'renew' then
   local expiry = now + lease_ttl
   for k = 1, requests do
-    redis.call('ZADD', KEYS[2], 'XX', expiry, lease_id .. ':' .. k)
+    redis.call('ZADD', LEASES, 'XX', expiry, id .. ':' .. k)
   end
-  keep_leases_until(expiry)
+  local ttl_ms = math.ceil(lease_ttl / 1000) + 1000
+  if redis.call('PTTL', LEASES) < ttl_ms then redis.call('PEXPIRE', LEASES, ttl_ms) end
+  return {1, 0}
+elseif mode == 'requota' then
+  for i = 1, n do
+    local raw = redis.call('GET', KEYS[4 + i])
+    local b = 2 + 4 * (i - 1)
+    local tat = tonumber(raw or 0)
+    if tat then
+      -- Untagged: written at the scale this process used until now.
+      if tat > now then
+        tat = now + rescale(tat - now, ARGV[b + 2] .. '/' .. ARGV[b + 3], i)
+      end
+    else
+      tat = stored(i, raw)
+    end
+    -- Tagged even while empty, for a window: processes that have not adopted the change yet
+    -- tag what they write, and their values are read at their scale.
+    store(i, math.max(tat, now), true, math.ceil(tonumber(ARGV[b + 1]) / 1000))
+  end
   return {1, 0}
 end
 return redis.error_reply('unknown mode ' .. tostring(mode))

@@ -1,65 +1,75 @@
-//! One limit family whose state lives in Redis: how a reservation is taken, settled and
-//! held, and what happens while Redis is away.
+//! One limit family whose state lives in Redis: how a reservation is taken, and what happens
+//! while Redis is away. The script calls are built in `calls.rs`, a reservation's hold on the
+//! shared state is in `held.rs`, and the sender of this process's waiters in `sender.rs`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::{oneshot, Notify};
 
 use crate::limiter::acquire::SharedAcquire;
+use crate::limiter::gcra::BUCKETS;
 use crate::limiter::lanes::Priority;
-use crate::limiter::{Limiter, Reservation, SharedHold, SharedStore};
+use crate::limiter::{Limiter, Reservation, SharedStore};
 use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
 use crate::units::quota::Quota;
 
-use super::batch::{Batcher, Outcome, Pending, SLOT_POLL};
+use super::batch::{Batcher, Outcome, Pending};
 use super::config::{OnFailure, RedisConfig};
-use super::connection::{Call, Reply, Store, Unavailable};
-use super::limits::{fallback_quota, no_lease, slot_cap, too_large, window_us};
-// The bucket dimensions, in the order their keys are sent (concurrency is the lease set).
-use crate::limiter::gcra::BUCKETS;
+use super::connection::{Call, Store, Unavailable};
+use super::limits::{fallback_quota, too_large};
 use crate::sync::Locked;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
 pub(crate) struct SharedFamily {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
+pub(super) struct Inner {
+    pub(super) store: Store,
     /// `<prefix>:{<provider>:<family>:<tier>}`: one hash tag, so every key of the family
     /// lands in one Redis Cluster slot and the script may touch them all.
-    tag: String,
-    on_failure: OnFailure,
+    pub(super) tag: String,
+    /// The family's keys, made once: hold, leases, scheduled ahead, batches voided, then one
+    /// bucket per dimension of [`BUCKETS`], in its order.
+    pub(super) keys: Vec<Arc<str>>,
+    pub(super) on_failure: OnFailure,
     share: f64,
-    lease: Duration,
+    pub(super) lease: Duration,
     /// Admits while Redis is away, at `share` of each limit.
-    fallback: Limiter,
+    pub(super) fallback: Limiter,
     /// This process's waiters, by lane and in arrival order, sent to Redis in batches.
-    batcher: Batcher,
+    pub(super) batcher: Batcher,
     /// The limits in force (the sender builds its calls from them).
-    quota: Mutex<Quota>,
-    /// Lease ids: unique to this process (pid and start time) and this family.
+    pub(super) quota: Mutex<Quota>,
+    /// The limits the family was configured with: what is read back from Redis is bounded
+    /// around them.
+    pub(super) configured: Quota,
+    /// Lease, reservation and batch ids: unique to this process (pid and start time) and
+    /// this family.
     process: String,
-    next_lease: AtomicU64,
+    next_id: AtomicU64,
+    /// This process's reservation scheduled ahead, while the sender waits for its start.
+    pub(super) ahead: Mutex<Ahead>,
+    /// Wakes the sender from that wait: a cancellation, a refund, a freed slot, a raised limit.
+    pub(super) wake: Notify,
+    /// The last shared learning that was not adopted, as logged (logged again when it changes).
+    pub(super) rejected_learning: Mutex<String>,
 }
 
-/// What a shared reservation must give back: its charge, and its concurrency slots.
-pub(crate) struct Held {
-    family: SharedFamily,
-    lease: Option<Lease>,
-    /// When it starts, in µs since the epoch on the server's clock.
-    start_us: u64,
-}
-
-struct Lease {
-    id: String,
-    requests: u32,
-    renewal: JoinHandle<()>,
+/// The sender's reservation scheduled ahead, if any.
+#[derive(Default)]
+pub(super) enum Ahead {
+    #[default]
+    None,
+    /// Admitted with a wait: the sender waits for its start before scheduling another.
+    Scheduled(String),
+    /// Cancelled before its start: the sender sends this refund first (so that the next
+    /// batch is charged after it), then goes on at once.
+    Cancelled(Call),
 }
 
 impl SharedFamily {
@@ -74,55 +84,43 @@ impl SharedFamily {
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
+        let tag = format!(
+            "{}:{{{}:{}:{}}}",
+            config.key_prefix(),
+            clean(provider),
+            clean(family),
+            clean(tier)
+        );
+        let names = ["hold", "leases", "ahead", "voided"].map(str::to_owned);
+        let buckets = BUCKETS.map(|d| d.env_suffix().to_lowercase());
+        let keys = names.into_iter().chain(buckets);
         Ok(SharedFamily {
             inner: Arc::new(Inner {
                 store: Store::connect(config)?,
-                tag: format!(
-                    "{}:{{{}:{}:{}}}",
-                    config.key_prefix(),
-                    clean(provider),
-                    clean(family),
-                    clean(tier)
-                ),
+                keys: keys
+                    .map(|name| Arc::from(format!("{tag}:{name}")))
+                    .collect(),
+                tag,
                 on_failure: config.failure_policy(),
                 share: config.share(),
                 lease: config.lease_time(),
                 fallback: Limiter::new(fallback_quota(quota, config.share())),
                 batcher: Batcher::default(),
                 quota: Mutex::new(quota.clone()),
+                configured: quota.clone(),
                 process: format!("{}-{started:x}", std::process::id()),
-                next_lease: AtomicU64::new(0),
+                next_id: AtomicU64::new(0),
+                ahead: Mutex::new(Ahead::None),
+                wake: Notify::new(),
+                rejected_learning: Mutex::new(String::new()),
             }),
         })
     }
 
-    /// The keys the script touches: hold, leases, then the limited buckets of `quota`.
-    fn call(&self, quota: &Quota) -> (Call, Vec<Dimension>) {
-        let tag = &self.inner.tag;
-        let mut call = Call {
-            keys: vec![format!("{tag}:hold"), format!("{tag}:leases")],
-            args: Vec::with_capacity(2 + 4 * BUCKETS.len() + 5),
-        };
-        let mut dimensions = Vec::with_capacity(BUCKETS.len());
-        for dimension in BUCKETS {
-            if quota.capacity(dimension).is_some() && window_us(quota, dimension) > 0 {
-                call.keys
-                    .push(format!("{tag}:{}", dimension.env_suffix().to_lowercase()));
-                dimensions.push(dimension);
-            }
-        }
-        (call, dimensions)
-    }
-
-    /// Appends one bucket's arguments.
-    fn bucket_args(call: &mut Call, quota: &Quota, dimension: Dimension, a: i128, b: i128) {
-        let capacity = quota.capacity(dimension).unwrap_or(1);
-        call.args.extend([
-            capacity.to_string(),
-            window_us(quota, dimension).to_string(),
-            a.to_string(),
-            b.to_string(),
-        ]);
+    /// A new id, unique to this process and family (`b` for a batch, `r` for a reservation).
+    pub(super) fn new_id(&self, kind: char) -> String {
+        let n = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{kind}{n}", self.inner.process)
     }
 
     /// Reserves `cost` on the shared state, or on the fallback while Redis is away.
@@ -136,21 +134,16 @@ impl SharedFamily {
         cost: Cost,
         priority: Priority,
     ) -> Result<Reservation, Error> {
-        let quota = limiter.quota();
         // Checked before any queue or round trip: too large fails now, whatever is waiting.
-        if let Some(err) = too_large(&quota, &cost) {
+        if let Some(err) = too_large(&limiter.quota(), &cost) {
             return Err(err);
         }
-        let lease_id = format!(
-            "{}-{}",
-            self.inner.process,
-            self.inner.next_lease.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = self.new_id('r');
         let answer = loop {
             let (reply, answer) = oneshot::channel();
             let pending = Pending {
                 cost,
-                lease_id: lease_id.clone(),
+                lease_id: id.clone(),
                 reply,
             };
             if self.inner.batcher.push(pending, priority) {
@@ -164,85 +157,26 @@ impl SharedFamily {
             }
         };
         match answer {
-            Outcome::Admitted { wait, start_us } => {
-                let lease = slot_cap(&quota, &cost).map(|_| self.lease(lease_id, cost.requests));
+            Outcome::Admitted(admission) => {
+                let admission = admission.claim();
+                let wait = admission.wait;
                 // Built before the sleep: a caller dropped while it sleeps refunds.
-                let reservation = limiter.shared_reservation(
-                    cost,
-                    Box::new(Held {
-                        family: self.clone(),
-                        lease,
-                        start_us,
-                    }),
-                );
+                let reservation = limiter.shared_reservation(cost, self.held(id, cost, admission));
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(reservation)
             }
-            Outcome::TooLarge { index } => {
-                let (_, dimensions) = self.call(&quota);
-                let dimension = dimensions[index.min(dimensions.len() - 1)];
-                Err(Error::RequestTooLarge {
-                    dimension,
-                    requested: dimension.charge(&cost),
-                    capacity: quota.capacity(dimension).unwrap_or(0),
-                })
-            }
+            Outcome::TooLarge {
+                dimension,
+                capacity,
+            } => Err(Error::RequestTooLarge {
+                dimension,
+                requested: dimension.charge(&cost),
+                capacity,
+            }),
             Outcome::Unavailable(why) => self.unavailable(why, cost, priority).await,
         }
-    }
-
-    /// One `batch` call reserving `requests` in order.
-    pub(super) fn batch_call<'a>(
-        &self,
-        quota: &Quota,
-        requests: impl ExactSizeIterator<Item = &'a Pending>,
-    ) -> Call {
-        let (mut call, dimensions) = self.call(quota);
-        call.args.push("batch".to_owned());
-        for dimension in &dimensions {
-            Self::bucket_args(&mut call, quota, *dimension, 0, 0);
-        }
-        call.args.extend([
-            quota.concurrency.map_or(0, u64::from).to_string(),
-            "0".to_owned(),
-            String::new(),
-            self.inner.lease.as_micros().to_string(),
-            "0".to_owned(),
-            requests.len().to_string(),
-        ]);
-        for pending in requests {
-            let takes_slot = slot_cap(quota, &pending.cost).is_some();
-            call.args.push(if takes_slot {
-                pending.cost.requests.to_string()
-            } else {
-                "0".to_owned()
-            });
-            call.args.push(pending.lease_id.clone());
-            for dimension in &dimensions {
-                call.args.push(dimension.charge(&pending.cost).to_string());
-            }
-        }
-        call
-    }
-
-    /// Gives back a reservation whose caller left while its call was on the wire.
-    pub(super) fn refund_abandoned(&self, quota: &Quota, cost: &Cost, lease_id: &str) {
-        let takes_slot = slot_cap(quota, cost).is_some();
-        let call = self.simple_call(
-            quota,
-            "adjust",
-            |d| (d.charge(cost).into(), 0),
-            [
-                u8::from(takes_slot).to_string(),
-                if takes_slot { cost.requests } else { 0 }.to_string(),
-                lease_id.to_owned(),
-                "0".to_owned(),
-                "0".to_owned(),
-            ],
-        );
-        self.send(call);
     }
 
     pub(super) fn batcher(&self) -> &Batcher {
@@ -279,70 +213,23 @@ impl SharedFamily {
         }
     }
 
-    /// Keeps a lease alive while its request runs: a crashed process stops renewing, and its
-    /// slots free themselves one lease time later.
-    fn lease(&self, id: String, requests: u32) -> Lease {
-        let family = self.clone();
-        let renew_id = id.clone();
-        let renewal = tokio::spawn(async move {
-            let every = family.inner.lease / 3;
-            let tag = &family.inner.tag;
-            loop {
-                tokio::time::sleep(every).await;
-                // Only the lease set: no bucket is touched.
-                let mut call = Call {
-                    keys: vec![format!("{tag}:hold"), format!("{tag}:leases")],
-                    args: vec!["renew".to_owned()],
-                };
-                call.args.extend([
-                    "1".to_owned(),
-                    requests.to_string(),
-                    renew_id.clone(),
-                    family.inner.lease.as_micros().to_string(),
-                    "0".to_owned(),
-                ]);
-                // A failed renewal is retried on the next tick; the lease outlives a few.
-                let _ = family.inner.store.run(&call).await;
-            }
-        });
-        Lease {
-            id,
-            requests,
-            renewal,
-        }
-    }
-
     /// Sends a script call without waiting for it (settles, holds, header feedback): the
     /// caller's request is not delayed, and an ambiguous failure is never retried.
-    fn send(&self, call: Call) {
+    pub(super) fn send(&self, call: Call) {
         let family = self.clone();
         super::spawn_detached(async move {
             let _ = family.inner.store.run(&call).await;
         });
     }
 
-    fn simple_call(
-        &self,
-        quota: &Quota,
-        mode: &str,
-        per_bucket: impl Fn(Dimension) -> (i128, i128),
-        tail: [String; 5],
-    ) -> Call {
-        let (mut call, dimensions) = self.call(quota);
-        call.args.push(mode.to_owned());
-        for dimension in dimensions {
-            let (a, b) = per_bucket(dimension);
-            Self::bucket_args(&mut call, quota, dimension, a, b);
+    /// Nobody in any process is admitted for `duration` (a 429's retry-after). A zero hold
+    /// (`retry-after: 0`, a date in the past) holds nobody and sends nothing.
+    pub(crate) fn hold(&self, _quota: &Quota, duration: Duration) {
+        if duration.as_micros() == 0 {
+            return;
         }
-        call.args.extend(tail);
-        call
-    }
-
-    /// Nobody in any process is admitted for `duration` (a 429's retry-after).
-    pub(crate) fn hold(&self, quota: &Quota, duration: Duration) {
         self.inner.fallback.hold_for(duration);
-        let call = self.simple_call(quota, "hold", |_| (0, 0), no_lease(duration.as_micros()));
-        self.send(call);
+        self.send(self.hold_call(duration));
     }
 
     /// Raises the shared units in use on `dimension` to at least `used`.
@@ -364,113 +251,37 @@ impl SharedFamily {
         async move {
             let before = family.inner.store.invoke(&call, |reply| match reply {
                 [1, before] => Ok(u64::try_from(*before).unwrap_or(0)),
-                other => Err(format!("unexpected reply to a tighten: {other:?}")),
+                other => Err(format!("an unexpected reply to a tighten: {other:?}")),
             });
             before.await.ok()
         }
     }
 
-    /// Tightens the fallback now and builds the script call for Redis.
-    fn tighten_call(&self, quota: &Quota, dimension: Dimension, used: u64) -> Call {
-        self.inner.fallback.tighten(dimension, used);
-        self.simple_call(
-            quota,
-            "tighten",
-            // -1: leave the other buckets alone.
-            |d| {
-                if d == dimension {
-                    (used.into(), 0)
-                } else {
-                    (-1, 0)
-                }
-            },
-            no_lease(0),
-        )
-    }
-
-    /// New limits: the shared state reads them from every call; the fallback scales them.
+    /// New limits: the shared buckets keep the units they have in use (the script rescales
+    /// them once for the whole fleet), the calls carry the new limits from now on, and the
+    /// fallback scales them.
     pub(crate) fn set_quota(&self, quota: &Quota) {
-        *self.inner.quota.locked() = quota.clone();
+        let old = std::mem::replace(&mut *self.inner.quota.locked(), quota.clone());
         self.inner
             .fallback
             .set_quota(fallback_quota(quota, self.inner.share));
+        if let Some(call) = self.requota_call(&old, quota) {
+            self.send(call);
+        }
+        // A raised limit may let this process's queue go at once.
+        let raised = |d: Dimension| match (old.capacity(d), quota.capacity(d)) {
+            (Some(before), Some(now)) => now > before,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if Dimension::ALL.into_iter().any(raised) {
+            self.inner.wake.notify_one();
+        }
     }
 
     /// Whether Redis failed and has not answered since (calls use the fallback or fail).
     pub(crate) fn is_down(&self) -> bool {
         self.inner.store.is_down()
-    }
-}
-
-/// The sender of this process's queued reservations.
-impl SharedFamily {
-    /// The sender: batches until the queue is empty.
-    async fn send_batches(self) {
-        /// Cancelled with its runtime, the sender hands its waiters back instead of leaving
-        /// them queued for nobody.
-        struct Lost<'a>(&'a Batcher, bool);
-        impl Drop for Lost<'_> {
-            fn drop(&mut self) {
-                if !self.1 {
-                    self.0.sender_lost();
-                }
-            }
-        }
-        let mut lost = Lost(self.batcher(), false);
-        self.send_until_empty().await;
-        lost.1 = true;
-    }
-
-    async fn send_until_empty(&self) {
-        while let Some(batch) = self.batcher().take() {
-            let quota = self.current_quota();
-            let call = self.batch_call(&quota, batch.iter().map(|(_, p)| p));
-            let (now, replies) = match self.store().run_batch(&call).await {
-                Ok(answer) => answer,
-                Err(why) => {
-                    // Each waiter falls back (or fails) on its own.
-                    for (_, pending) in batch {
-                        let _ = pending.reply.send(Outcome::Unavailable(why.clone()));
-                    }
-                    continue;
-                }
-            };
-            let handled = replies.len();
-            let mut batch = batch.into_iter();
-            let mut pause = Duration::ZERO;
-            for reply in replies {
-                let (lane, pending) = batch.next().expect("one reply per request sent");
-                let outcome = match reply {
-                    Reply::Admitted { wait } => {
-                        pause = wait;
-                        Outcome::Admitted {
-                            wait,
-                            start_us: now
-                                .saturating_add(u64::try_from(wait.as_micros()).unwrap_or(0)),
-                        }
-                    }
-                    Reply::TooLarge { index } => Outcome::TooLarge { index },
-                    Reply::NoSlot { retry } => {
-                        // Not reserved: it keeps its place, and asks again.
-                        self.batcher()
-                            .put_back(std::iter::once((lane, pending)).chain(batch.by_ref()));
-                        pause = retry.clamp(Duration::from_millis(1), SLOT_POLL);
-                        break;
-                    }
-                };
-                if let Err(Outcome::Admitted { .. }) = pending.reply.send(outcome) {
-                    // It gave up while the call was on the wire: give the charge back.
-                    self.refund_abandoned(&quota, &pending.cost, &pending.lease_id);
-                }
-            }
-            debug_assert!(handled > 0, "the script handles at least one request");
-            self.batcher().put_back(batch);
-            if !pause.is_zero() {
-                // One request of ours scheduled ahead at a time: the rest wait here, where a
-                // higher lane can still go first.
-                tokio::time::sleep(pause).await;
-            }
-        }
     }
 }
 
@@ -502,55 +313,5 @@ impl SharedStore for SharedFamily {
 
     fn is_down(&self) -> bool {
         SharedFamily::is_down(self)
-    }
-}
-
-impl SharedHold for Held {
-    fn start(&self) -> std::time::SystemTime {
-        Held::start(self)
-    }
-
-    fn release(self: Box<Self>, quota: &Quota, from: &Cost, to: &Cost) {
-        Held::release(*self, quota, from, to);
-    }
-}
-
-impl Held {
-    /// When the reservation starts on the server's clock.
-    pub(crate) fn start(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + Duration::from_micros(self.start_us)
-    }
-
-    /// Moves the shared charge from `from` to `to` and frees the concurrency slots.
-    pub(crate) fn release(self, quota: &Quota, from: &Cost, to: &Cost) {
-        let (limit, requests, id) = match &self.lease {
-            Some(lease) => {
-                lease.renewal.abort();
-                (1, lease.requests, lease.id.clone())
-            }
-            None => (0, 0, String::new()),
-        };
-        if limit == 0 && from == to {
-            return;
-        }
-        let call = self.family.simple_call(
-            quota,
-            "adjust",
-            |d| (d.charge(from).into(), d.charge(to).into()),
-            [
-                limit.to_string(),
-                requests.to_string(),
-                id,
-                "0".to_owned(),
-                "0".to_owned(),
-            ],
-        );
-        self.family.send(call);
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.renewal.abort();
     }
 }

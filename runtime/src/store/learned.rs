@@ -1,14 +1,27 @@
 //! What a shared family's processes learn from their servers, kept in Redis beside the
 //! buckets: the limits a server reported and the charge correction, read back by every process.
+//!
+//! What is read back is checked before any process adopts it: anyone with access to the Redis
+//! can write there (another version, another application with the same prefix, an operator).
+//! A limit must be a whole number greater than 0 and within [`LEARNED_LIMIT_RANGE`] times the
+//! configured limit either way, and a correction a finite number; anything else is skipped
+//! (logged once), and reading it is never a Redis failure. A process whose own server reports
+//! a limit beyond the range still learns it from its own headers: only the shortcut through
+//! Redis is bounded, so one bad value cannot set the whole fleet's limits for a day.
 
 use std::time::Duration;
 
 use super::family::SharedFamily;
 use crate::limiter::gcra::BUCKETS;
+use crate::sync::Locked;
 use crate::units::cost::Dimension;
 
 /// How long a limit learned from a server stays shared after it was last reported.
 const LEARNED_LIMITS_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A shared limit more than this many times below or above the configured one is not
+/// adopted from Redis (providers' adjacent usage tiers differ by less).
+pub(crate) const LEARNED_LIMIT_RANGE: u64 = 16;
 
 /// How long a shared charge correction is kept: ten of the correction's half-lives, when the
 /// excess it carried has decayed below a thousandth (the feedback checks the relation).
@@ -68,22 +81,85 @@ impl SharedFamily {
             .hgetall(&limits_key)
             .get(&correction_key)
             .pttl(&correction_key);
+        // Read as text: a malformed value is skipped below, not a failed call.
         let (limits, factor, ttl_ms) = self
             .store()
-            .query::<(Vec<(String, u64)>, Option<f64>, i64)>(&pipeline)
+            .query::<(Vec<(String, String)>, Option<String>, i64)>(&pipeline)
             .await
             .ok()?;
+        let mut skipped = Vec::new();
         let limits = limits
             .into_iter()
-            .filter_map(|(suffix, limit)| {
+            .filter_map(|(suffix, value)| {
                 let dimension = BUCKETS.into_iter().find(|d| d.env_suffix() == suffix)?;
-                Some((dimension, limit))
+                match self.valid_limit(dimension, &value) {
+                    Ok(limit) => Some((dimension, limit)),
+                    Err(why) => {
+                        skipped.push(format!("{suffix} = {value:?} ({why})"));
+                        None
+                    }
+                }
             })
             .collect();
-        let correction = factor.filter(|f| f.is_finite()).map(|factor| {
+        let factor = factor.and_then(|text| match text.trim().parse::<f64>() {
+            Ok(factor) if factor.is_finite() => Some(factor),
+            _ => {
+                skipped.push(format!("correction = {text:?} (not a number)"));
+                None
+            }
+        });
+        let correction = factor.map(|factor| {
             let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
             (factor, CORRECTION_TTL.saturating_sub(left))
         });
+        self.report_skipped(skipped);
         Some(Learned { limits, correction })
+    }
+
+    /// `value` as a limit on `dimension` that a process may adopt from Redis, or why not.
+    fn valid_limit(&self, dimension: Dimension, value: &str) -> Result<u64, String> {
+        let limit = value
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| "not a whole number".to_owned())?;
+        if limit == 0 {
+            return Err("not a limit".to_owned());
+        }
+        let anchor = self
+            .inner
+            .configured
+            .limit(dimension)
+            .or_else(|| self.current_quota().limit(dimension));
+        let Some(anchor) = anchor else {
+            return Ok(limit);
+        };
+        let (low, high) = (
+            (anchor / LEARNED_LIMIT_RANGE).max(1),
+            anchor.saturating_mul(LEARNED_LIMIT_RANGE),
+        );
+        if (low..=high).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(format!(
+                "outside {low}..={high}, {LEARNED_LIMIT_RANGE}x around the configured {anchor}"
+            ))
+        }
+    }
+
+    /// Logs what was skipped, once for as long as it stays the same.
+    fn report_skipped(&self, skipped: Vec<String>) {
+        let text = skipped.join(", ");
+        let mut last = self.inner.rejected_learning.locked();
+        if *last == text {
+            return;
+        }
+        if !text.is_empty() {
+            tracing::warn!(
+                tag = %self.tag(),
+                skipped = %text,
+                "values shared in Redis that no process adopts"
+            );
+        }
+        *last = text;
     }
 }

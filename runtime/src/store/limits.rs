@@ -1,5 +1,5 @@
-//! The quota arithmetic of a shared family: bucket windows, what can never fit, the share a
-//! process falls back to while Redis is away, and the script's arguments for no lease.
+//! The quota arithmetic of a shared family: bucket windows, what can never fit, and the share
+//! a process falls back to while Redis is away.
 
 use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
@@ -8,16 +8,6 @@ use crate::units::quota::Quota;
 /// A quota's concurrency cap, for a cost that takes a slot.
 pub(super) fn slot_cap(quota: &Quota, cost: &Cost) -> Option<u32> {
     quota.concurrency.filter(|_| cost.requests > 0)
-}
-
-pub(super) fn no_lease(extra_us: u128) -> [String; 5] {
-    [
-        "0".to_owned(),
-        "0".to_owned(),
-        String::new(),
-        "0".to_owned(),
-        extra_us.to_string(),
-    ]
 }
 
 /// A bucket's window in µs (the minimum interval's own length for `MinInterval`).

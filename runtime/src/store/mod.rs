@@ -5,10 +5,27 @@
 //! tag, charged by one Lua script on the server's clock (see `family.lua`): a reservation is
 //! charged at once and told the exact wait, so the caller sleeps once. Within a process,
 //! waiters queue by priority lane and arrival order and go to Redis in batches, with at most
-//! one of them scheduled ahead at a time (see `batch.rs`). Concurrency slots are leases that
-//! expire. Every call is
-//! bounded by a timeout, and while Redis is away a breaker sends calls to a local limiter at
-//! a share of each limit (or fails them, by configuration).
+//! one of them scheduled ahead at a time (see `batch.rs` and `sender.rs`). Concurrency slots
+//! are leases that expire. Every call is bounded by a timeout, and while Redis is away a
+//! breaker sends calls to a local limiter at a share of each limit (or fails them, by
+//! configuration); a call Redis refuses (a script error) gets the same policy without opening
+//! the breaker.
+//!
+//! What is given back is given back exactly: a settle moves the units its reservation was
+//! charged under the limits of that charge, a limit change keeps the units in use (the script
+//! rescales a bucket once for the whole fleet), a reservation cancelled before its start also
+//! gives back the place it pushed the other buckets to (when no reservation scheduled ahead
+//! was charged after it), and an admission whose waiter left before reading it is refunded. A
+//! batch that timed out is voided once Redis answers again: it never runs after that, and each
+//! of its requests that holds concurrency slots or a place ahead gives them back (and its
+//! charge, when failing closed; through the fallback its request went out, and the charge
+//! counts it).
+//!
+//! **Redis 5.0 or later** is required: the script reads the server's `TIME` before it writes,
+//! which Redis replicates as the script's effects, the default from 5.0 (Redis 3.2 and 4.0
+//! would need `redis.replicate_commands()`). Nothing else in the script needs more than 3.0.2
+//! (`ZADD .. XX`). The keys of a family share one hash tag, as Redis Cluster requires, but the
+//! client is not a cluster client.
 
 use crate::config::Settings;
 use crate::limiter::Limiter;
@@ -29,6 +46,15 @@ mod limits;
 
 #[cfg(feature = "redis")]
 mod family;
+
+#[cfg(feature = "redis")]
+mod calls;
+
+#[cfg(feature = "redis")]
+mod held;
+
+#[cfg(feature = "redis")]
+mod sender;
 
 #[cfg(feature = "redis")]
 mod learned;

@@ -1,0 +1,248 @@
+//! The script calls of a shared family (`family.lua` describes the arguments): every call names
+//! the family's fixed keys, then one bucket per limited dimension, and ends with the same tail.
+
+use std::time::Duration;
+
+use crate::limiter::gcra::BUCKETS;
+use crate::units::cost::{Cost, Dimension};
+use crate::units::quota::Quota;
+
+use super::batch::Pending;
+use super::connection::Call;
+use super::family::SharedFamily;
+use super::limits::{slot_cap, window_us};
+
+/// What a call says beyond its buckets (the script's tail arguments).
+#[derive(Default)]
+struct Tail<'a> {
+    /// The concurrency cap, or 0 when the call takes, frees or renews no slot.
+    lease_limit: u64,
+    /// Slots the call frees or renews.
+    requests: u32,
+    /// The reservation it is about (its leases are `<id>:<k>`).
+    id: &'a str,
+    /// A hold's length; for a void, 1 to refund the charges too.
+    extra_us: u128,
+    /// A batch's id.
+    batch_id: &'a str,
+    /// The longest wait a batch may schedule (`None`: no bound).
+    max_wait: Option<Duration>,
+}
+
+impl SharedFamily {
+    /// The dimensions of `quota`'s buckets, in the order their keys are sent.
+    pub(super) fn bucket_dimensions(quota: &Quota) -> Vec<Dimension> {
+        Self::buckets(quota).map(|(_, d)| d).collect()
+    }
+
+    /// `quota`'s buckets, with their places in [`BUCKETS`], in the order their keys are sent.
+    fn buckets(quota: &Quota) -> impl Iterator<Item = (usize, Dimension)> + '_ {
+        BUCKETS
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, d)| quota.capacity(d).is_some() && window_us(quota, d) > 0)
+    }
+
+    /// A call on the family's fixed keys alone: hold, leases, scheduled ahead, batches voided.
+    fn fixed_call(&self, buckets: usize) -> Call {
+        let mut keys = Vec::with_capacity(4 + buckets);
+        keys.extend(self.inner.keys[..4].iter().cloned());
+        Call {
+            keys,
+            args: Vec::with_capacity(10 + 4 * buckets),
+            once: false,
+        }
+    }
+
+    /// A call in `mode` on the fixed keys and `quota`'s buckets, with `per_bucket`'s two
+    /// arguments for each, and `tail`.
+    fn bucket_call(
+        &self,
+        quota: &Quota,
+        mode: &str,
+        per_bucket: impl Fn(Dimension) -> (i128, i128),
+        tail: Tail<'_>,
+    ) -> Call {
+        let mut call = self.fixed_call(BUCKETS.len());
+        call.args.push(mode.to_owned());
+        for (slot, dimension) in Self::buckets(quota) {
+            call.keys.push(self.inner.keys[4 + slot].clone());
+            let (a, b) = per_bucket(dimension);
+            call.args.extend([
+                quota.capacity(dimension).unwrap_or(1).to_string(),
+                window_us(quota, dimension).to_string(),
+                a.to_string(),
+                b.to_string(),
+            ]);
+        }
+        self.push_tail(&mut call, tail);
+        call
+    }
+
+    /// Appends `tail`.
+    fn push_tail(&self, call: &mut Call, tail: Tail<'_>) {
+        call.args.extend([
+            tail.lease_limit.to_string(),
+            tail.requests.to_string(),
+            tail.id.to_owned(),
+            self.inner.lease.as_micros().to_string(),
+            tail.extra_us.to_string(),
+            tail.batch_id.to_owned(),
+            tail.max_wait
+                .map_or("-1".to_owned(), |w| w.as_micros().to_string()),
+        ]);
+    }
+
+    /// One `batch` call reserving `requests` in order, none scheduled further than
+    /// `max_wait` ahead.
+    pub(super) fn batch_call<'a>(
+        &self,
+        quota: &Quota,
+        batch_id: &str,
+        max_wait: Option<Duration>,
+        requests: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> Call {
+        let tail = Tail {
+            lease_limit: quota.concurrency.map_or(0, u64::from),
+            batch_id,
+            max_wait,
+            ..Tail::default()
+        };
+        self.requests_call(quota, "batch", tail, requests)
+    }
+
+    /// Gives up batch `batch_id` of `requests`, sent under `quota` without an answer: it
+    /// never runs after this, and what it took goes back (its charges only if `refund`).
+    pub(super) fn void_call<'a>(
+        &self,
+        quota: &Quota,
+        batch_id: &str,
+        refund: bool,
+        requests: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> Call {
+        let tail = Tail {
+            lease_limit: quota.concurrency.map_or(0, u64::from),
+            batch_id,
+            extra_us: u128::from(refund),
+            ..Tail::default()
+        };
+        self.requests_call(quota, "void", tail, requests)
+    }
+
+    /// A call in `mode` about `requests`, each with its slots, id and charge per bucket.
+    fn requests_call<'a>(
+        &self,
+        quota: &Quota,
+        mode: &str,
+        tail: Tail<'_>,
+        requests: impl ExactSizeIterator<Item = &'a Pending>,
+    ) -> Call {
+        let mut call = self.bucket_call(quota, mode, |_| (0, 0), tail);
+        let buckets = call.keys.len() - 4;
+        call.args.reserve(1 + requests.len() * (2 + buckets));
+        call.args.push(requests.len().to_string());
+        for pending in requests {
+            let takes_slot = slot_cap(quota, &pending.cost).is_some();
+            call.args.push(if takes_slot {
+                pending.cost.requests.to_string()
+            } else {
+                "0".to_owned()
+            });
+            call.args.push(pending.lease_id.clone());
+            for (_, dimension) in Self::buckets(quota) {
+                call.args.push(dimension.charge(&pending.cost).to_string());
+            }
+        }
+        call
+    }
+
+    /// Moves reservation `id`'s charge from `from` to `to` under `quota` (the limits it was
+    /// charged with) and frees its `slots`. Never sent twice: it is a signed change.
+    pub(super) fn adjust_call(
+        &self,
+        quota: &Quota,
+        from: &Cost,
+        to: &Cost,
+        id: &str,
+        slots: Option<u32>,
+    ) -> Call {
+        let tail = Tail {
+            lease_limit: u64::from(slots.is_some()),
+            requests: slots.unwrap_or(0),
+            id,
+            ..Tail::default()
+        };
+        let mut call = self.bucket_call(
+            quota,
+            "adjust",
+            |d| (d.charge(from).into(), d.charge(to).into()),
+            tail,
+        );
+        call.once = true;
+        call
+    }
+
+    /// Holds everyone for `duration`.
+    pub(super) fn hold_call(&self, duration: Duration) -> Call {
+        let mut call = self.fixed_call(0);
+        call.args.push("hold".to_owned());
+        let tail = Tail {
+            extra_us: duration.as_micros(),
+            ..Tail::default()
+        };
+        self.push_tail(&mut call, tail);
+        call
+    }
+
+    /// Tightens the fallback now and builds the script call for Redis: `dimension` at least
+    /// `used` units in use.
+    pub(super) fn tighten_call(&self, quota: &Quota, dimension: Dimension, used: u64) -> Call {
+        self.inner.fallback.tighten(dimension, used);
+        // -1: leave the other buckets alone.
+        let per_bucket = |d| {
+            if d == dimension {
+                (used.into(), 0)
+            } else {
+                (-1, 0)
+            }
+        };
+        self.bucket_call(quota, "tighten", per_bucket, Tail::default())
+    }
+
+    /// Keeps reservation `id`'s `requests` slots for another lease time.
+    pub(super) fn renew_call(&self, id: &str, requests: u32) -> Call {
+        let mut call = self.fixed_call(0);
+        call.args.push("renew".to_owned());
+        let tail = Tail {
+            lease_limit: 1,
+            requests,
+            id,
+            ..Tail::default()
+        };
+        self.push_tail(&mut call, tail);
+        call
+    }
+
+    /// Rescales the buckets whose capacity or window differ between `old` and `new`, keeping
+    /// their units in use; `None` when none does.
+    pub(super) fn requota_call(&self, old: &Quota, new: &Quota) -> Option<Call> {
+        let before = |d: Dimension| {
+            old.capacity(d)
+                .filter(|_| window_us(old, d) > 0)
+                .map(|capacity| (capacity, window_us(old, d)))
+        };
+        let scale = |d: Dimension| (new.capacity(d).unwrap_or(1), window_us(new, d));
+        let changed = Self::bucket_dimensions(new)
+            .into_iter()
+            .any(|d| before(d).is_some_and(|b| b != scale(d)));
+        if !changed {
+            return None;
+        }
+        let per_bucket = |d| {
+            // A bucket new to the limits has nothing in use to keep.
+            let (capacity, window) = before(d).unwrap_or_else(|| scale(d));
+            (capacity.into(), window.into())
+        };
+        Some(self.bucket_call(new, "requota", per_bucket, Tail::default()))
+    }
+}
