@@ -13,8 +13,9 @@ use crate::units::quota::Quota;
 pub trait SharedHold: Send + Sync {
     /// When the reservation starts on the store's clock.
     fn start(&self) -> std::time::SystemTime;
-    /// Settles the charge from `from` to `to` (a refund, a debit, or nothing) under `quota`,
-    /// and frees its concurrency slots.
+    /// Settles the charge from `from` to `to` (a refund, a debit, or nothing) and frees its
+    /// concurrency slots. `quota` is the limits in force now; a store that remembers the limits
+    /// the charge was made under (the Redis store does) settles under those instead.
     fn release(self: Box<Self>, quota: &Quota, from: &Cost, to: &Cost);
 }
 
