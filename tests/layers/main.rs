@@ -122,7 +122,7 @@ fn root_reexports_resolve_to_the_defining_module() {
         pub use b::{Thing as Renamed, Other};
         == a.rs
         use crate::Renamed;
-        fn f() -> crate::Other { todo!() }
+        fn f() -> crate::Other { panic!() }
         == b/mod.rs
         mod inner;
         pub use inner::Thing;
