@@ -73,13 +73,16 @@ impl RedisServer {
 
     /// Runs one command with `redis-cli`, returning its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
+        String::from_utf8_lossy(&self.run_cli(args).stdout).into_owned()
+    }
+
+    fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new("redis-cli")
             .arg("-s")
             .arg(self.socket())
             .args(args)
             .output()
-            .expect("redis-cli comes with redis-server (package redis-tools)");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+            .expect("redis-cli comes with redis-server (package redis-tools)")
     }
 }
 
@@ -107,12 +110,7 @@ impl RedisServer {
     pub fn cli_value(&self, args: &[&str]) -> String {
         let mut failure = String::new();
         for _ in 0..3 {
-            let output = Command::new("redis-cli")
-                .arg("-s")
-                .arg(self.socket())
-                .args(args)
-                .output()
-                .expect("redis-cli comes with redis-server (package redis-tools)");
+            let output = self.run_cli(args);
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             if !stdout.trim().is_empty() {
                 return stdout;
