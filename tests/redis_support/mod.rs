@@ -40,6 +40,27 @@ impl RedisServer {
 
     /// Starts the server (again), on the same socket, empty.
     pub fn restart(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
+        self.start_again();
+    }
+
+    /// Saves the data set to disk and kills the server: [`restart_saved`] brings it back with
+    /// its state, as a server with persistence comes back after a crash.
+    ///
+    /// [`restart_saved`]: RedisServer::restart_saved
+    pub fn save_and_kill(&mut self) {
+        assert_eq!(self.cli(&["SAVE"]).trim(), "OK");
+        self.kill();
+    }
+
+    /// Starts the server again with the state [`save_and_kill`](RedisServer::save_and_kill)
+    /// saved.
+    pub fn restart_saved(&mut self) {
+        assert!(self.dir.join("dump.rdb").exists(), "nothing saved");
+        self.start_again();
+    }
+
+    fn start_again(&mut self) {
         let _ = std::fs::remove_file(self.socket());
         let child = Command::new("redis-server")
             .args(["--port", "0", "--unixsocket"])

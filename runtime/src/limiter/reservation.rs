@@ -11,8 +11,9 @@ use crate::units::quota::Quota;
 /// What a reservation charged on a [`SharedStore`](super::SharedStore) must give back there:
 /// implemented by the store.
 pub trait SharedHold: Send + Sync {
-    /// When the reservation starts on the store's clock.
-    fn start(&self) -> std::time::SystemTime;
+    /// When the reservation starts on the store's clock (`None` when the store admitted it
+    /// on its local fallback).
+    fn start(&self) -> Option<std::time::SystemTime>;
     /// Settles the charge from `from` to `to` (a refund, a debit, or nothing) and frees its
     /// concurrency slots. `quota` is the limits in force now; a store that remembers the limits
     /// the charge was made under (the Redis store does) settles under those instead.
@@ -76,7 +77,7 @@ impl Reservation {
     /// for a reservation taken locally or on the fallback. Lines up logs across machines, and
     /// lets a test check admissions against the server's own bucket math.
     pub fn shared_start(&self) -> Option<std::time::SystemTime> {
-        self.held.as_ref().map(|held| held.start())
+        self.held.as_ref().and_then(|held| held.start())
     }
 
     /// Records that the request was sent: from now on, dropping the reservation keeps its
@@ -101,6 +102,12 @@ impl Reservation {
     /// Gives everything back: the request was never sent.
     pub fn cancel(mut self) {
         self.release(Cost::default());
+    }
+
+    /// Ends the reservation with `final_cost` as its charge (for a store that wraps a
+    /// reservation of its own).
+    pub(crate) fn release_to(mut self, final_cost: Cost) {
+        self.release(final_cost);
     }
 
     #[inline]

@@ -9,8 +9,10 @@ use crate::units::quota::Quota;
 
 use super::batch::Pending;
 use super::connection::Call;
-use super::family::SharedFamily;
+use super::family::{SharedFamily, FIXED_KEYS};
 use super::limits::{slot_cap, window_us};
+use super::recent::{units_of, Units};
+use crate::sync::Locked;
 
 /// What a call says beyond its buckets (the script's tail arguments).
 #[derive(Default)]
@@ -21,7 +23,8 @@ struct Tail<'a> {
     requests: u32,
     /// The reservation it is about (its leases are `<id>:<k>`).
     id: &'a str,
-    /// A hold's length; for a void, 1 to refund the charges too.
+    /// A hold's length; for a void, 1 to refund the charges too; for a renewal, 1 to add the
+    /// leases again; for a batch, the store's epoch this process knows (0: none yet).
     extra_us: u128,
     /// A batch's id.
     batch_id: &'a str,
@@ -43,10 +46,10 @@ impl SharedFamily {
             .filter(|&(_, d)| quota.capacity(d).is_some() && window_us(quota, d) > 0)
     }
 
-    /// A call on the family's fixed keys alone: hold, leases, scheduled ahead, batches voided.
+    /// A call on the family's [`FIXED_KEYS`] alone.
     fn fixed_call(&self, buckets: usize) -> Call {
-        let mut keys = Vec::with_capacity(4 + buckets);
-        keys.extend(self.inner.keys[..4].iter().cloned());
+        let mut keys = Vec::with_capacity(FIXED_KEYS + buckets);
+        keys.extend(self.inner.keys[..FIXED_KEYS].iter().cloned());
         Call {
             keys,
             args: Vec::with_capacity(10 + 4 * buckets),
@@ -66,7 +69,7 @@ impl SharedFamily {
         let mut call = self.fixed_call(BUCKETS.len());
         call.args.push(mode.to_owned());
         for (slot, dimension) in Self::buckets(quota) {
-            call.keys.push(self.inner.keys[4 + slot].clone());
+            call.keys.push(self.inner.keys[FIXED_KEYS + slot].clone());
             let (a, b) = per_bucket(dimension);
             call.args.extend([
                 quota.capacity(dimension).unwrap_or(1).to_string(),
@@ -102,10 +105,12 @@ impl SharedFamily {
         max_wait: Option<Duration>,
         requests: impl ExactSizeIterator<Item = &'a Pending>,
     ) -> Call {
+        let epoch = self.inner.epoch.locked().unwrap_or(0);
         let tail = Tail {
             lease_limit: quota.concurrency.map_or(0, u64::from),
             batch_id,
             max_wait,
+            extra_us: u128::from(epoch),
             ..Tail::default()
         };
         self.requests_call(quota, "batch", tail, requests)
@@ -138,7 +143,7 @@ impl SharedFamily {
         requests: impl ExactSizeIterator<Item = &'a Pending>,
     ) -> Call {
         let mut call = self.bucket_call(quota, mode, |_| (0, 0), tail);
-        let buckets = call.keys.len() - 4;
+        let buckets = call.keys.len() - FIXED_KEYS;
         call.args.reserve(1 + requests.len() * (2 + buckets));
         call.args.push(requests.len().to_string());
         for pending in requests {
@@ -195,9 +200,12 @@ impl SharedFamily {
     }
 
     /// Tightens the fallback now and builds the script call for Redis: `dimension` at least
-    /// `used` units in use.
+    /// `used` units in use. The fallback, a share of each limit, takes that share of the
+    /// fleet's count: the same part of it in use (the whole count would keep it full for
+    /// 1/share windows after Redis went away).
     pub(super) fn tighten_call(&self, quota: &Quota, dimension: Dimension, used: u64) -> Call {
-        self.inner.fallback.tighten(dimension, used);
+        let share = (used as f64 * self.inner.share).ceil() as u64;
+        self.inner.fallback.tighten(dimension, share);
         // -1: leave the other buckets alone.
         let per_bucket = |d| {
             if d == dimension {
@@ -209,17 +217,31 @@ impl SharedFamily {
         self.bucket_call(quota, "tighten", per_bucket, Tail::default())
     }
 
-    /// Keeps reservation `id`'s `requests` slots for another lease time.
-    pub(super) fn renew_call(&self, id: &str, requests: u32) -> Call {
+    /// Keeps reservation `id`'s `requests` slots for another lease time; with `add`, adds
+    /// them if the store lost them.
+    pub(super) fn renew_call(&self, id: &str, requests: u32, add: bool) -> Call {
         let mut call = self.fixed_call(0);
         call.args.push("renew".to_owned());
         let tail = Tail {
             lease_limit: 1,
             requests,
             id,
+            extra_us: u128::from(add),
             ..Tail::default()
         };
         self.push_tail(&mut call, tail);
+        call
+    }
+
+    /// Charges `units` per bucket (spent where Redis did not see it) as use from now on; a
+    /// negative amount gives back. Never sent twice.
+    pub(super) fn write_back_call(&self, quota: &Quota, units: &Units) -> Call {
+        let per_bucket = |d| {
+            let units = i128::from(units_of(units, d));
+            (-units.min(0), units.max(0))
+        };
+        let mut call = self.bucket_call(quota, "adjust", per_bucket, Tail::default());
+        call.once = true;
         call
     }
 

@@ -141,9 +141,8 @@ impl Store {
         self.invoke(call, parse).await
     }
 
-    /// Runs a `batch` call: the server's clock (µs since the epoch), then one reply per
-    /// request the script handled, in order.
-    pub(crate) async fn run_batch(&self, call: &Call) -> Result<(u64, Vec<Reply>), Unavailable> {
+    /// Runs a `batch` call: what the script answered.
+    pub(crate) async fn run_batch(&self, call: &Call) -> Result<Batch, Unavailable> {
         self.invoke(call, parse_batch).await
     }
 
@@ -315,18 +314,34 @@ fn means_down(error: &redis::RedisError) -> bool {
     }
 }
 
-fn parse_batch(reply: &[i64]) -> Result<(u64, Vec<Reply>), String> {
-    let Some((now, replies)) = reply.split_first() else {
-        return Err("an empty reply from the limiter script".to_owned());
+/// The script's answer to a batch.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The server's clock, µs since the Unix epoch.
+    pub(crate) now: u64,
+    /// The store's epoch (see `family.lua`; 0 for a foreign value).
+    pub(crate) epoch: u64,
+    /// One reply per request the script handled, in order: none when the store's epoch is
+    /// not the one the batch was sent with (the store lost its state; nothing was charged).
+    pub(crate) replies: Vec<Reply>,
+}
+
+fn parse_batch(reply: &[i64]) -> Result<Batch, String> {
+    let [now, epoch, replies @ ..] = reply else {
+        return Err(format!("a short reply from the limiter script: {reply:?}"));
     };
-    if replies.is_empty() {
+    if *epoch == 0 && replies.is_empty() {
         return Err("no request handled: the batch was given up before it ran".to_owned());
     }
     let replies = replies
         .chunks(2)
         .map(parse)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((u64::try_from(*now).unwrap_or(0), replies))
+    Ok(Batch {
+        now: u64::try_from(*now).unwrap_or(0),
+        epoch: u64::try_from(*epoch).unwrap_or(0),
+        replies,
+    })
 }
 
 fn parse(reply: &[i64]) -> Result<Reply, String> {

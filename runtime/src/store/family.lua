@@ -9,7 +9,11 @@
 -- KEYS[3]  the reservations scheduled ahead (a hash: id -> "start_us charged_us gap_1 ..":
 --          how far each bucket was pushed to the start), so a cancellation gives that back
 -- KEYS[4]  the batches voided (text: " id id .. "), written only by `void`
--- KEYS[5..] one GCRA bucket per dimension: its theoretical arrival time in µs, "tat", or after
+-- KEYS[5]  the store's epoch: when this family's state was first written (µs), made by a batch
+--          or renewal that finds it missing. A process that saw another epoch before knows the
+--          store lost its state (a restart without persistence, a failover to a lagging
+--          replica, eviction, FLUSHALL) and writes back its recent spend and live leases.
+-- KEYS[6..] one GCRA bucket per dimension: its theoretical arrival time in µs, "tat", or after
 --          a limit change "tat@capacity/period_us", the scale it is written at. A value at
 --          another scale than a call's is rescaled on reading, so the units in use stay what
 --          they were; a tagged value stays tagged (at the scale of its last writer) until its
@@ -22,15 +26,17 @@
 -- then     lease_limit (0 = no concurrency cap), requests, id, lease_ttl_us, extra_us,
 --          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
 --          one charge per bucket (batch and void only)
---          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges)
+--          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges; in
+--          `renew` mode 1 to add leases the store lost; in `batch` mode the epoch the process
+--          saw last, 0 for none)
 --
 -- batch:   reserves several requests in one call, in the order given, and stops after the first
 --          that has to wait or finds no concurrency slot (so a process has at most one request
---          scheduled ahead), or that would wait longer than max_wait_us. Reply: {now_us, then per
---          request handled: 1, wait_us | 0, retry_us | 2, wait_us | -1, i}. A request whose
---          leases exist already was admitted by this batch sent before (a retry after a lost
---          reply): it is answered as then and charged nothing more. A batch voided before it
---          ran is answered {now_us} alone.
+--          scheduled ahead), or that would wait longer than max_wait_us. Reply: {now_us, epoch,
+--          then per request handled: 1, wait_us | 0, retry_us | 2, wait_us | -1, i}. A request
+--          whose leases exist already was admitted by this batch sent before (a retry after a
+--          lost reply): it is answered as then and charged nothing more. A batch voided before
+--          it ran is answered {now_us, 0} alone.
 -- void:    the same arguments as a batch the client gave up on (no reply in time): it never
 --          runs after this, and each of its requests that shows it ran (its leases, its place
 --          scheduled ahead) frees its slots and its place ahead, and with extra_us = 1 its
@@ -43,12 +49,14 @@
 -- Reply per request of a batch: {1, wait_us} admitted after wait_us; {0, retry_us} no
 -- concurrency slot yet (nothing written); {2, wait_us} it would wait longer than allowed
 -- (nothing written); {-1, i} bucket i can never fit the request.
--- tighten answers {1, units in use before}; the other modes {1, 0}.
+-- tighten answers {1, units in use before}; renew {1, epoch}; the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
-local HOLD, LEASES, AHEAD, VOIDED = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local n = #KEYS - 4
+local HOLD, LEASES, AHEAD, VOIDED, EPOCH = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- The buckets' keys come after the fixed ones.
+local B = 5
+local n = #KEYS - B
 local at = 2 + 4 * n
 local lease_limit = tonumber(ARGV[at])
 local requests = tonumber(ARGV[at + 1])
@@ -59,12 +67,27 @@ local batch_id = ARGV[at + 5]
 local max_wait = tonumber(ARGV[at + 6])
 -- Longer than a client tries to void a batch after it gave up on it.
 local VOIDED_TTL_MS = 120000
+-- The epoch outlives the longest window (a day): it expires only once every bucket is full.
+local EPOCH_TTL_MS = 2 * 86400000
 
 -- (A script's functions are made anew on every call, each for a fraction of a µs: the few
 -- that most modes need are made here, the others only where they are used.)
 
 local function share(units, capacity, period)
   return math.ceil(units * period / capacity)
+end
+
+-- The store's epoch, made now if `raw` (its value, read by the caller) is missing; kept alive.
+local function epoch(raw)
+  if not raw then
+    redis.call('SET', EPOCH, now, 'PX', EPOCH_TTL_MS)
+    return now
+  end
+  if redis.call('PTTL', EPOCH) < EPOCH_TTL_MS / 2 then
+    redis.call('PEXPIRE', EPOCH, EPOCH_TTL_MS)
+  end
+  -- A foreign value reads as 0: no reset is ever detected, nothing fails.
+  return tonumber(raw) or 0
 end
 
 local function bucket(i)
@@ -90,7 +113,7 @@ local function stored(i, raw)
   end
   local tat, scale = string.match(raw, '^(%d+)@(%d+/%d+)$')
   if not tat then
-    error({err = 'ERR ' .. KEYS[4 + i] .. ' holds ' .. raw .. ', not a time in µs'})
+    error({err = 'ERR ' .. KEYS[B + i] .. ' holds ' .. raw .. ', not a time in µs'})
   end
   v = tonumber(tat)
   if v <= now then return now, true end
@@ -104,7 +127,7 @@ end
 -- scale if `tagged`, for `keep_ms` at least. A key lives until its bucket is full again (or
 -- `keep_ms`): nothing is left behind without a TTL.
 local function store(i, tat, tagged, keep_ms)
-  local key = KEYS[4 + i]
+  local key = KEYS[B + i]
   local ttl_ms = math.max(math.ceil((tat - now) / 1000), keep_ms or 0)
   if ttl_ms <= 0 then
     redis.call('DEL', key)
@@ -166,17 +189,21 @@ if mode == 'batch' then
   -- the hash): the hold, the batches voided, the buckets.
   local values = redis.call('MGET', unpack(KEYS))
   if values[4] and string.find(values[4], ' ' .. batch_id .. ' ', 1, true) then
-    return {now}
+    return {now, 0}
   end
+  local out = {now, epoch(values[5])}
+  -- Sent by a process that saw another epoch: the store lost its state since. Nothing is
+  -- charged until that process has written back what it knows (then it sends again).
+  if extra > 0 and out[2] > 0 and out[2] ~= extra then return out end
   local m = tonumber(ARGV[at + 7])
   local p = at + 8
   local hold = tonumber(values[1] or 0) or 0
   local tat, tagged, capacity, period = {}, {}, {}, {}
   for i = 1, n do
-    tat[i], tagged[i] = stored(i, values[4 + i])
+    tat[i], tagged[i] = stored(i, values[B + i])
     capacity[i], period[i] = bucket(i)
   end
-  local out, inc = {now}, {}
+  local inc = {}
   local pruned = false
   for j = 1, m do
     local reqs = tonumber(ARGV[p])
@@ -265,7 +292,7 @@ elseif mode == 'adjust' then
     if delta ~= 0 then
       -- Refunds stop at "bucket full"; extra use goes in as debt. Under the limits it was
       -- charged with, whatever the bucket's scale is now.
-      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))
       store(i, math.max(now, tat + delta), tagged)
     end
   end
@@ -302,7 +329,7 @@ elseif mode == 'void' then
   end
   for i = 1, n do
     if refund[i] > 0 then
-      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))
       store(i, math.max(now, tat - refund[i]), tagged)
     end
   end
@@ -321,7 +348,7 @@ elseif mode == 'tighten' then
   for i = 1, n do
     local capacity, period, used = bucket(i)
     if used >= 0 then
-      local tat, tagged = stored(i, redis.call('GET', KEYS[4 + i]))
+      local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))
       before = math.floor((tat - now) * capacity / period)
       local floor = now + share(used, capacity, period)
       if tat < floor then store(i, floor, tagged) end
@@ -329,16 +356,22 @@ elseif mode == 'tighten' then
   end
   return {1, before}
 elseif mode == 'renew' then
+  -- Renewed only while it exists (a lease freed since stays freed), or with extra_us = 1
+  -- added again: the store lost it while its request still runs.
   local expiry = now + lease_ttl
   for k = 1, requests do
-    redis.call('ZADD', LEASES, 'XX', expiry, id .. ':' .. k)
+    if extra > 0 then
+      redis.call('ZADD', LEASES, expiry, id .. ':' .. k)
+    else
+      redis.call('ZADD', LEASES, 'XX', expiry, id .. ':' .. k)
+    end
   end
   local ttl_ms = math.ceil(lease_ttl / 1000) + 1000
   if redis.call('PTTL', LEASES) < ttl_ms then redis.call('PEXPIRE', LEASES, ttl_ms) end
-  return {1, 0}
+  return {1, epoch(redis.call('GET', EPOCH))}
 elseif mode == 'requota' then
   for i = 1, n do
-    local raw = redis.call('GET', KEYS[4 + i])
+    local raw = redis.call('GET', KEYS[B + i])
     local b = 2 + 4 * (i - 1)
     local tat = tonumber(raw or 0)
     if tat then

@@ -20,7 +20,12 @@ use super::batch::{Batcher, Outcome, Pending};
 use super::config::{OnFailure, RedisConfig};
 use super::connection::{Call, Store, Unavailable};
 use super::limits::{fallback_quota, too_large};
+use super::recent::{FallbackHeld, Recent, Through};
 use crate::sync::Locked;
+
+/// The keys every call names before the buckets': hold, leases, scheduled ahead, batches
+/// voided, epoch (see `family.lua`).
+pub(super) const FIXED_KEYS: usize = 5;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -33,11 +38,11 @@ pub(super) struct Inner {
     /// `<prefix>:{<provider>:<family>:<tier>}`: one hash tag, so every key of the family
     /// lands in one Redis Cluster slot and the script may touch them all.
     pub(super) tag: String,
-    /// The family's keys, made once: hold, leases, scheduled ahead, batches voided, then one
-    /// bucket per dimension of [`BUCKETS`], in its order.
+    /// The family's keys, made once: the [`FIXED_KEYS`], then one bucket per dimension of
+    /// [`BUCKETS`], in its order.
     pub(super) keys: Vec<Arc<str>>,
     pub(super) on_failure: OnFailure,
-    share: f64,
+    pub(super) share: f64,
     pub(super) lease: Duration,
     /// Admits while Redis is away, at `share` of each limit.
     pub(super) fallback: Limiter,
@@ -58,6 +63,27 @@ pub(super) struct Inner {
     pub(super) wake: Notify,
     /// The last shared learning that was not adopted, as logged (logged again when it changes).
     pub(super) rejected_learning: Mutex<String>,
+    /// What this process spent lately, to write back what Redis does not know.
+    pub(super) recent: Arc<Recent>,
+    /// The store's epoch as this process last saw it (`None`: not yet): another one means the
+    /// store lost its state since.
+    pub(super) epoch: Mutex<Option<u64>>,
+    /// The leases of this process's requests still running (id and slots), to add again to a
+    /// store that lost them.
+    pub(super) live: Mutex<std::collections::HashMap<String, u32>>,
+    /// Until when this process last held everyone (a 429), to hold a store that lost it again.
+    pub(super) held_until: Mutex<Option<tokio::time::Instant>>,
+    /// The settles on their way to Redis: a tightening goes after those sent before it.
+    settles: Mutex<Settles>,
+    /// Told when a settle is done.
+    settled: Notify,
+}
+
+/// The settles on their way to Redis, by sequence number.
+#[derive(Default)]
+struct Settles {
+    next: u64,
+    on_the_way: std::collections::BTreeSet<u64>,
 }
 
 /// The sender's reservation scheduled ahead, if any.
@@ -91,7 +117,7 @@ impl SharedFamily {
             clean(family),
             clean(tier)
         );
-        let names = ["hold", "leases", "ahead", "voided"].map(str::to_owned);
+        let names = ["hold", "leases", "ahead", "voided", "epoch"].map(str::to_owned);
         let buckets = BUCKETS.map(|d| d.env_suffix().to_lowercase());
         let keys = names.into_iter().chain(buckets);
         Ok(SharedFamily {
@@ -113,6 +139,12 @@ impl SharedFamily {
                 ahead: Mutex::new(Ahead::None),
                 wake: Notify::new(),
                 rejected_learning: Mutex::new(String::new()),
+                recent: Arc::new(Recent::new()),
+                epoch: Mutex::new(None),
+                live: Mutex::default(),
+                held_until: Mutex::new(None),
+                settles: Mutex::default(),
+                settled: Notify::new(),
             }),
         })
     }
@@ -160,6 +192,9 @@ impl SharedFamily {
             Outcome::Admitted(admission) => {
                 let admission = admission.claim();
                 let wait = admission.wait;
+                let nothing = Cost::default();
+                let recent = &self.inner.recent;
+                recent.record(&admission.quota, &nothing, &cost, Through::Redis);
                 // Built before the sleep: a caller dropped while it sleeps refunds.
                 let reservation = limiter.shared_reservation(cost, self.held(id, cost, admission));
                 if !wait.is_zero() {
@@ -175,7 +210,7 @@ impl SharedFamily {
                 requested: dimension.charge(&cost),
                 capacity,
             }),
-            Outcome::Unavailable(why) => self.unavailable(why, cost, priority).await,
+            Outcome::Unavailable(why) => self.unavailable(limiter, why, cost, priority).await,
         }
     }
 
@@ -196,14 +231,28 @@ impl SharedFamily {
         self.inner.quota.locked().clone()
     }
 
+    /// Redis did not take the reservation: the fallback does (recorded, to be written back to
+    /// Redis when it answers), or the call fails, as configured.
     async fn unavailable(
         &self,
+        limiter: &Limiter,
         why: Unavailable,
         cost: Cost,
         priority: Priority,
     ) -> Result<Reservation, Error> {
         match self.inner.on_failure {
-            OnFailure::Local => self.inner.fallback.acquire_with(cost, priority).await,
+            OnFailure::Local => {
+                let reservation = self.inner.fallback.acquire_with(cost, priority).await?;
+                let quota = self.current_quota();
+                let recent = Arc::clone(&self.inner.recent);
+                recent.record(&quota, &Cost::default(), &cost, Through::Fallback);
+                let held = FallbackHeld {
+                    recent,
+                    quota,
+                    reservation,
+                };
+                Ok(limiter.shared_reservation(cost, Box::new(held)))
+            }
             OnFailure::Closed => Err(Error::BackendUnavailable {
                 message: format!(
                     "{}; RATE_LIMITED_REDIS_ON_FAILURE=closed fails calls until it answers",
@@ -214,12 +263,59 @@ impl SharedFamily {
     }
 
     /// Sends a script call without waiting for it (settles, holds, header feedback): the
-    /// caller's request is not delayed, and an ambiguous failure is never retried.
+    /// caller's request is not delayed, and an ambiguous failure is never retried. A settle
+    /// (a call sent `once`) is tracked until it is done, for the tightenings after it.
     pub(super) fn send(&self, call: Call) {
         let family = self.clone();
+        if !call.once {
+            super::spawn_detached(async move {
+                let _ = family.inner.store.run(&call).await;
+            });
+            return;
+        }
+        let number = {
+            let mut settles = self.inner.settles.locked();
+            let number = settles.next;
+            settles.next += 1;
+            settles.on_the_way.insert(number);
+            number
+        };
+        /// Done (or dropped with its runtime): no tightening waits for it.
+        struct Done(SharedFamily, u64);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.inner.settles.locked().on_the_way.remove(&self.1);
+                self.0.inner.settled.notify_waiters();
+            }
+        }
+        let done = Done(self.clone(), number);
         super::spawn_detached(async move {
+            let _done = done;
             let _ = family.inner.store.run(&call).await;
         });
+    }
+
+    /// Waits until every settle sent before `before` (a number taken with
+    /// [`settles_sent`](Self::settles_sent)) is done: the server's count in an answer's
+    /// headers includes what those settles correct, so a tightening to it must land after
+    /// them, or their refunds would take it back below the server's count.
+    async fn after_settles(&self, before: u64) {
+        loop {
+            let settled = self.inner.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            let pending = self.inner.settles.locked().on_the_way.first().copied();
+            if pending.is_none_or(|first| first >= before) {
+                return;
+            }
+            settled.await;
+        }
+    }
+
+    /// The number of the next settle: [`after_settles`](Self::after_settles) with it waits
+    /// for every settle sent until now.
+    fn settles_sent(&self) -> u64 {
+        self.inner.settles.locked().next
     }
 
     /// Nobody in any process is admitted for `duration` (a 429's retry-after). A zero hold
@@ -228,14 +324,21 @@ impl SharedFamily {
         if duration.as_micros() == 0 {
             return;
         }
+        let until = tokio::time::Instant::now() + duration;
+        let mut held_until = self.inner.held_until.locked();
+        *held_until = Some(held_until.map_or(until, |before| before.max(until)));
+        drop(held_until);
         self.inner.fallback.hold_for(duration);
         self.send(self.hold_call(duration));
     }
 
-    /// Raises the shared units in use on `dimension` to at least `used`.
+    /// Raises the shared units in use on `dimension` to at least `used`, after the settles
+    /// sent before.
     pub(crate) fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
-        let call = self.tighten_call(quota, dimension, used);
-        self.send(call);
+        let reporting = self.tighten_reporting(quota, dimension, used);
+        super::spawn_detached(async move {
+            reporting.await;
+        });
     }
 
     /// Like [`tighten`](SharedFamily::tighten), and tells what was in use on `dimension` in
@@ -248,7 +351,9 @@ impl SharedFamily {
     ) -> impl std::future::Future<Output = Option<u64>> + Send + 'static {
         let call = self.tighten_call(quota, dimension, used);
         let family = self.clone();
+        let settles = self.settles_sent();
         async move {
+            family.after_settles(settles).await;
             let before = family.inner.store.invoke(&call, |reply| match reply {
                 [1, before] => Ok(u64::try_from(*before).unwrap_or(0)),
                 other => Err(format!("an unexpected reply to a tighten: {other:?}")),

@@ -16,6 +16,7 @@ use super::batch::Admission;
 use super::connection::Call;
 use super::family::{Ahead, SharedFamily};
 use super::limits::slot_cap;
+use super::recent::Through;
 use crate::sync::Locked;
 
 /// What a shared reservation must give back: its charge, and its concurrency slots.
@@ -34,6 +35,8 @@ struct Held {
 }
 
 struct Lease {
+    family: SharedFamily,
+    id: String,
     requests: u32,
     renewal: JoinHandle<()>,
 }
@@ -54,24 +57,43 @@ impl SharedFamily {
     }
 
     /// Keeps a lease alive while its request runs: a crashed process stops renewing, and its
-    /// slots free themselves one lease time later.
+    /// slots free themselves one lease time later. A renewal that finds the store lost its
+    /// state starts the recovery (see `recovery.rs`), which adds the live leases again.
     fn lease(&self, id: &str, requests: u32) -> Lease {
+        self.inner.live.locked().insert(id.to_owned(), requests);
         let family = self.clone();
-        let call = self.renew_call(id, requests);
+        let call = self.renew_call(id, requests, false);
         let renewal = tokio::spawn(async move {
             let every = family.inner.lease / 3;
             loop {
                 tokio::time::sleep(every).await;
                 // A failed renewal is retried on the next tick; the lease outlives a few.
-                let _ = family.store().run(&call).await;
+                let epoch = family.store().invoke(&call, |reply| match reply {
+                    [1, epoch] => Ok(u64::try_from(*epoch).unwrap_or(0)),
+                    other => Err(format!("an unexpected reply to a renewal: {other:?}")),
+                });
+                if let Ok(epoch) = epoch.await {
+                    if family.saw_epoch(epoch) {
+                        family.recover_reset().await;
+                    }
+                }
             }
         });
-        Lease { requests, renewal }
+        Lease {
+            family: self.clone(),
+            id: id.to_owned(),
+            requests,
+            renewal,
+        }
     }
 
     /// Gives back an admission no waiter claimed: charged under `quota` for `cost`, scheduled
     /// to start later if `ahead`.
     pub(super) fn refund_unclaimed(&self, quota: &Quota, cost: &Cost, id: &str, ahead: bool) {
+        let nothing = Cost::default();
+        self.inner
+            .recent
+            .record(quota, cost, &nothing, Through::Redis);
         let slots = slot_cap(quota, cost).map(|_| cost.requests);
         let call = self.adjust_call(quota, cost, &Cost::default(), id, slots);
         self.give_back(call, id, ahead);
@@ -97,8 +119,8 @@ impl SharedFamily {
 }
 
 impl SharedHold for Held {
-    fn start(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.start_us)
+    fn start(&self) -> Option<std::time::SystemTime> {
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(self.start_us))
     }
 
     /// Moves the charge from `from` to `to` under the limits it was charged with (not
@@ -117,6 +139,22 @@ impl SharedHold for Held {
         if slots.is_none() && from == to {
             return;
         }
+        // While Redis is away the settle would be lost: it is written back with the
+        // fallback's spend instead, and only the slots are freed here.
+        let through = if family.is_down() {
+            Through::Fallback
+        } else {
+            Through::Redis
+        };
+        family.inner.recent.record(&quota, from, to, through);
+        let to = if through == Through::Fallback {
+            from
+        } else {
+            to
+        };
+        if slots.is_none() && from == to {
+            return;
+        }
         let call = family.adjust_call(&quota, from, to, &id, slots);
         let before_start = *to == Cost::default() && Instant::now() < starts_at;
         let frees = slots.is_some() || BUCKETS.iter().any(|d| d.charge(to) < d.charge(from));
@@ -131,5 +169,6 @@ impl SharedHold for Held {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
+        self.family.inner.live.locked().remove(&self.id);
     }
 }

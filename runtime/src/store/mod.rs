@@ -45,10 +45,16 @@ mod batch;
 mod limits;
 
 #[cfg(feature = "redis")]
+mod recent;
+
+#[cfg(feature = "redis")]
 mod family;
 
 #[cfg(feature = "redis")]
 mod calls;
+
+#[cfg(feature = "redis")]
+mod recovery;
 
 #[cfg(feature = "redis")]
 mod held;

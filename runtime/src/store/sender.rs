@@ -117,13 +117,17 @@ impl SharedFamily {
     /// and tells each waiter handled its outcome. Without a bound, this is the sender's turn
     /// and it stops when nobody waits.
     async fn send_once(&self, max_wait: Option<Duration>) -> Sent {
+        // What went through the fallback reaches Redis before anything more is charged there.
+        if self.inner.recent.has_unsynced() {
+            self.write_back_fallback().await;
+        }
         let Some(batch) = self.batcher().take(max_wait.is_none()) else {
             return Sent::Empty;
         };
         let quota = Arc::new(self.current_quota());
         let batch_id = self.new_id('b');
         let call = self.batch_call(&quota, &batch_id, max_wait, batch.iter().map(|(_, p)| p));
-        let (now, replies) = match self.store().run_batch(&call).await {
+        let answer = match self.store().run_batch(&call).await {
             Ok(answer) => answer,
             Err(why) => {
                 if let Unavailable::Failed(_) = why {
@@ -140,9 +144,20 @@ impl SharedFamily {
                 return Sent::Done;
             }
         };
+        let reset = self.saw_epoch(answer.epoch);
+        if answer.replies.is_empty() {
+            // Sent with an epoch the store no longer has: nothing was charged. The waiters
+            // keep their places; the recovery goes first (unless a renewal began it).
+            self.batcher().put_back(batch.into_iter());
+            if reset {
+                self.recover_reset().await;
+            }
+            return Sent::Done;
+        }
+        let now = answer.now;
         let mut batch = batch.into_iter();
         let mut sent = Sent::Done;
-        for reply in replies {
+        for reply in answer.replies {
             let (lane, pending) = batch.next().expect("one reply per request sent");
             let outcome = match reply {
                 Reply::Admitted { wait } => {
@@ -177,6 +192,10 @@ impl SharedFamily {
             let _ = pending.reply.send(outcome);
         }
         self.batcher().put_back(batch);
+        if reset {
+            // A batch sent with no epoch seen yet, or one seen by a renewal meanwhile.
+            self.recover_reset().await;
+        }
         sent
     }
 
