@@ -10,6 +10,7 @@
 //! for many reservations.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,17 +91,34 @@ pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Outcome>,
 }
 
+/// A waiter on another runtime than the sender's waits this long without a sign of the
+/// sender's progress before it starts a sender on its own runtime: the sender's may no longer
+/// be driven (a current-thread runtime between two `block_on` calls). A sender that waits
+/// shows progress at least twice as often.
+pub(crate) const SENDER_STALL: Duration = Duration::from_secs(1);
+
 /// The queue of one family in this process.
 #[derive(Default)]
 pub(crate) struct Batcher {
     queue: Mutex<Queue>,
+    /// Counts the sender's steps: a waiter on another runtime watches it.
+    progress: AtomicU64,
 }
 
 struct Queue {
     lanes: [VecDeque<Pending>; LANES],
     turns: LaneTurns,
-    /// Whether a sender task is running (at most one: it keeps the order).
-    sending: bool,
+    /// The sender task running, if any (at most one sends at a time: it keeps the order).
+    sender: Option<Sender>,
+    /// The number of the last sender started.
+    senders: u64,
+}
+
+/// A sender task: its number, and the runtime it runs on.
+#[derive(Clone, Copy)]
+struct Sender {
+    number: u64,
+    runtime: Option<tokio::runtime::Id>,
 }
 
 impl Default for Queue {
@@ -108,34 +126,85 @@ impl Default for Queue {
         Queue {
             lanes: Default::default(),
             turns: LaneTurns::new(),
-            sending: false,
+            sender: None,
+            senders: 0,
         }
     }
 }
 
+/// What a waiter must do after queueing.
+pub(crate) enum Queued {
+    /// Start sender number `n` on its own runtime: none is running.
+    Start(u64),
+    /// Wait for the sender running on this runtime.
+    Here,
+    /// Wait for the sender running on another runtime, watching its progress.
+    Elsewhere,
+}
+
+/// The runtime the caller runs on, if any.
+fn this_runtime() -> Option<tokio::runtime::Id> {
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|handle| handle.id())
+}
+
 impl Batcher {
-    /// Queues `pending` in `priority`'s lane; true when no sender is running and the caller
-    /// must start one.
-    pub(crate) fn push(&self, pending: Pending, priority: Priority) -> bool {
-        let start = {
-            let mut queue = self.lock();
-            let lane = priority.lane();
-            let Queue { lanes, turns, .. } = &mut *queue;
-            turns.arriving(lanes, lane);
-            lanes[lane].push_back(pending);
-            !std::mem::replace(&mut queue.sending, true)
-        };
-        start
+    /// Queues `pending` in `priority`'s lane, and says whether a sender must be started.
+    pub(crate) fn push(&self, pending: Pending, priority: Priority) -> Queued {
+        let mut queue = self.lock();
+        let lane = priority.lane();
+        let Queue { lanes, turns, .. } = &mut *queue;
+        turns.arriving(lanes, lane);
+        lanes[lane].push_back(pending);
+        let here = this_runtime();
+        match queue.sender {
+            Some(sender) if sender.runtime == here => Queued::Here,
+            Some(_) => Queued::Elsewhere,
+            None => Queued::Start(queue.start_sender(here)),
+        }
+    }
+
+    /// The sender's progress so far (see [`SENDER_STALL`]).
+    pub(crate) fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    /// Shows the sender's progress.
+    pub(crate) fn step(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A waiter saw no progress from the sender on another runtime since `seen`: it starts
+    /// sender number `n` on its own, which takes over (the stalled one stops at its next
+    /// step). `None` when the sender moved on or is this runtime's.
+    pub(crate) fn take_over(&self, seen: u64) -> Option<u64> {
+        let mut queue = self.lock();
+        let here = this_runtime();
+        let stalled =
+            self.progress() == seen && queue.sender.is_some_and(|sender| sender.runtime != here);
+        stalled.then(|| queue.start_sender(here))
+    }
+
+    /// Whether sender `number` is the one that sends (a sender that was taken over stops).
+    pub(crate) fn is_sender(&self, number: u64) -> bool {
+        self.lock().sender.is_some_and(|s| s.number == number)
     }
 
     /// Up to [`MAX_BATCH`] waiters in turn order, skipping those that gave up; `None` when
-    /// nobody is waiting, and then, if `last`, the sender stops (the next waiter starts one).
-    pub(crate) fn take(&self, last: bool) -> Option<Vec<(usize, Pending)>> {
+    /// nobody is waiting, and then, if `last`, sender `number` stops (the next waiter starts
+    /// one). `None` too for a sender that was taken over.
+    pub(crate) fn take(&self, number: u64, last: bool) -> Option<Vec<(usize, Pending)>> {
+        self.step();
         let mut queue = self.lock();
+        if queue.sender.is_none_or(|s| s.number != number) {
+            return None;
+        }
         let Queue {
             lanes,
             turns,
-            sending,
+            sender,
+            ..
         } = &mut *queue;
         let mut batch = Vec::new();
         while batch.len() < MAX_BATCH {
@@ -151,7 +220,7 @@ impl Batcher {
         }
         if batch.is_empty() {
             if last {
-                *sending = false;
+                *sender = None;
             }
             return None;
         }
@@ -161,10 +230,14 @@ impl Batcher {
     /// The sender stopped without finishing (its runtime shut down): nobody sends any more.
     /// Every queued waiter is told so by its dropped reply, and queues again on its own
     /// runtime, which starts a new sender.
-    pub(super) fn sender_lost(&self) {
+    pub(super) fn sender_lost(&self, number: u64) {
         let orphans = {
             let mut queue = self.lock();
-            queue.sending = false;
+            if queue.sender.is_none_or(|s| s.number != number) {
+                // Taken over: the waiters are the new sender's.
+                return;
+            }
+            queue.sender = None;
             std::mem::take(&mut queue.lanes)
         };
         drop(orphans);
@@ -181,5 +254,17 @@ impl Batcher {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // Every update leaves the queue consistent: recover from poisoning.
         self.queue.locked()
+    }
+}
+
+impl Queue {
+    /// Starts sender number `n` on `runtime`: from now on, it is the one that sends.
+    fn start_sender(&mut self, runtime: Option<tokio::runtime::Id>) -> u64 {
+        self.senders += 1;
+        self.sender = Some(Sender {
+            number: self.senders,
+            runtime,
+        });
+        self.senders
     }
 }

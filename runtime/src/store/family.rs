@@ -16,7 +16,7 @@ use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
 use crate::units::quota::Quota;
 
-use super::batch::{Batcher, Outcome, Pending};
+use super::batch::{Batcher, Outcome, Pending, Queued, SENDER_STALL};
 use super::config::{OnFailure, RedisConfig};
 use super::connection::{Call, Store, Unavailable};
 use super::limits::{fallback_quota, too_large};
@@ -178,13 +178,17 @@ impl SharedFamily {
                 lease_id: id.clone(),
                 reply,
             };
-            if self.inner.batcher.push(pending, priority) {
-                let family = self.clone();
-                tokio::spawn(async move { family.send_batches().await });
-            }
+            let answer = match self.inner.batcher.push(pending, priority) {
+                Queued::Start(number) => {
+                    self.start_sender(number);
+                    answer.await
+                }
+                Queued::Here => answer.await,
+                Queued::Elsewhere => self.watching_the_sender(answer).await,
+            };
             // A dropped reply: the sender was cancelled with its runtime before it answered.
             // Queue again: this runtime starts a new sender.
-            if let Ok(outcome) = answer.await {
+            if let Ok(outcome) = answer {
                 break outcome;
             }
         };
@@ -211,6 +215,36 @@ impl SharedFamily {
                 capacity,
             }),
             Outcome::Unavailable(why) => self.unavailable(limiter, why, cost, priority).await,
+        }
+    }
+
+    fn start_sender(&self, number: u64) {
+        let family = self.clone();
+        tokio::spawn(async move { family.send_batches(number).await });
+    }
+
+    /// Waits for `answer` from the sender on another runtime; if that one shows no progress
+    /// for [`SENDER_STALL`] (its runtime is not driven), starts one here that takes over.
+    async fn watching_the_sender(
+        &self,
+        mut answer: oneshot::Receiver<Outcome>,
+    ) -> Result<Outcome, oneshot::error::RecvError> {
+        loop {
+            let seen = self.inner.batcher.progress();
+            tokio::select! {
+                outcome = &mut answer => return outcome,
+                () = tokio::time::sleep(SENDER_STALL) => {
+                    if let Some(number) = self.inner.batcher.take_over(seen) {
+                        tracing::debug!(
+                            tag = %self.tag(),
+                            "the limiter's sender on another runtime is not driven: one on \
+                             this runtime takes over"
+                        );
+                        self.start_sender(number);
+                        return answer.await;
+                    }
+                }
+            }
         }
     }
 

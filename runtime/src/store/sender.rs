@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::batch::{Admission, Outcome, Pending, SLOT_POLL};
+use super::batch::{Admission, Outcome, Pending, SENDER_STALL, SLOT_POLL};
 use super::config::OnFailure;
 use super::connection::{Call, Reply, Unavailable, PROBE_INTERVAL};
 use super::family::{Ahead, SharedFamily};
@@ -39,15 +39,16 @@ enum Sent {
 }
 
 impl SharedFamily {
-    /// The sender: batches until the queue is empty.
-    pub(super) async fn send_batches(self) {
+    /// Sender number `number`: batches until the queue is empty, or until a sender on another
+    /// runtime takes over (see `batch.rs`).
+    pub(super) async fn send_batches(self, number: u64) {
         /// Cancelled with its runtime, the sender hands its waiters back instead of leaving
         /// them queued for nobody, and sends the refund it was given.
-        struct Lost<'a>(&'a SharedFamily, bool);
+        struct Lost<'a>(&'a SharedFamily, u64, bool);
         impl Drop for Lost<'_> {
             fn drop(&mut self) {
-                if !self.1 {
-                    self.0.batcher().sender_lost();
+                if !self.2 && self.0.batcher().is_sender(self.1) {
+                    self.0.batcher().sender_lost(self.1);
                     let ahead = std::mem::take(&mut *self.0.inner.ahead.locked());
                     if let Ahead::Cancelled(refund) = ahead {
                         self.0.send(refund);
@@ -55,14 +56,19 @@ impl SharedFamily {
                 }
             }
         }
-        let mut lost = Lost(&self, false);
-        self.send_until_empty().await;
-        lost.1 = true;
+        let mut lost = Lost(&self, number, false);
+        // Taking over from a stalled sender: the refund it was given goes first.
+        let ahead = std::mem::take(&mut *self.inner.ahead.locked());
+        if let Ahead::Cancelled(refund) = ahead {
+            let _ = self.store().run(&refund).await;
+        }
+        self.send_until_empty(number).await;
+        lost.2 = true;
     }
 
-    async fn send_until_empty(&self) {
+    async fn send_until_empty(&self, number: u64) {
         loop {
-            match self.send_once(None).await {
+            match self.send_once(number, None).await {
                 Sent::Empty => return,
                 Sent::Done | Sent::WouldWait => {}
                 Sent::NoSlot(retry) => {
@@ -74,18 +80,30 @@ impl SharedFamily {
                         () = self.inner.wake.notified() => {}
                     }
                 }
-                Sent::Ahead(wait) => self.wait_for_ahead(wait).await,
+                Sent::Ahead(wait) => self.wait_for_ahead(number, wait).await,
             }
         }
     }
 
     /// Waits `wait`, for the start of this process's request scheduled ahead, unless it is
     /// cancelled first; meanwhile, room given back here admits whoever fits at once.
-    async fn wait_for_ahead(&self, wait: Duration) {
+    async fn wait_for_ahead(&self, number: u64, wait: Duration) {
         let until = Instant::now() + wait;
         loop {
+            // Shows progress while it waits: a waiter on another runtime then knows this one
+            // is driven.
+            let tick = (Instant::now() + SENDER_STALL / 2).min(until);
             tokio::select! {
-                () = tokio::time::sleep_until(until) => break,
+                () = tokio::time::sleep_until(tick) => {
+                    if tick == until {
+                        break;
+                    }
+                    self.batcher().step();
+                    if !self.batcher().is_sender(number) {
+                        return;
+                    }
+                    continue;
+                }
                 () = self.inner.wake.notified() => {}
             }
             let gone = {
@@ -97,7 +115,7 @@ impl SharedFamily {
             };
             match gone {
                 None => {
-                    let _ = self.send_once(Some(Duration::ZERO)).await;
+                    let _ = self.send_once(number, Some(Duration::ZERO)).await;
                 }
                 Some(Ahead::Cancelled(refund)) => {
                     let _ = self.store().run(&refund).await;
@@ -116,12 +134,12 @@ impl SharedFamily {
     /// Sends the queue's head in one batch, none of it scheduled more than `max_wait` ahead,
     /// and tells each waiter handled its outcome. Without a bound, this is the sender's turn
     /// and it stops when nobody waits.
-    async fn send_once(&self, max_wait: Option<Duration>) -> Sent {
+    async fn send_once(&self, number: u64, max_wait: Option<Duration>) -> Sent {
         // What went through the fallback reaches Redis before anything more is charged there.
         if self.inner.recent.has_unsynced() {
             self.write_back_fallback().await;
         }
-        let Some(batch) = self.batcher().take(max_wait.is_none()) else {
+        let Some(batch) = self.batcher().take(number, max_wait.is_none()) else {
             return Sent::Empty;
         };
         let quota = Arc::new(self.current_quota());
