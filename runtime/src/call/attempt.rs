@@ -10,7 +10,7 @@ use crate::answers::retry::Action;
 use crate::config::ModelProfile;
 use crate::family::state::InFlight;
 use crate::limiter::gcra::Mark;
-use crate::limiter::Reservation;
+use crate::limiter::{Reservation, SharedMark};
 use crate::units::cost::{Cost, Usage};
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -50,11 +50,13 @@ impl Attempt {
 
     /// A successful answer that reported `reported` (or no usage): the reservation settles to
     /// what the provider charges for it (or keeps the estimate), and the family's stats,
-    /// budgets and breaker record it. Returns where the buckets stood after the charge,
-    /// adjusted for the settle, to read the answer's rate-limit headers against.
-    pub(crate) fn succeeded(self, reported: Option<Usage>) -> Option<Mark> {
+    /// budgets and breaker record it. Returns where the buckets stood after the charge (the
+    /// local ones, or the shared store's), adjusted for the settle, to read the answer's
+    /// rate-limit headers against.
+    pub(crate) fn succeeded(self, reported: Option<Usage>) -> (Option<Mark>, Option<SharedMark>) {
         let reserved = self.reservation.cost();
         let mut mark = self.reservation.mark();
+        let mut shared = self.reservation.shared_mark().cloned();
         let charged = reported.map(|usage| {
             self.profile
                 .charged_usage(self.charged_prompt, reserved, usage)
@@ -62,12 +64,14 @@ impl Attempt {
         match charged {
             Some(usage) => {
                 self.reservation.settle(usage);
-                mark = mark.map(|mark| mark.settled(&reserved, &reserved.settled(usage)));
+                let settled = reserved.settled(usage);
+                mark = mark.map(|mark| mark.settled(&reserved, &settled));
+                shared = shared.map(|mark| mark.settled(&reserved, &settled));
             }
             None => self.reservation.keep(),
         }
         self.in_flight.succeeded(reserved, charged, reported);
-        mark
+        (mark, shared)
     }
 
     /// A failed answer and what the retry policy made of it. A 429 was rejected before any

@@ -361,10 +361,10 @@ impl Call {
     /// Settles a successful attempt to the usage its value reports (or keeps the estimate) and
     /// applies the rate-limit headers it carries.
     fn settle_success<T: ReportUsage>(&self, attempt: Attempt, value: &T) {
-        let mark = attempt.succeeded(value.usage());
+        let (mark, shared) = attempt.succeeded(value.usage());
         if let Some(headers) = value.rate_limit_headers() {
             self.feedback
-                .apply_headers(&self.limiter, &headers, mark.as_ref());
+                .apply_headers(&self.limiter, &headers, mark.as_ref(), shared.as_ref());
         }
     }
 

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 pub use acquire::Acquire;
 pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
+pub(crate) use reservation::SharedMark;
 pub use reservation::{Reservation, SharedHold};
 
 use crate::units::cost::{Cost, Dimension};
@@ -154,7 +155,19 @@ impl Limiter {
     /// A reservation charged on this limiter's shared store: releasing it hands `held` back
     /// there. For [`SharedStore`] implementations.
     pub fn shared_reservation(&self, cost: Cost, held: Box<dyn SharedHold>) -> Reservation {
-        Reservation::shared(self.shared.clone(), cost, held)
+        Reservation::shared(self.shared.clone(), cost, held, None)
+    }
+
+    /// Like [`shared_reservation`](Limiter::shared_reservation), with where the store's
+    /// buckets stood just after the charge.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn shared_reservation_marked(
+        &self,
+        cost: Cost,
+        held: Box<dyn SharedHold>,
+        mark: SharedMark,
+    ) -> Reservation {
+        Reservation::shared(self.shared.clone(), cost, held, Some(mark))
     }
 
     /// Whether this limiter's state lives in a shared store that is unreachable right now

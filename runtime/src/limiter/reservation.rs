@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::gcra::Mark;
 use super::state::{wake, Shared};
-use crate::units::cost::{Cost, Usage};
+use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::quota::Quota;
 
 /// What a reservation charged on a [`SharedStore`](super::SharedStore) must give back there:
@@ -18,6 +18,36 @@ pub trait SharedHold: Send + Sync {
     /// concurrency slots. `quota` is the limits in force now; a store that remembers the limits
     /// the charge was made under (the Redis store does) settles under those instead.
     fn release(self: Box<Self>, quota: &Quota, from: &Cost, to: &Cost);
+}
+
+/// Where a shared store's buckets stood just after a reservation was charged there: its start
+/// on the store's clock (µs since the Unix epoch) and the units in use on each bucket then, its
+/// own charge included. The server's count in the answer is read against it (see the Redis
+/// store's `tighten`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SharedMark {
+    pub(crate) start_us: u64,
+    pub(crate) levels: Vec<(Dimension, u64)>,
+}
+
+impl SharedMark {
+    /// The mark as if the reservation had charged `to` instead of `from` (its settle is part
+    /// of what the server counted).
+    pub(crate) fn settled(mut self, from: &Cost, to: &Cost) -> SharedMark {
+        for (dimension, level) in &mut self.levels {
+            *level = (*level + dimension.charge(to)).saturating_sub(dimension.charge(from));
+        }
+        self
+    }
+
+    /// The units in use on `dimension` at the mark.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn level(&self, dimension: Dimension) -> Option<u64> {
+        self.levels
+            .iter()
+            .find(|(d, _)| *d == dimension)
+            .map(|&(_, level)| level)
+    }
 }
 
 /// A cost reserved on every dimension of a [`Limiter`](crate::Limiter), held while the request
@@ -39,6 +69,8 @@ pub struct Reservation {
     released: bool,
     /// Taken on a shared store: released there, not in the local state.
     held: Option<Box<dyn SharedHold>>,
+    /// Where the shared store's buckets stood just after the charge, when it says.
+    shared_mark: Option<SharedMark>,
 }
 
 impl Reservation {
@@ -51,12 +83,19 @@ impl Reservation {
             sent: false,
             released: false,
             held: None,
+            shared_mark: None,
         }
     }
 
-    pub(super) fn shared(shared: Arc<Shared>, cost: Cost, held: Box<dyn SharedHold>) -> Self {
+    pub(super) fn shared(
+        shared: Arc<Shared>,
+        cost: Cost,
+        held: Box<dyn SharedHold>,
+        mark: Option<SharedMark>,
+    ) -> Self {
         let mut reservation = Reservation::new(shared, cost, None);
         reservation.held = Some(held);
+        reservation.shared_mark = mark;
         reservation
     }
 
@@ -70,6 +109,12 @@ impl Reservation {
     /// store).
     pub(crate) fn mark(&self) -> Option<Mark> {
         self.mark
+    }
+
+    /// Where the shared store's buckets stood just after this reservation was charged there
+    /// (`None` for one taken locally, or on the store's fallback).
+    pub(crate) fn shared_mark(&self) -> Option<&SharedMark> {
+        self.shared_mark.as_ref()
     }
 
     /// For a reservation taken through a shared store (feature `redis`): when it starts on
@@ -106,6 +151,7 @@ impl Reservation {
 
     /// Ends the reservation with `final_cost` as its charge (for a store that wraps a
     /// reservation of its own).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn release_to(mut self, final_cost: Cost) {
         self.release(final_cost);
     }

@@ -51,6 +51,8 @@ pub(crate) struct Admission {
     pub(crate) start_us: u64,
     /// The limits it was charged under: its settle is computed with them.
     pub(crate) quota: Arc<Quota>,
+    /// Each bucket's units in use just after its charge, at its start.
+    pub(crate) marks: Vec<(Dimension, u64)>,
     refund: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -59,12 +61,14 @@ impl Admission {
         wait: Duration,
         start_us: u64,
         quota: Arc<Quota>,
+        marks: Vec<(Dimension, u64)>,
         refund: Box<dyn FnOnce() + Send>,
     ) -> Self {
         Admission {
             wait,
             start_us,
             quota,
+            marks,
             refund: Some(refund),
         }
     }

@@ -200,21 +200,37 @@ impl SharedFamily {
     }
 
     /// Tightens the fallback now and builds the script call for Redis: `dimension` at least
-    /// `used` units in use. The fallback, a share of each limit, takes that share of the
-    /// fleet's count: the same part of it in use (the whole count would keep it full for
-    /// 1/share windows after Redis went away).
-    pub(super) fn tighten_call(&self, quota: &Quota, dimension: Dimension, used: u64) -> Call {
+    /// `used` units in use, read against `mark` (the request's start and the units in use
+    /// just after its charge) when known, and counted no later than `processing` before now
+    /// when the server says. The fallback, a share of each limit, takes that
+    /// share of the fleet's count: the same part of it in use (the whole count would keep it
+    /// full for 1/share windows after Redis went away).
+    pub(super) fn tighten_call(
+        &self,
+        quota: &Quota,
+        dimension: Dimension,
+        used: u64,
+        mark: Option<(u64, u64)>,
+        processing: Option<Duration>,
+    ) -> Call {
         let share = (used as f64 * self.inner.share).ceil() as u64;
         self.inner.fallback.tighten(dimension, share);
-        // -1: leave the other buckets alone.
+        // -1: leave the other buckets alone; no mark.
+        let at_mark = mark.map_or(-1, |(_, level)| i128::from(level));
         let per_bucket = |d| {
             if d == dimension {
-                (used.into(), 0)
+                (used.into(), at_mark)
             } else {
-                (-1, 0)
+                (-1, -1)
             }
         };
-        self.bucket_call(quota, "tighten", per_bucket, Tail::default())
+        let tail = Tail {
+            extra_us: mark.map_or(0, |(start, _)| u128::from(start)),
+            // The script reads it as the server's processing time.
+            max_wait: processing,
+            ..Tail::default()
+        };
+        self.bucket_call(quota, "tighten", per_bucket, tail)
     }
 
     /// Keeps reservation `id`'s `requests` slots for another lease time; with `add`, adds

@@ -141,9 +141,13 @@ impl Store {
         self.invoke(call, parse).await
     }
 
-    /// Runs a `batch` call: what the script answered.
-    pub(crate) async fn run_batch(&self, call: &Call) -> Result<Batch, Unavailable> {
-        self.invoke(call, parse_batch).await
+    /// Runs a `batch` call on `buckets` buckets: what the script answered.
+    pub(crate) async fn run_batch(
+        &self,
+        call: &Call,
+        buckets: usize,
+    ) -> Result<Batch, Unavailable> {
+        self.invoke(call, |reply| parse_batch(reply, buckets)).await
     }
 
     /// Runs the script once and reads its reply with `parse` (see [`Store::run`]).
@@ -324,23 +328,45 @@ pub(crate) struct Batch {
     /// One reply per request the script handled, in order: none when the store's epoch is
     /// not the one the batch was sent with (the store lost its state; nothing was charged).
     pub(crate) replies: Vec<Reply>,
+    /// Per reply, for an admission, its marks: each bucket's units in use just after its
+    /// charge, in the order the buckets were sent (empty for the other replies).
+    pub(crate) marks: Vec<Vec<u64>>,
 }
 
-fn parse_batch(reply: &[i64]) -> Result<Batch, String> {
-    let [now, epoch, replies @ ..] = reply else {
+fn parse_batch(reply: &[i64], buckets: usize) -> Result<Batch, String> {
+    let [now, epoch, rest @ ..] = reply else {
         return Err(format!("a short reply from the limiter script: {reply:?}"));
     };
-    if *epoch == 0 && replies.is_empty() {
+    let mut rest = rest;
+    if *epoch == 0 && rest.is_empty() {
         return Err("no request handled: the batch was given up before it ran".to_owned());
     }
-    let replies = replies
-        .chunks(2)
-        .map(parse)
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut replies, mut marks) = (Vec::new(), Vec::new());
+    while !rest.is_empty() {
+        let Some((head, tail)) = rest.split_at_checked(2) else {
+            return Err(format!("a short reply from the limiter script: {reply:?}"));
+        };
+        let parsed = parse(head)?;
+        rest = tail;
+        let mut levels = Vec::new();
+        if let Reply::Admitted { .. } = parsed {
+            let Some((taken, tail)) = rest.split_at_checked(buckets) else {
+                return Err(format!("an admission without its marks: {reply:?}"));
+            };
+            levels = taken
+                .iter()
+                .map(|&l| u64::try_from(l).unwrap_or(0))
+                .collect();
+            rest = tail;
+        }
+        replies.push(parsed);
+        marks.push(levels);
+    }
     Ok(Batch {
         now: u64::try_from(*now).unwrap_or(0),
         epoch: u64::try_from(*epoch).unwrap_or(0),
         replies,
+        marks,
     })
 }
 

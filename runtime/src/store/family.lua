@@ -21,7 +21,9 @@
 -- ARGV[1]  mode: batch | void | adjust | hold | tighten | renew | requota
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
 --          adjust: a = units charged, b = units now due;
---          tighten: a = units the server reports in use (-1 = leave alone);
+--          tighten: a = units the server reports in use (-1 = leave alone), b = units in use at
+--          the request's mark (-1 = none; extra_us is then the request's start, max_wait_us
+--          the server's processing time, -1 unknown);
 --          requota: a, b = the capacity and period_us the process used until now
 -- then     lease_limit (0 = no concurrency cap), requests, id, lease_ttl_us, extra_us,
 --          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
@@ -33,7 +35,8 @@
 -- batch:   reserves several requests in one call, in the order given, and stops after the first
 --          that has to wait or finds no concurrency slot (so a process has at most one request
 --          scheduled ahead), or that would wait longer than max_wait_us. Reply: {now_us, epoch,
---          then per request handled: 1, wait_us | 0, retry_us | 2, wait_us | -1, i}. A request
+--          then per request handled: 1, wait_us, its marks (one per bucket: units in use just
+--          after its charge) | 0, retry_us | 2, wait_us | -1, i}. A request
 --          whose leases exist already was admitted by this batch sent before (a retry after a
 --          lost reply): it is answered as then and charged nothing more. A batch voided before
 --          it ran is answered {now_us, 0} alone.
@@ -46,10 +49,11 @@
 --
 -- Every value is an integer number of µs or units; a bucket's share of `units` is
 -- ceil(units × period / capacity), so a later adjust undoes a charge exactly.
--- Reply per request of a batch: {1, wait_us} admitted after wait_us; {0, retry_us} no
+-- Reply per request of a batch: {1, wait_us, marks..} admitted after wait_us; {0, retry_us} no
 -- concurrency slot yet (nothing written); {2, wait_us} it would wait longer than allowed
 -- (nothing written); {-1, i} bucket i can never fit the request.
--- tighten answers {1, units in use before}; renew {1, epoch}; the other modes {1, 0}.
+-- tighten answers {1, units at the mark or before, units charged since}; renew {1, epoch};
+-- the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
@@ -104,23 +108,24 @@ local function rescale(us, from, i)
 end
 
 -- Bucket i's theoretical arrival time, at least now, at this call's scale, read from `raw`
--- (its value, or nil); and whether the value is tagged with its scale.
+-- (its value, or nil); whether the value is tagged with its scale; and the time as stored
+-- (it may be before now).
 local function stored(i, raw)
   local v = tonumber(raw or 0)
   if v then
-    if v < now then return now, false end
-    return v, false
+    if v < now then return now, false, v end
+    return v, false, v
   end
   local tat, scale = string.match(raw, '^(%d+)@(%d+/%d+)$')
   if not tat then
     error({err = 'ERR ' .. KEYS[B + i] .. ' holds ' .. raw .. ', not a time in µs'})
   end
   v = tonumber(tat)
-  if v <= now then return now, true end
+  if v <= now then return now, true, v end
   if scale ~= ARGV[2 + 4 * (i - 1)] .. '/' .. ARGV[3 + 4 * (i - 1)] then
     v = now + rescale(v - now, scale, i)
   end
-  return v, true
+  return v, true, v
 end
 
 -- Writes bucket i's theoretical arrival time `tat` (at this call's scale), tagged with the
@@ -205,6 +210,12 @@ if mode == 'batch' then
   end
   local inc = {}
   local pruned = false
+  -- The request's marks: each bucket's units in use just after its charge, at its start.
+  local function levels(start)
+    for i = 1, n do
+      out[#out + 1] = math.ceil((math.max(tat[i], start) - start) * capacity[i] / period[i])
+    end
+  end
   for j = 1, m do
     local reqs = tonumber(ARGV[p])
     local rid = ARGV[p + 1]
@@ -229,6 +240,7 @@ if mode == 'batch' then
     if too_large < 0 then
       out[#out + 1] = 1
       out[#out + 1] = wait
+      levels(now + wait)
       if wait > 0 then break end
     elseif too_large > 0 then
       out[#out + 1] = -1
@@ -269,6 +281,7 @@ if mode == 'batch' then
       for i = 1, n do tat[i] = math.max(tat[i], start) + inc[i] end
       out[#out + 1] = 1
       out[#out + 1] = wait
+      levels(start)
       if wait > 0 then break end
     end
   end
@@ -343,18 +356,40 @@ elseif mode == 'hold' then
   end
   return {1, 0}
 elseif mode == 'tighten' then
-  -- Answers {1, units in use before} on the last bucket tightened (whole units, rounded down).
-  local before = 0
+  -- The server counted `used` units in use. With a mark (extra_us = the request's start,
+  -- b = the bucket's units in use just after its charge, settle included) the count is as of
+  -- the request's arrival, read against the mark: the server's count then, refilled since,
+  -- and on top of what was charged here since the mark, whatever the count holds beyond the
+  -- mark and those charges (which may have reached the server first). Answers {1, units at
+  -- the mark, units charged since}. Without a mark the count is read as of now: {1, units in
+  -- use before, 0}. (On the last bucket tightened; whole units, rounded down.)
+  local reply = {1, 0, 0}
   for i = 1, n do
-    local capacity, period, used = bucket(i)
+    local capacity, period, used, at_mark = bucket(i)
     if used >= 0 then
-      local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))
-      before = math.floor((tat - now) * capacity / period)
-      local floor = now + share(used, capacity, period)
+      local tat, tagged, raw = stored(i, redis.call('GET', KEYS[B + i]))
+      local floor
+      if at_mark >= 0 and extra > 0 then
+        -- Units charged since the mark (an upper bound, like the mark: rounded up).
+        local since = math.max(raw - (extra + share(at_mark, capacity, period)), 0)
+        local since_units = math.ceil(since * capacity / period)
+        local beyond = math.max(used - at_mark - since_units, 0)
+        -- The count came after the mark and no later than the server's processing time
+        -- before now (max_wait_us, when the server says; else now): read at that latest
+        -- moment, the level never runs ahead of the server.
+        local counted_by = now
+        if max_wait >= 0 then counted_by = math.max(now - max_wait, extra) end
+        floor = math.max(counted_by + share(used, capacity, period),
+          tat + share(beyond, capacity, period))
+        reply = {1, at_mark, since_units}
+      else
+        reply = {1, math.floor((tat - now) * capacity / period), 0}
+        floor = now + share(used, capacity, period)
+      end
       if tat < floor then store(i, floor, tagged) end
     end
   end
-  return {1, before}
+  return reply
 elseif mode == 'renew' then
   -- Renewed only while it exists (a lease freed since stays freed), or with extra_us = 1
   -- added again: the store lost it while its request still runs.

@@ -11,7 +11,7 @@ use tokio::sync::{oneshot, Notify};
 use crate::limiter::acquire::SharedAcquire;
 use crate::limiter::gcra::BUCKETS;
 use crate::limiter::lanes::Priority;
-use crate::limiter::{Limiter, Reservation, SharedStore};
+use crate::limiter::{Limiter, Reservation, SharedMark, SharedStore};
 use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
 use crate::units::quota::Quota;
@@ -194,13 +194,18 @@ impl SharedFamily {
         };
         match answer {
             Outcome::Admitted(admission) => {
-                let admission = admission.claim();
+                let mut admission = admission.claim();
                 let wait = admission.wait;
+                let mark = SharedMark {
+                    start_us: admission.start_us,
+                    levels: std::mem::take(&mut admission.marks),
+                };
                 let nothing = Cost::default();
                 let recent = &self.inner.recent;
                 recent.record(&admission.quota, &nothing, &cost, Through::Redis);
                 // Built before the sleep: a caller dropped while it sleeps refunds.
-                let reservation = limiter.shared_reservation(cost, self.held(id, cost, admission));
+                let held = self.held(id, cost, admission);
+                let reservation = limiter.shared_reservation_marked(cost, held, mark);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
@@ -369,27 +374,34 @@ impl SharedFamily {
     /// Raises the shared units in use on `dimension` to at least `used`, after the settles
     /// sent before.
     pub(crate) fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
-        let reporting = self.tighten_reporting(quota, dimension, used);
+        let reporting = self.tighten_reporting(quota, dimension, used, None, None);
         super::spawn_detached(async move {
             reporting.await;
         });
     }
 
-    /// Like [`tighten`](SharedFamily::tighten), and tells what was in use on `dimension` in
-    /// Redis before (`None` if Redis did not answer).
+    /// Like [`tighten`](SharedFamily::tighten), with the request's `mark` (its start in µs on
+    /// the server's clock, and the units in use on `dimension` just after its charge) and the
+    /// server's `processing` time when known, and tells what Redis held on `dimension` at the mark (before, without one) and
+    /// what it charged since (`None` if Redis did not answer).
     pub(crate) fn tighten_reporting(
         &self,
         quota: &Quota,
         dimension: Dimension,
         used: u64,
-    ) -> impl std::future::Future<Output = Option<u64>> + Send + 'static {
-        let call = self.tighten_call(quota, dimension, used);
+        mark: Option<(u64, u64)>,
+        processing: Option<Duration>,
+    ) -> impl std::future::Future<Output = Option<(u64, u64)>> + Send + 'static {
+        let call = self.tighten_call(quota, dimension, used, mark, processing);
         let family = self.clone();
         let settles = self.settles_sent();
         async move {
             family.after_settles(settles).await;
             let before = family.inner.store.invoke(&call, |reply| match reply {
-                [1, before] => Ok(u64::try_from(*before).unwrap_or(0)),
+                [1, held, since] => Ok((
+                    u64::try_from(*held).unwrap_or(0),
+                    u64::try_from(*since).unwrap_or(0),
+                )),
                 other => Err(format!("an unexpected reply to a tighten: {other:?}")),
             });
             before.await.ok()

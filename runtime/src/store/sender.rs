@@ -18,6 +18,7 @@ use super::config::OnFailure;
 use super::connection::{Call, Reply, Unavailable, PROBE_INTERVAL};
 use super::family::{Ahead, SharedFamily};
 use crate::sync::Locked;
+use crate::units::cost::Dimension;
 use crate::units::quota::Quota;
 
 /// How long a batch given up on is offered to Redis to void: less than the script keeps its
@@ -145,7 +146,8 @@ impl SharedFamily {
         let quota = Arc::new(self.current_quota());
         let batch_id = self.new_id('b');
         let call = self.batch_call(&quota, &batch_id, max_wait, batch.iter().map(|(_, p)| p));
-        let answer = match self.store().run_batch(&call).await {
+        let dimensions = Self::bucket_dimensions(&quota);
+        let answer = match self.store().run_batch(&call, dimensions.len()).await {
             Ok(answer) => answer,
             Err(why) => {
                 if let Unavailable::Failed(_) = why {
@@ -175,7 +177,7 @@ impl SharedFamily {
         let now = answer.now;
         let mut batch = batch.into_iter();
         let mut sent = Sent::Done;
-        for reply in answer.replies {
+        for (reply, marks) in answer.replies.into_iter().zip(answer.marks) {
             let (lane, pending) = batch.next().expect("one reply per request sent");
             let outcome = match reply {
                 Reply::Admitted { wait } => {
@@ -184,10 +186,10 @@ impl SharedFamily {
                         *self.inner.ahead.locked() = Ahead::Scheduled(pending.lease_id.clone());
                         sent = Sent::Ahead(wait);
                     }
-                    Outcome::Admitted(self.admission(&quota, &pending, now, wait))
+                    let marks = dimensions.iter().copied().zip(marks).collect();
+                    Outcome::Admitted(self.admission(&quota, &pending, now, wait, marks))
                 }
                 Reply::TooLarge { index } => {
-                    let dimensions = Self::bucket_dimensions(&quota);
                     let dimension = dimensions[index.min(dimensions.len() - 1)];
                     Outcome::TooLarge {
                         dimension,
@@ -225,6 +227,7 @@ impl SharedFamily {
         pending: &Pending,
         now: u64,
         wait: Duration,
+        marks: Vec<(Dimension, u64)>,
     ) -> Admission {
         let start_us = now.saturating_add(u64::try_from(wait.as_micros()).unwrap_or(u64::MAX));
         let (family, charged, cost, id) = (
@@ -235,7 +238,7 @@ impl SharedFamily {
         );
         let ahead = !wait.is_zero();
         let refund = move || family.refund_unclaimed(&charged, &cost, &id, ahead);
-        Admission::new(wait, start_us, Arc::clone(quota), Box::new(refund))
+        Admission::new(wait, start_us, Arc::clone(quota), marks, Box::new(refund))
     }
 
     /// Sends `void`, for a batch that failed without an answer and may have run all the same,

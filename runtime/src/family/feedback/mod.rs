@@ -21,7 +21,7 @@ pub use opening::{OPENING_BURST_FRACTION, OPENING_MAX_WAIT};
 
 use crate::answers::http::RateLimitHeaders;
 use crate::limiter::gcra::Mark;
-use crate::limiter::Limiter;
+use crate::limiter::{Limiter, SharedMark};
 use crate::model::limit_family::LimitFamily;
 use crate::store::Backed;
 use crate::sync::Locked;
@@ -119,13 +119,19 @@ impl FamilyFeedback {
     ///   `Buckets::reconcile`), over the prompt tokens charged meanwhile. A server that counts
     ///   exactly leaves it at 1.0, however late its count may be read; a single answer never
     ///   moves it.
-    /// - A family whose buckets live in Redis raises them to the count as of the answer (they
-    ///   keep no marks), and its correction compares the count with what Redis held.
+    /// - A family whose buckets live in Redis reads the count against `shared`, where Redis's
+    ///   buckets stood just after the request's charge on the server's clock: Redis keeps the
+    ///   server's count as of the request's start, refilled since, and on top of what was
+    ///   charged since, whatever the count holds beyond both; the correction compares the
+    ///   count with the mark plus those charges, so a server that counts exactly leaves it at
+    ///   1.0 whatever the request's latency. Without a mark (the fallback) the count is read
+    ///   as of the answer.
     pub(crate) fn apply_headers(
         self: &std::sync::Arc<Self>,
         limiter: &Limiter,
         headers: &RateLimitHeaders,
         mark: Option<&Mark>,
+        shared: Option<&SharedMark>,
     ) {
         use Dimension::*;
         let reports = [
@@ -173,7 +179,7 @@ impl FamilyFeedback {
             let judge = !adopted
                 && limiter.quota().limit(dimension) == Some(limit)
                 && matches!(dimension, TokensPerMinute | InputTokensPerMinute);
-            if self.reconcile_shared(limiter, dimension, used, judge) {
+            if self.reconcile_shared(limiter, dimension, used, judge, shared, headers.processing) {
                 continue;
             }
             let overcount = limiter.reconcile(dimension, used, mark, headers.processing, judge);
@@ -273,6 +279,8 @@ impl FamilyFeedback {
         _dimension: Dimension,
         _used: u64,
         _judge: bool,
+        _shared: Option<&SharedMark>,
+        _processing: Option<std::time::Duration>,
     ) -> bool {
         false
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::FamilyFeedback;
-use crate::limiter::Limiter;
+use crate::limiter::{Limiter, SharedMark};
 use crate::store::{spawn_detached, Learned};
 use crate::sync::Locked;
 use crate::units::cost::Dimension;
@@ -41,23 +41,31 @@ impl FamilyFeedback {
     }
 
     /// Raises the family's buckets in Redis (and its fallback) to what the server counts in
-    /// use, read as of the answer, and (with `judge`) feeds the correction from what Redis
-    /// held before, in the background. False when the family does not live in Redis.
+    /// use, read against the request's `mark` (as of the answer without one; counted no later
+    /// than `processing` before the answer, when the server says), and (with
+    /// `judge`) feeds the correction from what Redis held at the mark plus what it charged
+    /// since, in the background. False when the family does not live in Redis.
     pub(super) fn reconcile_shared(
         self: &Arc<Self>,
         limiter: &Limiter,
         dimension: Dimension,
         used: u64,
         judge: bool,
+        mark: Option<&SharedMark>,
+        processing: Option<Duration>,
     ) -> bool {
         let Some(store) = self.store.as_ref() else {
             return false;
         };
-        let before = store.tighten_reporting(&limiter.quota(), dimension, used);
+        let at = mark.and_then(|mark| Some((mark.start_us, mark.level(dimension)?)));
+        let before = store.tighten_reporting(&limiter.quota(), dimension, used, at, processing);
         let feedback = Arc::clone(self);
         spawn_detached(async move {
-            let Some(before) = before.await else { return };
-            if judge && feedback.correction().observe(before, used, Instant::now()) {
+            let Some((held, since)) = before.await else {
+                return;
+            };
+            let counted = held.saturating_add(since);
+            if judge && feedback.correction().observe(counted, used, Instant::now()) {
                 feedback.share_correction();
             }
         });
