@@ -1,10 +1,12 @@
-//! A real `redis-server` per test, on a unix socket in a temp dir, killed on drop.
+//! A real `redis-server` per test, on a unix socket in a temp dir, killed on drop; or a real
+//! Redis Cluster of three such servers on loopback TCP ports.
 //!
 //! Not installed means the test FAILS with a message saying how to install it: a shared
 //! limiter that is never tested against a real server must not pass CI.
 
 #![allow(dead_code)] // each test file uses a part
 
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,22 +14,39 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     dir: PathBuf,
+    /// A Redis Cluster node listens on this port of 127.0.0.1; a lone server on a unix
+    /// socket in `dir`.
+    port: Option<u16>,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "ratelimited-redis-{}-{nanos:x}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut server = RedisServer { child: None, dir };
+        let mut server = RedisServer {
+            child: None,
+            dir: temp_dir(),
+            port: None,
+        };
         server.restart();
         server
+    }
+
+    /// A cluster-enabled server on a free port of 127.0.0.1 (its cluster bus on the port
+    /// 10000 above), not yet part of any cluster.
+    fn start_cluster_node() -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            dir: temp_dir(),
+            port: None,
+        };
+        // Another test may take the port between our check and the server's bind: then the
+        // server exits at once, and another port is tried.
+        for _ in 0..5 {
+            server.port = Some(free_port());
+            if server.try_start() {
+                return server;
+            }
+        }
+        panic!("no free loopback port for a Redis Cluster node after 5 tries");
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -35,13 +54,16 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis+unix://{}", self.socket().display())
+        match self.port {
+            Some(port) => format!("redis://127.0.0.1:{port}"),
+            None => format!("redis+unix://{}", self.socket().display()),
+        }
     }
 
-    /// Starts the server (again), on the same socket, empty.
+    /// Starts the server (again), on the same socket or port, empty.
     pub fn restart(&mut self) {
         let _ = std::fs::remove_file(self.dir.join("dump.rdb"));
-        self.start_again();
+        assert!(self.try_start(), "redis-server exited at start");
     }
 
     /// Saves the data set to disk and kills the server: [`restart_saved`] brings it back with
@@ -57,14 +79,29 @@ impl RedisServer {
     /// saved.
     pub fn restart_saved(&mut self) {
         assert!(self.dir.join("dump.rdb").exists(), "nothing saved");
-        self.start_again();
+        assert!(self.try_start(), "redis-server exited at start");
     }
 
-    fn start_again(&mut self) {
+    /// Starts the server and waits until it answers; false if it exited first.
+    fn try_start(&mut self) -> bool {
         let _ = std::fs::remove_file(self.socket());
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--unixsocket"])
-            .arg(self.socket())
+        let mut command = Command::new("redis-server");
+        match self.port {
+            Some(port) => {
+                // Kept across a restart: the node comes back with its id and slots.
+                let config = self.dir.join(format!("nodes-{port}.conf"));
+                command
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                    .arg(config);
+            }
+            None => {
+                command
+                    .args(["--port", "0", "--unixsocket"])
+                    .arg(self.socket());
+            }
+        }
+        let child = command
             .args(["--save", "", "--appendonly", "no", "--dir"])
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -79,9 +116,16 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.cli(&["PING"]).trim() != "PONG" {
+            if let Some(child) = &mut self.child {
+                if child.try_wait().unwrap().is_some() {
+                    self.child = None;
+                    return false;
+                }
+            }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(5));
         }
+        true
     }
 
     /// Kills the server at once (SIGKILL: no goodbye to clients).
@@ -98,12 +142,197 @@ impl RedisServer {
     }
 
     fn run_cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new("redis-cli")
-            .arg("-s")
-            .arg(self.socket())
+        self.cli_command()
             .args(args)
             .output()
             .expect("redis-cli comes with redis-server (package redis-tools)")
+    }
+
+    /// `redis-cli` pointed at this server (no `-c`: a cluster node answers for itself).
+    fn cli_command(&self) -> Command {
+        let mut command = Command::new("redis-cli");
+        match self.port {
+            Some(port) => command.args(["-h", "127.0.0.1", "-p", &port.to_string()]),
+            None => command.arg("-s").arg(self.socket()),
+        };
+        command
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "ratelimited-redis-{}-{nanos:x}-{n}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A port of 127.0.0.1 free now, with the port 10000 above it (a cluster node's bus) free too.
+fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if port <= u16::MAX - 10_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A Redis Cluster of three masters on 127.0.0.1 (no replicas), every slot assigned, each
+/// node killed on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_cluster_node()).collect();
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port.unwrap()))
+            .collect();
+        let output = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .arg("--cluster-yes")
+            .output()
+            .expect("redis-cli comes with redis-server (package redis-tools)");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// The first node's URL: the client finds the others from it.
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+
+    /// Every node's URL, comma-separated.
+    pub fn seeds(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(RedisServer::url).collect();
+        urls.join(",")
+    }
+
+    /// The slot of `key`.
+    pub fn slot(&self, key: &str) -> u16 {
+        self.nodes[0]
+            .cli_value(&["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// The node that serves `slot`, as that node itself says.
+    pub fn owner(&self, slot: u16) -> &RedisServer {
+        let owners: Vec<&RedisServer> =
+            self.nodes.iter().filter(|node| node.serves(slot)).collect();
+        assert_eq!(owners.len(), 1, "slot {slot} has {} owners", owners.len());
+        owners[0]
+    }
+
+    /// Moves `slot` and its keys to `to` as `redis-cli --cluster reshard` does: IMPORTING on
+    /// the target, MIGRATING on the source, MIGRATE of every key, then the new owner on every
+    /// node. Nothing must be writing to the slot meanwhile.
+    pub fn move_slot(&self, slot: u16, to: &RedisServer) {
+        let from = self.owner(slot);
+        assert_ne!(from.port, to.port, "slot {slot} is already there");
+        let slot_arg = slot.to_string();
+        let id = |node: &RedisServer| node.cli_value(&["CLUSTER", "MYID"]).trim().to_owned();
+        let (from_id, to_id) = (id(from), id(to));
+        let ok = |node: &RedisServer, args: &[&str]| {
+            let answer = node.cli_value(args);
+            assert_eq!(answer.trim(), "OK", "{args:?}");
+        };
+        ok(
+            to,
+            &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from_id],
+        );
+        ok(
+            from,
+            &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &to_id],
+        );
+        let to_port = to.port.unwrap().to_string();
+        loop {
+            let keys = from.cli(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "100"]);
+            let keys: Vec<&str> = keys
+                .lines()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .collect();
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
+            migrate.extend(&keys);
+            ok(from, &migrate);
+        }
+        // The new owner first, so the slot is never without one (the order the docs give).
+        ok(to, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
+        ok(from, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
+        for node in &self.nodes {
+            if node.port != from.port && node.port != to.port {
+                ok(node, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
+            }
+        }
+        assert_eq!(self.owner(slot).port, to.port);
+        self.wait_until_ok();
+    }
+
+    /// Polls `CLUSTER INFO` on every node until each says `cluster_state:ok`.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &self.nodes {
+            while !node
+                .cli(&["CLUSTER", "INFO"])
+                .lines()
+                .any(|line| line.trim() == "cluster_state:ok")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster did not reach cluster_state:ok within 20 s on {}",
+                    node.url()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+impl RedisServer {
+    /// Whether this cluster node serves `slot`, from its own line of `CLUSTER NODES`.
+    pub fn serves(&self, slot: u16) -> bool {
+        let nodes = self.cli_value(&["CLUSTER", "NODES"]);
+        let line = nodes
+            .lines()
+            .find(|line| line.split(' ').nth(2).is_some_and(|f| f.contains("myself")))
+            .expect("CLUSTER NODES has a `myself` line");
+        // `<id> <addr> <flags> <master> <ping> <pong> <epoch> <link> <slot or range>...`;
+        // `[slot->-id]` entries are migrations, not ownership.
+        line.split(' ').skip(8).any(|range| {
+            let (low, high) = range.split_once('-').unwrap_or((range, range));
+            match (low.parse::<u16>(), high.parse::<u16>()) {
+                (Ok(low), Ok(high)) => (low..=high).contains(&slot),
+                _ => false,
+            }
+        })
+    }
+
+    /// How many keys this server holds.
+    pub fn dbsize(&self) -> u64 {
+        self.cli_value(&["DBSIZE"]).trim().parse().unwrap()
     }
 }
 
@@ -186,9 +415,8 @@ impl RedisServer {
 
     /// Starts `redis-cli MONITOR` and returns once the server streams every command to it.
     pub fn monitor(&self) -> Monitor {
-        let mut child = Command::new("redis-cli")
-            .arg("-s")
-            .arg(self.socket())
+        let mut child = self
+            .cli_command()
             .arg("MONITOR")
             .stdout(Stdio::piped())
             .spawn()

@@ -72,6 +72,8 @@ pub use crate::model::provider::{
 pub use limits::parse_limit;
 pub use resolve::{resolve, resolve_tier, ModelProfile};
 pub(crate) use settings::redact_url;
+#[cfg(feature = "redis")]
+pub(crate) use settings::split_urls;
 pub use settings::Settings;
 pub use spend::{
     family_budget_tokens_var, family_budget_usd_var, price_var, BREAKER_COOLDOWN_VAR,

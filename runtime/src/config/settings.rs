@@ -186,8 +186,47 @@ fn read_redis_url(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Stri
     }
 }
 
-/// The URL with any password (user info) replaced by `***`, for messages and logs.
+/// The URLs of a comma-separated list (a Redis Cluster's seed nodes), trimmed. A comma
+/// starts a new URL only when a scheme follows it: a password may hold a comma.
+pub(crate) fn split_urls(list: &str) -> Vec<&str> {
+    fn clean(url: &str) -> &str {
+        url.trim_matches(|c: char| c == ',' || c.is_whitespace())
+    }
+    let mut urls = Vec::new();
+    let mut start = 0;
+    for (comma, _) in list.match_indices(',') {
+        let next = &list[comma + 1..];
+        if next
+            .split(',')
+            .next()
+            .is_some_and(|part| part.contains("://"))
+        {
+            urls.push(clean(&list[start..comma]));
+            start = comma + 1;
+        }
+    }
+    urls.push(clean(&list[start..]));
+    urls.retain(|url| !url.is_empty());
+    urls
+}
+
+/// The URL, or each URL of a list, with any password (user info) replaced by `***`, for
+/// messages and logs.
 pub(crate) fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        let urls = split_urls(url);
+        if urls.len() > 1 {
+            return urls
+                .into_iter()
+                .map(redact_one_url)
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+    }
+    redact_one_url(url)
+}
+
+fn redact_one_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -319,5 +358,25 @@ mod tests {
             "redis://",
         );
         assert_eq!(redact_url("redis://h:1/0?x=a@b"), "redis://h:1/0?x=a@b");
+    }
+
+    #[test]
+    fn a_list_of_urls_is_split_and_each_is_redacted() {
+        let list = "redis://:p1@a:7000, redis://:p,2@b:7001,,rediss://c:7002";
+        assert_eq!(
+            split_urls(list),
+            [
+                "redis://:p1@a:7000",
+                "redis://:p,2@b:7001",
+                "rediss://c:7002"
+            ]
+        );
+        assert_eq!(
+            redact_url(list),
+            "redis://***@a:7000,redis://***@b:7001,rediss://c:7002"
+        );
+        // A comma in a single URL's password does not split it.
+        assert_eq!(split_urls("redis://:a,b@h:1"), ["redis://:a,b@h:1"]);
+        assert_eq!(redact_url("redis://:a,b@h:1"), "redis://***@h:1");
     }
 }

@@ -17,6 +17,9 @@ pub const REDIS_FALLBACK_SHARE_VAR: &str = "RATE_LIMITED_REDIS_FALLBACK_SHARE";
 pub const REDIS_TIMEOUT_MS_VAR: &str = "RATE_LIMITED_REDIS_TIMEOUT_MS";
 /// `RATE_LIMITED_REDIS_LEASE_MS`: how long a concurrency slot outlives a silent process.
 pub const REDIS_LEASE_MS_VAR: &str = "RATE_LIMITED_REDIS_LEASE_MS";
+/// `RATE_LIMITED_REDIS_CLUSTER`: `true` when `RATE_LIMITED_REDIS_URL` names nodes of a Redis
+/// Cluster (one or more seed URLs, comma-separated); `false` (default) for one server.
+pub const REDIS_CLUSTER_VAR: &str = "RATE_LIMITED_REDIS_CLUSTER";
 
 /// The default key prefix.
 pub const DEFAULT_REDIS_PREFIX: &str = "ratelimited";
@@ -53,6 +56,9 @@ pub enum OnFailure {
 ///     .timeout(Duration::from_millis(100))
 ///     .registry();
 /// let model = registry.limiter("gpt-4o-mini").unwrap();
+///
+/// // Redis Cluster: any of its nodes, or several (the client finds the others).
+/// let cluster = RedisConfig::new("redis://10.0.0.1:6379,redis://10.0.0.2:6379").cluster(true);
 /// ```
 #[derive(Clone, PartialEq)]
 pub struct RedisConfig {
@@ -62,12 +68,15 @@ pub struct RedisConfig {
     fallback_share: f64,
     timeout: Duration,
     lease: Duration,
+    cluster: bool,
 }
 
 impl RedisConfig {
     /// Shares limits through the Redis at `url` (`redis://`, `redis+unix://`, ..), with the
     /// defaults: prefix `ratelimited`, local fallback at 0.25 of each limit, 100 ms timeout,
-    /// 30 s leases. The URL is checked when the registry first builds a limiter.
+    /// 30 s leases. The URL is checked when the registry first builds a limiter. For a Redis
+    /// Cluster (see [`cluster`](Self::cluster)), `url` may list several seed nodes,
+    /// comma-separated.
     pub fn new(url: impl Into<String>) -> Self {
         RedisConfig {
             url: url.into(),
@@ -76,6 +85,7 @@ impl RedisConfig {
             fallback_share: DEFAULT_FALLBACK_SHARE,
             timeout: DEFAULT_REDIS_TIMEOUT,
             lease: DEFAULT_LEASE,
+            cluster: false,
         }
     }
 
@@ -114,6 +124,14 @@ impl RedisConfig {
         self
     }
 
+    /// Says whether the URL names nodes of a Redis Cluster: a cluster client then follows
+    /// the family's slot from node to node (MOVED and ASK redirections, a node that left).
+    #[must_use]
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
     /// The URL.
     pub fn url(&self) -> &str {
         &self.url
@@ -144,6 +162,11 @@ impl RedisConfig {
         self.lease
     }
 
+    /// Whether the URL names nodes of a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
     /// This configuration as the variable `name` would spell it: one parser serves both.
     pub(crate) fn var(&self, name: &str) -> Option<String> {
         Some(match name {
@@ -156,6 +179,7 @@ impl RedisConfig {
             REDIS_FALLBACK_SHARE_VAR => self.fallback_share.to_string(),
             REDIS_TIMEOUT_MS_VAR => self.timeout.as_millis().to_string(),
             REDIS_LEASE_MS_VAR => self.lease.as_millis().to_string(),
+            REDIS_CLUSTER_VAR => self.cluster.to_string(),
             _ => return None,
         })
     }
@@ -234,6 +258,21 @@ impl RedisConfig {
                 )
             })?;
         }
+        if let Some(cluster) = get(REDIS_CLUSTER_VAR) {
+            config.cluster = match cluster.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(Error::config(
+                        REDIS_CLUSTER_VAR,
+                        cluster,
+                        "1, true, yes or on when RATE_LIMITED_REDIS_URL names Redis Cluster \
+                         nodes (one or more, comma-separated); 0, false, no or off (the \
+                         default) for one Redis server",
+                    ))
+                }
+            };
+        }
         Ok(config)
     }
 }
@@ -257,6 +296,7 @@ impl fmt::Debug for RedisConfig {
             .field("fallback_share", &self.fallback_share)
             .field("timeout", &self.timeout)
             .field("lease", &self.lease)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -292,6 +332,7 @@ mod tests {
             (REDIS_FALLBACK_SHARE_VAR, "0.5"),
             (REDIS_TIMEOUT_MS_VAR, "250"),
             (REDIS_LEASE_MS_VAR, "2_000"),
+            (REDIS_CLUSTER_VAR, "Yes"),
         ])
         .unwrap();
         let expected = RedisConfig::new("redis://127.0.0.1:1/0")
@@ -299,7 +340,8 @@ mod tests {
             .on_failure(OnFailure::Closed)
             .fallback_share(0.5)
             .timeout(Duration::from_millis(250))
-            .lease(Duration::from_secs(2));
+            .lease(Duration::from_secs(2))
+            .cluster(true);
         assert_eq!(config, expected);
         // The builder round-trips through the same parser.
         let again = RedisConfig::from_lookup(expected.url.clone(), &|n| expected.var(n)).unwrap();
@@ -315,6 +357,7 @@ mod tests {
             (REDIS_FALLBACK_SHARE_VAR, "1.5", "at most 1"),
             (REDIS_TIMEOUT_MS_VAR, "0", "from 1 to 60000"),
             (REDIS_LEASE_MS_VAR, "fast", "milliseconds"),
+            (REDIS_CLUSTER_VAR, "cluster", "Redis Cluster nodes"),
         ] {
             let err = read(&[(var, bad)]).unwrap_err().to_string();
             assert!(
@@ -328,5 +371,8 @@ mod tests {
     fn debug_redacts_the_password() {
         let text = format!("{:?}", RedisConfig::new("redis://:hunter2@cache:6379"));
         assert!(!text.contains("hunter2"), "{text}");
+        let seeds = RedisConfig::new("redis://:hunter2@a:7000,redis://:hunter3@b:7001");
+        let text = format!("{:?}", seeds.cluster(true));
+        assert!(!text.contains("hunter"), "{text}");
     }
 }

@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
-use redis::{Client, IntoConnectionInfo, Script};
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, Script};
 use tokio::time::Instant;
 
-use crate::config::{redact_url, REDIS_URL_VAR};
+use crate::config::{redact_url, split_urls, REDIS_URL_VAR};
 use crate::units::error::Error;
 
 use super::config::RedisConfig;
@@ -26,7 +28,9 @@ use crate::sync::Locked;
 /// Reserve, adjust, hold, tighten and renew: one script, so every family's keys change
 /// atomically on the server's clock. `Script` sends EVALSHA and reloads the script when the
 /// server answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH).
-static FAMILY_SCRIPT: Lazy<Script> = Lazy::new(|| Script::new(include_str!("family.lua")));
+static FAMILY_SCRIPT: Lazy<Script> = Lazy::new(|| Script::new(FAMILY_LUA));
+/// The script's text, sent with EVAL to a cluster node that does not have it yet.
+const FAMILY_LUA: &str = include_str!("family.lua");
 
 /// While the breaker is open, one caller per interval tries Redis again.
 pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
@@ -86,11 +90,130 @@ struct Failure {
 }
 
 pub(crate) struct Store {
-    connection: ConnectionManager,
+    connection: Connection,
     timeout: Duration,
     breaker: Mutex<Breaker>,
     /// For messages: the URL without its password.
     url: String,
+}
+
+/// One Redis server, or the nodes of a Redis Cluster.
+enum Connection {
+    /// One reconnecting multiplexed connection.
+    Single(ConnectionManager),
+    /// The nodes of a Redis Cluster (`RATE_LIMITED_REDIS_CLUSTER`).
+    Cluster(Box<Cluster>),
+}
+
+/// A Redis Cluster: the family's keys share one hash tag, so each call goes to the one node
+/// that serves its slot, followed through MOVED and ASK redirections.
+struct Cluster {
+    /// Retries what the cluster answers while it reshapes (a redirection, TRYAGAIN, a node
+    /// loading or down) and a dropped or silent connection, within the call's timeout: for
+    /// calls that may run twice.
+    retrying: LazyCluster,
+    /// Retries nothing: a call that must not run twice goes here, and [`Cluster::script`]
+    /// sends it again only after an answer that says it did not run.
+    single_shot: LazyCluster,
+}
+
+/// A cluster connection made by the first call that needs it: a process starts while the
+/// cluster is down, and a call that could not connect leaves the next one to try again.
+struct LazyCluster {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl LazyCluster {
+    fn new(seeds: &[ConnectionInfo], timeout: Duration, retries: u32) -> redis::RedisResult<Self> {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let client = ClusterClientBuilder::new(seeds.to_vec())
+            // Small script calls stall behind Nagle's algorithm otherwise.
+            .tcp_settings(TcpSettings::default().set_nodelay(true))
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .retries(retries)
+            // The defaults wait 1.3 s or more before a retry (TRYAGAIN, CLUSTERDOWN, LOADING),
+            // far past our timeout: a few milliseconds, growing up to the timeout.
+            .min_retry_wait(1)
+            .max_retry_wait(timeout_ms.max(2))
+            .build()?;
+        Ok(LazyCluster {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn get(&self) -> redis::RedisResult<ClusterConnection> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+impl Cluster {
+    /// Runs the script on the node that serves the family's slot.
+    async fn script(&self, call: &Call) -> redis::RedisResult<Vec<i64>> {
+        if !call.once {
+            return evaluate(&mut self.retrying.get().await?, call).await;
+        }
+        // The cluster client sends a command again after a dropped connection or a response
+        // timeout, when it may have run: not this one. Redirections and a reshaping cluster
+        // say it did not run, and a slot migration (ASK) ends within milliseconds.
+        let mut connection = self.single_shot.get().await?;
+        loop {
+            match evaluate(&mut connection, call).await {
+                Err(e) if did_not_run(&e) => {
+                    if e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::Moved) {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+/// EVALSHA, then EVAL where the node does not have the script (NOSCRIPT: a node new to the
+/// slot, restarted or flushed), which loads it on that node. `Script::invoke_async` would
+/// load it with SCRIPT LOAD on every node instead, which fails while any node is down.
+async fn evaluate(connection: &mut ClusterConnection, call: &Call) -> redis::RedisResult<Vec<i64>> {
+    let command = |name: &str, script: &str| {
+        let mut command = redis::cmd(name);
+        command.arg(script).arg(call.keys.len());
+        for key in &call.keys {
+            command.arg(&**key);
+        }
+        for arg in &call.args {
+            command.arg(arg);
+        }
+        command
+    };
+    let evalsha = command("EVALSHA", FAMILY_SCRIPT.get_hash());
+    match evalsha.query_async(connection).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            command("EVAL", FAMILY_LUA).query_async(connection).await
+        }
+        answer => answer,
+    }
+}
+
+/// Whether a cluster's `error` says the command never ran: sent again, it runs at most once.
+fn did_not_run(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::ClusterConnectionNotFound
+            | ErrorKind::Server(
+                ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::BusyLoading
+            )
+    )
 }
 
 #[derive(Default)]
@@ -103,6 +226,20 @@ struct Breaker {
 impl Store {
     /// Prepares the connection without making it: a process starts while Redis is down.
     pub(crate) fn connect(config: &RedisConfig) -> Result<Store, Error> {
+        let connection = if config.is_cluster() {
+            Connection::Cluster(Box::new(Self::cluster(config)?))
+        } else {
+            Connection::Single(Self::single(config)?)
+        };
+        Ok(Store {
+            connection,
+            timeout: config.call_timeout(),
+            breaker: Mutex::new(Breaker::default()),
+            url: redact_url(config.url()),
+        })
+    }
+
+    fn single(config: &RedisConfig) -> Result<ConnectionManager, Error> {
         let bad_url = |e: redis::RedisError| {
             Error::config(
                 REDIS_URL_VAR,
@@ -110,6 +247,13 @@ impl Store {
                 format!("a Redis URL the client accepts ({e})"),
             )
         };
+        if split_urls(config.url()).len() > 1 {
+            return Err(Error::config(
+                REDIS_URL_VAR,
+                redact_url(config.url()),
+                "one Redis URL (a list of Redis Cluster nodes needs RATE_LIMITED_REDIS_CLUSTER=true)",
+            ));
+        }
         let info = config
             .url()
             .into_connection_info()
@@ -125,13 +269,42 @@ impl Store {
             .set_max_delay(config.call_timeout())
             .set_connection_timeout(Some(config.call_timeout()))
             .set_response_timeout(Some(config.call_timeout()));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, manager).map_err(bad_url)?;
-        Ok(Store {
-            connection,
-            timeout: config.call_timeout(),
-            breaker: Mutex::new(Breaker::default()),
-            url: redact_url(config.url()),
+        ConnectionManager::new_lazy_with_config(client, manager).map_err(bad_url)
+    }
+
+    /// The client finds every node from any seed that answers.
+    fn cluster(config: &RedisConfig) -> Result<Cluster, Error> {
+        let bad_url = |e: redis::RedisError| {
+            Error::config(
+                REDIS_URL_VAR,
+                redact_url(config.url()),
+                format!(
+                    "one or more Redis Cluster node URLs, comma-separated, that the client \
+                     accepts ({e})"
+                ),
+            )
+        };
+        let seeds = split_urls(config.url())
+            .into_iter()
+            .map(IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(bad_url)?;
+        // Cluster nodes know each other by host and port: a socket path names no node.
+        if seeds
+            .iter()
+            .any(|seed| matches!(seed.addr(), redis::ConnectionAddr::Unix(_)))
+        {
+            return Err(Error::config(
+                REDIS_URL_VAR,
+                redact_url(config.url()),
+                "Redis Cluster node URLs with a host and port (redis:// or rediss://), \
+                 comma-separated; not a unix socket",
+            ));
+        }
+        let timeout = config.call_timeout();
+        Ok(Cluster {
+            retrying: LazyCluster::new(&seeds, timeout, 16).map_err(bad_url)?,
+            single_shot: LazyCluster::new(&seeds, timeout, 0).map_err(bad_url)?,
         })
     }
 
@@ -187,9 +360,17 @@ impl Store {
         if !self.may_call() {
             return Err(Unavailable::Open);
         }
-        let mut connection = self.connection.clone();
-        let answer =
-            tokio::time::timeout(self.timeout, pipeline.query_async::<T>(&mut connection)).await;
+        let work = async {
+            match &self.connection {
+                Connection::Single(manager) => pipeline.query_async(&mut manager.clone()).await,
+                Connection::Cluster(cluster) => {
+                    pipeline
+                        .query_async(&mut cluster.retrying.get().await?)
+                        .await
+                }
+            }
+        };
+        let answer = tokio::time::timeout(self.timeout, work).await;
         let reply = self.describe(answer);
         self.outcome(reply)
     }
@@ -243,19 +424,22 @@ impl Store {
         &self,
         call: &Call,
     ) -> Result<redis::RedisResult<Vec<i64>>, tokio::time::error::Elapsed> {
-        let mut invocation = FAMILY_SCRIPT.prepare_invoke();
-        for key in &call.keys {
-            invocation.key(&**key);
-        }
-        for arg in &call.args {
-            invocation.arg(arg);
-        }
-        let mut connection = self.connection.clone();
-        tokio::time::timeout(
-            self.timeout,
-            invocation.invoke_async::<Vec<i64>>(&mut connection),
-        )
-        .await
+        let work = async {
+            match &self.connection {
+                Connection::Single(manager) => {
+                    let mut invocation = FAMILY_SCRIPT.prepare_invoke();
+                    for key in &call.keys {
+                        invocation.key(&**key);
+                    }
+                    for arg in &call.args {
+                        invocation.arg(arg);
+                    }
+                    invocation.invoke_async(&mut manager.clone()).await
+                }
+                Connection::Cluster(cluster) => cluster.script(call).await,
+            }
+        };
+        tokio::time::timeout(self.timeout, work).await
     }
 
     /// Closed: yes. Open: only the first caller after each probe interval.

@@ -24,8 +24,9 @@
 //! **Redis 5.0 or later** is required: the script reads the server's `TIME` before it writes,
 //! which Redis replicates as the script's effects, the default from 5.0 (Redis 3.2 and 4.0
 //! would need `redis.replicate_commands()`). Nothing else in the script needs more than 3.0.2
-//! (`ZADD .. XX`). The keys of a family share one hash tag, as Redis Cluster requires, but the
-//! client is not a cluster client.
+//! (`ZADD .. XX`). The keys of a family share one hash tag, as Redis Cluster requires; with
+//! `RATE_LIMITED_REDIS_CLUSTER` (or `RedisConfig::cluster`) the client is a cluster client
+//! that follows the family's slot from node to node (see `connection.rs`).
 
 use crate::config::Settings;
 use crate::limiter::Limiter;
@@ -68,8 +69,8 @@ mod learned;
 #[cfg(feature = "redis")]
 pub use config::{
     OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
-    DEFAULT_REDIS_TIMEOUT, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR, REDIS_ON_FAILURE_VAR,
-    REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
+    DEFAULT_REDIS_TIMEOUT, REDIS_CLUSTER_VAR, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR,
+    REDIS_ON_FAILURE_VAR, REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
 };
 #[cfg(feature = "redis")]
 pub(crate) use family::SharedFamily;
