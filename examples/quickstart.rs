@@ -28,7 +28,7 @@ mod common;
 
 const MODEL: &str = "gpt-4o-mini";
 /// gpt-4o-mini at tier-1 is 500 RPM and 200,000 TPM; the mock keeps the RPM and halves the
-/// TPM, so 300 calls (about 140,000 tokens as the server charges them) take about 50 s.
+/// TPM, so 300 calls (about 160,000 tokens as the server charges them) take about 50 s.
 const MOCK_LIMITS: MockLimits = MockLimits::new(500, 100_000);
 
 /// The annotated call: the prompt is estimated from the JSON request (messages, with the chat
