@@ -6,7 +6,8 @@
 //!     --requests 10000 --prompt-tokens 1200 --max-tokens 300 [--plot tokens.svg]
 //! ```
 //!
-//! Options (all optional): `--model` (gpt-4o), `--tier` (tier-1), `--requests` (1000),
+//! Options (all optional; `--help` lists them): `--model` (gpt-4o), `--tier` (tier-1),
+//! `--requests` (1000),
 //! `--prompt-tokens` N, or MIN..MAX for a uniform spread (1000), `--prompt-spread` SIGMA for a
 //! log-normal spread around `--prompt-tokens` (off), `--max-tokens` (256), `--n` (1),
 //! `--completion-share` (0.5), `--concurrency` (16), `--latency` seconds (2), `--deadline`
@@ -23,21 +24,35 @@ use ratelimited::config::{LimitFamily, Provider};
 use ratelimited::planner::{lowest_tier_meeting, Minute, Plan, Planner, PromptTokens, Workload};
 use ratelimited::{limiter::Dimension, tiers};
 
-/// The options and the value each takes, for parsing and for the usage line.
-const OPTIONS: [&str; 12] = [
-    "model",
-    "tier",
-    "requests",
-    "prompt-tokens",
-    "prompt-spread",
-    "max-tokens",
-    "n",
-    "completion-share",
-    "concurrency",
-    "latency",
-    "deadline",
-    "plot",
+/// The options, with the value each takes (and its unit), for parsing and for the usage.
+const OPTIONS: [(&str, &str); 12] = [
+    ("model", "NAME"),
+    ("tier", "TIER"),
+    ("requests", "COUNT"),
+    ("prompt-tokens", "TOKENS|MIN..MAX"),
+    ("prompt-spread", "SIGMA"),
+    ("max-tokens", "TOKENS"),
+    ("n", "COUNT"),
+    ("completion-share", "FRACTION"),
+    ("concurrency", "WORKERS"),
+    ("latency", "SECONDS"),
+    ("deadline", "MINUTES"),
+    ("plot", "FILE.svg"),
 ];
+
+const DEFAULTS: &str = "defaults: --model gpt-4o --tier tier-1 --requests 1000 --prompt-tokens \
+    1000 --max-tokens 256 --n 1 --completion-share 0.5 --concurrency 16 --latency 2; \
+    --prompt-spread (a log-normal spread around --prompt-tokens), --deadline (also print the \
+    lowest tier that meets it) and --plot are off";
+
+fn usage() -> String {
+    format!(
+        "usage: cargo run --example plan --features planner -- {}\n{DEFAULTS}",
+        OPTIONS
+            .map(|(name, value)| format!("[--{name} {value}]"))
+            .join(" ")
+    )
+}
 
 struct Args {
     model: String,
@@ -48,14 +63,15 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!("{}", usage());
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            eprintln!(
-                "usage: cargo run --example plan --features planner -- {}",
-                OPTIONS.map(|o| format!("[--{o} VALUE]")).join(" ")
-            );
+            eprintln!("{}", usage());
             ExitCode::FAILURE
         }
     }
@@ -81,11 +97,11 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(flag) = raw.next() {
         let name = flag
             .strip_prefix("--")
-            .filter(|name| OPTIONS.contains(name))
+            .filter(|name| OPTIONS.iter().any(|(option, _)| option == name))
             .ok_or_else(|| {
                 format!(
-                    "unknown argument `{flag}`: expected one of --{}",
-                    OPTIONS.join(", --")
+                    "unknown argument `{flag}`: expected one of --{} (or --help)",
+                    OPTIONS.map(|(name, _)| name).join(", --")
                 )
             })?
             .to_owned();
@@ -167,6 +183,14 @@ fn print_plan(args: &Args, plan: &Plan) {
     println!("{:<22} {}", "makespan", clock(plan.makespan));
     println!("{:<22} {:.1}", "achieved RPM", plan.achieved_rpm());
     println!("{:<22} {:.0}", "achieved TPM", plan.achieved_tpm());
+    if let Some((dimension, capacity)) = plan.tokens_per_minute_limit() {
+        if dimension == Dimension::TokensPerMinute && plan.achieved_tpm() > capacity as f64 {
+            println!(
+                "  above the {capacity} limit: the bucket starts full, so a run admits a whole \
+                 minute's tokens at once on top of the refill"
+            );
+        }
+    }
     println!("{:<22} {}", "binding", plan.binding());
     for (binding, time) in &plan.time_bound_by {
         let share = time.as_secs_f64() / plan.makespan.as_secs_f64().max(f64::MIN_POSITIVE);
@@ -257,7 +281,8 @@ fn plot(plan: &Plan, path: &str) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let capacity = limit.map(|(_, capacity)| capacity);
     let peak = admitted.iter().copied().max().unwrap_or(0);
-    let top = peak.max(capacity.unwrap_or(0)).max(1) as f64 * 1.1;
+    // Room above the limit for the legend: at the limit the admitted line lies on it.
+    let top = peak.max(capacity.unwrap_or(0)).max(1) as f64 * 1.35;
     let minutes = (admitted.len() as f64).max(1.0);
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -291,15 +316,18 @@ fn plot(plan: &Plan, path: &str) -> Result<(), Box<dyn std::error::Error>> {
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
     if let Some((dimension, capacity)) = limit {
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 [(0.0, capacity as f64), (minutes, capacity as f64)],
-                &RED,
+                8,
+                6,
+                RED.stroke_width(2),
             ))?
             .label(format!("{} limit", dimension.env_suffix()))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
     }
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;

@@ -6,8 +6,8 @@
 //!
 //! By default it starts the bundled OpenAI-compatible mock server on 127.0.0.1 (real HTTP, real
 //! token buckets, real 429s and `x-ratelimit-*` headers) with gpt-4o-mini tier-1 limits scaled
-//! down so the run takes about half a minute, fires 300 annotated calls at once through
-//! `reqwest`, and reports what happened.
+//! down so the run takes under a minute (about 50 s), fires 300 annotated calls at once
+//! through `reqwest`, and reports what happened.
 //!
 //! With `OPENAI_BASE_URL` (and `OPENAI_API_KEY`) set, the same calls go to that endpoint
 //! instead, with limits from the tier tables and `RATE_LIMITED_*` variables as usual.
@@ -28,7 +28,7 @@ mod common;
 
 const MODEL: &str = "gpt-4o-mini";
 /// gpt-4o-mini at tier-1 is 500 RPM and 200,000 TPM; the mock keeps the RPM and halves the
-/// TPM so 300 calls take about half a minute.
+/// TPM, so 300 calls (about 160,000 tokens as the server charges them) take about 50 s.
 const MOCK_LIMITS: MockLimits = MockLimits::new(500, 100_000);
 
 /// The annotated call: the prompt is estimated from the JSON request (messages, with the chat
@@ -71,12 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     // Keep the server alive for the whole run.
-    let (server, base_url, limits_note) = match base_url {
-        Some(url) => (
-            None,
-            url.trim_end_matches('/').to_owned(),
-            "from the tier tables and RATE_LIMITED_* variables".to_owned(),
-        ),
+    let (server, base_url, target) = match base_url {
+        Some(url) => {
+            let url = url.trim_end_matches('/').to_owned();
+            let target =
+                format!("{url} (limits from the tier tables and RATE_LIMITED_* variables)");
+            (None, url, target)
+        }
         None => {
             // The limiter must know the mock's limits: set them unless the user already did.
             for (var, value) in [
@@ -95,11 +96,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .completion_with(|max| max * (20 + (max * 7 + 13) % 81) / 100);
             let server = MockServer::serve(provider).await?;
             let url = server.base_url();
-            let note = format!(
-                "mock server at {url}: {} RPM, {} TPM",
+            let target = format!(
+                "the bundled mock server at {url}, which allows {} requests and {} tokens per \
+                 minute (the limiter is given the same limits)",
                 MOCK_LIMITS.rpm, MOCK_LIMITS.tpm
             );
-            (Some(server), url, note)
+            (Some(server), url, target)
         }
     };
     let http = reqwest::Client::builder()
@@ -111,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("OPENAI_API_KEY").ok(),
     ));
 
-    println!("{calls} calls to {MODEL}; limits {limits_note}");
+    println!("{calls} calls to {MODEL} at once, sent to {target}");
     let bar = ProgressBar::new(calls).with_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} calls  {msg}")?
             .progress_chars("=> "),
@@ -191,11 +193,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             family.max_wait.as_secs_f64()
         );
         if let Some(ratio) = family.estimate_ratio() {
+            // Not an error: OpenAI's limiter charges a prompt by its characters (about 4 per
+            // token), which on these short words is more than the tokens it bills, and the
+            // limiter reserves what the server charges.
             println!(
-                "estimate      prompts reserved at {:.1} % of what the server reported ({} vs \
-                 {} tokens; OpenAI's limiter charges by characters)",
-                100.0 * ratio,
+                "estimate      prompts reserved as OpenAI charges them, by characters: {} \
+                 tokens, {:.1} % of the {} prompt tokens the responses report",
                 family.estimated_input_tokens,
+                100.0 * ratio,
                 family.reported_input_tokens
             );
         }
@@ -221,7 +226,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::env::var("RATE_LIMITED_HEADROOM").unwrap_or_else(|_| "0.9".into()),
         );
         match server.provider().check_within_limits() {
-            Ok(()) => println!("server check  every admission fit the server's buckets"),
+            Ok(()) if rate_limited == 0 => {
+                println!("server check  every request fit the server's buckets, none was refused")
+            }
+            Ok(()) => println!(
+                "server check  the server admitted only what its buckets allowed and refused \
+                 {rate_limited} requests with a 429"
+            ),
             Err(violation) => println!("server check  VIOLATION: {violation}"),
         }
     }

@@ -1,5 +1,43 @@
 //! Keep LLM API calls inside their provider's rate limits, at the function that makes them.
 //!
+//! ```
+//! use ratelimited::{rate_limited, CallError};
+//! use serde_json::{json, Value};
+//!
+//! #[rate_limited(model = "gpt-4o-mini")] // tier from RATE_LIMITED_TIER, default tier-1
+//! async fn summarize(text: &str) -> Result<Value, CallError> {
+//!     // Send the request here (with reqwest: the README's "Your first function"); the
+//!     // answer's `usage` settles what the call reserved.
+//!     # let _ = text;
+//!     Ok(json!({ "usage": { "prompt_tokens": 12, "completion_tokens": 30 } }))
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), CallError> {
+//! # let _registry = ratelimited::testing::fresh_registry();
+//! let answer = summarize("a long text").await?; // waits its turn, retries 429s
+//! # assert_eq!(answer["usage"]["completion_tokens"], 30);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ```toml
+//! [dependencies]
+//! ratelimited = { version = "0.1", features = ["reqwest"] }
+//! ```
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `reqwest` | [`Classify`] for `reqwest::Error` (reqwest 0.13), `CallError: From<reqwest::Error>`, `integrations::reqwest::error_for_status` |
+//! | `async-openai` | estimates, output budgets, usage and [`Classify`] for async-openai 0.43's chat and embedding types |
+//! | `redis` | limits shared by every process pointed at one Redis (`RATE_LIMITED_REDIS_URL`, `redis`) |
+//! | `mock-server` | `testing::MockServer`: the mock provider over real HTTP on loopback |
+//! | `planner` | `planner`: capacity plans in virtual time (turns on tokio's `test-util`) |
+//!
+//! The function returns `Result<T, E>` with `E: From<Error> + Classify + Debug` (the ready-made
+//! [`CallError`] is one) and `T: ReportUsage` (`serde_json::Value` with a `usage` object is
+//! one). Every argument counts as prompt text unless skipped (`skip(url)`). The attribute's page,
+//! [`rate_limited`], says what the function must look like and what each key does.
+//!
 //! `#[rate_limited(model = ...)]` on an async function that calls OpenAI, Azure OpenAI,
 //! Anthropic, Gemini or any OpenAI-compatible endpoint makes every call, from anywhere in the
 //! process:

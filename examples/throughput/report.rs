@@ -67,7 +67,16 @@ pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[R
     for row in rows {
         let mut line = format!("{} server check: ", row.strategy.tag());
         match &row.check {
-            Ok(()) => line.push_str("every admission fit the server's buckets"),
+            // The server admits only what fits its buckets and answers 429 to the rest: the
+            // check says the server held, the 429s say what the client cost it.
+            Ok(()) if row.rate_limited == 0 => {
+                line.push_str("every request fit the server's buckets, none was refused")
+            }
+            Ok(()) => line.push_str(&format!(
+                "the server admitted only what its buckets allowed and refused {} requests with \
+                 a 429",
+                row.rate_limited
+            )),
             Err(violation) => line.push_str(&format!("VIOLATION: {violation}")),
         }
         if let Some(at) = row.first_admission {

@@ -79,6 +79,7 @@ impl Args {
         let mut priority = Slot::new("priority");
         let mut krate = Slot::new("crate");
         let mut stream = Slot::new("stream");
+        let mut misspelled_model = false;
 
         for pair in pairs {
             let key = pair.key.to_string();
@@ -94,14 +95,20 @@ impl Args {
                 "priority" => priority.set(&pair, priority_expr(&pair)),
                 "crate" => krate.set(&pair, crate_path(&pair)),
                 "stream" => stream.set(&pair, stream_flag(&pair)),
-                _ => Err(unknown_key(&pair.key)),
+                _ => {
+                    // `modle = ..` is the misspelled `model`: its error says so, and a
+                    // "missing `model`" beside it would only repeat it.
+                    let suggestion = suggest_key(&key);
+                    misspelled_model |= suggestion == Some("model");
+                    Err(unknown_key(&pair.key, suggestion))
+                }
             };
             if let Err(error) = result {
                 errors.push(error);
             }
         }
 
-        if !model.seen {
+        if !model.seen && !misspelled_model {
             errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
@@ -274,12 +281,16 @@ fn key_list() -> String {
         .join(", ")
 }
 
-fn unknown_key(key: &Ident) -> syn::Error {
+/// The known key `name` is probably a misspelling of, if any.
+fn suggest_key(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .copied()
+        .filter(|k| is_close(k, name))
+        .min_by_key(|k| strsim::levenshtein(k, name))
+}
+
+fn unknown_key(key: &Ident, suggestion: Option<&str>) -> syn::Error {
     let name = key.to_string();
-    let suggestion = KEYS
-        .iter()
-        .filter(|k| is_close(k, &name))
-        .min_by_key(|k| strsim::levenshtein(k, &name));
     let message = match suggestion {
         Some(known) => format!(
             "unknown argument `{name}`, did you mean `{known}`? expected one of {}",

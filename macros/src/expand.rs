@@ -44,16 +44,14 @@
 //!                 }
 //!             }
 //!             .await;
-//!             match __rl_call.finish(__rl_attempt, &__rl_result).await {   // spanned at the return type
+//!             match __rl_call.finish(__rl_attempt, <Result<Resp, ApiError> as Outcome>::as_result(&__rl_result)).await {
 //!                 Ok(Next::Return) => return __rl_result,
 //!                 Ok(Next::Retry) => {}
 //!                 Err(__rl_err) => break '__rl_limited __rl_err,
 //!             }
 //!         }
 //!     };
-//!     Result::<<Result<Resp, ApiError> as Outcome>::Ok, <.. as Outcome>::Err>::Err(
-//!         __private::into_error(__rl_error),
-//!     )
+//!     <Result<Resp, ApiError> as Outcome>::from_err(__private::into_error(__rl_error))
 //! }
 //! ```
 //!
@@ -155,9 +153,11 @@ pub(crate) fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
         quote!(#error),
         (first, last),
     );
-    let limiter_error = quote! {
-        ::core::result::Result::<#ok_type, #err_type>::Err(#into_error)
-    };
+    // The one place a limiter error becomes the function's error, through `Outcome` rather
+    // than `Result::Err`: a return type that is not a `Result` is reported as such at the
+    // return type, not also as a type mismatch at the attribute.
+    let from_err = located_at(quote!(<#ret as #private_mod::Outcome>::from_err), first);
+    let limiter_error = quote!(#from_err(#into_error));
 
     for attr in &mut func.attrs {
         // Inner attributes of the body (`#![allow(..)]`) apply to the whole function.
@@ -283,8 +283,10 @@ fn settle_whole(
     // Unmet bounds of `finish` (`ReportUsage` on the success type, `Classify` on the error
     // type) are reported once, at the return type: with every token at the return type's
     // first one, rustc reports them once for the call and its `.await` alike.
+    // The result goes through `Outcome` as at the function's tail, with the same spans: a
+    // return type that is not a `Result` fails both the same way, and rustc reports it once.
     let finish = located_at(
-        quote!(#call.finish(#attempt, &#result).await),
+        quote!(#call.finish(#attempt, <#ret as #private_mod::Outcome>::as_result(&#result)).await),
         span_range(ret).0,
     );
     let retry = if retrying {

@@ -301,11 +301,29 @@ pub trait Outcome {
     type Ok;
     /// The error type.
     type Err;
+
+    /// The result the runtime settles. Going through this trait (not a `&Result` parameter)
+    /// makes a return type that is not a `Result` one error, at the return type.
+    fn as_result(&self) -> &Result<Self::Ok, Self::Err>;
+
+    /// The function's value for a limiter failure (converted by [`into_error`]).
+    fn from_err(error: Self::Err) -> Self;
 }
 
+// Not recommended: a return type that is not a `Result` gets the message above, without a
+// note pointing at this impl inside the library.
+#[diagnostic::do_not_recommend]
 impl<T, E> Outcome for Result<T, E> {
     type Ok = T;
     type Err = E;
+
+    fn as_result(&self) -> &Result<T, E> {
+        self
+    }
+
+    fn from_err(error: E) -> Self {
+        Err(error)
+    }
 }
 
 /// An argument the call can run again with.

@@ -104,6 +104,22 @@ fn unknown_key_suggests_a_close_one() {
 }
 
 #[test]
+fn a_misspelled_model_is_one_error_not_also_a_missing_one() {
+    assert_eq!(
+        errors(quote!(modle = "gpt-4o-mini")),
+        [format!(
+            "unknown argument `modle`, did you mean `model`? expected one of {}",
+            "`model`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, `retries`, \
+             `stream`, `priority`, `crate`"
+        )]
+    );
+    // With `model` given as well, the misspelling is still reported, and nothing else.
+    assert_eq!(errors(quote!(modle = "a", model = "b")).len(), 1);
+    // A misspelling of another key does not stand in for the missing `model`.
+    assert_eq!(errors(quote!(tiers = "tier-1")).len(), 2);
+}
+
+#[test]
 fn duplicate_key() {
     assert_eq!(
         errors(quote!(model = "a", tier = "tier-1", tier = "tier-2")),

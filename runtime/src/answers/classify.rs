@@ -170,6 +170,7 @@ impl Classify for Error {
             | Error::RetriesExhausted { .. }
             | Error::Config { .. }
             | Error::UnknownModel { .. }
+            | Error::UnknownProvider { .. }
             | Error::CircuitOpen { .. }
             | Error::BudgetExhausted { .. } => Verdict::Fatal,
             #[allow(unreachable_patterns)]

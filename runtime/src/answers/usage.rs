@@ -34,8 +34,13 @@ use crate::units::cost::Usage;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not report the tokens the call used",
     label = "the limiter cannot read usage from this type",
-    note = "implement `ratelimited::ReportUsage` for it: return `Some(Usage::new(input_tokens, \
-            output_tokens))` from its usage fields, or `None` to keep the estimate"
+    note = "return the parsed body instead: `serde_json::Value` (`response.json().await?`) or \
+            `ratelimited::http::WithHeaders<serde_json::Value>` (the body and the response's \
+            rate-limit headers) report their usage",
+    note = "for a type of your own crate, implement `ratelimited::ReportUsage`: return \
+            `Some(Usage::new(input_tokens, output_tokens))` from its usage fields, or `None` to \
+            keep the estimate (another crate's type, such as `reqwest::Response`, cannot have \
+            the impl: wrap it or return its parsed body)"
 )]
 pub trait ReportUsage {
     /// The tokens the call really used, if this value knows.

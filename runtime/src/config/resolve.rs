@@ -96,8 +96,8 @@ impl ModelProfile {
 ///   headroom from `settings`.
 ///
 /// # Errors
-/// - [`Error::Config`] for an unknown, uninferable or contradicted provider, a malformed tier
-///   or limit;
+/// - [`Error::UnknownProvider`] when no provider is given and the model name does not say;
+/// - [`Error::Config`] for an unknown or contradicted provider, a malformed tier or limit;
 /// - [`Error::UnknownModel`] if the family has no built-in entry at that tier and no variable
 ///   defines it; its hint names the variables to set.
 pub fn resolve(
@@ -127,17 +127,9 @@ pub fn resolve(
             given_provider
         }
         (None, Some(prefixed)) => prefixed,
-        (None, None) => Provider::infer(name).ok_or_else(|| {
-            Error::config(
-                "provider",
-                "",
-                format!(
-                    "one of openai, azure, anthropic, gemini: it could not be inferred from the \
-                     model `{model}` ({}); pass provider = \"openai\" for an \
-                     OpenAI-compatible endpoint",
-                    Provider::RECOGNIZED_NAMES
-                ),
-            )
+        (None, None) => Provider::infer(name).ok_or_else(|| Error::UnknownProvider {
+            model: model.to_owned(),
+            recognized: Provider::RECOGNIZED_NAMES.to_owned(),
         })?,
     };
     let tier = resolve_tier(provider, tier, lookup)?;

@@ -10,7 +10,7 @@ use crate::answers::http::HttpError;
 #[cfg(doc)]
 use super::{MockProvider, Rejection, RejectionKind};
 
-/// A failure the mock injects instead of serving a request (see [`MockProvider::fault`]).
+/// A failure the mock injects instead of serving a request (see [`MockProvider::fault`](crate::testing::MockProvider::fault)).
 ///
 /// Faults are checked in the order they were added, before the buckets; the first active one
 /// answers the request. Fault responses never touch the buckets and are not admissions.

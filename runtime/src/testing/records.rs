@@ -54,7 +54,7 @@ pub struct Rejection {
     pub retry_after: Option<Duration>,
 }
 
-/// Counters over everything a [`MockProvider`] answered.
+/// Counters over everything a [`MockProvider`](crate::testing::MockProvider) answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MockStats {

@@ -12,7 +12,7 @@ use super::MockProvider;
 #[cfg(doc)]
 use crate::config::DEFAULT_MAX_TOKENS;
 
-/// One request to [`MockProvider::chat`].
+/// One request to [`MockProvider::chat`](crate::testing::MockProvider::chat).
 ///
 /// ```
 /// use ratelimited_runtime::testing::MockRequest;

@@ -40,6 +40,19 @@ pub enum Error {
         expected: String,
     },
 
+    /// No provider was given for the model and its name does not say which it is.
+    #[error(
+        "say which provider serves model `{model}`: add `provider = \"openai\"` to \
+         `#[rate_limited(..)]` for an OpenAI-compatible endpoint (or \"azure\", \"anthropic\", \
+         \"gemini\"), or prefix the model id (`openai/{model}`); as model names, {recognized}"
+    )]
+    UnknownProvider {
+        /// The model id as given.
+        model: String,
+        /// Which model names the provider is inferred from.
+        recognized: String,
+    },
+
     /// The model has no built-in limits and no env override defines them.
     #[error("no rate limits known for model `{model}` ({provider}, tier `{tier}`); set {hint}")]
     UnknownModel {

@@ -1,7 +1,7 @@
-//! A return type that is not a `Result`, and no return type at all.
-//!
-//! Characterization: besides the `Outcome` error, rustc also reports two type mismatches from
-//! the expansion; they go away once the runtime takes the `Result` through `Outcome`.
+//! A return type that is not a `Result`, and no return type at all: errors at the return type
+//! (or the name) that say to return a `Result`, none pointing into the library. rustc still
+//! reports the `Outcome` one twice (once from the call's result, once from the limiter's
+//! error path): the same message and span.
 use ratelimited::rate_limited;
 
 #[rate_limited(model = "gpt-4o-mini")]

@@ -167,12 +167,19 @@ fn provider_explicit_inferred_or_error() {
         "mistral",
         "openai, azure, anthropic, gemini",
     );
-    assert_config(
-        resolve("llama-3", None, None, &env(&[])),
-        "provider",
-        "",
-        "could not be inferred from the model `llama-3`",
+    // The fix leads: which key to add, then why it is needed.
+    let unknown = resolve("llama-3", None, None, &env(&[])).unwrap_err();
+    assert!(matches!(&unknown, Error::UnknownProvider { model, .. } if model == "llama-3"));
+    let message = unknown.to_string();
+    assert!(
+        message.starts_with(
+            "say which provider serves model `llama-3`: add `provider = \"openai\"` to \
+             `#[rate_limited(..)]`"
+        ),
+        "{message}"
     );
+    assert!(message.contains("`openai/llama-3`"), "{message}");
+    assert!(message.contains("gpt-*"), "{message}");
     assert_config(
         resolve(" ", None, None, &env(&[])),
         "model",
