@@ -35,6 +35,9 @@ async fn item5_a_tightening_lands_after_the_settles_sent_before_it() {
     let redis = RedisServer::start();
     let limiter = limiter(RedisConfig::new(redis.url()), "6000000");
     let key = format!("{TAG}:tpm");
+    // Loaded now, so that every script call below is one EVALSHA on the server.
+    let script = include_str!("../runtime/src/store/family.lua");
+    assert_eq!(redis.cli(&["SCRIPT", "LOAD", script]).trim().len(), 40);
     for round in 0..40 {
         let reservation = limiter.acquire(Cost::request(50_000, 0)).await.unwrap();
         let started = Instant::now();
@@ -87,4 +90,34 @@ async fn item8_the_fleet_count_fills_the_fallback_in_proportion() {
         limiter.acquire(Cost::request(300, 0)),
     );
     assert!(more.await.is_err(), "the fallback admitted over its share");
+}
+
+/// Item 8: the fallback is kept as full as Redis, at its share, by every admission: when
+/// Redis goes away the fallback starts where the fleet was, with no burst on top of it.
+#[tokio::test]
+async fn item8_the_fallback_starts_an_outage_as_full_as_redis_was() {
+    let mut redis = RedisServer::start();
+    let limiter = limiter(RedisConfig::new(redis.url()).fallback_share(0.25), "6000");
+    // The fleet has 5,400 of 6,000 in use.
+    limiter
+        .acquire(Cost::request(5_400, 0))
+        .await
+        .unwrap()
+        .keep();
+    redis.kill();
+    // The fallback (1,500 TPM) holds its share of that, 1,350: 500 more must wait ~14 s.
+    let more = tokio::time::timeout(
+        Duration::from_millis(300),
+        limiter.acquire(Cost::request(500, 0)),
+    );
+    assert!(
+        more.await.is_err(),
+        "the fallback admitted a burst on top of the fleet"
+    );
+    assert!(limiter.shared_store_down());
+    let within = tokio::time::timeout(
+        Duration::from_secs(2),
+        limiter.acquire(Cost::request(100, 0)),
+    );
+    assert!(within.await.is_ok(), "the fallback's share of what is left");
 }

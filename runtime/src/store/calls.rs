@@ -249,14 +249,19 @@ impl SharedFamily {
         call
     }
 
-    /// Charges `units` per bucket (spent where Redis did not see it) as use from now on; a
-    /// negative amount gives back. Never sent twice.
+    /// Charges `units` per bucket (spent where Redis did not see it) as use from now on, up to
+    /// a full bucket (a server never counts more than its limit in use); a negative amount
+    /// gives back. Never sent twice.
     pub(super) fn write_back_call(&self, quota: &Quota, units: &Units) -> Call {
         let per_bucket = |d| {
             let units = i128::from(units_of(units, d));
             (-units.min(0), units.max(0))
         };
-        let mut call = self.bucket_call(quota, "adjust", per_bucket, Tail::default());
+        let tail = Tail {
+            extra_us: 1,
+            ..Tail::default()
+        };
+        let mut call = self.bucket_call(quota, "adjust", per_bucket, tail);
         call.once = true;
         call
     }

@@ -29,6 +29,7 @@
 --          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
 --          one charge per bucket (batch and void only)
 --          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges; in
+--          `adjust` mode 1 for spend written back, which fills a bucket at most; in
 --          `renew` mode 1 to add leases the store lost; in `batch` mode the epoch the process
 --          saw last, 0 for none)
 --
@@ -304,9 +305,12 @@ elseif mode == 'adjust' then
     if gaps then delta = delta - gaps[i] end
     if delta ~= 0 then
       -- Refunds stop at "bucket full"; extra use goes in as debt. Under the limits it was
-      -- charged with, whatever the bucket's scale is now.
+      -- charged with, whatever the bucket's scale is now. Spend written back (extra_us = 1)
+      -- fills the bucket at most: a server never counts more than its limit in use.
       local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))
-      store(i, math.max(now, tat + delta), tagged)
+      local to_tat = math.max(now, tat + delta)
+      if extra > 0 and delta > 0 then to_tat = math.min(to_tat, math.max(tat, now + period)) end
+      store(i, to_tat, tagged)
     end
   end
   if lease_limit > 0 then

@@ -200,6 +200,7 @@ impl SharedFamily {
                     start_us: admission.start_us,
                     levels: std::mem::take(&mut admission.marks),
                 };
+                self.keep_fallback_in_step(&mark);
                 let nothing = Cost::default();
                 let recent = &self.inner.recent;
                 recent.record(&admission.quota, &nothing, &cost, Through::Redis);
@@ -268,6 +269,15 @@ impl SharedFamily {
 
     pub(super) fn current_quota(&self) -> Quota {
         self.inner.quota.locked().clone()
+    }
+
+    /// Keeps the fallback as full as Redis is, at its share: an outage then starts where the
+    /// fleet was (at the limit, the fallback admits at its share's rate, with no burst).
+    fn keep_fallback_in_step(&self, mark: &SharedMark) {
+        for &(dimension, level) in &mark.levels {
+            let share = (level as f64 * self.inner.share).ceil() as u64;
+            self.inner.fallback.tighten(dimension, share);
+        }
     }
 
     /// Redis did not take the reservation: the fallback does (recorded, to be written back to
