@@ -76,8 +76,9 @@ async fn item2_what_the_fallback_admitted_is_written_back() {
     redis.restart_saved();
     let on_fallback = until_shared_again(&a, 10).await;
     let elapsed = started.elapsed().as_secs_f64();
-    // Redis knew of 1,000; the fallback admitted 1,500 (and the polls), the last call 10.
-    let spent = 1_000.0 + 1_500.0 + on_fallback as f64 + 10.0;
+    // Redis knew of 1,000 and the last call's 10; the fallback admitted 1,500 (and the
+    // polls), written back for the fleet: over this process's share, half.
+    let spent = 1_000.0 + (1_500.0 + on_fallback as f64) / 0.5 + 10.0;
     let tpm = redis.units_in_use(&key("tpm"), 6_000, MINUTE);
     let refilled = 100.0 * (elapsed + 1.0);
     assert!(
@@ -92,13 +93,15 @@ async fn item2_what_the_fallback_admitted_is_written_back() {
 }
 
 /// Item 3: Redis flushed mid-run. The next batch finds a new epoch and charges nothing; the
-/// process writes back its recent spend first, then is admitted on top of it.
+/// process writes back its recent spend first (for the fleet: over its share), then is
+/// admitted on top of it. What is written back fills a bucket at most.
 #[tokio::test]
 async fn item3_a_flushed_store_gets_the_recent_spend_back() {
     let redis = RedisServer::start();
     let vars = [("RATE_LIMITED_RECOVERY_MODEL_TPM", "6000")];
-    let a = limiter(RedisConfig::new(redis.url()), &vars);
-    let b = limiter(RedisConfig::new(redis.url()), &vars);
+    // Two processes, each half of the fleet.
+    let a = limiter(RedisConfig::new(redis.url()).fallback_share(0.5), &vars);
+    let b = limiter(RedisConfig::new(redis.url()).fallback_share(0.5), &vars);
     a.acquire(Cost::request(2_000, 0)).await.unwrap().keep();
     // Settled: what is written back is what it used.
     b.acquire(Cost::request(2_500, 0))
@@ -107,14 +110,21 @@ async fn item3_a_flushed_store_gets_the_recent_spend_back() {
         .settle(ratelimited::Usage::new(1_500, 0));
     let started = Instant::now();
     assert_eq!(redis.cli(&["FLUSHALL"]).trim(), "OK");
+    // A writes back 2 × 2,000 and is admitted (4,100 in use); B's 2 × 1,500 fills the
+    // bucket (6,000), and B's 100 go on top, when they fit.
     a.acquire(Cost::request(100, 0)).await.unwrap().keep();
+    let after_a = redis.units_in_use(&key("tpm"), 6_000, MINUTE);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        after_a >= 4_100.0 - 100.0 * (elapsed + 0.5) && after_a <= 4_101.0,
+        "TPM in use {after_a:.0} after A's write-back"
+    );
     b.acquire(Cost::request(100, 0)).await.unwrap().keep();
     let elapsed = started.elapsed().as_secs_f64();
-    let spent = 2_000.0 + 1_500.0 + 200.0;
     let tpm = redis.units_in_use(&key("tpm"), 6_000, MINUTE);
     assert!(
-        tpm >= spent - 100.0 * (elapsed + 1.0) && tpm <= spent + 1.0,
-        "TPM in use {tpm:.0} after the flush, spent {spent:.0}"
+        tpm >= 6_000.0 - 100.0 * (elapsed + 0.5) && tpm <= 6_101.0,
+        "TPM in use {tpm:.0} after B's, a full bucket and B's 100"
     );
     assert!(!a.shared_store_down() && !b.shared_store_down());
 }
@@ -184,4 +194,45 @@ async fn item3_the_hold_is_restored() {
     assert!(ttl > 25_000, "the hold's rest, not a new one: {ttl} ms");
     assert!(!waiter.is_finished(), "admitted through the hold");
     waiter.abort();
+}
+
+/// Item 2: waiters queued on the fallback (a twentieth of the limit here: one request every
+/// 2 s) while Redis was down go back to Redis as soon as it answers, instead of draining the
+/// fallback's queue at its rate.
+#[tokio::test]
+async fn item2_waiters_on_the_fallback_go_back_to_redis_when_it_answers() {
+    let mut redis = RedisServer::start();
+    let a = limiter(
+        RedisConfig::new(redis.url()).fallback_share(0.05),
+        &[("RATE_LIMITED_RECOVERY_MODEL_RPM", "600")],
+    );
+    // Redis has 590 of 600 requests in use; the fallback (30 a minute) its share, 29.5.
+    let most = Cost {
+        requests: 590,
+        ..Cost::default()
+    };
+    a.acquire(most).await.unwrap().keep();
+    redis.save_and_kill();
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let a = a.clone();
+            tokio::spawn(async move { a.acquire(Cost::request(1, 0)).await.unwrap() })
+        })
+        .collect();
+    eventually("the breaker to open", || a.shared_store_down()).await;
+    redis.restart_saved();
+    let started = Instant::now();
+    for waiter in waiters {
+        let reservation = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("still queued on the fallback")
+            .unwrap();
+        reservation.keep();
+    }
+    // Through Redis (10 a second), not the fallback's queue (one every 2 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -251,7 +251,9 @@ impl SharedFamily {
 
     /// Charges `units` per bucket (spent where Redis did not see it) as use from now on, up to
     /// a full bucket (a server never counts more than its limit in use); a negative amount
-    /// gives back. Never sent twice.
+    /// gives back. A charge may be sent again after a dropped connection (counted twice, it
+    /// only fills the bucket sooner: it is the first call after an outage, and must not wait
+    /// another probe interval for the reconnection); a refund never is.
     pub(super) fn write_back_call(&self, quota: &Quota, units: &Units) -> Call {
         let per_bucket = |d| {
             let units = i128::from(units_of(units, d));
@@ -262,7 +264,7 @@ impl SharedFamily {
             ..Tail::default()
         };
         let mut call = self.bucket_call(quota, "adjust", per_bucket, tail);
-        call.once = true;
+        call.once = units.iter().any(|&u| u < 0);
         call
     }
 

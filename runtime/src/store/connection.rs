@@ -93,6 +93,8 @@ pub(crate) struct Store {
     connection: Connection,
     timeout: Duration,
     breaker: Mutex<Breaker>,
+    /// Told when Redis answers again after it failed.
+    back: tokio::sync::Notify,
     /// For messages: the URL without its password.
     url: String,
 }
@@ -235,6 +237,7 @@ impl Store {
             connection,
             timeout: config.call_timeout(),
             breaker: Mutex::new(Breaker::default()),
+            back: tokio::sync::Notify::new(),
             url: redact_url(config.url()),
         })
     }
@@ -456,9 +459,16 @@ impl Store {
         true
     }
 
+    /// Resolves when Redis answers again after a failure: created before checking
+    /// [`is_down`](Store::is_down), it misses no return.
+    pub(crate) fn back(&self) -> tokio::sync::futures::Notified<'_> {
+        self.back.notified()
+    }
+
     fn answered(&self) {
         let mut breaker = self.breaker.locked();
         if let Some(since) = breaker.open_since.take() {
+            self.back.notify_waiters();
             breaker.next_probe = None;
             tracing::warn!(
                 url = %self.url,

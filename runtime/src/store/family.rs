@@ -220,7 +220,12 @@ impl SharedFamily {
                 requested: dimension.charge(&cost),
                 capacity,
             }),
-            Outcome::Unavailable(why) => self.unavailable(limiter, why, cost, priority).await,
+            Outcome::Unavailable(why) => match self.unavailable(limiter, why, cost, priority).await
+            {
+                Some(reservation) => reservation,
+                // Redis answers again: queue there again.
+                None => Box::pin(self.reserve(limiter, cost, priority)).await,
+            },
         }
     }
 
@@ -281,17 +286,38 @@ impl SharedFamily {
     }
 
     /// Redis did not take the reservation: the fallback does (recorded, to be written back to
-    /// Redis when it answers), or the call fails, as configured.
+    /// Redis when it answers), or the call fails, as configured. A waiter queued on the
+    /// fallback because Redis is down goes back to Redis when it answers again (`None`): the
+    /// fallback's rate is a share of the limit, and its queue may be long.
     async fn unavailable(
         &self,
         limiter: &Limiter,
         why: Unavailable,
         cost: Cost,
         priority: Priority,
-    ) -> Result<Reservation, Error> {
+    ) -> Option<Result<Reservation, Error>> {
         match self.inner.on_failure {
             OnFailure::Local => {
-                let reservation = self.inner.fallback.acquire_with(cost, priority).await?;
+                let back = self.store().back();
+                tokio::pin!(back);
+                back.as_mut().enable();
+                let down = !matches!(why, Unavailable::Rejected(_));
+                if down && !self.is_down() {
+                    return None;
+                }
+                let acquire = self.inner.fallback.acquire_with(cost, priority);
+                let reservation = if down {
+                    tokio::select! {
+                        reservation = acquire => reservation,
+                        () = back => return None,
+                    }
+                } else {
+                    acquire.await
+                };
+                let reservation = match reservation {
+                    Ok(reservation) => reservation,
+                    Err(e) => return Some(Err(e)),
+                };
                 let quota = self.current_quota();
                 let recent = Arc::clone(&self.inner.recent);
                 recent.record(&quota, &Cost::default(), &cost, Through::Fallback);
@@ -300,14 +326,14 @@ impl SharedFamily {
                     quota,
                     reservation,
                 };
-                Ok(limiter.shared_reservation(cost, Box::new(held)))
+                Some(Ok(limiter.shared_reservation(cost, Box::new(held))))
             }
-            OnFailure::Closed => Err(Error::BackendUnavailable {
+            OnFailure::Closed => Some(Err(Error::BackendUnavailable {
                 message: format!(
                     "{}; RATE_LIMITED_REDIS_ON_FAILURE=closed fails calls until it answers",
                     why.message()
                 ),
-            }),
+            })),
         }
     }
 

@@ -10,12 +10,19 @@
 //!   sender then writes back the recent spend, adds its live leases again and restores its
 //!   hold, and sends the batch again. A renewal that finds the new epoch does the same.
 //!
+//! Each process knows only its own spend, and the first to write back is admitted again before
+//! the others have: so each writes back its spend scaled to the fleet by the fallback share
+//! (configured as this process's part of the fleet), and the script fills a bucket at most.
+//! After an outage or a reset the fleet goes on at the limit's rate, with no burst on top of
+//! what the provider still counts; at worst it gives up one window's burst.
+//!
 //! What no process can write back: a fleet that starts against a provider still counting an
 //! earlier minute, and the spend of a process that sends nothing after the reset until its
 //! next call.
 
 use super::connection::Unavailable;
 use super::family::SharedFamily;
+use super::recent::Units;
 use crate::sync::Locked;
 
 impl SharedFamily {
@@ -37,7 +44,7 @@ impl SharedFamily {
         if units.iter().all(|&u| u == 0) {
             return true;
         }
-        let call = self.write_back_call(&quota, &units);
+        let call = self.write_back_call(&quota, &self.fleet_wide(&units));
         match self.store().run(&call).await {
             Ok(_) => {
                 tracing::info!(
@@ -56,6 +63,19 @@ impl SharedFamily {
         }
     }
 
+    /// This process's spend `units`, scaled to the fleet by the fallback share (a refund is
+    /// given back as it is).
+    fn fleet_wide(&self, units: &Units) -> Units {
+        let share = self.inner.share;
+        units.map(|u| {
+            if u > 0 {
+                (u as f64 / share).ceil() as i64
+            } else {
+                u
+            }
+        })
+    }
+
     /// The store lost its state: writes back everything this process spent within each
     /// bucket's window, adds its live leases again and restores its hold.
     pub(super) async fn recover_reset(&self) {
@@ -68,10 +88,8 @@ impl SharedFamily {
              this process's recent spend and running requests"
         );
         if units.iter().any(|&u| u != 0) {
-            let _ = self
-                .store()
-                .run(&self.write_back_call(&quota, &units))
-                .await;
+            let call = self.write_back_call(&quota, &self.fleet_wide(&units));
+            let _ = self.store().run(&call).await;
         }
         let live: Vec<(String, u32)> = self
             .inner
