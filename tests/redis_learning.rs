@@ -23,6 +23,8 @@ enum Server {
     ChargesMore,
     /// No rate-limit headers.
     Silent,
+    /// The configured 6,000 TPM.
+    FullTier,
 }
 
 #[rate_limited(
@@ -42,6 +44,10 @@ async fn ask(server: Server) -> Result<WithHeaders<Value>, CallError> {
             ("x-ratelimit-remaining-tokens", "4800"),
         ],
         Server::Silent => Vec::new(),
+        Server::FullTier => vec![
+            ("x-ratelimit-limit-tokens", "6000"),
+            ("x-ratelimit-remaining-tokens", "5000"),
+        ],
     };
     Ok(WithHeaders {
         body: json!({"usage": {"prompt_tokens": 1_000, "completion_tokens": 0}}),
@@ -124,4 +130,37 @@ async fn what_is_shared_expires_and_carries_the_prefix() {
         let ttl: i64 = redis.cli(&["PTTL", key]).trim().parse().unwrap();
         assert!(ttl > 0, "{key} has no expiry ({ttl})");
     }
+}
+
+/// Issue 18, item 11: a limit shared in Redis below what a process's own server reports (a
+/// stale value, or another application's, within the accepted range) is adopted at first, and
+/// corrected by that process: it follows its own server and shares what it reports.
+#[tokio::test]
+async fn a_process_whose_server_reports_a_higher_limit_corrects_the_shared_one() {
+    let redis = RedisServer::start();
+    // Shared before this process starts: 3,000 for the family.
+    let limits = "ratelimited:{openai:learning-model:tier-1}:limits";
+    assert_eq!(redis.cli(&["HSET", limits, "TPM", "3000"]).trim(), "1");
+    assert_eq!(redis.cli(&["PEXPIRE", limits, "60000"]).trim(), "1");
+    let a = fresh_registry_with_env(env(&redis));
+    let family = a
+        .registry()
+        .limiter_with(MODEL, Some("openai"), None)
+        .unwrap();
+    // The first call reads what is shared.
+    ask(Server::Silent).await.unwrap();
+    eventually("the shared 3,000 adopted", || {
+        family.limiter.quota().limit(Dimension::TokensPerMinute) == Some(3_000)
+    })
+    .await;
+    ask(Server::FullTier).await.unwrap();
+    eventually(
+        "the shared limit corrected to what the server reports",
+        || redis.cli(&["HGET", limits, "TPM"]).trim() == "6000",
+    )
+    .await;
+    assert_eq!(
+        family.limiter.quota().limit(Dimension::TokensPerMinute),
+        Some(6_000)
+    );
 }
