@@ -79,11 +79,41 @@ pub(super) struct Inner {
     settled: Notify,
 }
 
-/// The settles on their way to Redis, by sequence number.
+/// The settles on their way to Redis, by sequence number: those from `first` on, each with
+/// whether it is done (settles end out of order); and how many tightenings wait for them.
 #[derive(Default)]
 struct Settles {
-    next: u64,
-    on_the_way: std::collections::BTreeSet<u64>,
+    first: u64,
+    done: std::collections::VecDeque<bool>,
+    waiting: usize,
+}
+
+impl Settles {
+    /// A new settle's number.
+    fn start(&mut self) -> u64 {
+        self.done.push_back(false);
+        self.first + self.done.len() as u64 - 1
+    }
+
+    /// Settle `number` is done; whether a tightening waits.
+    fn finish(&mut self, number: u64) -> bool {
+        if let Some(done) = number
+            .checked_sub(self.first)
+            .and_then(|i| self.done.get_mut(usize::try_from(i).ok()?))
+        {
+            *done = true;
+        }
+        while self.done.front() == Some(&true) {
+            self.done.pop_front();
+            self.first += 1;
+        }
+        self.waiting > 0
+    }
+
+    /// The number the next settle gets.
+    fn next(&self) -> u64 {
+        self.first + self.done.len() as u64
+    }
 }
 
 /// The sender's reservation scheduled ahead, if any.
@@ -348,25 +378,20 @@ impl SharedFamily {
             });
             return;
         }
-        let number = {
-            let mut settles = self.inner.settles.locked();
-            let number = settles.next;
-            settles.next += 1;
-            settles.on_the_way.insert(number);
-            number
-        };
+        let number = self.inner.settles.locked().start();
         /// Done (or dropped with its runtime): no tightening waits for it.
         struct Done(SharedFamily, u64);
         impl Drop for Done {
             fn drop(&mut self) {
-                self.0.inner.settles.locked().on_the_way.remove(&self.1);
-                self.0.inner.settled.notify_waiters();
+                let waiting = self.0.inner.settles.locked().finish(self.1);
+                if waiting {
+                    self.0.inner.settled.notify_waiters();
+                }
             }
         }
-        let done = Done(self.clone(), number);
         super::spawn_detached(async move {
-            let _done = done;
-            let _ = family.inner.store.run(&call).await;
+            let done = Done(family, number);
+            let _ = done.0.inner.store.run(&call).await;
         });
     }
 
@@ -375,13 +400,27 @@ impl SharedFamily {
     /// headers includes what those settles correct, so a tightening to it must land after
     /// them, or their refunds would take it back below the server's count.
     async fn after_settles(&self, before: u64) {
+        /// Counted while it waits, so that finishing settles wake it.
+        struct Waiting<'a>(&'a Mutex<Settles>);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.locked().waiting -= 1;
+            }
+        }
+        let mut waiting = None;
         loop {
             let settled = self.inner.settled.notified();
             tokio::pin!(settled);
             settled.as_mut().enable();
-            let pending = self.inner.settles.locked().on_the_way.first().copied();
-            if pending.is_none_or(|first| first >= before) {
-                return;
+            {
+                let mut settles = self.inner.settles.locked();
+                if settles.first >= before {
+                    return;
+                }
+                if waiting.is_none() {
+                    settles.waiting += 1;
+                    waiting = Some(Waiting(&self.inner.settles));
+                }
             }
             settled.await;
         }
@@ -390,7 +429,7 @@ impl SharedFamily {
     /// The number of the next settle: [`after_settles`](Self::after_settles) with it waits
     /// for every settle sent until now.
     fn settles_sent(&self) -> u64 {
-        self.inner.settles.locked().next
+        self.inner.settles.locked().next()
     }
 
     /// Nobody in any process is admitted for `duration` (a 429's retry-after). A zero hold
