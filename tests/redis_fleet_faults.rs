@@ -183,6 +183,20 @@ enum Fault {
     StallOneProcess(usize),
 }
 
+impl Fault {
+    fn name(self) -> String {
+        match self {
+            Fault::KillAndRestartEmpty(n) => {
+                format!("redis-server killed ({n} requests, ~10 s), restarted empty")
+            }
+            Fault::FlushAll => "`FLUSHALL` mid-run".to_owned(),
+            Fault::StallOneProcess(n) => {
+                format!("one process's connection held ({n} requests) past the timeout")
+            }
+        }
+    }
+}
+
 /// What one run measured.
 struct Run {
     fault: Fault,
@@ -368,8 +382,8 @@ async fn four_processes_through_redis_faults_get_no_429() {
     println!("|---|---|---|---|---|---|---|");
     for run in &runs {
         println!(
-            "| {:?} | {} | {} | {} | {:.1} s | {:.1} s | {:.2}x |",
-            run.fault,
+            "| {} | {} | {} | {} | {:.1} s | {:.1} s | {:.2}x |",
+            run.fault.name(),
             run.served,
             run.fallback,
             run.rejected,
