@@ -186,3 +186,31 @@ async fn item10_a_batch_sent_twice_is_charged_once() {
     assert_eq!(redis.zcard(&key("leases")), 1);
     reservation.keep();
 }
+
+/// Item 10: the same without concurrency slots (nothing in the store tells that the batch ran
+/// but the record of each process's last batch): charged once.
+#[tokio::test]
+async fn item10_a_batch_without_slots_sent_twice_is_charged_once() {
+    let redis = RedisServer::start();
+    let limiter = limiter(
+        RedisConfig::new(redis.url()).timeout(PATIENT),
+        &[("RATE_LIMITED_FAULTS_MODEL_TPM", "6000")],
+    );
+    load_the_script(&redis).await;
+    let mut monitor = redis.monitor();
+    let reservation = limiter.acquire(Cost::request(1_000, 0)).await.unwrap();
+    let batch = monitor.next("EVALSHA", "batch");
+    let args: Vec<&str> = batch.iter().map(String::as_str).collect();
+    let first = redis.units_in_use(&key("tpm"), 6_000, MINUTE);
+    let again = redis.cli(&args);
+    assert!(
+        !again.trim().is_empty(),
+        "no answer to the batch sent again"
+    );
+    let used = redis.units_in_use(&key("tpm"), 6_000, MINUTE);
+    assert!(
+        used > 990.0 && used <= first,
+        "{used} tokens in use after the batch ran twice"
+    );
+    reservation.keep();
+}

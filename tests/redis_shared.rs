@@ -93,7 +93,7 @@ async fn every_key_has_the_prefix_one_hash_tag_and_a_ttl() {
     a.acquire(Cost::request(3_000, 0)).await.unwrap().keep();
     a.hold_for(Duration::from_secs(2));
     redis_support::eventually("the hold to reach Redis", || {
-        redis.cli(&["--scan"]).lines().count() == 3
+        redis.cli(&["--scan"]).lines().count() == 4
     })
     .await;
     let keys = redis.cli(&["--scan"]);
@@ -104,14 +104,18 @@ async fn every_key_has_the_prefix_one_hash_tag_and_a_ttl() {
         [
             "app-7:{openai:shared-model:tier-1}:epoch",
             "app-7:{openai:shared-model:tier-1}:hold",
+            "app-7:{openai:shared-model:tier-1}:ran",
             "app-7:{openai:shared-model:tier-1}:tpm"
         ]
     );
     for key in keys {
         let ttl: i64 = redis.cli(&["PTTL", key]).trim().parse().unwrap();
-        // The epoch outlives the longest window (a day); the others their own state.
+        // The epoch outlives the longest window (a day); the batches run are kept as long as
+        // a batch may be sent again; the others as long as their own state.
         let most = if key.ends_with(":epoch") {
             2 * 86_400_000
+        } else if key.ends_with(":ran") {
+            120_000
         } else {
             30_000
         };

@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(registry.limiters().len(), 2);
         assert!(matches!(
             registry.limiter("my-model"),
-            Err(Error::Config { variable, .. }) if variable == "provider"
+            Err(Error::UnknownProvider { model, .. }) if model == "my-model"
         ));
     }
 

@@ -77,9 +77,8 @@ pub(crate) struct Call {
     pub(crate) args: Vec<String>,
     /// Must not run twice (a settle's signed adjustment): never sent again after a failure
     /// that may have reached the server. The others may: holds and tightenings only raise,
-    /// renewals and limit changes set, voids are idempotent, and a batch sent again admits
-    /// none of its requests twice (one holding slots is answered from its leases; one without
-    /// is charged again, which wastes room but never exceeds a limit).
+    /// renewals and limit changes set, voids are idempotent, and a batch sent again is
+    /// answered from the record of its process's last batch, charging nothing more.
     pub(crate) once: bool,
 }
 

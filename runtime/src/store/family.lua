@@ -13,7 +13,10 @@
 --          or renewal that finds it missing. A process that saw another epoch before knows the
 --          store lost its state (a restart without persistence, a failover to a lagging
 --          replica, eviction, FLUSHALL) and writes back its recent spend and live leases.
--- KEYS[6..] one GCRA bucket per dimension: its theoretical arrival time in µs, "tat", or after
+-- KEYS[6]  the batches run (a hash: process -> "batch_id reply.."): each process's last batch
+--          and its reply, so that the same batch sent again (a retry after a lost reply) is
+--          answered as the first time and charges nothing more
+-- KEYS[7..] one GCRA bucket per dimension: its theoretical arrival time in µs, "tat", or after
 --          a limit change "tat@capacity/period_us", the scale it is written at. A value at
 --          another scale than a call's is rescaled on reading, so the units in use stay what
 --          they were; a tagged value stays tagged (at the scale of its last writer) until its
@@ -58,9 +61,10 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local mode = ARGV[1]
-local HOLD, LEASES, AHEAD, VOIDED, EPOCH = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local HOLD, LEASES, AHEAD, VOIDED, EPOCH, RAN = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+  KEYS[6]
 -- The buckets' keys come after the fixed ones.
-local B = 5
+local B = 6
 local n = #KEYS - B
 local at = 2 + 4 * n
 local lease_limit = tonumber(ARGV[at])
@@ -197,6 +201,16 @@ if mode == 'batch' then
   if values[4] and string.find(values[4], ' ' .. batch_id .. ' ', 1, true) then
     return {now, 0}
   end
+  -- Run before (its reply was lost): answered as then.
+  local process = string.match(batch_id, '^(.*)%-b%d+$') or batch_id
+  local ran = redis.call('HGET', RAN, process)
+  if ran and string.sub(ran, 1, #batch_id + 1) == batch_id .. ' ' then
+    local reply = {}
+    for v in string.gmatch(string.sub(ran, #batch_id + 2), '[^ ]+') do
+      reply[#reply + 1] = tonumber(v)
+    end
+    return reply
+  end
   local out = {now, epoch(values[5])}
   -- Sent by a process that saw another epoch: the store lost its state since. Nothing is
   -- charged until that process has written back what it knows (then it sends again).
@@ -287,6 +301,11 @@ if mode == 'batch' then
     end
   end
   for i = 1, n do store(i, tat[i], tagged[i]) end
+  -- Integers as text, exactly (tostring keeps 14 digits).
+  local text = {batch_id}
+  for k = 1, #out do text[#text + 1] = string.format('%d', out[k]) end
+  redis.call('HSET', RAN, process, table.concat(text, ' '))
+  redis.call('PEXPIRE', RAN, VOIDED_TTL_MS)
   return out
 elseif mode == 'adjust' then
   -- A reservation given back whole before its start also gives back its push.

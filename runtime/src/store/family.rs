@@ -24,8 +24,8 @@ use super::recent::{FallbackHeld, Recent, Through};
 use crate::sync::Locked;
 
 /// The keys every call names before the buckets': hold, leases, scheduled ahead, batches
-/// voided, epoch (see `family.lua`).
-pub(super) const FIXED_KEYS: usize = 5;
+/// voided, epoch, batches run (see `family.lua`).
+pub(super) const FIXED_KEYS: usize = 6;
 
 /// The shared state of one family: cheap to clone.
 #[derive(Clone)]
@@ -147,7 +147,7 @@ impl SharedFamily {
             clean(family),
             clean(tier)
         );
-        let names = ["hold", "leases", "ahead", "voided", "epoch"].map(str::to_owned);
+        let names = ["hold", "leases", "ahead", "voided", "epoch", "ran"].map(str::to_owned);
         let buckets = BUCKETS.map(|d| d.env_suffix().to_lowercase());
         let keys = names.into_iter().chain(buckets);
         Ok(SharedFamily {
