@@ -19,7 +19,15 @@
 //! batch that timed out is voided once Redis answers again: it never runs after that, and each
 //! of its requests that holds concurrency slots or a place ahead gives them back (and its
 //! charge, when failing closed; through the fallback its request went out, and the charge
-//! counts it).
+//! counts it). A batch sent again is answered from the record of its process's last batch.
+//!
+//! What Redis does not know reaches it before more is admitted there (see `recovery.rs`):
+//! what the fallback admitted while Redis was away (recorded in `recent.rs`), and, when Redis
+//! comes back without its state (a new epoch), the recent spend, the live leases and the 429
+//! hold. The fallback is kept as full as Redis at its share, so an outage starts with no burst,
+//! and its waiters go back to Redis when it answers. Each admission carries its marks (the
+//! buckets' units in use just after its charge), against which the server's count in the
+//! answer is read, after the settles sent before it.
 //!
 //! **Redis 5.0 or later** is required: the script reads the server's `TIME` before it writes,
 //! which Redis replicates as the script's effects, the default from 5.0 (Redis 3.2 and 4.0
