@@ -18,13 +18,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 const PATIENT: Duration = Duration::from_secs(2);
 
 fn limiter(config: RedisConfig, vars: &[(&str, &str)]) -> Limiter {
-    let mut vars = vars.to_vec();
-    vars.push(("RATE_LIMITED_HEADROOM", "1"));
-    config
-        .registry_with_env(vars)
-        .limiter_with(MODEL, Some("openai"), None)
-        .unwrap()
-        .limiter
+    redis_support::shared_limiter(config, MODEL, vars)
 }
 
 fn key(suffix: &str) -> String {

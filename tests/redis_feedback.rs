@@ -31,6 +31,16 @@ async fn ask(
         .map_err(CallError::from)
 }
 
+/// A registry sharing GPT's limits (1,000 RPM, 60,000 TPM, headroom 1) through `redis`.
+fn shared_registry(redis: &RedisServer) -> ratelimited::testing::ScopeGuard {
+    fresh_registry_with_env([
+        ("RATE_LIMITED_GPT_4O_MINI_RPM", "1000".to_owned()),
+        ("RATE_LIMITED_GPT_4O_MINI_TPM", "60000".to_owned()),
+        ("RATE_LIMITED_HEADROOM", "1".to_owned()),
+        ("RATE_LIMITED_REDIS_URL", redis.url()),
+    ])
+}
+
 fn correction() -> f64 {
     Registry::current()
         .limiter(GPT)
@@ -45,12 +55,7 @@ fn correction() -> f64 {
 #[tokio::test]
 async fn item7_a_shared_family_follows_an_exact_server_whatever_the_latency() {
     let redis = RedisServer::start();
-    let _registry = fresh_registry_with_env([
-        ("RATE_LIMITED_GPT_4O_MINI_RPM", "1000".to_owned()),
-        ("RATE_LIMITED_GPT_4O_MINI_TPM", "60000".to_owned()),
-        ("RATE_LIMITED_HEADROOM", "1".to_owned()),
-        ("RATE_LIMITED_REDIS_URL", redis.url()),
-    ]);
+    let _registry = shared_registry(&redis);
     let server = ExactServer::openai(Style::OpenAi, 1_000, 60_000).timing(
         Duration::from_millis(5),
         Duration::from_millis(500),
@@ -84,12 +89,7 @@ async fn item7_a_shared_family_follows_an_exact_server_whatever_the_latency() {
 #[tokio::test]
 async fn item7_a_server_that_counts_a_fifth_more_is_still_followed() {
     let redis = RedisServer::start();
-    let _registry = fresh_registry_with_env([
-        ("RATE_LIMITED_GPT_4O_MINI_RPM", "1000".to_owned()),
-        ("RATE_LIMITED_GPT_4O_MINI_TPM", "60000".to_owned()),
-        ("RATE_LIMITED_HEADROOM", "1".to_owned()),
-        ("RATE_LIMITED_REDIS_URL", redis.url()),
-    ]);
+    let _registry = shared_registry(&redis);
     let server = ExactServer::openai(Style::OpenAi, 1_000, 60_000)
         .timing(
             Duration::from_millis(5),

@@ -11,10 +11,8 @@
 //! workers (`--exact worker_process`). The faults are triggered by the referee's own count of
 //! what it admitted, never by a timer.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ratelimited::limiter::Cost;
 use ratelimited::redis::RedisConfig;
@@ -23,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 mod redis_support;
-use redis_support::RedisServer;
+use redis_support::{epoch_us, wait_for_go, RedisServer, Workers};
 
 const WORKER: &str = "RATELIMITED_FLEET_FAULT_WORKER";
 const MODEL: &str = "fleet-faults";
@@ -33,16 +31,6 @@ const CAPACITY: f64 = 1_080.0;
 const RATE: f64 = 18.0;
 /// Each of the four workers' part of the burst.
 const BURST_SHARE: usize = 270;
-
-fn epoch_us() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros(),
-    )
-    .unwrap()
-}
 
 fn registry(url: String) -> ratelimited::Registry {
     RedisConfig::new(url).registry_with_env([
@@ -71,10 +59,7 @@ async fn worker_process() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     println!("READY");
-    // The parent writes the start once every worker is ready.
-    while std::fs::read_to_string(&go).map_or(true, |text| text.trim().is_empty()) {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    wait_for_go(&go).await;
     // This worker's part of the burst (a quarter of the bucket) in one reservation, sent at
     // once: each worker then runs at a quarter of the rate, and none can finish early.
     let burst = requests.min(BURST_SHARE);
@@ -99,16 +84,7 @@ async fn worker_process() {
                         Some(limiter.acquire(Cost::request(5, 1)).await.unwrap())
                     };
                     let at = epoch_us();
-                    let response = client
-                        .post(format!("{mock}/chat/completions"))
-                        .json(&serde_json::json!({
-                            "model": MODEL,
-                            "messages": [{"role": "user", "content": "hi"}],
-                            "max_tokens": 1
-                        }))
-                        .send()
-                        .await
-                        .unwrap();
+                    let response = chat(&client, &mock).await;
                     // And whether the fallback admitted it (0) or not (1).
                     let shared = reservation
                         .as_ref()
@@ -127,6 +103,20 @@ async fn worker_process() {
             println!("{line}");
         }
     }
+}
+
+/// One small chat completion sent to the mock at `base`.
+async fn chat(client: &reqwest::Client, base: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/chat/completions"))
+        .json(&serde_json::json!({
+            "model": MODEL,
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 1
+        }))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A TCP proxy on loopback in front of a unix-socket Redis that holds every byte while
@@ -229,16 +219,7 @@ async fn run(fault: Fault, per_worker: usize) -> Run {
     // The mock builds its tokenizer on the first request: not during the run.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let warm_up = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = warm_up
-        .post(format!("{}/chat/completions", server.base_url()))
-        .json(&serde_json::json!({
-            "model": MODEL,
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 1
-        }))
-        .send()
-        .await
-        .unwrap();
+    let response = chat(&warm_up, &server.base_url()).await;
     assert_eq!(response.status(), 200);
     // The referee starts over after the warm-up: a full bucket, as the limiter's.
     let server = {
@@ -254,62 +235,19 @@ async fn run(fault: Fault, per_worker: usize) -> Run {
         std::process::id(),
         fault
     ));
-    std::fs::write(&go, "").unwrap();
-    let mut children: Vec<_> = (0..4)
+    let specs = (0..4)
         .map(|worker| {
             let url = match (fault, worker) {
                 (Fault::StallOneProcess(_), 0) => proxy.clone(),
                 _ => redis.url(),
             };
-            let spec = format!("{url} {} {} {per_worker}", server.base_url(), go.display());
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "worker_process",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER, spec)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            format!("{url} {} {} {per_worker}", server.base_url(), go.display())
         })
         .collect();
-    let mut readers: Vec<_> = children
-        .iter_mut()
-        .map(|child| BufReader::new(child.stdout.take().unwrap()))
-        .collect();
-    for reader in &mut readers {
-        let mut line = String::new();
-        while !line.contains("READY") {
-            line.clear();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "a worker exited early"
-            );
-        }
-    }
+    let workers = Workers::start("worker_process", WORKER, go, specs);
     let start = epoch_us();
-    std::fs::write(&go, start.to_string()).unwrap();
-    let outputs: Vec<_> = children
-        .into_iter()
-        .zip(readers)
-        .enumerate()
-        .map(|(worker, (child, mut reader))| {
-            tokio::task::spawn_blocking(move || {
-                let mut stdout = String::new();
-                reader.read_to_string(&mut stdout).unwrap();
-                let output = child.wait_with_output().unwrap();
-                assert!(
-                    output.status.success(),
-                    "worker {worker} failed: {stdout}{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                stdout
-            })
-        })
-        .collect();
+    workers.go(start);
+    let outputs = workers.outputs();
 
     // The fault, a second of the limit after the burst, while every worker has work left.
     let at = CAPACITY as usize + RATE as usize;
@@ -351,7 +289,6 @@ async fn run(fault: Fault, per_worker: usize) -> Run {
             done.push(at);
         }
     }
-    let _ = std::fs::remove_file(&go);
     let served = done.len();
     assert_eq!(
         server.provider().admissions().len(),

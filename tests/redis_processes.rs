@@ -2,32 +2,19 @@
 //! combined rate close to the limit, and every process served in a fair interleaving. The
 //! test binary re-runs itself as the workers (`--exact worker_process`).
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ratelimited::limiter::Cost;
 use ratelimited::redis::RedisConfig;
 use ratelimited::testing::{MockLimits, MockServer};
 
 mod redis_support;
-use redis_support::RedisServer;
+use redis_support::{epoch_us, wait_for_go, RedisServer, Workers};
 
 const WORKER: &str = "RATELIMITED_TEST_WORKER";
 /// 6,000 requests per minute at headroom 0.9: 90 per second once the burst is spent.
 const RPM: u64 = 6_000;
 const RUN: Duration = Duration::from_secs(3);
-
-fn epoch_us() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros(),
-    )
-    .unwrap()
-}
 
 fn registry(url: String) -> ratelimited::Registry {
     RedisConfig::new(url).registry_with_env([
@@ -59,15 +46,7 @@ async fn worker_process() {
     // Started processes wait for each other (a loaded machine starts them far apart): the
     // parent writes the shared deadline once every worker is ready.
     println!("READY");
-    let deadline = loop {
-        if let Some(deadline) = std::fs::read_to_string(&go)
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-        {
-            break deadline;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
+    let deadline = wait_for_go(&go).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (limiter, client, mock) = (limiter.clone(), client.clone(), mock.clone());
@@ -130,38 +109,8 @@ async fn four_processes_share_one_limit_without_a_429() {
     assert_eq!(response.status(), 200);
 
     let go = std::env::temp_dir().join(format!("ratelimited-go-{}", std::process::id()));
-    let _ = std::fs::remove_file(&go);
     let spec = format!("{} {} {}", redis.url(), server.base_url(), go.display());
-    let mut children: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "--exact",
-                    "worker_process",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
-                .env(WORKER, &spec)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut readers: Vec<_> = children
-        .iter_mut()
-        .map(|child| BufReader::new(child.stdout.take().unwrap()))
-        .collect();
-    for reader in &mut readers {
-        let mut line = String::new();
-        while !line.contains("READY") {
-            line.clear();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "a worker exited early"
-            );
-        }
-    }
+    let workers = Workers::start("worker_process", WORKER, go, vec![spec; 4]);
     // Spend the burst first, so the run measures the steady rate.
     let limiter = registry(redis.url())
         .limiter_with("four-way", Some("openai"), None)
@@ -172,36 +121,14 @@ async fn four_processes_share_one_limit_without_a_429() {
         ..Cost::default()
     };
     limiter.acquire(burst).await.unwrap().keep();
-    let deadline = epoch_us() + u64::try_from(RUN.as_micros()).unwrap();
-    std::fs::write(&go, deadline.to_string()).unwrap();
-
-    let outputs = Arc::new(Mutex::new(Vec::new()));
-    let waits: Vec<_> = children
-        .into_iter()
-        .zip(readers)
-        .enumerate()
-        .map(|(worker, (child, mut reader))| {
-            let outputs = outputs.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut stdout = String::new();
-                reader.read_to_string(&mut stdout).unwrap();
-                let output = child.wait_with_output().unwrap();
-                assert!(
-                    output.status.success(),
-                    "worker {worker} failed: {stdout}{}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-                outputs.lock().unwrap().push((worker, stdout));
-            })
-        })
-        .collect();
-    for wait in waits {
-        wait.await.unwrap();
+    workers.go(epoch_us() + u64::try_from(RUN.as_micros()).unwrap());
+    let mut outputs = Vec::new();
+    for (worker, output) in workers.outputs().into_iter().enumerate() {
+        outputs.push((worker, output.await.unwrap()));
     }
-    let _ = std::fs::remove_file(&go);
 
     let mut admitted: Vec<(u64, usize)> = Vec::new();
-    for (worker, output) in outputs.lock().unwrap().iter() {
+    for (worker, output) in &outputs {
         for line in output.lines() {
             assert!(!line.starts_with("STATUS"), "worker {worker}: {line}");
             if let Some(at) = line.strip_prefix("ADMITTED ") {

@@ -516,3 +516,115 @@ impl std::task::Wake for Woken {
         self.0.notify_one();
     }
 }
+
+/// Microseconds since the Unix epoch: the clock the worker processes of a test share.
+pub fn epoch_us() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+    )
+    .unwrap()
+}
+
+/// Worker processes: the test binary run again as `--exact <test>`, with `var` set to each
+/// worker's spec. Each prints `READY` once set up, waits for the start its parent writes to
+/// `go` (µs since the epoch), then works and prints its lines.
+pub struct Workers {
+    children: Vec<(Child, std::io::BufReader<std::process::ChildStdout>)>,
+    go: PathBuf,
+}
+
+impl Workers {
+    /// Starts one worker per spec and waits until every one is `READY`.
+    pub fn start(test: &str, var: &str, go: PathBuf, specs: Vec<String>) -> Workers {
+        use std::io::BufRead;
+        std::fs::write(&go, "").unwrap();
+        let mut children: Vec<_> = specs
+            .into_iter()
+            .map(|spec| {
+                let mut child = Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", test, "--nocapture", "--test-threads=1"])
+                    .env(var, spec)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+                (child, stdout)
+            })
+            .collect();
+        for (_, reader) in &mut children {
+            let mut line = String::new();
+            while !line.contains("READY") {
+                line.clear();
+                assert!(
+                    reader.read_line(&mut line).unwrap() > 0,
+                    "a worker exited early"
+                );
+            }
+        }
+        Workers { children, go }
+    }
+
+    /// Lets every worker go at `start`.
+    pub fn go(&self, start: u64) {
+        std::fs::write(&self.go, start.to_string()).unwrap();
+    }
+
+    /// Each worker's output once it exits, in order, on blocking threads; a worker that
+    /// failed fails the test with its output.
+    pub fn outputs(self) -> Vec<tokio::task::JoinHandle<String>> {
+        let go = self.go;
+        let outputs = self
+            .children
+            .into_iter()
+            .enumerate()
+            .map(|(worker, (child, mut reader))| {
+                let go = go.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut stdout = String::new();
+                    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+                    let output = child.wait_with_output().unwrap();
+                    let _ = std::fs::remove_file(&go);
+                    assert!(
+                        output.status.success(),
+                        "worker {worker} failed: {stdout}{}",
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                    stdout
+                })
+            })
+            .collect();
+        outputs
+    }
+}
+
+/// In a worker: waits until the parent writes the start to `go`, and returns it.
+pub async fn wait_for_go(go: &std::path::Path) -> u64 {
+    loop {
+        if let Some(start) = std::fs::read_to_string(go)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            return start;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The limiter of OpenAI model `model` (limits from `vars`, at headroom 1) on `config`.
+pub fn shared_limiter(
+    config: ratelimited::redis::RedisConfig,
+    model: &str,
+    vars: &[(&str, &str)],
+) -> ratelimited::Limiter {
+    let mut vars = vars.to_vec();
+    vars.push(("RATE_LIMITED_HEADROOM", "1"));
+    config
+        .registry_with_env(vars)
+        .limiter_with(model, Some("openai"), None)
+        .unwrap()
+        .limiter
+}

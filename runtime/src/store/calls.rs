@@ -202,9 +202,9 @@ impl SharedFamily {
     /// Tightens the fallback now and builds the script call for Redis: `dimension` at least
     /// `used` units in use, read against `mark` (the request's start and the units in use
     /// just after its charge) when known, and counted no later than `processing` before now
-    /// when the server says. The fallback, a share of each limit, takes that
-    /// share of the fleet's count: the same part of it in use (the whole count would keep it
-    /// full for 1/share windows after Redis went away).
+    /// when the server says. The fallback, a share of each limit, takes that share of the
+    /// fleet's count: the same part of it in use (the whole count would keep it full for
+    /// 1/share windows after Redis went away).
     pub(super) fn tighten_call(
         &self,
         quota: &Quota,
@@ -213,8 +213,9 @@ impl SharedFamily {
         mark: Option<(u64, u64)>,
         processing: Option<Duration>,
     ) -> Call {
-        let share = (used as f64 * self.inner.share).ceil() as u64;
-        self.inner.fallback.tighten(dimension, share);
+        self.inner
+            .fallback
+            .tighten(dimension, self.fallback_part(used));
         // -1: leave the other buckets alone; no mark.
         let at_mark = mark.map_or(-1, |(_, level)| i128::from(level));
         let per_bucket = |d| {

@@ -310,9 +310,15 @@ impl SharedFamily {
     /// fleet was (at the limit, the fallback admits at its share's rate, with no burst).
     fn keep_fallback_in_step(&self, mark: &SharedMark) {
         for &(dimension, level) in &mark.levels {
-            let share = (level as f64 * self.inner.share).ceil() as u64;
-            self.inner.fallback.tighten(dimension, share);
+            self.inner
+                .fallback
+                .tighten(dimension, self.fallback_part(level));
         }
+    }
+
+    /// The fallback's part of `units` the fleet has in use: its share, rounded up.
+    pub(super) fn fallback_part(&self, units: u64) -> u64 {
+        (units as f64 * self.inner.share).ceil() as u64
     }
 
     /// Redis did not take the reservation: the fallback does (recorded, to be written back to
@@ -457,8 +463,8 @@ impl SharedFamily {
 
     /// Like [`tighten`](SharedFamily::tighten), with the request's `mark` (its start in µs on
     /// the server's clock, and the units in use on `dimension` just after its charge) and the
-    /// server's `processing` time when known, and tells what Redis held on `dimension` at the mark (before, without one) and
-    /// what it charged since (`None` if Redis did not answer).
+    /// server's `processing` time when known, and tells what Redis held on `dimension` at the
+    /// mark (before, without one) and what it charged since (`None` if Redis did not answer).
     pub(crate) fn tighten_reporting(
         &self,
         quota: &Quota,
