@@ -67,3 +67,20 @@ fn a_sender_on_a_runtime_no_longer_driven_is_taken_over() {
     reservation.unwrap().keep();
     drop(first);
 }
+
+/// A family made outside any runtime (a registry set up before `main` builds one) connects on
+/// its first call, on the runtime that makes it.
+#[test]
+fn a_family_made_outside_a_runtime_connects_on_its_first_call() {
+    let redis = RedisServer::start();
+    let limiter = RedisConfig::new(redis.url())
+        .registry_with_env([("RATE_LIMITED_RUNTIMES_MODEL_TPM", "6000")])
+        .limiter_with("runtimes-model", Some("openai"), None)
+        .unwrap()
+        .limiter;
+    let reservation = current_thread()
+        .block_on(limiter.acquire(Cost::request(100, 0)))
+        .unwrap();
+    assert!(reservation.shared_start().is_some(), "admitted by Redis");
+    assert!(!limiter.shared_store_down());
+}

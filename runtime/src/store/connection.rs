@@ -101,9 +101,27 @@ pub(crate) struct Store {
 /// One Redis server, or the nodes of a Redis Cluster.
 enum Connection {
     /// One reconnecting multiplexed connection.
-    Single(ConnectionManager),
+    Single(LazySingle),
     /// The nodes of a Redis Cluster (`RATE_LIMITED_REDIS_CLUSTER`).
     Cluster(Box<Cluster>),
+}
+
+/// The reconnecting connection to one server, made by the first call (on the tokio runtime
+/// that runs it: a family may be made before any runtime exists, as a registry is).
+struct LazySingle {
+    client: Client,
+    config: ConnectionManagerConfig,
+    manager: once_cell::sync::OnceCell<ConnectionManager>,
+}
+
+impl LazySingle {
+    fn get(&self) -> redis::RedisResult<ConnectionManager> {
+        self.manager
+            .get_or_try_init(|| {
+                ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            })
+            .cloned()
+    }
 }
 
 /// A Redis Cluster: the family's keys share one hash tag, so each call goes to the one node
@@ -241,7 +259,7 @@ impl Store {
         })
     }
 
-    fn single(config: &RedisConfig) -> Result<ConnectionManager, Error> {
+    fn single(config: &RedisConfig) -> Result<LazySingle, Error> {
         let bad_url = |e: redis::RedisError| {
             Error::config(
                 REDIS_URL_VAR,
@@ -271,7 +289,11 @@ impl Store {
             .set_max_delay(config.call_timeout())
             .set_connection_timeout(Some(config.call_timeout()))
             .set_response_timeout(Some(config.call_timeout()));
-        ConnectionManager::new_lazy_with_config(client, manager).map_err(bad_url)
+        Ok(LazySingle {
+            client,
+            config: manager,
+            manager: once_cell::sync::OnceCell::new(),
+        })
     }
 
     /// The client finds every node from any seed that answers.
@@ -364,7 +386,7 @@ impl Store {
         }
         let work = async {
             match &self.connection {
-                Connection::Single(manager) => pipeline.query_async(&mut manager.clone()).await,
+                Connection::Single(single) => pipeline.query_async(&mut single.get()?).await,
                 Connection::Cluster(cluster) => {
                     pipeline
                         .query_async(&mut cluster.retrying.get().await?)
@@ -428,7 +450,8 @@ impl Store {
     ) -> Result<redis::RedisResult<Vec<i64>>, tokio::time::error::Elapsed> {
         let work = async {
             match &self.connection {
-                Connection::Single(manager) => {
+                Connection::Single(single) => {
+                    let mut manager = single.get()?;
                     let mut invocation = FAMILY_SCRIPT.prepare_invoke();
                     for key in &call.keys {
                         invocation.key(&**key);
@@ -436,7 +459,7 @@ impl Store {
                     for arg in &call.args {
                         invocation.arg(arg);
                     }
-                    invocation.invoke_async(&mut manager.clone()).await
+                    invocation.invoke_async(&mut manager).await
                 }
                 Connection::Cluster(cluster) => cluster.script(call).await,
             }
