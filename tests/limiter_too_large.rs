@@ -122,3 +122,20 @@ async fn the_attribute_fails_at_once_when_too_large_behind_a_queue() {
     // 600 tokens refill at 900 per minute: 40 s.
     assert_eq!(start.elapsed(), Duration::from_secs(40));
 }
+
+/// Issue 19, item 7: a first call refused as too large sent nothing, so it gives back its part
+/// of the opening allowance (a quarter of the bucket, 225 tokens here): the next call that
+/// fits goes at once, not after the 10 s the opening gate waits for a first answer.
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_as_too_large_gives_back_its_opening_allowance() {
+    let _registry = fresh_registry_with_env([("RATE_LIMITED_BIG_MODEL_TPM", "1000")]);
+    let start = Instant::now();
+    let err = call_with(901).await.unwrap_err();
+    assert!(
+        matches!(err.0, Error::RequestTooLarge { .. }),
+        "{:?}",
+        err.0
+    );
+    call_with(200).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

@@ -203,11 +203,13 @@ impl Call {
         let cost = self.cost();
         let pending = self.family_state.before_send(&cost)?;
         self.feedback.refresh_shared(&self.limiter);
-        self.feedback.admit_opening(&cost).await;
+        // Given back if the limiter refuses the call (too large: nothing is sent).
+        let opening = self.feedback.admit_opening(&cost).await;
         let mut reservation = match self.limiter.acquire_with(cost, self.priority).await {
             Ok(reservation) => reservation,
             Err(error) => return Err(pending.refuse(error)),
         };
+        opening.spent();
         let in_flight = pending.admitted(cost, &self.limiter);
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.

@@ -28,6 +28,7 @@ use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension};
 use crate::units::quota::Quota;
 use opening::OpeningBurst;
+pub(crate) use opening::OpeningPermit;
 
 /// How many adopted limits a family remembers having logged.
 const REMEMBERED_LIMITS: usize = 8;
@@ -68,9 +69,9 @@ impl FamilyFeedback {
     }
 
     /// Waits while the family is in its opening burst and `cost` does not fit what is left
-    /// of it.
-    pub(crate) async fn admit_opening(&self, cost: &Cost) {
-        self.opening.admit(cost).await;
+    /// of it; the permit is the call's part, given back unless [`spent`](OpeningPermit::spent).
+    pub(crate) async fn admit_opening(&self, cost: &Cost) -> OpeningPermit {
+        self.opening.admit(cost).await
     }
 
     /// The server has answered: the opening burst is over.

@@ -1,9 +1,10 @@
 //! The opening burst: what a family may send before the server has answered once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::units::cost::{Cost, Dimension};
 
@@ -31,7 +32,21 @@ pub(crate) struct OpeningBurst {
     open: AtomicBool,
     /// The whole budget, in `unit`s.
     size: u64,
-    budget: Semaphore,
+    budget: Arc<Semaphore>,
+}
+
+/// A call's part of the opening budget, held until its request is sent: a call refused
+/// before it sends (too large, a budget, its caller gone) gives it back.
+#[must_use = "a call's opening allowance is given back when dropped: `spent` once sent"]
+pub(crate) struct OpeningPermit(Option<OwnedSemaphorePermit>);
+
+impl OpeningPermit {
+    /// The request was sent: its part of the budget is spent.
+    pub(crate) fn spent(self) {
+        if let Some(permit) = self.0 {
+            permit.forget();
+        }
+    }
 }
 
 impl OpeningBurst {
@@ -50,7 +65,9 @@ impl OpeningBurst {
             unit,
             open: AtomicBool::new(unit.is_none()),
             size: budget,
-            budget: Semaphore::new(usize::try_from(budget).unwrap_or(usize::MAX)),
+            budget: Arc::new(Semaphore::new(
+                usize::try_from(budget).unwrap_or(usize::MAX),
+            )),
         }
     }
 
@@ -59,27 +76,35 @@ impl OpeningBurst {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Waits until `cost` fits the opening budget, or the gate opens.
-    pub(crate) async fn admit(&self, cost: &Cost) {
-        let Some(unit) = self.unit else { return };
+    /// Waits until `cost` fits the opening budget, or the gate opens; the permit holds the
+    /// call's part until its request is sent.
+    pub(crate) async fn admit(&self, cost: &Cost) -> OpeningPermit {
+        let Some(unit) = self.unit else {
+            return OpeningPermit(None);
+        };
         if self.is_open() {
-            return;
+            return OpeningPermit(None);
         }
         // A call larger than the whole budget goes when it is alone, not never.
         let units = unit.charge(cost).min(self.size).max(1);
         let units = u32::try_from(units).unwrap_or(u32::MAX);
-        match tokio::time::timeout(OPENING_MAX_WAIT, self.budget.acquire_many(units)).await {
-            Ok(Ok(permit)) => permit.forget(),
+        let budget = Arc::clone(&self.budget);
+        match tokio::time::timeout(OPENING_MAX_WAIT, budget.acquire_many_owned(units)).await {
+            Ok(Ok(permit)) => OpeningPermit(Some(permit)),
             // Closed never happens; a timeout means no response came: stop holding back.
-            Ok(Err(_)) | Err(_) => self.open(),
+            Ok(Err(_)) | Err(_) => {
+                self.open();
+                OpeningPermit(None)
+            }
         }
     }
 
-    /// Opens the gate for good (the server has answered).
+    /// Opens the gate for good (the server has answered): every waiter goes on (closed, the
+    /// budget turns them all away to the limiter, which keeps their order), and permits held
+    /// by calls still before their send come back to a budget nobody reads.
     pub(crate) fn open(&self) {
         if !self.open.swap(true, Ordering::AcqRel) {
-            let room = Semaphore::MAX_PERMITS - self.budget.available_permits();
-            self.budget.add_permits(room);
+            self.budget.close();
         }
     }
 }
