@@ -118,98 +118,15 @@
 #[doc(inline)]
 pub use ratelimited_macros::rate_limited;
 
-/// What [`OutputBudget`] reports and [`ReportUsage`] returns.
-pub use ratelimited_runtime::{model::output::MaxOutput, units::cost::Usage};
-pub use ratelimited_runtime::{
-    CallError, Classify, Error, EstimateTokens, Limiter, OutputBudget, Priority, Quota, Registry,
-    ReportUsage, Verdict,
-};
-
-/// The rest of the limiter (the [`Limiter`], its [`Quota`] and [`Priority`] lanes are at the
-/// root): what one request costs, the
-/// reservation it holds, and the trait a backend implements to share the state between
-/// processes.
-pub mod limiter {
-    pub use ratelimited_runtime::limiter::acquire::SharedAcquire;
-    pub use ratelimited_runtime::limiter::{
-        Acquire, InvalidLaneShare, Reservation, SharedHold, SharedStore, TryAcquireError,
-        DEFAULT_LANE_SHARE,
-    };
-    pub use ratelimited_runtime::units::cost::{Cost, Dimension};
-}
-
-/// What a [`Registry`] hands out: a model's limiter with its profile (the guard of a scoped
-/// registry is [`testing::ScopeGuard`]).
-pub mod registry {
-    pub use ratelimited_runtime::registry::ModelLimiter;
-}
-
-/// The last error a spent retry budget kept (the error types themselves, [`Error`] and
-/// [`CallError`], are at the root).
-pub mod error {
-    pub use ratelimited_runtime::units::error::LastError;
-}
-
-/// What a long run has done so far, per limit family: [`snapshot`](crate::stats::snapshot) reads the
-/// current registry's.
-pub mod stats {
-    pub use ratelimited_runtime::family::breaker::BreakerState;
-    pub use ratelimited_runtime::family::stats::{FamilyStats, RetryCounts, Stats};
-    pub use ratelimited_runtime::registry::stats_snapshot as snapshot;
-}
-
-/// Spend limits: how many tokens and dollars a family, or the whole process, may still use.
-pub mod spend {
-    pub use ratelimited_runtime::family::spend::BudgetLeft;
-    pub use ratelimited_runtime::units::money::{Amount, SpendLimit};
-}
-
-/// What a family learns from its server's answers: the opening burst before the first one and
-/// the correction of the prompt estimate.
-pub mod feedback {
-    pub use ratelimited_runtime::family::feedback::{
-        ChargeCorrection, CORRECTION_HALF_LIFE, MAX_CORRECTION, OPENING_BURST_FRACTION,
-        OPENING_MAX_WAIT,
-    };
-}
-
-/// Classifying failed HTTP responses, `Retry-After` hints, rate-limit headers, and a value
-/// that carries its response's headers.
-pub mod http {
-    pub use ratelimited_runtime::answers::http::*;
-    pub use ratelimited_runtime::answers::usage::WithHeaders;
-}
-
+// The facade's layout is written in the runtime (`ratelimited_runtime::facade`), so that the
+// runtime's doc examples, rendered here, compile there with the paths a user writes. The modules
+// are named as well: through the glob alone, intra-doc links to them render as plain text.
 #[doc(inline)]
-pub use ratelimited_runtime::call::stream;
-#[doc(inline)]
-pub use ratelimited_runtime::config;
-#[doc(inline)]
-pub use ratelimited_runtime::family::events;
-#[doc(inline)]
-pub use ratelimited_runtime::model::{prices, tiers, tokens};
-#[doc(inline)]
-pub use ratelimited_runtime::testing;
-
-#[doc(inline)]
-#[cfg(any(feature = "reqwest", feature = "async-openai"))]
-pub use ratelimited_runtime::integrations;
-
-/// Limits shared by every process and machine pointed at one Redis (feature `redis`): set
-/// `RATE_LIMITED_REDIS_URL`, or build a registry with [`RedisConfig`](redis::RedisConfig).
-/// See the README's "Sharing limits across processes and machines".
 #[cfg(feature = "redis")]
-pub mod redis {
-    pub use ratelimited_runtime::store::{
-        OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
-        DEFAULT_REDIS_TIMEOUT, REDIS_CLUSTER_VAR, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR,
-        REDIS_ON_FAILURE_VAR, REDIS_PREFIX_VAR, REDIS_TIMEOUT_MS_VAR,
-    };
-}
-
-#[cfg(feature = "planner")]
+pub use ratelimited_runtime::facade::redis;
+pub use ratelimited_runtime::facade::*;
 #[doc(inline)]
-pub use ratelimited_runtime::planner;
+pub use ratelimited_runtime::facade::{error, feedback, http, limiter, registry, spend, stats};
 
 /// Support for the code `#[rate_limited]` generates. Not a public API.
 #[doc(hidden)]

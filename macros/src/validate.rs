@@ -4,7 +4,9 @@
 use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::visit_mut::VisitMut;
-use syn::{FnArg, ItemFn, Pat, PatIdent, PatType, ReturnType, Signature, TypeImplTrait};
+use syn::{
+    FnArg, ItemFn, Pat, PatIdent, PatType, ReturnType, Signature, Type, TypeImplTrait, TypePath,
+};
 
 pub(crate) fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
     syn::parse2::<ItemFn>(item.clone()).map_err(|error| {
@@ -52,6 +54,14 @@ pub(crate) fn check(func: &ItemFn) -> syn::Result<()> {
             "`#[rate_limited]` functions must return a `Result`: add `-> Result<T, E>` where \
              `E: From<ratelimited::Error>`",
         )),
+        ReturnType::Type(_, ty) if clearly_not_result(ty) => push(syn::Error::new_spanned(
+            ty,
+            format!(
+                "`#[rate_limited]` functions must return a `Result`, not `{}`: return \
+                 `Result<{0}, E>` where `E: From<ratelimited::Error>`",
+                shown(ty),
+            ),
+        )),
         ReturnType::Type(_, ty) => {
             let mut finder = FindImplTrait(None);
             finder.visit_type_mut(&mut (**ty).clone());
@@ -65,6 +75,56 @@ pub(crate) fn check(func: &ItemFn) -> syn::Result<()> {
         }
     }
     errors.map_or(Ok(()), Err)
+}
+
+/// A return type that cannot be a `Result` whatever is in scope: `()`, a tuple, a reference,
+/// an array, `!`, a primitive, or a standard type (`String`, `Vec<..>`, `Option<..>`, ..).
+/// Any other name may be an alias of a `Result` (`io::Result<T>`, `MyResult<T>`): the type
+/// system judges it.
+fn clearly_not_result(ty: &Type) -> bool {
+    const NOT_RESULT: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64", "String", "Vec", "VecDeque", "Option", "Box", "Rc",
+        "Arc", "Cow", "HashMap", "HashSet", "BTreeMap", "BTreeSet",
+    ];
+    match ty {
+        Type::Paren(inner) => clearly_not_result(&inner.elem),
+        Type::Group(inner) => clearly_not_result(&inner.elem),
+        Type::Tuple(_)
+        | Type::Reference(_)
+        | Type::Array(_)
+        | Type::Slice(_)
+        | Type::Ptr(_)
+        | Type::Never(_)
+        | Type::BareFn(_) => true,
+        Type::Path(TypePath { qself: None, path }) => {
+            let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let standard =
+                segments.len() == 1 || ["std", "core", "alloc"].contains(&segments[0].as_str());
+            standard && NOT_RESULT.contains(&segments[segments.len() - 1].as_str())
+        }
+        _ => false,
+    }
+}
+
+/// A type as a message shows it: `Vec<&str>`, not the tokens' `Vec < & str >`.
+fn shown(ty: &Type) -> String {
+    const SPACING: [(&str, &str); 10] = [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ::", "::"),
+        (":: ", "::"),
+        (" ,", ","),
+        (" ;", ";"),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+    ];
+    let tokens = ty.to_token_stream().to_string();
+    SPACING
+        .iter()
+        .fold(tokens, |text, (from, to)| text.replace(from, to))
 }
 
 /// `-> Pin<Box<dyn Future<..> ..>>`: what `#[async_trait]` makes of an `async fn`.

@@ -3,8 +3,12 @@
 //! expands to.
 //!
 //! Most users depend on the `ratelimited` facade and never name this crate: the facade picks
-//! the paths users see. Here the modules are layers, declared bottom up, and a module imports
-//! only from the modules declared above it (`tests/layers.rs` checks it):
+//! the paths users see (its layout is the hidden module `facade`), and the doc examples here,
+//! rendered on the facade's pages, use those paths after the hidden line
+//! `# use ratelimited_runtime::facade as ratelimited;`.
+//!
+//! Here the modules are layers, declared bottom up, and a module imports only from the modules
+//! declared above it (`tests/layers.rs` checks it):
 //!
 //! | layer | holds |
 //! |---|---|
@@ -18,7 +22,7 @@
 //! | [`family`] | what a family keeps beside its limiter: breaker, spend, stats, events, header feedback |
 //! | [`registry`] | the limiters of a process by model, their policy, and which registry is current |
 //! | [`call`] | one rate-limited call: acquire, attempt, settle, retry, streams |
-//! | tools | [`testing`], `planner`, `integrations`, and the attribute's hidden support |
+//! | tools | [`testing`], `planner`, `integrations`, the attribute's hidden support, and the facade's layout |
 
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -54,6 +58,9 @@ pub mod integrations;
 
 #[doc(hidden)]
 pub mod private;
+
+#[doc(hidden)]
+pub mod facade;
 
 pub use answers::classify::{Classify, Verdict};
 pub use answers::usage::{ReportUsage, WithHeaders};

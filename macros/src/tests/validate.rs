@@ -112,3 +112,57 @@ fn skip_names_must_be_arguments() {
         ["`skip` names `note`, which is not an argument: `f` has no named arguments"]
     );
 }
+
+#[test]
+fn a_return_type_that_is_clearly_not_a_result() {
+    let error = |ret: proc_macro2::TokenStream| {
+        errors(
+            quote!(model = "m"),
+            quote!(
+                async fn f() -> #ret {
+                    todo!()
+                }
+            ),
+        )
+    };
+    assert_eq!(
+        error(quote!(String)),
+        [
+            "`#[rate_limited]` functions must return a `Result`, not `String`: return \
+          `Result<String, E>` where `E: From<ratelimited::Error>`"
+        ]
+    );
+    assert_eq!(
+        error(quote!(std::vec::Vec<&'static str>)),
+        ["`#[rate_limited]` functions must return a `Result`, not `std::vec::Vec<&'static str>`: \
+          return `Result<std::vec::Vec<&'static str>, E>` where `E: From<ratelimited::Error>`"]
+    );
+    for ret in [
+        quote!(()),
+        quote!((u32, u32)),
+        quote!(&str),
+        quote!([u8; 4]),
+        quote!(bool),
+    ] {
+        assert_eq!(error(ret.clone()).len(), 1, "{ret}");
+    }
+}
+
+#[test]
+fn a_return_type_that_may_be_an_alias_of_a_result_is_left_to_the_type_system() {
+    for ret in [
+        quote!(io::Result<String>),
+        quote!(anyhow::Result<Value>),
+        quote!(MyResult<Value>),
+        quote!(Answer),
+        quote!(serde_json::Value),
+        quote!(my::String),
+    ] {
+        let item = quote!(
+            async fn f() -> #ret {
+                todo!()
+            }
+        );
+        assert!(errors(quote!(model = "m"), item).is_empty(), "{ret}");
+    }
+}

@@ -69,8 +69,9 @@ impl Verdict {
 /// work:
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::SystemTime;
-/// use ratelimited_runtime::{answers::http::classify_http, Classify, Verdict};
+/// use ratelimited::{http::classify_http, Classify, Verdict};
 ///
 /// enum ApiError {
 ///     Http { status: u16, retry_after: Option<String>, body: String },

@@ -19,7 +19,8 @@ use crate::units::cost::Usage;
 /// items that report usage). For your own response type, read its usage fields:
 ///
 /// ```
-/// use ratelimited_runtime::{ReportUsage, Usage};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{ReportUsage, Usage};
 ///
 /// struct ChatResponse { text: String, prompt_tokens: u32, completion_tokens: u32 }
 ///
@@ -346,7 +347,8 @@ mod tests {
 /// both settle to the body's usage and tighten its limiter to what the server reports.
 ///
 /// ```
-/// use ratelimited_runtime::{answers::http::RateLimitHeaders, ReportUsage, WithHeaders};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{http::{RateLimitHeaders, WithHeaders}, ReportUsage};
 /// use std::time::SystemTime;
 ///
 /// let headers = [("x-ratelimit-limit-tokens", "200000"), ("x-ratelimit-remaining-tokens", "150000")];

@@ -30,8 +30,9 @@ use crate::units::error::Error;
 /// [`Classify`], or wrap them in an [`HttpError`].
 ///
 /// ```
-/// use ratelimited_runtime::answers::http::HttpError;
-/// use ratelimited_runtime::{CallError, Classify, Verdict};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::http::HttpError;
+/// use ratelimited::{CallError, Classify, Verdict};
 ///
 /// // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
 /// async fn read_prompt(path: &str) -> Result<String, CallError> {

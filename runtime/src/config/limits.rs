@@ -23,7 +23,8 @@ pub(crate) fn parse_integer(value: &str) -> Option<u64> {
 /// [`Error::Config`] naming `variable`, the value and what is accepted.
 ///
 /// ```
-/// use ratelimited_runtime::{config::parse_limit, Dimension};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{config::parse_limit, limiter::Dimension};
 /// let tpm = Dimension::TokensPerMinute;
 /// assert_eq!(parse_limit("X_TPM", "200_000", tpm).unwrap(), Some(200_000));
 /// assert_eq!(parse_limit("X_TPM", "unlimited", tpm).unwrap(), None);

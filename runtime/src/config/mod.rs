@@ -34,8 +34,9 @@
 //! Every reader takes the environment as a lookup function, so tests can inject a map:
 //!
 //! ```
+//! # use ratelimited_runtime::facade as ratelimited;
 //! use std::collections::HashMap;
-//! use ratelimited_runtime::config::{resolve, Settings};
+//! use ratelimited::config::{resolve, Settings};
 //!
 //! let env: HashMap<&str, &str> = [("RATE_LIMITED_GPT_4O_MINI_TPM", "150_000")].into();
 //! let lookup = |name: &str| env.get(name).map(|v| v.to_string());

@@ -17,10 +17,11 @@
 //! both, so a rate-limited function can use `?` on the client's calls:
 //!
 //! ```no_run
+//! # use ratelimited_runtime::facade as ratelimited;
 //! use async_openai::config::OpenAIConfig;
 //! use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 //! use async_openai::Client;
-//! use ratelimited_runtime::CallError;
+//! use ratelimited::CallError;
 //!
 //! // With the facade: #[ratelimited::rate_limited(model = request.model.as_str())]
 //! // The request argument gives the estimate (its messages) and the output reservation

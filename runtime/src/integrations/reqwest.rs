@@ -10,8 +10,9 @@
 //! rate-limited function's error type:
 //!
 //! ```no_run
-//! use ratelimited_runtime::integrations::reqwest::error_for_status;
-//! use ratelimited_runtime::CallError;
+//! # use ratelimited_runtime::facade as ratelimited;
+//! use ratelimited::integrations::reqwest::error_for_status;
+//! use ratelimited::CallError;
 //! use serde_json::{json, Value};
 //!
 //! // With the facade: #[ratelimited::rate_limited(model = "gpt-4o-mini")]
@@ -90,8 +91,9 @@ fn caused_by_transient_io(error: &(dyn StdError + 'static)) -> bool {
 /// empty, and the status and headers alone decide.
 ///
 /// ```no_run
-/// use ratelimited_runtime::integrations::reqwest::http_error;
-/// use ratelimited_runtime::{answers::http::HttpError, Classify};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::integrations::reqwest::http_error;
+/// use ratelimited::{http::HttpError, Classify};
 ///
 /// # async fn demo(client: reqwest::Client) -> Result<String, HttpError> {
 /// let response = client.get("http://127.0.0.1:8080/v1/models").send().await.unwrap();

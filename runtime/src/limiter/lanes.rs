@@ -12,8 +12,9 @@ use std::fmt;
 /// [`Limiter::set_lane_share`](crate::Limiter::set_lane_share) says otherwise.
 ///
 /// ```
-/// use ratelimited_runtime::{Cost, Limiter, Priority, Quota};
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited_runtime::Error> {
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{limiter::Cost, Limiter, Priority, Quota};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
 /// let limiter = Limiter::new(Quota::default().rpm(500));
 /// // A user is waiting on this one: it goes ahead of the queued batch work.
 /// let reservation = limiter

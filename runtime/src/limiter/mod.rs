@@ -76,8 +76,9 @@ pub trait SharedStore: Send + Sync + 'static {
 /// Cloning is cheap and every clone shares the same state.
 ///
 /// ```
-/// use ratelimited_runtime::{Cost, Limiter, Quota, Usage};
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited_runtime::Error> {
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{limiter::Cost, Limiter, Quota, Usage};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
 /// let limiter = Limiter::new(Quota::default().rpm(500).tpm(30_000));
 /// let reservation = limiter.acquire(Cost::request(1_200, 256)).await?;
 /// // ... send the request ...

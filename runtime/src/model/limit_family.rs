@@ -12,7 +12,8 @@ use crate::model::provider::Provider;
 /// The group of models of one provider that share one quota.
 ///
 /// ```
-/// use ratelimited_runtime::config::{LimitFamily, Provider};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::config::{LimitFamily, Provider};
 /// let family = LimitFamily::of(Provider::OpenAi, "gpt-4o-mini-2024-07-18");
 /// assert_eq!(family.id, "gpt-4o-mini");
 /// assert_eq!(family.env_prefix(), "GPT_4O_MINI");

@@ -1,7 +1,8 @@
 //! What a request may produce: its output budget (`max_tokens` × `n`), as an argument type
 //! reports it.
 
-/// What an argument may say about the output a request can produce.
+/// What an argument may say about the output a request can produce (what [`OutputBudget`]
+/// reports).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MaxOutput {
     /// `max_tokens` / `max_completion_tokens` / `max_output_tokens`.

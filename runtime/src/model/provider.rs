@@ -69,7 +69,8 @@ impl Provider {
     /// [`Error::Config`] naming the variable `provider`, the value and the accepted names.
     ///
     /// ```
-    /// use ratelimited_runtime::config::Provider;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::config::Provider;
     /// assert_eq!(Provider::parse("OpenAI").unwrap(), Provider::OpenAi);
     /// assert!(Provider::parse("mistral").is_err());
     /// ```
@@ -89,7 +90,8 @@ impl Provider {
     /// inferred: a deployment name can be anything.
     ///
     /// ```
-    /// use ratelimited_runtime::config::Provider;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::config::Provider;
     /// assert_eq!(Provider::infer("o4-mini"), Some(Provider::OpenAi));
     /// assert_eq!(Provider::infer("claude-sonnet-4-5"), Some(Provider::Anthropic));
     /// assert_eq!(Provider::infer("llama-3.1-70b"), None);
@@ -150,7 +152,8 @@ impl Provider {
     /// `models/gemini-2.5-pro`) is returned whole.
     ///
     /// ```
-    /// use ratelimited_runtime::config::Provider;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::config::Provider;
     /// assert_eq!(Provider::split_prefix("anthropic/claude-sonnet-4-5"), (Some(Provider::Anthropic), "claude-sonnet-4-5"));
     /// assert_eq!(Provider::split_prefix("gpt-4o"), (None, "gpt-4o"));
     /// ```
@@ -206,7 +209,8 @@ impl Provider {
     /// anyway). Anthropic and Gemini count real tokens: `None`.
     ///
     /// ```
-    /// use ratelimited_runtime::config::Provider;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::config::Provider;
     /// assert_eq!(Provider::OpenAi.charged_prompt_estimate(4_001), Some(1_001));
     /// assert_eq!(Provider::Anthropic.charged_prompt_estimate(4_001), None);
     /// ```
@@ -270,7 +274,8 @@ pub const DEFAULT_MAX_TOKENS: u64 = 1_024;
 /// `o1-2024-12-17`); any other name gets the default ratio. The result is at least 1.
 ///
 /// ```
-/// use ratelimited_runtime::config::azure_rpm_from_tpm;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::config::azure_rpm_from_tpm;
 /// assert_eq!(azure_rpm_from_tpm("my-gpt-4o", 240_000), 1_440);
 /// assert_eq!(azure_rpm_from_tpm("o3-mini", 240_000), 24);
 /// ```

@@ -8,9 +8,10 @@
 //! build).
 //!
 //! ```
+//! # use ratelimited_runtime::facade as ratelimited;
 //! use std::time::Duration;
-//! use ratelimited_runtime::planner::{Binding, Planner, PromptTokens, Workload};
-//! use ratelimited_runtime::{Dimension, Quota};
+//! use ratelimited::planner::{Binding, Planner, PromptTokens, Workload};
+//! use ratelimited::{limiter::Dimension, Quota};
 //!
 //! let workload = Workload::new(1_000)
 //!     .prompt_tokens(PromptTokens::Fixed(1_200))
@@ -21,7 +22,7 @@
 //! // 1,500 tokens each against 150,000 per minute: the first 100 go at once, then 100 a minute.
 //! assert_eq!(plan.binding(), Binding::Limit(Dimension::TokensPerMinute));
 //! assert!(plan.makespan > Duration::from_secs(9 * 60) && plan.makespan < Duration::from_secs(10 * 60));
-//! # Ok::<(), ratelimited_runtime::Error>(())
+//! # Ok::<(), ratelimited::Error>(())
 //! ```
 //!
 //! The planner needs tokio's `test-util` (for a paused clock), which slows every clock read of
@@ -117,15 +118,16 @@ impl Planner {
 /// `deadline`, with its plan; `None` if even the highest is too slow.
 ///
 /// ```no_run
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::Duration;
-/// use ratelimited_runtime::planner::{lowest_tier_meeting, Workload};
+/// use ratelimited::planner::{lowest_tier_meeting, Workload};
 /// let workload = Workload::new(10_000).max_tokens(300).concurrency(64);
 /// let tiers = ["tier-1", "tier-2", "tier-3", "tier-4", "tier-5"];
 /// match lowest_tier_meeting("gpt-4o", &tiers, &workload, Duration::from_secs(3_600))? {
 ///     Some((tier, plan)) => println!("{tier}: {:?}", plan.makespan),
 ///     None => println!("no tier finishes within the hour"),
 /// }
-/// # Ok::<(), ratelimited_runtime::Error>(())
+/// # Ok::<(), ratelimited::Error>(())
 /// ```
 ///
 /// # Errors

@@ -34,8 +34,9 @@ pub enum PromptTokens {
 /// Prompt sizes are drawn from a seeded generator, so the same workload always plans the same.
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::Duration;
-/// use ratelimited_runtime::planner::{PromptTokens, Workload};
+/// use ratelimited::planner::{PromptTokens, Workload};
 /// let workload = Workload::new(10_000)
 ///     .prompt_tokens(PromptTokens::LogNormal { mean: 1_200, sigma: 0.5 })
 ///     .max_tokens(300)

@@ -117,7 +117,8 @@ impl Registry {
     /// process environment (so tests can configure limits without touching global state).
     ///
     /// ```
-    /// use ratelimited_runtime::Registry;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::Registry;
     /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]);
     /// let model = registry.limiter("openai/my-model").unwrap();
     /// assert_eq!(model.limiter.quota().rpm, Some(60));
@@ -156,7 +157,8 @@ impl Registry {
     /// created earlier keep the setting they were created with.
     ///
     /// ```
-    /// use ratelimited_runtime::Registry;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::Registry;
     /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_RPM", "60")]).learn_limits(true);
     /// assert!(registry.settings().unwrap().learn_limits);
     /// ```
@@ -170,7 +172,8 @@ impl Registry {
     /// `RATE_LIMITED_BUDGET_USD`. Call it before the first model is looked up.
     ///
     /// ```
-    /// use ratelimited_runtime::{units::money::SpendLimit, Registry};
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::{spend::SpendLimit, Registry};
     /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")])
     ///     .spend_limit(SpendLimit::usd(5.0));
     /// registry.limiter("gpt-4o").unwrap();

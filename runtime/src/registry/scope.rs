@@ -71,7 +71,8 @@ impl Registry {
     /// threads: there, bind the futures instead ([`Registry::bind`], [`Registry::spawn`]).
     ///
     /// ```
-    /// use ratelimited_runtime::Registry;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::Registry;
     /// let _scope = Registry::with_env([("RATE_LIMITED_MY_MODEL_TPM", "1000")]).scope();
     /// let limiter = Registry::current().limiter("openai/my-model").unwrap();
     /// assert_eq!(limiter.limiter.quota().tpm, Some(1000));
@@ -90,7 +91,8 @@ impl Registry {
     /// thread scopes.
     ///
     /// ```
-    /// use ratelimited_runtime::Registry;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::Registry;
     /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
     /// let registry = Registry::with_env([("RATE_LIMITED_MY_MODEL_TPM", "1000")]);
     /// let tpm = registry
@@ -164,8 +166,9 @@ impl fmt::Debug for ScopeGuard {
 /// [`spawn_scoped`] (or [`Registry::bind`]) to see it.
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// // first line of a test: this test's #[rate_limited] calls see only their own limiters
-/// let _registry = ratelimited_runtime::testing::fresh_registry();
+/// let _registry = ratelimited::testing::fresh_registry();
 /// ```
 pub fn fresh_registry() -> ScopeGuard {
     Registry::from_process_env().scope()

@@ -46,8 +46,9 @@ pub enum OnFailure {
 /// Built from `RATE_LIMITED_REDIS_*` variables, or in code:
 ///
 /// ```no_run
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::Duration;
-/// use ratelimited_runtime::store::{OnFailure, RedisConfig};
+/// use ratelimited::redis::{OnFailure, RedisConfig};
 ///
 /// let registry = RedisConfig::new("redis://127.0.0.1:6379/0")
 ///     .prefix("billing-app")

@@ -20,7 +20,8 @@ use crate::units::quota::Quota;
 /// The limits a [`MockProvider`](super::MockProvider) enforces: requests and tokens per minute.
 ///
 /// ```
-/// use ratelimited_runtime::testing::MockLimits;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::testing::MockLimits;
 /// let limits = MockLimits::new(500, 30_000);
 /// assert_eq!((limits.rpm, limits.tpm), (500, 30_000));
 /// ```
@@ -47,7 +48,8 @@ impl MockLimits {
     /// the attribute infers it, OpenAI where it cannot be (the mock speaks OpenAI's protocol).
     ///
     /// ```
-    /// use ratelimited_runtime::testing::MockLimits;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::testing::MockLimits;
     /// let vars = MockLimits::new(500, 5_000).env_for("gpt-4o-mini-2024-07-18");
     /// assert_eq!(vars[0], ("RATE_LIMITED_GPT_4O_MINI_RPM".to_owned(), "500".to_owned()));
     /// assert_eq!(vars[1], ("RATE_LIMITED_GPT_4O_MINI_TPM".to_owned(), "5000".to_owned()));
@@ -80,8 +82,9 @@ impl MockLimits {
     /// sorted.
     ///
     /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
     /// use std::time::Duration;
-    /// use ratelimited_runtime::testing::{Admission, MockLimits};
+    /// use ratelimited::testing::{Admission, MockLimits};
     /// use tokio::time::Instant;
     ///
     /// let t0 = Instant::now();

@@ -91,9 +91,10 @@ struct Shared {
 /// same buckets and records, so one provider can serve many tasks.
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::Duration;
-/// use ratelimited_runtime::testing::{MockLimits, MockProvider, MockRequest};
-/// use ratelimited_runtime::{Classify, ReportUsage};
+/// use ratelimited::testing::{MockLimits, MockProvider, MockRequest};
+/// use ratelimited::{Classify, ReportUsage};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let provider = MockProvider::new(MockLimits::new(500, 1_000));

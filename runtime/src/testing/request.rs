@@ -15,7 +15,8 @@ use crate::config::DEFAULT_MAX_TOKENS;
 /// One request to [`MockProvider::chat`](crate::testing::MockProvider::chat).
 ///
 /// ```
-/// use ratelimited_runtime::testing::MockRequest;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::testing::MockRequest;
 /// let request = MockRequest::new("gpt-4o-mini", 1_000).max_tokens(200).n(2);
 /// assert_eq!(request.charge(16), 1_000 + 2 * 200);
 /// ```

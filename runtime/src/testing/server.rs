@@ -37,7 +37,8 @@ use crate::answers::http::HttpError;
 /// waiting for it, with [`MockServer::shutdown`]).
 ///
 /// ```no_run
-/// use ratelimited_runtime::testing::{MockLimits, MockServer};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::testing::{MockLimits, MockServer};
 ///
 /// # async fn demo() -> std::io::Result<()> {
 /// let server = MockServer::start(MockLimits::new(500, 200_000)).await?;

@@ -147,7 +147,8 @@ impl Cost {
     }
 }
 
-/// The tokens a finished request really used, read from its response.
+/// The tokens a finished request really used, read from its response (what
+/// [`ReportUsage`](crate::ReportUsage) returns).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Usage {
     /// Input tokens that count toward input limits (cache reads excluded where the provider

@@ -163,7 +163,8 @@ impl Error {
 /// [`source`](std::error::Error::source) of this one, so it can be downcast:
 ///
 /// ```
-/// use ratelimited_runtime::{answers::http::HttpError, Error, LastError};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{error::LastError, http::HttpError, Error};
 ///
 /// let http = HttpError::new(429, [("retry-after", "1")], "slow down");
 /// let spent = Error::RetriesExhausted { attempts: 3, last_error: LastError::from_error(&http) };

@@ -11,7 +11,8 @@ use crate::units::error::Error;
 /// alike) except concurrency and the minimum interval.
 ///
 /// ```
-/// use ratelimited_runtime::Quota;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::Quota;
 /// let quota = Quota::default().rpm(500).tpm(30_000).headroom(0.9);
 /// assert_eq!(quota.tpm, Some(30_000));
 /// ```
@@ -122,7 +123,8 @@ impl Quota {
     /// [`Error::Config`] naming the field, its value and what is accepted.
     ///
     /// ```
-    /// use ratelimited_runtime::Quota;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::Quota;
     /// let mut quota = Quota::default().tpm(1_000);
     /// assert!(quota.validate().is_ok());
     /// quota.headroom = 1.5;

@@ -16,7 +16,8 @@ use crate::answers::classify::{Classify, Verdict};
 /// HTTP-date `Retry-After` values need it; [`HttpError::classify_at`] takes it explicitly).
 ///
 /// ```
-/// use ratelimited_runtime::{answers::http::HttpError, Classify, Verdict};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{http::HttpError, Classify, Verdict};
 ///
 /// let err = HttpError::new(
 ///     429,
@@ -130,8 +131,9 @@ impl Classify for HttpError {
 /// 5. `x-should-retry: true` → [`Verdict::Transient`]; anything else → [`Verdict::Fatal`].
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::{answers::http::classify_http, Verdict};
+/// use ratelimited::{http::classify_http, Verdict};
 ///
 /// let body = concat!(
 ///     r#"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-x on "#,

@@ -29,8 +29,9 @@ use std::time::{Duration, SystemTime};
 /// ignored, never errors: headers are advice.
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::answers::http::RateLimitHeaders;
+/// use ratelimited::http::RateLimitHeaders;
 ///
 /// let headers = [
 ///     ("x-ratelimit-limit-tokens", "150000"),
@@ -237,8 +238,9 @@ fn parse_milliseconds(value: &str) -> Option<Duration> {
 /// longer than you will wait", never "no answer".
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::Duration;
-/// use ratelimited_runtime::answers::http::parse_go_duration;
+/// use ratelimited::http::parse_go_duration;
 ///
 /// assert_eq!(parse_go_duration("6m0s"), Some(Duration::from_secs(360)));
 /// assert_eq!(parse_go_duration("soon"), None);

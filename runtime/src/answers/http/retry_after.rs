@@ -19,8 +19,9 @@ use super::headers::parse_go_duration;
 /// 6 seconds", "Please retry in 37.3s").
 ///
 /// ```
+/// # use ratelimited_runtime::facade as ratelimited;
 /// use std::time::{Duration, SystemTime};
-/// use ratelimited_runtime::answers::http::retry_after_hint;
+/// use ratelimited::http::retry_after_hint;
 ///
 /// let header = |name: &str| (name == "retry-after").then(|| "1.5".to_owned());
 /// assert_eq!(

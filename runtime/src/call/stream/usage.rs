@@ -48,8 +48,9 @@ impl StreamUsageUpdate {
 /// its `CreateChatCompletionStreamResponse`. For a chunk type of your own:
 ///
 /// ```
-/// use ratelimited_runtime::call::stream::{StreamUsage, StreamUsageUpdate};
-/// use ratelimited_runtime::units::cost::Usage;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::stream::{StreamUsage, StreamUsageUpdate};
+/// use ratelimited::Usage;
 ///
 /// struct Chunk { text: String, usage: Option<(u64, u64)> }
 ///

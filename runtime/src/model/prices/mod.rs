@@ -18,8 +18,9 @@ use crate::model::limit_family::LimitFamily;
 /// (their names are the user's own), set one with `RATE_LIMITED_<FAMILY>_PRICE`.
 ///
 /// ```
-/// use ratelimited_runtime::config::{LimitFamily, Provider};
-/// use ratelimited_runtime::model::prices::built_in_price;
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::config::{LimitFamily, Provider};
+/// use ratelimited::prices::built_in_price;
 /// let entry = built_in_price(&LimitFamily::of(Provider::OpenAi, "gpt-4o-mini")).unwrap();
 /// assert_eq!(entry.price.output, 0.60);
 /// ```

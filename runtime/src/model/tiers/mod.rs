@@ -95,7 +95,8 @@ pub fn builtin_entry(
 /// `None` if the table has no such entry (always for Azure and Gemini).
 ///
 /// ```
-/// use ratelimited_runtime::{config::Provider, model::tiers::builtin_quota};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{config::Provider, tiers::builtin_quota};
 /// let (quota, source) = builtin_quota(Provider::OpenAi, "tier-1", "gpt-4o-mini").unwrap();
 /// assert_eq!((quota.rpm, quota.tpm, quota.rpd), (Some(500), Some(200_000), Some(10_000)));
 /// assert_eq!(source.source_date, "2025-09");

@@ -69,7 +69,8 @@ const REPLY_PRIMING: u64 = 3;
 /// o200k total (overhead included) is scaled once.
 ///
 /// ```
-/// use ratelimited_runtime::model::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::tokens::{count_chat, count_tokens, ChatMessage, Encoding};
 ///
 /// let enc = Encoding::O200kBase;
 /// let messages = [ChatMessage::user("Hello!")];
@@ -107,7 +108,8 @@ pub fn count_chat(encoding: Encoding, messages: &[ChatMessage]) -> u64 {
 /// For your own request type, count the text it sends:
 ///
 /// ```
-/// use ratelimited_runtime::{model::tokens::{count_tokens, Encoding}, EstimateTokens};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{tokens::{count_tokens, Encoding}, EstimateTokens};
 ///
 /// struct Summarize { document: String, instructions: String, max_words: u32 }
 ///

@@ -29,7 +29,8 @@ pub(crate) const ASYNC_COUNT_THRESHOLD: usize = 64 * 1024;
 /// How a model's text is turned into tokens for estimates.
 ///
 /// ```
-/// use ratelimited_runtime::model::tokens::{count_tokens, encoding_for_model, Encoding};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::tokens::{count_tokens, encoding_for_model, Encoding};
 ///
 /// assert_eq!(encoding_for_model("gpt-4o-mini-2024-07-18"), Encoding::O200kBase);
 /// assert_eq!(encoding_for_model("gpt-3.5-turbo"), Encoding::Cl100kBase);
