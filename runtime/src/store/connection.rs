@@ -101,7 +101,7 @@ pub(crate) struct Store {
 /// One Redis server, or the nodes of a Redis Cluster.
 enum Connection {
     /// One reconnecting multiplexed connection.
-    Single(LazySingle),
+    Single(Box<LazySingle>),
     /// The nodes of a Redis Cluster (`RATE_LIMITED_REDIS_CLUSTER`).
     Cluster(Box<Cluster>),
 }
@@ -248,7 +248,7 @@ impl Store {
         let connection = if config.is_cluster() {
             Connection::Cluster(Box::new(Self::cluster(config)?))
         } else {
-            Connection::Single(Self::single(config)?)
+            Connection::Single(Box::new(Self::single(config)?))
         };
         Ok(Store {
             connection,

@@ -8,15 +8,23 @@
 use std::time::{Duration, SystemTime};
 
 use super::body::ErrorBody;
-use super::headers::parse_go_duration;
+use super::headers::{parse_go_duration, RateLimitHeaders};
+
+/// The prefix a gateway puts on the headers it passes on from the provider behind it
+/// (LiteLLM's proxy: `llm_provider-retry-after`), where that is the only hint.
+const GATEWAY_PREFIX: &str = "llm_provider-";
 
 /// How long the server asked to wait, from the headers and body of an error response.
 ///
 /// Precedence, as the official OpenAI SDKs apply it: `retry-after-ms` (float milliseconds), then
 /// `retry-after` as float seconds, then `retry-after` as an HTTP date (measured from `now`; a date
-/// already past gives zero), then the body: Gemini's `google.rpc.RetryInfo.retryDelay` (`"37s"`),
-/// then a hint in the message ("Please try again in 1.146s", "try again in 84ms", "retry after
-/// 6 seconds", "Please retry in 37.3s").
+/// already past gives zero), then the same headers as a gateway passes them on from the
+/// provider behind it (`llm_provider-retry-after-ms`, `llm_provider-retry-after`), then the
+/// body: Gemini's `google.rpc.RetryInfo.retryDelay` (`"37s"`), then a hint in the message
+/// ("Please try again in 1.146s", "try again in 84ms", "retry after 6 seconds", "Please retry
+/// in 37.3s"), and last the rate-limit headers: a dimension with nothing `remaining` is full
+/// again after its `reset` (the latest of them when several are spent). Only a response with
+/// none of these is retried on the policy's own backoff.
 ///
 /// ```
 /// # use ratelimited_runtime::facade as ratelimited;
@@ -42,19 +50,43 @@ pub(crate) fn retry_after_from(
     body: &ErrorBody,
     now: SystemTime,
 ) -> Option<Duration> {
+    let prefixed = |name: &str| header(&format!("{GATEWAY_PREFIX}{name}"));
+    standard_retry_after(header, now)
+        .or_else(|| standard_retry_after(&prefixed, now))
+        .or(body.retry_delay)
+        .or_else(|| message_retry_hint(&body.message))
+        .or_else(|| spent_until_reset(&RateLimitHeaders::parse(header, now)))
+}
+
+/// `retry-after-ms`, else `retry-after` (seconds or an HTTP date), as `header` gives them.
+fn standard_retry_after(
+    header: &dyn Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Option<Duration> {
     if let Some(ms) = header("retry-after-ms").and_then(|v| non_negative_f64(&v)) {
         return Some(saturating_secs(ms / 1000.0));
     }
-    if let Some(value) = header("retry-after") {
-        if let Some(secs) = non_negative_f64(&value) {
-            return Some(saturating_secs(secs));
-        }
-        if let Ok(at) = httpdate::parse_http_date(value.trim()) {
-            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
-        }
+    let value = header("retry-after")?;
+    if let Some(secs) = non_negative_f64(&value) {
+        return Some(saturating_secs(secs));
     }
-    body.retry_delay
-        .or_else(|| message_retry_hint(&body.message))
+    httpdate::parse_http_date(value.trim())
+        .ok()
+        .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The latest reset among the dimensions with nothing remaining: when the server has room
+/// again on every dimension it has spent.
+fn spent_until_reset(headers: &RateLimitHeaders) -> Option<Duration> {
+    [
+        (headers.remaining_requests, headers.reset_requests),
+        (headers.remaining_tokens, headers.reset_tokens),
+        (headers.remaining_input_tokens, headers.reset_input_tokens),
+        (headers.remaining_output_tokens, headers.reset_output_tokens),
+    ]
+    .into_iter()
+    .filter_map(|(remaining, reset)| reset.filter(|_| remaining == Some(0)))
+    .max()
 }
 
 /// `secs` (finite, not negative) as a duration, [`Duration::MAX`] when it does not fit.
@@ -193,5 +225,73 @@ mod tests {
         // Garbage is still no hint.
         assert_eq!(hint("retry-after", "inf"), None);
         assert_eq!(hint("retry-after-ms", "-1"), None);
+    }
+
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn a_gateways_prefixed_retry_after_is_read_where_it_is_the_only_hint() {
+        let now = SystemTime::UNIX_EPOCH;
+        let only_prefixed = [("llm_provider-retry-after", "7")];
+        assert_eq!(
+            retry_after_hint(&headers(&only_prefixed), "", now),
+            Some(Duration::from_secs(7))
+        );
+        let prefixed_ms = [("llm_provider-retry-after-ms", "250")];
+        assert_eq!(retry_after_hint(&headers(&prefixed_ms), "", now), ms(250));
+        // The standard header wins.
+        let both = [("retry-after", "2"), ("llm_provider-retry-after", "7")];
+        assert_eq!(
+            retry_after_hint(&headers(&both), "", now),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_spent_dimension_waits_for_its_reset_when_nothing_else_says() {
+        let now = SystemTime::UNIX_EPOCH;
+        // Requests spent until the window turns in 42 s; tokens left.
+        let spent = [
+            ("x-ratelimit-limit-requests", "120"),
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "42s"),
+            ("x-ratelimit-limit-tokens", "100000"),
+            ("x-ratelimit-remaining-tokens", "5000"),
+            ("x-ratelimit-reset-tokens", "55s"),
+        ];
+        assert_eq!(
+            retry_after_hint(&headers(&spent), "", now),
+            Some(Duration::from_secs(42))
+        );
+        // Both spent: the later reset.
+        let both = [
+            ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", "42s"),
+            ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", "1m5s"),
+        ];
+        assert_eq!(
+            retry_after_hint(&headers(&both), "", now),
+            Some(Duration::from_secs(65))
+        );
+        // Nothing spent, no hint: the retry policy's own backoff.
+        let room = [
+            ("x-ratelimit-remaining-requests", "3"),
+            ("x-ratelimit-reset-requests", "42s"),
+        ];
+        assert_eq!(retry_after_hint(&headers(&room), "", now), None);
+        // A message hint still comes first.
+        let message = r#"{"error": {"message": "Rate limit reached. Please try again in 3s."}}"#;
+        assert_eq!(
+            retry_after_hint(&headers(&spent), message, now),
+            Some(Duration::from_secs(3))
+        );
     }
 }
