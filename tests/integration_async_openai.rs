@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_openai::error::{ApiError, ApiErrorResponse, OpenAIError, StreamError};
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, CreateChatCompletionRequest, CreateChatCompletionResponse,
+    CreateChatCompletionStreamResponse,
 };
 use async_openai::types::embeddings::{
     CreateEmbeddingRequest, CreateEmbeddingResponse, EmbeddingInput,
@@ -236,6 +237,31 @@ fn usage_from_responses() {
     }))
     .unwrap();
     assert_eq!(embeddings.usage(), Some(Usage::new(5, 0)));
+}
+
+#[test]
+fn cached_prompt_tokens_from_responses_and_stream_chunks() {
+    let response: CreateChatCompletionResponse = serde_json::from_value(json!({
+        "id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": MODEL,
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+                     "message": {"role": "assistant", "content": "Hi!"}}],
+        "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                  "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0}}
+    }))
+    .unwrap();
+    let expected = Usage::new(2006, 300).with_cache_reads(1920);
+    assert_eq!(response.usage(), Some(expected));
+
+    let chunk: CreateChatCompletionStreamResponse = serde_json::from_value(json!({
+        "id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": MODEL,
+        "choices": [],
+        "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                  "prompt_tokens_details": {"cached_tokens": 1920}}
+    }))
+    .unwrap();
+    let update = ratelimited::stream::StreamUsage::usage(&chunk).unwrap();
+    assert_eq!(update.cache_read_input_tokens, Some(1920));
+    assert_eq!(update.input_tokens, Some(2006));
 }
 
 fn api_error(status: u16, body: Value) -> OpenAIError {

@@ -563,3 +563,35 @@ async fn json_requests_and_request_helpers() {
     );
     let _: Arc<MockProvider> = Arc::new(provider);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_prompt_cache_learns_a_repeated_system_prompt_and_openai_still_charges_it() {
+    use ratelimited::testing::PromptCache;
+    use ratelimited::ReportUsage;
+    let provider =
+        MockProvider::new(MockLimits::new(100, 1_000_000)).prompt_cache(PromptCache::ReadsCounted);
+    let manual = "You answer questions about the manual. ".repeat(200);
+    let body = |question: &str| {
+        serde_json::json!({
+            "model": "gpt-4o-mini",
+            "max_tokens": 10,
+            "messages": [
+                {"role": "system", "content": manual},
+                {"role": "user", "content": question}
+            ]
+        })
+    };
+    let first = provider.chat_json(&body("What is page 1?")).await.unwrap();
+    let second = provider.chat_json(&body("And page 2?")).await.unwrap();
+    let (first, second) = (first.usage().unwrap(), second.usage().unwrap());
+    assert_eq!(first.cache_read_input_tokens, 0);
+    assert!(first.cache_creation_input_tokens > 1_000, "{first:?}");
+    assert_eq!(
+        second.cache_read_input_tokens,
+        first.cache_creation_input_tokens
+    );
+    assert!(second.cache_read_input_tokens < second.input_tokens);
+    // OpenAI's rule: the cached prompt is still charged in full.
+    let admissions = provider.admissions();
+    assert_eq!(admissions[1].tokens, second.input_tokens + 10);
+}

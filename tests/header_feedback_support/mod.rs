@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -111,6 +112,8 @@ struct State {
     last_headers: Vec<(String, String)>,
     replay: bool,
     rewrite: Option<Rewrite>,
+    /// The prompt prefixes the server's cache holds.
+    cached_prefixes: HashSet<String>,
 }
 
 /// The scripted server; cloning shares it.
@@ -136,6 +139,7 @@ impl ExactServer {
             last_headers: Vec::new(),
             replay: false,
             rewrite: None,
+            cached_prefixes: HashSet::new(),
         })))
     }
 
@@ -227,14 +231,29 @@ impl ExactServer {
         prompt: u64,
         max_tokens: u64,
     ) -> Result<WithHeaders<Value>, HttpError> {
+        self.chat_prefixed(None, prompt, max_tokens).await
+    }
+
+    /// One request of `prompt` tokens whose first `prefix.1` tokens are the prefix named
+    /// `prefix.0`: the server's prompt cache learns it on its first admission (a cache write)
+    /// and serves it to later ones (a cache read). An Anthropic-style server charges a cache
+    /// read nothing toward ITPM and reports `cache_read_input_tokens` and
+    /// `cache_creation_input_tokens` beside the uncached `input_tokens`; an OpenAI-style one
+    /// charges it and reports `prompt_tokens_details.cached_tokens`.
+    pub async fn chat_prefixed(
+        &self,
+        prefix: Option<(&str, u64)>,
+        prompt: u64,
+        max_tokens: u64,
+    ) -> Result<WithHeaders<Value>, HttpError> {
         let outbound = self.state().outbound;
         tokio::time::sleep(outbound).await;
-        let arrived = self.arrive(prompt, max_tokens);
+        let arrived = self.arrive(prefix, prompt, max_tokens);
         let (processing, inbound) = {
             let state = self.state();
             (state.processing, state.inbound)
         };
-        let (headers, completion) = match arrived {
+        let (headers, completion, (read, written)) = match arrived {
             Ok(answer) => answer,
             Err(error) => {
                 tokio::time::sleep(inbound).await;
@@ -248,11 +267,24 @@ impl ExactServer {
                 output.refill(Instant::now());
                 output.give_back(max_tokens - completion);
             }
-            match state.style {
-                Style::Anthropic => {
+            match (state.style, prefix) {
+                (Style::Anthropic, None) => {
                     json!({"usage": {"input_tokens": prompt, "output_tokens": completion}})
                 }
-                _ => json!({"usage": {"prompt_tokens": prompt, "completion_tokens": completion}}),
+                (Style::Anthropic, Some(_)) => json!({"usage": {
+                    "input_tokens": prompt - read - written,
+                    "cache_read_input_tokens": read,
+                    "cache_creation_input_tokens": written,
+                    "output_tokens": completion
+                }}),
+                (_, None) => {
+                    json!({"usage": {"prompt_tokens": prompt, "completion_tokens": completion}})
+                }
+                (_, Some(_)) => json!({"usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "prompt_tokens_details": {"cached_tokens": read}
+                }}),
             }
         };
         tokio::time::sleep(inbound).await;
@@ -261,11 +293,15 @@ impl ExactServer {
         Ok(WithHeaders { body, headers })
     }
 
+    /// Admits or refuses one request; on admission, the headers, the completion tokens and
+    /// the prompt tokens read from and written to the cache.
+    #[allow(clippy::type_complexity)]
     fn arrive(
         &self,
+        prefix: Option<(&str, u64)>,
         prompt: u64,
         max_tokens: u64,
-    ) -> Result<(Vec<(String, String)>, u64), HttpError> {
+    ) -> Result<(Vec<(String, String)>, u64, (u64, u64)), HttpError> {
         let now = Instant::now();
         let mut guard = self.state();
         let state = &mut *guard;
@@ -274,9 +310,15 @@ impl ExactServer {
         if let Some(output) = state.output.as_mut() {
             output.refill(now);
         }
+        let (read, written) = match prefix {
+            Some((key, tokens)) if state.cached_prefixes.contains(key) => (tokens, 0),
+            Some((_, tokens)) => (0, tokens),
+            None => (0, 0),
+        };
         let charged_prompt = (prompt * state.overcharge_percent).div_ceil(100);
         let tokens = match state.style {
-            Style::Anthropic => charged_prompt,
+            // Cache reads do not count toward ITPM (current Claude models).
+            Style::Anthropic => charged_prompt - read,
             _ => charged_prompt + max_tokens,
         };
         let mut wait = state
@@ -299,6 +341,9 @@ impl ExactServer {
             ));
         }
         state.admitted += 1;
+        if let Some((key, _)) = prefix {
+            state.cached_prefixes.insert(key.to_owned());
+        }
         state.requests.take(1);
         state.tokens.take(tokens);
         if let Some(output) = state.output.as_mut() {
@@ -318,7 +363,7 @@ impl ExactServer {
             headers.push(("openai-processing-ms".to_owned(), format!("{ms}")));
         }
         let completion = (max_tokens * state.completion_percent).div_ceil(100);
-        Ok((headers, completion.min(max_tokens)))
+        Ok((headers, completion.min(max_tokens), (read, written)))
     }
 }
 

@@ -156,12 +156,9 @@ impl<T: ReportUsage, E> ReportUsage for Result<T, E> {
 /// The sum over the items that report usage (a batch of responses); `None` if none do.
 impl<T: ReportUsage> ReportUsage for [T] {
     fn usage(&self) -> Option<Usage> {
-        self.iter().filter_map(ReportUsage::usage).reduce(|a, b| {
-            Usage::new(
-                a.input_tokens.saturating_add(b.input_tokens),
-                a.output_tokens.saturating_add(b.output_tokens),
-            )
-        })
+        self.iter()
+            .filter_map(ReportUsage::usage)
+            .reduce(Usage::plus)
     }
 }
 
@@ -174,19 +171,24 @@ impl<T: ReportUsage> ReportUsage for Vec<T> {
 
 /// The usage of a provider's JSON response.
 ///
-/// | provider | object | input | output |
-/// |---|---|---|---|
-/// | OpenAI / Azure chat, completions | `usage` | `prompt_tokens` | `completion_tokens` |
-/// | OpenAI embeddings | `usage` | `prompt_tokens` | 0 |
-/// | OpenAI Responses API | `usage` | `input_tokens` | `output_tokens` |
-/// | Anthropic | `usage` | `input_tokens` + `cache_creation_input_tokens` | `output_tokens` |
-/// | Gemini | `usageMetadata` | `promptTokenCount` + `toolUsePromptTokenCount` | `candidatesTokenCount` + `thoughtsTokenCount` |
+/// | provider | object | input (the whole prompt) | of it, cache reads | of it, cache writes | output |
+/// |---|---|---|---|---|---|
+/// | OpenAI / Azure chat, completions | `usage` | `prompt_tokens` | `prompt_tokens_details.cached_tokens` | `prompt_tokens_details.cache_write_tokens` | `completion_tokens` |
+/// | OpenAI embeddings | `usage` | `prompt_tokens` | – | – | 0 |
+/// | OpenAI Responses API | `usage` | `input_tokens` | `input_tokens_details.cached_tokens` | – | `output_tokens` |
+/// | Anthropic | `usage` | `input_tokens` + `cache_creation_input_tokens` + `cache_read_input_tokens` | `cache_read_input_tokens` | `cache_creation_input_tokens` | `output_tokens` |
+/// | Gemini | `usageMetadata` | `promptTokenCount` + `toolUsePromptTokenCount` | `cachedContentTokenCount` | – | `candidatesTokenCount` + `thoughtsTokenCount` |
 ///
-/// What counts follows what each provider charges against its limits: Anthropic's ITPM excludes
-/// `cache_read_input_tokens`, so they are not added; OpenAI counts cached prompt tokens toward
-/// TPM ("caching does not affect rate limits"), and its `prompt_tokens` already includes
-/// `prompt_tokens_details.cached_tokens`, so they stay counted. Reasoning tokens are already
-/// inside OpenAI's `completion_tokens`; Gemini reports thinking separately, so it is added.
+/// The input is always the whole prompt: OpenAI's `prompt_tokens` and Gemini's
+/// `promptTokenCount` already include their cached part ("When cachedContent is set, this is
+/// still the total effective prompt size", Gemini's `UsageMetadata` reference); Anthropic's
+/// `input_tokens` is only what follows the last cache breakpoint, so its two cache counts are
+/// added ("total_input_tokens = cache_read_input_tokens + cache_creation_input_tokens +
+/// input_tokens", Anthropic's rate-limits page). Which of it counts toward a limit is decided
+/// when the reservation settles, per provider and model
+/// ([`ModelProfile::charged_usage`](crate::config::ModelProfile::charged_usage)). Reasoning
+/// tokens are already inside OpenAI's `completion_tokens`; Gemini reports thinking separately,
+/// so it is added.
 ///
 /// A JSON array sums its elements; any other value without a recognisable usage object is
 /// `None`.
@@ -212,27 +214,59 @@ fn field(object: &Value, key: &str) -> Option<u64> {
     object.get(key).and_then(Value::as_u64)
 }
 
-fn openai_or_anthropic(usage: &Value) -> Option<Usage> {
-    let prompt = field(usage, "prompt_tokens");
-    let input = field(usage, "input_tokens");
-    if prompt.is_none() && input.is_none() {
-        return None;
+/// The input counts of an OpenAI or Anthropic `usage` object: the whole prompt, its cache
+/// reads and its cache writes; `None` without `prompt_tokens` or `input_tokens`. Shared with
+/// the stream readers.
+pub(crate) fn input_counts(usage: &Value) -> Option<(u64, u64, u64)> {
+    if let Some(prompt) = field(usage, "prompt_tokens") {
+        let details = usage.get("prompt_tokens_details");
+        let detail = |key| details.and_then(|d| field(d, key)).unwrap_or(0);
+        return Some((
+            prompt,
+            detail("cached_tokens"),
+            detail("cache_write_tokens"),
+        ));
     }
-    let cache_creation = field(usage, "cache_creation_input_tokens").unwrap_or(0);
-    let input_tokens = prompt.or(input).unwrap_or(0).saturating_add(cache_creation);
+    let input = field(usage, "input_tokens")?;
+    let read = field(usage, "cache_read_input_tokens");
+    let creation = field(usage, "cache_creation_input_tokens");
+    if read.is_some() || creation.is_some() {
+        // Anthropic: `input_tokens` is the uncached part only.
+        let (read, creation) = (read.unwrap_or(0), creation.unwrap_or(0));
+        let whole = input.saturating_add(read).saturating_add(creation);
+        return Some((whole, read, creation));
+    }
+    // OpenAI's Responses API: `input_tokens` is the whole prompt.
+    let cached = usage
+        .get("input_tokens_details")
+        .and_then(|d| field(d, "cached_tokens"))
+        .unwrap_or(0);
+    Some((input, cached, 0))
+}
+
+/// A usage from the whole prompt, its cache reads and writes, and the output.
+pub(crate) fn usage_of((input, read, creation): (u64, u64, u64), output: u64) -> Usage {
+    Usage::new(input, output)
+        .with_cache_reads(read)
+        .with_cache_writes(creation)
+}
+
+fn openai_or_anthropic(usage: &Value) -> Option<Usage> {
+    let input = input_counts(usage)?;
     let output_tokens = field(usage, "completion_tokens")
         .or_else(|| field(usage, "output_tokens"))
         .unwrap_or(0);
-    Some(Usage::new(input_tokens, output_tokens))
+    Some(usage_of(input, output_tokens))
 }
 
 fn gemini(meta: &Value) -> Option<Usage> {
     let prompt = field(meta, "promptTokenCount")?;
     let tool_prompt = field(meta, "toolUsePromptTokenCount").unwrap_or(0);
+    let cached = field(meta, "cachedContentTokenCount").unwrap_or(0);
     let candidates = field(meta, "candidatesTokenCount").unwrap_or(0);
     let thoughts = field(meta, "thoughtsTokenCount").unwrap_or(0);
-    Some(Usage::new(
-        prompt.saturating_add(tool_prompt),
+    Some(usage_of(
+        (prompt.saturating_add(tool_prompt), cached, 0),
         candidates.saturating_add(thoughts),
     ))
 }
@@ -257,7 +291,18 @@ mod tests {
                 "completion_tokens_details": {"reasoning_tokens": 128}
             }
         });
-        assert_eq!(response.usage(), Some(Usage::new(2006, 300)));
+        assert_eq!(
+            response.usage(),
+            Some(Usage::new(2006, 300).with_cache_reads(1920))
+        );
+        let writes = json!({"usage": {
+            "prompt_tokens": 5000, "completion_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 4096}
+        }});
+        assert_eq!(
+            writes.usage(),
+            Some(Usage::new(5000, 10).with_cache_writes(4096))
+        );
     }
 
     #[test]
@@ -281,11 +326,14 @@ mod tests {
                 "output_tokens_details": {"reasoning_tokens": 0}
             }
         });
-        assert_eq!(response.usage(), Some(Usage::new(125, 48)));
+        assert_eq!(
+            response.usage(),
+            Some(Usage::new(125, 48).with_cache_reads(98))
+        );
     }
 
     #[test]
-    fn anthropic_excludes_cache_reads_includes_cache_writes() {
+    fn anthropic_adds_both_cache_counts_to_the_uncached_input() {
         let response = json!({
             "id": "msg_01",
             "type": "message",
@@ -299,7 +347,14 @@ mod tests {
                 "output_tokens": 393
             }
         });
-        assert_eq!(response.usage(), Some(Usage::new(21 + 188, 393)));
+        let usage = response.usage().unwrap();
+        assert_eq!(
+            usage,
+            Usage::new(21 + 188 + 4000, 393)
+                .with_cache_reads(4000)
+                .with_cache_writes(188)
+        );
+        assert_eq!(usage.uncached_input_tokens(), 21);
         let plain = json!({"usage": {"input_tokens": 10, "output_tokens": 2}});
         assert_eq!(plain.usage(), Some(Usage::new(10, 2)));
     }
@@ -317,6 +372,14 @@ mod tests {
             "modelVersion": "gemini-2.5-flash"
         });
         assert_eq!(response.usage(), Some(Usage::new(11, 25)));
+        let cached = json!({"usageMetadata": {
+            "promptTokenCount": 12000, "cachedContentTokenCount": 10000,
+            "candidatesTokenCount": 50, "totalTokenCount": 12050
+        }});
+        assert_eq!(
+            cached.usage(),
+            Some(Usage::new(12000, 50).with_cache_reads(10000))
+        );
     }
 
     #[test]
@@ -338,6 +401,15 @@ mod tests {
         let batch = vec![one.clone(), json!({}), two.clone()];
         assert_eq!(batch.usage(), Some(Usage::new(13, 5)));
         assert_eq!(json!([one, two]).usage(), Some(Usage::new(13, 5)));
+        let cached = Usage::new(100, 1).with_cache_reads(90).with_cache_writes(5);
+        assert_eq!(
+            vec![cached, cached].usage(),
+            Some(
+                Usage::new(200, 2)
+                    .with_cache_reads(180)
+                    .with_cache_writes(10)
+            )
+        );
         assert_eq!(Vec::<Value>::new().usage(), None);
         assert_eq!(Usage::new(1, 2).usage(), Some(Usage::new(1, 2)));
     }

@@ -58,23 +58,49 @@ pub struct ModelProfile {
     /// Whether the provider gives reserved but unused output back
     /// ([`Provider::refunds_unused_output`]).
     pub refunds_unused_output: bool,
+    /// Whether prompt tokens read from the cache count toward the input limits
+    /// ([`Provider::counts_cache_reads`]).
+    pub counts_cache_reads: bool,
 }
 
 impl ModelProfile {
-    /// What the provider charges for a request of this family that reserved `reserved` and
-    /// reported `usage`: input is settled to the real count, but never below `charged_prompt`,
-    /// the character estimate a provider that charges one took on arrival; output too where
-    /// the provider refunds unused output ([`Provider::refunds_unused_output`]), otherwise the
-    /// reserved output stays charged. Whole responses and streams settle the same way.
+    /// What the provider charges against its limits for a request of this family that
+    /// reserved `reserved` and reported `usage`.
+    ///
+    /// Input is settled to the real count, less the cache reads where the provider leaves them
+    /// out ([`Provider::counts_cache_reads`]: Anthropic's ITPM on current models), but never
+    /// below `charged_prompt`, the character estimate a provider that charges one took on
+    /// arrival; output too where the provider refunds unused output
+    /// ([`Provider::refunds_unused_output`]), otherwise the reserved output stays charged.
+    /// Whole responses and streams settle the same way. The result carries no cache counts: it
+    /// is what the buckets keep, not what the response said.
+    ///
+    /// ```
+    /// # use ratelimited_runtime::config::{resolve, Settings};
+    /// # use ratelimited_runtime::units::cost::{Cost, Usage};
+    /// # let lookup = |_: &str| None;
+    /// # let settings = Settings::from_lookup(&lookup).unwrap();
+    /// let sonnet = resolve("claude-sonnet-4-5", None, None, &settings, &lookup).unwrap();
+    /// let usage = Usage::new(10_000, 200).with_cache_reads(9_000);
+    /// let reserved = Cost::request(10_000, 1_024);
+    /// assert_eq!(sonnet.charged_usage(None, reserved, usage), Usage::new(1_000, 200));
+    /// let gpt = resolve("gpt-4o-mini", None, None, &settings, &lookup).unwrap();
+    /// assert_eq!(gpt.charged_usage(None, reserved, usage), Usage::new(10_000, 1_024));
+    /// ```
     pub fn charged_usage(
         &self,
         charged_prompt: Option<u64>,
         reserved: Cost,
         usage: Usage,
     ) -> Usage {
-        let input = charged_prompt.map_or(usage.input_tokens, |charged| {
-            usage.input_tokens.max(charged)
-        });
+        let counted = if self.counts_cache_reads {
+            usage.input_tokens
+        } else {
+            usage
+                .input_tokens
+                .saturating_sub(usage.cache_read_input_tokens)
+        };
+        let input = charged_prompt.map_or(counted, |charged| counted.max(charged));
         if self.refunds_unused_output {
             Usage::new(input, usage.output_tokens)
         } else {
@@ -178,6 +204,7 @@ pub fn resolve(
         encoding: crate::model::tokens::encoding_for_model(name),
         default_max_tokens: provider.default_max_tokens(name),
         refunds_unused_output: provider.refunds_unused_output(),
+        counts_cache_reads: provider.counts_cache_reads(&family.id),
         family,
         tier,
         quota,

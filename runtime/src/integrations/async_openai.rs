@@ -7,7 +7,7 @@
 //! | `CreateChatCompletionRequest` | [`OutputBudget`] | `max_completion_tokens`, else the deprecated `max_tokens`; `n` |
 //! | `ChatCompletionRequestMessage` | [`EstimateTokens`] | one message, or a slice/`Vec` of them as one conversation |
 //! | `CreateEmbeddingRequest` | [`EstimateTokens`], [`OutputBudget`] | its input strings (token arrays count their length); no output |
-//! | `CreateChatCompletionResponse`, `CreateChatCompletionStreamResponse`, `CompletionUsage` | [`ReportUsage`] | `usage.prompt_tokens` / `completion_tokens` |
+//! | `CreateChatCompletionResponse`, `CreateChatCompletionStreamResponse`, `CompletionUsage` | [`ReportUsage`] | `usage.prompt_tokens` (of it `prompt_tokens_details.cached_tokens`, `cache_write_tokens`) / `completion_tokens` |
 //! | `CreateChatCompletionStreamResponse` | [`StreamUsage`] | the last chunk's `usage` (`#[rate_limited(.., stream)]`) |
 //! | `CreateChatCompletionRequest` | [`IncludeStreamUsage`] | sets `stream_options.include_usage` |
 //! | `CreateEmbeddingResponse`, `CreateBase64EmbeddingResponse` | [`ReportUsage`] | `usage.prompt_tokens`, no output |
@@ -343,14 +343,26 @@ impl OutputBudget for CreateEmbeddingRequest {
 // Usage
 // ---------------------------------------------------------------------------------------------
 
-/// `prompt_tokens` in, `completion_tokens` out (reasoning tokens are already inside it, and
-/// cached prompt tokens inside `prompt_tokens`, as OpenAI's limits count them).
+/// `prompt_tokens` in (the whole prompt, its cached part included), of which
+/// `prompt_tokens_details.cached_tokens` were read from the prompt cache and
+/// `cache_write_tokens` written to it; `completion_tokens` out (reasoning tokens are already
+/// inside it).
 impl ReportUsage for CompletionUsage {
     fn usage(&self) -> Option<Usage> {
-        Some(Usage::new(
-            u64::from(self.prompt_tokens),
-            u64::from(self.completion_tokens),
-        ))
+        let details = self.prompt_tokens_details.as_ref();
+        let cached = details.and_then(|d| d.cached_tokens).map_or(0, u64::from);
+        let written = details
+            .and_then(|d| d.cache_write_tokens)
+            .and_then(|tokens| u64::try_from(tokens).ok())
+            .unwrap_or(0);
+        Some(
+            Usage::new(
+                u64::from(self.prompt_tokens),
+                u64::from(self.completion_tokens),
+            )
+            .with_cache_reads(cached)
+            .with_cache_writes(written),
+        )
     }
 }
 

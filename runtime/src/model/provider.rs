@@ -198,6 +198,45 @@ impl Provider {
         }
     }
 
+    /// Whether prompt tokens read from the provider's cache count toward its input limit for
+    /// the limit family `family_id` (input tokens are always read as the whole prompt; see
+    /// [`Usage`](crate::units::cost::Usage)). Cache writes always count.
+    ///
+    /// - **Anthropic**: "For most Claude models, only uncached input tokens count towards your
+    ///   ITPM rate limits": `input_tokens` and `cache_creation_input_tokens` count,
+    ///   `cache_read_input_tokens` do not, except on the models whose ITPM is marked † in the
+    ///   tables ("Limit counts `cache_read_input_tokens` towards ITPM usage"): Claude Haiku 3
+    ///   and 3.5, Sonnet 3.5 and Opus 3 (the Claude 3 generation before Sonnet 3.7).
+    ///   Source: platform.claude.com/docs/en/api/rate-limits, "Cache-aware ITPM", read
+    ///   2026-12 (the † rows unchanged since the 2025-08 version).
+    /// - **OpenAI**: "Do cached prompts contribute to TPM rate limits? Yes, as caching does
+    ///   not affect rate limits" (platform.openai.com/docs/guides/prompt-caching, FAQ, read
+    ///   2026-12); OpenAI's limiter charges on arrival, before any cache lookup.
+    /// - **Azure OpenAI**: its prompt-caching page (learn.microsoft.com, azure ai-foundry
+    ///   `how-to/prompt-caching`, read 2026-12) discounts cached tokens on the bill and says
+    ///   nothing that exempts them from TPM; Azure charges its estimate on arrival like
+    ///   OpenAI, so they count.
+    /// - **Gemini**: `promptTokenCount` includes the cached content, and neither the rate-limits
+    ///   page nor the context-caching page (ai.google.dev/gemini-api/docs/rate-limits and
+    ///   `/caching`, read 2026-12) exempts cached tokens from the input TPM, so they count.
+    ///   Counting too much only slows a run; counting too little draws 429s.
+    ///
+    /// ```
+    /// use ratelimited_runtime::config::Provider;
+    /// assert!(!Provider::Anthropic.counts_cache_reads("claude-sonnet-4"));
+    /// assert!(Provider::Anthropic.counts_cache_reads("claude-haiku-3"));
+    /// assert!(Provider::OpenAi.counts_cache_reads("gpt-4o"));
+    /// ```
+    pub fn counts_cache_reads(self, family_id: &str) -> bool {
+        match self {
+            Provider::Anthropic => matches!(
+                family_id,
+                "claude-haiku-3" | "claude-sonnet-3-5" | "claude-opus-3" | "claude-sonnet-3"
+            ),
+            Provider::OpenAi | Provider::Azure | Provider::Gemini => true,
+        }
+    }
+
     /// The prompt tokens the provider's own limiter charges for a prompt of `text_bytes`
     /// bytes, when it estimates from characters rather than tokenizing.
     ///
@@ -521,6 +560,37 @@ mod tests {
         ];
         for (model, provider, rest) in cases {
             assert_eq!(Provider::split_prefix(model), (provider, rest), "{model}");
+        }
+    }
+
+    #[test]
+    fn cache_reads_count_except_on_current_claude_models() {
+        let anthropic = |model: &str| {
+            let family = crate::model::limit_family::LimitFamily::of(Provider::Anthropic, model);
+            Provider::Anthropic.counts_cache_reads(&family.id)
+        };
+        // Marked † on Anthropic's rate-limits page: cache reads count toward ITPM.
+        for model in [
+            "claude-3-5-haiku-20241022",
+            "claude-3-haiku-20240307",
+            "claude-3-5-sonnet-20241022",
+            "claude-3-5-sonnet-20240620",
+            "claude-3-opus-20240229",
+        ] {
+            assert!(anthropic(model), "{model}");
+        }
+        for model in [
+            "claude-3-7-sonnet-20250219",
+            "claude-sonnet-4-5-20250929",
+            "claude-sonnet-4-20250514",
+            "claude-opus-4-1-20250805",
+            "claude-haiku-4-5",
+            "claude-opus-4-6",
+        ] {
+            assert!(!anthropic(model), "{model}");
+        }
+        for provider in [Provider::OpenAi, Provider::Azure, Provider::Gemini] {
+            assert!(provider.counts_cache_reads("gpt-4o"), "{provider}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! faults still to strike, and the record of every admission and rejection; and how an
 //! admitted call's successful answer is written down.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,23 @@ pub(super) struct Behaviour {
     pub(super) count_failed_requests: bool,
     pub(super) refund_unused: bool,
     pub(super) charge_by_characters: bool,
+    pub(super) prompt_cache: PromptCache,
+}
+
+/// Whether the mock keeps a prompt cache, and whether what it reads from it counts toward its
+/// tokens bucket ([`MockProvider::prompt_cache`](super::MockProvider::prompt_cache)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PromptCache {
+    /// No cache: every prompt token is reported uncached (the default).
+    #[default]
+    Off,
+    /// OpenAI's rule: a repeated prefix is reported as `cached_tokens`, and still charged
+    /// ("caching does not affect rate limits").
+    ReadsCounted,
+    /// Anthropic's rule on current models: a repeated prefix is reported as read from the
+    /// cache and not charged; the first one is reported as a cache write and charged.
+    ReadsFree,
 }
 
 /// One well-formed call as it reaches the buckets.
@@ -51,6 +69,10 @@ pub(super) struct Arrival<'a> {
     pub(super) model: &'a str,
     /// What admission would take from the tokens bucket.
     pub(super) charge: u64,
+    /// Prompt tokens the cache serves (the prefix was seen before).
+    pub(super) cache_read: u64,
+    /// Prompt tokens the cache stores (the prefix is new).
+    pub(super) cache_write: u64,
 }
 
 /// Everything that changes as calls arrive, behind one lock.
@@ -63,6 +85,8 @@ pub(super) struct Ledger {
     pub(super) rejections: Vec<Rejection>,
     pub(super) stats: MockStats,
     pub(super) next_id: u64,
+    /// The prefixes the prompt cache holds.
+    pub(super) cached_prefixes: HashSet<String>,
 }
 
 impl Ledger {
@@ -99,7 +123,13 @@ pub(super) fn respond(
     arrival: &Arrival<'_>,
     work: &RequestedWork,
 ) -> MockResponse {
-    let Arrival { at, model, charge } = *arrival;
+    let Arrival {
+        at,
+        model,
+        charge,
+        cache_read,
+        cache_write,
+    } = *arrival;
     let id = ledger.next_id;
     ledger.next_id += 1;
     let (prompt_tokens, completion_tokens, body) = match work {
@@ -112,10 +142,15 @@ pub(super) fn respond(
             let max = max_tokens.unwrap_or(ledger.behaviour.default_max_tokens);
             let per_choice = ledger.behaviour.completion.per_choice(max);
             let completion = per_choice.saturating_mul(u64::from(*n));
+            let prompt = openai_wire::PromptUsage {
+                tokens: *prompt_tokens,
+                cache_read,
+                cache_write,
+            };
             let body = openai_wire::chat_completion_body(
                 id,
                 model,
-                *prompt_tokens,
+                prompt,
                 per_choice,
                 *n,
                 per_choice >= max,
@@ -139,6 +174,8 @@ pub(super) fn respond(
         model: model.to_owned(),
         prompt_tokens,
         completion_tokens,
+        cache_read_tokens: cache_read,
+        cache_write_tokens: cache_write,
         charged_tokens: charge,
         admitted_at: at,
         headers,

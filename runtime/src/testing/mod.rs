@@ -48,6 +48,7 @@ mod stream;
 mod server;
 
 pub use fault::Fault;
+pub use ledger::PromptCache;
 pub use limits::{LimitViolation, MockLimits};
 pub use provider::MockProvider;
 pub use records::{Admission, MockStats, Rejection, RejectionKind};

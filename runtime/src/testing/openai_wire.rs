@@ -244,14 +244,23 @@ pub(crate) fn timed_out() -> HttpError {
 
 /// A `chat.completion` body: `n` choices of `per_choice` tokens each, cut at the cap when
 /// `hit_cap` (`finish_reason: "length"`), with the `usage` that totals them.
+/// A prompt's tokens and what the prompt cache did with them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PromptUsage {
+    pub(crate) tokens: u64,
+    pub(crate) cache_read: u64,
+    pub(crate) cache_write: u64,
+}
+
 pub(crate) fn chat_completion_body(
     id: u64,
     model: &str,
-    prompt_tokens: u64,
+    prompt: PromptUsage,
     per_choice: u64,
     n: u32,
     hit_cap: bool,
 ) -> Value {
+    let prompt_tokens = prompt.tokens;
     let completion = per_choice.saturating_mul(u64::from(n));
     let finish = if hit_cap { "length" } else { "stop" };
     let choices: Vec<Value> = (0..n)
@@ -277,7 +286,11 @@ pub(crate) fn chat_completion_body(
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion,
-            "total_tokens": prompt_tokens.saturating_add(completion)
+            "total_tokens": prompt_tokens.saturating_add(completion),
+            "prompt_tokens_details": {
+                "cached_tokens": prompt.cache_read,
+                "cache_write_tokens": prompt.cache_write
+            }
         },
         "service_tier": "default",
         "system_fingerprint": "fp_mock"
@@ -461,7 +474,16 @@ pub(crate) fn parse_chat(request: &Value) -> Result<(String, RequestedWork), Htt
         None => optional_u64(request, "max_tokens")?,
     };
     let n = optional_in_range(request, "n", 1..=128)?.map_or(1, |n| n as u32);
-    let prompt_tokens = count_chat(encoding_for_model(&model), &messages);
+    let encoding = encoding_for_model(&model);
+    let prompt_tokens = count_chat(encoding, &messages);
+    // A leading system (or developer) message is the prefix a prompt cache keeps.
+    let prefix = messages
+        .first()
+        .filter(|first| matches!(first.role.as_str(), "system" | "developer") && messages.len() > 1)
+        .map(|first| {
+            let tokens = count_chat(encoding, std::slice::from_ref(first)).min(prompt_tokens);
+            (first.content.clone(), tokens)
+        });
     Ok((
         model,
         RequestedWork::Chat {
@@ -469,6 +491,7 @@ pub(crate) fn parse_chat(request: &Value) -> Result<(String, RequestedWork), Htt
             prompt_chars: Some(super::request::chat_chars(&messages)),
             max_tokens,
             n,
+            prefix,
         },
     ))
 }

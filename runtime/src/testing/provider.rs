@@ -21,7 +21,7 @@ use super::response::MockResponse;
 use crate::answers::http::HttpError;
 use crate::config::DEFAULT_MAX_TOKENS;
 
-use super::ledger::{report, respond, Arrival, Behaviour, CompletionRule, Ledger};
+use super::ledger::{report, respond, Arrival, Behaviour, CompletionRule, Ledger, PromptCache};
 #[cfg(doc)]
 use crate::model::tokens::count_chat;
 use crate::sync::Locked;
@@ -154,6 +154,7 @@ impl MockProvider {
                         count_failed_requests: true,
                         refund_unused: false,
                         charge_by_characters: false,
+                        prompt_cache: PromptCache::Off,
                     },
                     requests: Bucket::new(limits.rpm, now),
                     tokens: Bucket::new(limits.tpm, now),
@@ -162,6 +163,7 @@ impl MockProvider {
                     rejections: Vec::new(),
                     stats: MockStats::default(),
                     next_id: 1,
+                    cached_prefixes: Default::default(),
                 }),
             }),
         }
@@ -263,6 +265,42 @@ impl MockProvider {
         self
     }
 
+    /// Keeps a prompt cache that learns the prefixes requests declare
+    /// ([`MockRequest::cached_prefix`]; in a JSON chat body, a leading system or developer
+    /// message): the first admission of a prefix writes it to the cache, later ones read it.
+    /// The usage reports both (`prompt_tokens_details.cached_tokens` and
+    /// `cache_write_tokens`, [`MockResponse::cache_read_tokens`] and
+    /// [`MockResponse::cache_write_tokens`]). With [`PromptCache::ReadsFree`] the tokens read
+    /// from the cache are not charged to the tokens bucket, as Anthropic's ITPM does not count
+    /// `cache_read_input_tokens` on current models; with [`PromptCache::ReadsCounted`] they
+    /// are, as OpenAI counts them. The default is [`PromptCache::Off`]. The cache never
+    /// expires.
+    ///
+    /// ```
+    /// use ratelimited_runtime::testing::{MockLimits, MockProvider, MockRequest, PromptCache};
+    /// use ratelimited_runtime::ReportUsage;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = MockProvider::new(MockLimits::new(50, 100_000))
+    ///     .prompt_cache(PromptCache::ReadsFree)
+    ///     .refund_unused(true);
+    /// let request = MockRequest::new("claude-sonnet-4-5", 10_000)
+    ///     .cached_prefix("manual", 9_000)
+    ///     .max_tokens(100);
+    /// let first = provider.chat(&request).await.unwrap();
+    /// assert_eq!(first.usage().unwrap().cache_creation_input_tokens, 9_000);
+    /// assert_eq!(first.charged_tokens, 10_100);
+    /// let second = provider.chat(&request).await.unwrap();
+    /// assert_eq!(second.usage().unwrap().cache_read_input_tokens, 9_000);
+    /// assert_eq!(second.charged_tokens, 1_100);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn prompt_cache(self, cache: PromptCache) -> Self {
+        self.ledger().behaviour.prompt_cache = cache;
+        self
+    }
+
     /// The limits enforced.
     pub fn limits(&self) -> MockLimits {
         self.shared.limits
@@ -321,13 +359,26 @@ impl MockProvider {
         let mut guard = self.ledger();
         let ledger = &mut *guard;
         ledger.stats.calls += 1;
+        let charge = work.charge(
+            ledger.behaviour.default_max_tokens,
+            ledger.behaviour.charge_by_characters,
+        );
+        let (cache_read, cache_write) = match (ledger.behaviour.prompt_cache, work.prefix()) {
+            (PromptCache::Off, _) | (_, None) => (0, 0),
+            (_, Some((key, tokens))) if ledger.cached_prefixes.contains(key) => (*tokens, 0),
+            (_, Some((_, tokens))) => (0, *tokens),
+        };
+        let free = if ledger.behaviour.prompt_cache == PromptCache::ReadsFree {
+            cache_read
+        } else {
+            0
+        };
         let arrival = Arrival {
             at: now,
             model,
-            charge: work.charge(
-                ledger.behaviour.default_max_tokens,
-                ledger.behaviour.charge_by_characters,
-            ),
+            charge: charge.saturating_sub(free),
+            cache_read,
+            cache_write,
         };
         ledger.requests.refill(now);
         ledger.tokens.refill(now);
@@ -452,9 +503,20 @@ impl MockProvider {
         let charge = arrival.charge;
         ledger.requests.take(1);
         ledger.tokens.take(charge);
+        if let Some((key, _)) = work.prefix() {
+            if ledger.behaviour.prompt_cache != PromptCache::Off {
+                ledger.cached_prefixes.insert(key.clone());
+            }
+        }
         let response = respond(ledger, arrival, work);
+        let free = if ledger.behaviour.prompt_cache == PromptCache::ReadsFree {
+            response.cache_read_tokens
+        } else {
+            0
+        };
         let used = response
             .prompt_tokens
+            .saturating_sub(free)
             .saturating_add(response.completion_tokens);
         let refund = if ledger.behaviour.refund_unused {
             charge.saturating_sub(used)

@@ -34,6 +34,9 @@ pub struct MockRequest {
     /// The prompt's characters, when the request was built from its text: what a provider in
     /// [character-estimate mode](MockProvider::charge_prompt_by_characters) charges from.
     pub prompt_chars: Option<u64>,
+    /// The prompt's leading part a provider with a [prompt cache](MockProvider::prompt_cache)
+    /// can cache: a key standing for its text, and its tokens (part of `prompt_tokens`).
+    pub cached_prefix: Option<(String, u64)>,
 }
 
 impl MockRequest {
@@ -45,6 +48,7 @@ impl MockRequest {
             max_tokens: None,
             n: 1,
             prompt_chars: None,
+            cached_prefix: None,
         }
     }
 
@@ -73,6 +77,22 @@ impl MockRequest {
     #[must_use]
     pub fn max_tokens(mut self, max_tokens: u64) -> Self {
         self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Says the prompt opens with `tokens` tokens of a prefix named `key` (the same key stands
+    /// for the same text): a provider with a [prompt cache](MockProvider::prompt_cache) caches
+    /// it on the first admission and reads it from the cache on later ones. At most the whole
+    /// prompt.
+    ///
+    /// ```
+    /// use ratelimited_runtime::testing::MockRequest;
+    /// let request = MockRequest::new("claude-sonnet-4-5", 10_000).cached_prefix("manual", 9_000);
+    /// assert_eq!(request.cached_prefix, Some(("manual".to_owned(), 9_000)));
+    /// ```
+    #[must_use]
+    pub fn cached_prefix(mut self, key: impl Into<String>, tokens: u64) -> Self {
+        self.cached_prefix = Some((key.into(), tokens.min(self.prompt_tokens)));
         self
     }
 
@@ -136,6 +156,8 @@ pub(crate) enum RequestedWork {
         max_tokens: Option<u64>,
         /// At least 1.
         n: u32,
+        /// The cacheable leading part: its key and tokens.
+        prefix: Option<(String, u64)>,
     },
     /// An embeddings call.
     Embeddings {
@@ -157,6 +179,7 @@ impl RequestedWork {
                 prompt_chars,
                 max_tokens,
                 n,
+                ..
             } => {
                 let prompt = match prompt_chars {
                     Some(chars) if by_characters => {
@@ -178,6 +201,17 @@ impl From<&MockRequest> for RequestedWork {
             prompt_chars: request.prompt_chars,
             max_tokens: request.max_tokens,
             n: request.n.max(1),
+            prefix: request.cached_prefix.clone(),
+        }
+    }
+}
+
+impl RequestedWork {
+    /// The cacheable prefix, if the request has one.
+    pub(crate) fn prefix(&self) -> Option<&(String, u64)> {
+        match self {
+            RequestedWork::Chat { prefix, .. } => prefix.as_ref(),
+            RequestedWork::Embeddings { .. } => None,
         }
     }
 }

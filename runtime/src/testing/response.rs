@@ -18,6 +18,12 @@ pub struct MockResponse {
     pub prompt_tokens: u64,
     /// Completion tokens over all choices, as in `usage.completion_tokens` (0 for embeddings).
     pub completion_tokens: u64,
+    /// The part of `prompt_tokens` read from the prompt cache, as in
+    /// `usage.prompt_tokens_details.cached_tokens` (0 without a prompt cache).
+    pub cache_read_tokens: u64,
+    /// The part of `prompt_tokens` written to the prompt cache, as in
+    /// `usage.prompt_tokens_details.cache_write_tokens`.
+    pub cache_write_tokens: u64,
     /// What admission charged against the tokens bucket.
     pub charged_tokens: u64,
     /// When the request was admitted (its arrival, before any latency).
@@ -48,10 +54,15 @@ impl MockResponse {
     }
 }
 
-/// `prompt_tokens` in, `completion_tokens` out: the same as the body's `usage`.
+/// `prompt_tokens` in (with its cache reads and writes), `completion_tokens` out: the same as
+/// the body's `usage`.
 impl ReportUsage for MockResponse {
     fn usage(&self) -> Option<Usage> {
-        Some(Usage::new(self.prompt_tokens, self.completion_tokens))
+        Some(
+            Usage::new(self.prompt_tokens, self.completion_tokens)
+                .with_cache_reads(self.cache_read_tokens)
+                .with_cache_writes(self.cache_write_tokens),
+        )
     }
 
     fn rate_limit_headers(&self) -> Option<RateLimitHeaders> {

@@ -149,21 +149,94 @@ impl Cost {
 
 /// The tokens a finished request really used, read from its response (what
 /// [`ReportUsage`](crate::ReportUsage) returns).
+///
+/// `input_tokens` is the whole prompt, whatever the provider's cache did with it; the two cache
+/// counts say which part of it the cache served or stored, and are each part of
+/// `input_tokens`. What counts toward a limit is the provider's rule, applied when the
+/// reservation settles ([`ModelProfile::charged_usage`](crate::config::ModelProfile::charged_usage)):
+/// Anthropic's ITPM leaves cache reads out on most models, OpenAI's TPM counts them. The price
+/// of the cached part is the cached price ([`Price::of_usage`](crate::model::prices::Price::of_usage)).
+///
+/// [`Usage::new`] is a usage without cache; add the cache counts with
+/// [`Usage::with_cache_reads`] and [`Usage::with_cache_writes`]:
+///
+/// ```
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::Usage;
+/// // Anthropic: 1,000 uncached + 9,000 read from the cache, 200 out.
+/// let usage = Usage::new(10_000, 200).with_cache_reads(9_000);
+/// assert_eq!(usage.uncached_input_tokens(), 1_000);
+/// assert_eq!(Usage::new(10_000, 200).cache_read_input_tokens, 0);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Usage {
-    /// Input tokens that count toward input limits (cache reads excluded where the provider
-    /// excludes them).
+    /// Every input (prompt) token of the request, cache reads and cache writes included.
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
+    /// The part of `input_tokens` read from the provider's prompt cache (OpenAI
+    /// `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`, Gemini
+    /// `cachedContentTokenCount`).
+    pub cache_read_input_tokens: u64,
+    /// The part of `input_tokens` written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`, OpenAI `prompt_tokens_details.cache_write_tokens`).
+    pub cache_creation_input_tokens: u64,
 }
 
 impl Usage {
-    /// Usage with the given input and output tokens.
+    /// Usage with the given input and output tokens, none of them cached.
     pub const fn new(input_tokens: u64, output_tokens: u64) -> Self {
         Usage {
             input_tokens,
             output_tokens,
+            cache_read_input_tokens: 0,
+            cache_creation_input_tokens: 0,
+        }
+    }
+
+    /// The same usage with `tokens` of its input read from the prompt cache (at most the
+    /// whole input).
+    #[must_use]
+    pub const fn with_cache_reads(mut self, tokens: u64) -> Self {
+        self.cache_read_input_tokens = if tokens < self.input_tokens {
+            tokens
+        } else {
+            self.input_tokens
+        };
+        self
+    }
+
+    /// The same usage with `tokens` of its input written to the prompt cache (at most the
+    /// whole input).
+    #[must_use]
+    pub const fn with_cache_writes(mut self, tokens: u64) -> Self {
+        self.cache_creation_input_tokens = if tokens < self.input_tokens {
+            tokens
+        } else {
+            self.input_tokens
+        };
+        self
+    }
+
+    /// Input tokens the cache neither served nor stored.
+    pub const fn uncached_input_tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_sub(self.cache_read_input_tokens)
+            .saturating_sub(self.cache_creation_input_tokens)
+    }
+
+    /// The sum of two usages, count by count (a batch of responses).
+    #[must_use]
+    pub const fn plus(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            cache_read_input_tokens: self
+                .cache_read_input_tokens
+                .saturating_add(other.cache_read_input_tokens),
+            cache_creation_input_tokens: self
+                .cache_creation_input_tokens
+                .saturating_add(other.cache_creation_input_tokens),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::answers::usage::{input_counts, usage_of};
 use crate::units::cost::Usage;
 
 /// What one chunk of a streamed response says about the whole response's usage.
@@ -18,6 +19,12 @@ pub struct StreamUsageUpdate {
     pub input_tokens: Option<u64>,
     /// Output tokens produced so far, if this chunk says.
     pub output_tokens: Option<u64>,
+    /// The part of the input read from the prompt cache, if this chunk says (see
+    /// [`Usage::cache_read_input_tokens`]).
+    pub cache_read_input_tokens: Option<u64>,
+    /// The part of the input written to the prompt cache, if this chunk says (see
+    /// [`Usage::cache_creation_input_tokens`]).
+    pub cache_creation_input_tokens: Option<u64>,
 }
 
 impl StreamUsageUpdate {
@@ -26,14 +33,16 @@ impl StreamUsageUpdate {
         StreamUsageUpdate {
             input_tokens: Some(usage.input_tokens),
             output_tokens: Some(usage.output_tokens),
+            cache_read_input_tokens: Some(usage.cache_read_input_tokens),
+            cache_creation_input_tokens: Some(usage.cache_creation_input_tokens),
         }
     }
 
     /// Only the output produced so far (Anthropic's `message_delta`).
     pub fn output_so_far(output_tokens: u64) -> Self {
         StreamUsageUpdate {
-            input_tokens: None,
             output_tokens: Some(output_tokens),
+            ..StreamUsageUpdate::default()
         }
     }
 }
@@ -93,8 +102,10 @@ impl<T: StreamUsage + ?Sized> StreamUsage for Box<T> {
 /// | Anthropic | `message_delta`, `usage: {output_tokens}` (cumulative; `input_tokens` in newer API versions) | the counts it has |
 /// | Gemini | `usageMetadata: {promptTokenCount, candidatesTokenCount, ..}` | the whole usage so far |
 ///
-/// Input counts follow [`ReportUsage`](crate::ReportUsage) for `Value` (Anthropic's cache
-/// writes added, cache reads not). Chunks without usage (`"usage": null`, content deltas,
+/// Input counts follow [`ReportUsage`](crate::ReportUsage) for `Value`: the whole prompt, with
+/// its cache reads and writes (OpenAI's `prompt_tokens_details`, Anthropic's
+/// `cache_read_input_tokens` and `cache_creation_input_tokens` on `message_start`, repeated on
+/// `message_delta` by newer API versions, Gemini's `cachedContentTokenCount`). Chunks without usage (`"usage": null`, content deltas,
 /// `ping`) report `None`.
 impl StreamUsage for Value {
     fn usage(&self) -> Option<StreamUsageUpdate> {
@@ -113,16 +124,16 @@ impl StreamUsage for Value {
 
 fn openai_or_anthropic(usage: &Value) -> Option<StreamUsageUpdate> {
     let count = |key: &str| usage.get(key).and_then(Value::as_u64);
-    let input = count("prompt_tokens").or_else(|| count("input_tokens"));
-    let input = input
-        .map(|tokens| tokens.saturating_add(count("cache_creation_input_tokens").unwrap_or(0)));
+    let input = input_counts(usage);
     let output = count("completion_tokens").or_else(|| count("output_tokens"));
     if input.is_none() && output.is_none() {
         return None;
     }
     Some(StreamUsageUpdate {
-        input_tokens: input,
+        input_tokens: input.map(|(whole, _, _)| whole),
         output_tokens: output,
+        cache_read_input_tokens: input.map(|(_, read, _)| read),
+        cache_creation_input_tokens: input.map(|(_, _, creation)| creation),
     })
 }
 
@@ -131,6 +142,8 @@ fn openai_or_anthropic(usage: &Value) -> Option<StreamUsageUpdate> {
 pub(crate) struct UsageSoFar {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
 }
 
 impl UsageSoFar {
@@ -138,6 +151,12 @@ impl UsageSoFar {
     pub(crate) fn record(&mut self, update: StreamUsageUpdate) {
         self.input_tokens = update.input_tokens.or(self.input_tokens);
         self.output_tokens = update.output_tokens.or(self.output_tokens);
+        self.cache_read_input_tokens = update
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = update
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
     }
 
     /// The usage to settle with, once any count was reported (a missing one counts 0: a
@@ -146,8 +165,13 @@ impl UsageSoFar {
         if self.input_tokens.is_none() && self.output_tokens.is_none() {
             return None;
         }
-        Some(Usage::new(
-            self.input_tokens.unwrap_or(0),
+        let input = self.input_tokens.unwrap_or(0);
+        Some(usage_of(
+            (
+                input,
+                self.cache_read_input_tokens.unwrap_or(0),
+                self.cache_creation_input_tokens.unwrap_or(0),
+            ),
             self.output_tokens.unwrap_or(0),
         ))
     }
@@ -215,7 +239,44 @@ mod tests {
             json!({"type": "message_delta", "usage": {"output_tokens": 15}}),
             json!({"type": "message_stop"}),
         ];
-        assert_eq!(settle(&chunks), Some(Usage::new(30, 15)));
+        assert_eq!(
+            settle(&chunks),
+            Some(Usage::new(30, 15).with_cache_writes(5))
+        );
+    }
+
+    #[test]
+    fn anthropic_cache_reads_on_message_start_survive_output_only_deltas() {
+        let chunks = [
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 900, "output_tokens": 1}}}),
+            json!({"type": "message_delta", "usage": {"output_tokens": 40}}),
+            // Newer API versions repeat the whole usage on the last delta.
+            json!({"type": "message_delta", "usage": {"input_tokens": 100, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 900, "output_tokens": 60}}),
+        ];
+        let expected = Usage::new(1_000, 60).with_cache_reads(900);
+        assert_eq!(settle(&chunks), Some(expected));
+        assert_eq!(
+            settle(&chunks[..2]),
+            Some(Usage::new(1_000, 40).with_cache_reads(900))
+        );
+    }
+
+    #[test]
+    fn openai_and_gemini_cached_tokens_in_streams() {
+        let openai = [
+            json!({"choices": [], "usage": {"prompt_tokens": 2000, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 1792}}}),
+        ];
+        assert_eq!(
+            settle(&openai),
+            Some(Usage::new(2000, 5).with_cache_reads(1792))
+        );
+        let gemini = [
+            json!({"usageMetadata": {"promptTokenCount": 5000, "cachedContentTokenCount": 4096, "candidatesTokenCount": 7}}),
+        ];
+        assert_eq!(
+            settle(&gemini),
+            Some(Usage::new(5000, 7).with_cache_reads(4096))
+        );
     }
 
     #[test]

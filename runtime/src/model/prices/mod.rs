@@ -1,16 +1,17 @@
 //! What calls cost in money: a dated list-price table per limit family, overridable by env
 //! and code, and the arithmetic from token counts to US dollars.
 //!
-//! [`Usage`](crate::units::cost::Usage) carries no count of cached prompt tokens, so every input token is priced as
-//! uncached: a run that hits the provider's prompt cache costs less than reported here, never
-//! more. The cached price is kept in the table for when usage reports it.
+//! Input read from the provider's prompt cache is priced at the table's cached price, input
+//! written to it at [`CACHE_WRITE_PRICE_FACTOR`] times the input price, the rest at the input
+//! price ([`Price::of_usage`]). A reservation, made before anyone knows what the cache will
+//! serve, is priced as uncached: the most the call can cost.
 
 // Bottom up; rustfmt would sort adjacent `mod` lines.
 mod price;
 
 mod table;
 
-pub use price::{Price, PriceEntry};
+pub use price::{Price, PriceEntry, CACHE_WRITE_PRICE_FACTOR};
 
 use crate::model::limit_family::LimitFamily;
 
@@ -47,6 +48,13 @@ mod tests {
         assert_eq!(price.of_usage(Usage::new(1_000_000, 0)), 2.5);
         assert_eq!(price.of_usage(Usage::new(400, 100)), 0.002);
         assert_eq!(price.of_reservation(Cost::request(1_000, 500)), 0.0075);
+        // 1M prompt tokens: 100k uncached, 800k read (half price), 100k written (1.25x).
+        let cached = Usage::new(1_000_000, 0)
+            .with_cache_reads(800_000)
+            .with_cache_writes(100_000);
+        let expected = (100_000.0 * 2.5 + 800_000.0 * 1.25 + 100_000.0 * 2.5 * 1.25) / 1e6;
+        assert!((price.of_usage(cached) - expected).abs() < 1e-12);
+        assert!(price.of_usage(cached) < price.of_usage(Usage::new(1_000_000, 0)));
     }
 
     #[test]

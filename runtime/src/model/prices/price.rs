@@ -3,6 +3,15 @@
 use crate::model::provider::Provider;
 use crate::units::cost::{Cost, Usage};
 
+/// The price of a prompt token written to the cache, in multiples of the input price.
+///
+/// Only Anthropic (`cache_creation_input_tokens`) and OpenAI's newest models
+/// (`prompt_tokens_details.cache_write_tokens`) report cache writes. Anthropic lists a
+/// 5-minute cache write at 1.25 times the base input price and a 1-hour write at 2 times
+/// (docs.anthropic.com/en/docs/about-claude/pricing, 2025-09); the usage does not say which
+/// TTL was written, so writes are priced as 5-minute ones.
+pub const CACHE_WRITE_PRICE_FACTOR: f64 = 1.25;
+
 /// US dollars per one million tokens of each kind.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Price {
@@ -24,13 +33,26 @@ impl Price {
         }
     }
 
-    /// What `usage` costs, all input priced as uncached (see the module docs).
+    /// What `usage` costs: uncached input at the input price, cache reads at the cached price,
+    /// cache writes at [`CACHE_WRITE_PRICE_FACTOR`] times the input price, output at the output
+    /// price.
+    ///
+    /// ```
+    /// use ratelimited_runtime::model::prices::Price;
+    /// use ratelimited_runtime::Usage;
+    /// let sonnet = Price::per_million(3.0, 0.30, 15.0);
+    /// let cached = Usage::new(1_000_000, 0).with_cache_reads(900_000);
+    /// assert!((sonnet.of_usage(cached) - (0.30 + 0.27)).abs() < 1e-9);
+    /// ```
     pub fn of_usage(&self, usage: Usage) -> f64 {
-        self.of_tokens(usage.input_tokens, usage.output_tokens)
+        let input = usage.uncached_input_tokens() as f64 * self.input
+            + usage.cache_read_input_tokens as f64 * self.cached_input
+            + usage.cache_creation_input_tokens as f64 * self.input * CACHE_WRITE_PRICE_FACTOR;
+        (input + usage.output_tokens as f64 * self.output) / 1_000_000.0
     }
 
-    /// The most a reservation can cost: its input estimate at the input price and its whole
-    /// output budget (`n × max_tokens`) at the output price.
+    /// The most a reservation can cost: its input estimate at the (uncached) input price and
+    /// its whole output budget (`n × max_tokens`) at the output price.
     pub fn of_reservation(&self, cost: Cost) -> f64 {
         self.of_tokens(cost.input_tokens, cost.output_tokens)
     }
