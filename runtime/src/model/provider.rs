@@ -222,7 +222,8 @@ impl Provider {
     ///   Counting too much only slows a run; counting too little draws 429s.
     ///
     /// ```
-    /// use ratelimited_runtime::config::Provider;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::config::Provider;
     /// assert!(!Provider::Anthropic.counts_cache_reads("claude-sonnet-4"));
     /// assert!(Provider::Anthropic.counts_cache_reads("claude-haiku-3"));
     /// assert!(Provider::OpenAi.counts_cache_reads("gpt-4o"));

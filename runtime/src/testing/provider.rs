@@ -277,8 +277,9 @@ impl MockProvider {
     /// expires.
     ///
     /// ```
-    /// use ratelimited_runtime::testing::{MockLimits, MockProvider, MockRequest, PromptCache};
-    /// use ratelimited_runtime::ReportUsage;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::testing::{MockLimits, MockProvider, MockRequest, PromptCache};
+    /// use ratelimited::ReportUsage;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let provider = MockProvider::new(MockLimits::new(50, 100_000))

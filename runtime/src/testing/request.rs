@@ -86,7 +86,8 @@ impl MockRequest {
     /// prompt.
     ///
     /// ```
-    /// use ratelimited_runtime::testing::MockRequest;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::testing::MockRequest;
     /// let request = MockRequest::new("claude-sonnet-4-5", 10_000).cached_prefix("manual", 9_000);
     /// assert_eq!(request.cached_prefix, Some(("manual".to_owned(), 9_000)));
     /// ```

@@ -38,8 +38,9 @@ impl Price {
     /// price.
     ///
     /// ```
-    /// use ratelimited_runtime::model::prices::Price;
-    /// use ratelimited_runtime::Usage;
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::prices::Price;
+    /// use ratelimited::Usage;
     /// let sonnet = Price::per_million(3.0, 0.30, 15.0);
     /// let cached = Usage::new(1_000_000, 0).with_cache_reads(900_000);
     /// assert!((sonnet.of_usage(cached) - (0.30 + 0.27)).abs() < 1e-9);
