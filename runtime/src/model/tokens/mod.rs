@@ -12,7 +12,10 @@ use std::thread::JoinHandle;
 
 use tiktoken_rs::CoreBPE;
 
+mod image;
 pub(crate) mod estimate;
+#[cfg(test)]
+mod image_tests;
 #[cfg(test)]
 mod tests;
 
