@@ -47,6 +47,13 @@ impl Prompt<'_> {
         }
     }
 
+    fn image_tokens(&self) -> u64 {
+        match self {
+            Prompt::Estimated(value) => value.image_tokens(),
+            Prompt::Text(_) | Prompt::Rendered(_) | Prompt::NotText | Prompt::Unknown => 0,
+        }
+    }
+
     fn estimate(&self, encoding: Encoding) -> u64 {
         match self {
             Prompt::Estimated(value) => value.estimate_tokens(encoding),
@@ -206,6 +213,9 @@ pub fn estimate_arguments(call: &mut Call, site: &Site, args: &[PromptArg<'_>]) 
             tokens.saturating_add(arg.prompt.estimate(encoding))
         })
     });
+    call.estimate_images(args.iter().fold(0u64, |tokens, arg| {
+        tokens.saturating_add(arg.prompt.image_tokens())
+    }));
     if site.warned.load(Ordering::Relaxed) {
         return;
     }

@@ -58,6 +58,8 @@ pub struct Call {
     input_tokens: u64,
     /// Bytes of prompt text, for the character-based estimate some servers charge.
     text_bytes: usize,
+    /// Tokens of the estimate that are images, which a character-based estimate adds.
+    image_tokens: u64,
     max_tokens: Option<u64>,
     n: Option<u32>,
     attempts: u32,
@@ -102,6 +104,7 @@ impl Call {
             settings,
             input_tokens: 0,
             text_bytes: 0,
+            image_tokens: 0,
             max_tokens: None,
             n: None,
             attempts: 0,
@@ -135,6 +138,13 @@ impl Call {
         let tokens = estimate(encoding);
         self.input_tokens = self.input_tokens.saturating_add(tokens);
         self.text_bytes = self.text_bytes.saturating_add(text_len);
+    }
+
+    /// Records that `tokens` of the prompt estimate are images, counted by their provider's
+    /// formula ([`EstimateTokens::image_tokens`](crate::EstimateTokens::image_tokens)): a
+    /// character-based charge adds them to its count of the text, as it never sees their base64.
+    pub fn estimate_images(&mut self, tokens: u64) {
+        self.image_tokens = self.image_tokens.saturating_add(tokens);
     }
 
     /// Replaces the prompt estimate (`tokens = ...`).
@@ -175,9 +185,7 @@ impl Call {
 
     /// The prompt tokens the server will charge on arrival, before any learned correction.
     fn charged_input(&self) -> u64 {
-        let provider = self.profile.family.provider;
-        provider
-            .charged_prompt_estimate(self.text_bytes)
+        self.charged_prompt()
             .map_or(self.input_tokens, |by_characters| {
                 self.input_tokens.max(by_characters)
             })
@@ -370,12 +378,14 @@ impl Call {
         }
     }
 
-    /// The prompt a provider that estimates from characters charged on arrival, if it does.
+    /// The prompt a provider that estimates from characters charged on arrival, if it does:
+    /// its estimate of the text, plus the images by their formula.
     fn charged_prompt(&self) -> Option<u64> {
         self.profile
             .family
             .provider
             .charged_prompt_estimate(self.text_bytes)
+            .map(|by_characters| by_characters.saturating_add(self.image_tokens))
     }
 }
 

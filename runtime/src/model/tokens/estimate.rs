@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tiktoken_rs::CoreBPE;
 
+use super::image::{base64_image_size, data_url_image_size, Detail, ImageRule};
 use super::{bpe, count_tokens, raw_count, scale, Encoding};
 
 /// One chat message, for [`count_chat`] and [`EstimateTokens`].
@@ -147,8 +147,21 @@ pub trait EstimateTokens {
 
     /// Bytes of text the estimate will tokenize, if cheaply known (0 = unknown or small).
     ///
-    /// `#[rate_limited]` uses it to count very large prompts off the async executor.
+    /// `#[rate_limited]` uses it to count very large prompts off the async executor, and
+    /// OpenAI's character-based charge is estimated from it, so images and other data that
+    /// are not counted as text are not in it.
     fn text_len(&self) -> usize {
+        0
+    }
+
+    /// The part of [`EstimateTokens::estimate_tokens`] that is images, counted by the
+    /// provider's formula rather than as text (0 if none).
+    ///
+    /// The character-based charge of OpenAI and Azure (see
+    /// [`Provider::charged_prompt_estimate`](crate::config::Provider::charged_prompt_estimate))
+    /// counts [`EstimateTokens::text_len`] and adds these, since an image is charged by its
+    /// size, never by the characters of its base64 text.
+    fn image_tokens(&self) -> u64 {
         0
     }
 }
@@ -193,6 +206,10 @@ macro_rules! delegate_estimate {
             fn text_len(&self) -> usize {
                 (**self).text_len()
             }
+
+            fn image_tokens(&self) -> u64 {
+                (**self).image_tokens()
+            }
         }
     )*};
 }
@@ -207,6 +224,10 @@ impl<T: EstimateTokens> EstimateTokens for Option<T> {
     fn text_len(&self) -> usize {
         self.as_ref().map_or(0, EstimateTokens::text_len)
     }
+
+    fn image_tokens(&self) -> u64 {
+        self.as_ref().map_or(0, EstimateTokens::image_tokens)
+    }
 }
 
 impl<T: EstimateTokens> EstimateTokens for [T] {
@@ -216,6 +237,11 @@ impl<T: EstimateTokens> EstimateTokens for [T] {
 
     fn text_len(&self) -> usize {
         self.iter().map(EstimateTokens::text_len).sum()
+    }
+
+    fn image_tokens(&self) -> u64 {
+        self.iter()
+            .fold(0, |sum, item| sum.saturating_add(item.image_tokens()))
     }
 }
 
@@ -227,6 +253,11 @@ impl<T: EstimateTokens, const N: usize> EstimateTokens for [T; N] {
     fn text_len(&self) -> usize {
         self.iter().map(EstimateTokens::text_len).sum()
     }
+
+    fn image_tokens(&self) -> u64 {
+        self.iter()
+            .fold(0, |sum, item| sum.saturating_add(item.image_tokens()))
+    }
 }
 
 impl<T: EstimateTokens> EstimateTokens for Vec<T> {
@@ -236,6 +267,11 @@ impl<T: EstimateTokens> EstimateTokens for Vec<T> {
 
     fn text_len(&self) -> usize {
         self.iter().map(EstimateTokens::text_len).sum()
+    }
+
+    fn image_tokens(&self) -> u64 {
+        self.iter()
+            .fold(0, |sum, item| sum.saturating_add(item.image_tokens()))
     }
 }
 
@@ -252,6 +288,12 @@ macro_rules! tuple_estimate {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;
                 0usize $(.saturating_add($name.text_len()))+
+            }
+
+            fn image_tokens(&self) -> u64 {
+                #[allow(non_snake_case)]
+                let ($($name,)+) = self;
+                0u64 $(.saturating_add($name.image_tokens()))+
             }
         }
     };
@@ -280,57 +322,228 @@ impl EstimateTokens for ChatMessage {
 ///
 /// - Every string value is counted, at any depth; object keys are not (they are structure, not
 ///   prompt text); numbers, booleans and `null` count zero.
-/// - Not counted either, because they are not prompt text: the value of a `model` key, the value
-///   of a `data` key (Anthropic base64 image/document sources) and any string starting with
-///   `data:` (inline image URLs). Providers charge images by size, not by characters; pass
-///   `tokens = ...` if your requests carry many.
+/// - Not counted either, because they are not prompt text: the value of a `model` key and the
+///   value of a `data` key (base64 document sources, say).
+/// - **Images count as the provider counts them, by their size, never by the characters of
+///   their base64 text**: an OpenAI part (`{"type": "image_url", "image_url": {"url": ..,
+///   "detail": ..}}`, or the Responses API's `input_image`), an Anthropic one (`{"type":
+///   "image", "source": {"type": "base64", "data": ..}}`), a Gemini `inline_data` with an
+///   `image/*` MIME type, and any other `data:image/...` URL. The width and height are read
+///   from the header of the inline data (PNG, JPEG, GIF, WebP); the tokens follow the
+///   provider's published formula: OpenAI's 512 px tiles (`85 + 170 × tiles`, 85 at `detail:
+///   low`, 2,833 + 5,667 × tiles on gpt-4o-mini) or 32 px patches (gpt-4.1-mini and -nano,
+///   o4-mini, gpt-5-mini and -nano), chosen by the body's `model` (tiles without one);
+///   Anthropic's `width × height / 750`, long edge scaled to 1,568 px, at most 1,600; Gemini's
+///   258 per 768 px tile. An image whose size is not known (a URL, an unreadable header) costs
+///   the most its formula gives (OpenAI: 8 tiles or 1,536 patches; Anthropic: 1,600; Gemini: 4
+///   tiles). These tokens are not scaled by an approximation's factor: they are the
+///   provider's count. Sources:
+///   <https://platform.openai.com/docs/guides/images-vision#calculating-costs>,
+///   <https://docs.anthropic.com/en/docs/build-with-claude/vision#calculate-image-costs>,
+///   <https://ai.google.dev/gemini-api/docs/tokens#multimodal-tokens> (2026-11).
 /// - An object with a `messages` array (an OpenAI or Anthropic chat request) also gets
 ///   [`count_chat`]'s framing: 3 per message, 1 per message with a `name`, 3 for the reply
 ///   priming. Content given as an array of parts (`[{"type":"text","text":..}]`) is counted
 ///   through its strings like everything else.
 ///
 /// So `{"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}` estimates exactly
-/// as `count_chat` of the same message. For approximations the total is scaled once.
+/// as `count_chat` of the same message. For approximations the text total is scaled once.
+///
+/// ```
+/// use ratelimited_runtime::{model::tokens::Encoding, EstimateTokens};
+/// use serde_json::json;
+///
+/// // A 1×1 PNG, at gpt-4o's high detail: one tile, 85 + 170 tokens.
+/// let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+/// let part = json!({"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{png}")}});
+/// assert_eq!(part.estimate_tokens(Encoding::O200kBase), 255);
+/// assert_eq!(part.image_tokens(), 255);
+/// assert_eq!(part.text_len(), 0);
+/// ```
 impl EstimateTokens for Value {
     fn estimate_tokens(&self, encoding: Encoding) -> u64 {
-        scale(encoding, raw_json(bpe(encoding), self, None))
+        let bpe = bpe(encoding);
+        let (mut text, mut images) = (0u64, 0u64);
+        walk_json(self, None, None, &mut |part| match part {
+            JsonPart::Text(t) => text = text.saturating_add(raw_count(bpe, t)),
+            JsonPart::Framing(tokens) => text = text.saturating_add(tokens),
+            JsonPart::Image(image) => images = images.saturating_add(image.tokens()),
+        });
+        scale(encoding, text).saturating_add(images)
     }
 
     fn text_len(&self) -> usize {
-        match self {
-            Value::String(text) => text.len(),
-            Value::Array(items) => items.iter().map(EstimateTokens::text_len).sum(),
-            Value::Object(map) => map.values().map(EstimateTokens::text_len).sum(),
-            _ => 0,
-        }
+        let mut len = 0usize;
+        walk_json(self, None, None, &mut |part| {
+            if let JsonPart::Text(text) = part {
+                len = len.saturating_add(text.len());
+            }
+        });
+        len
+    }
+
+    fn image_tokens(&self) -> u64 {
+        let mut tokens = 0u64;
+        walk_json(self, None, None, &mut |part| {
+            if let JsonPart::Image(image) = part {
+                tokens = tokens.saturating_add(image.tokens());
+            }
+        });
+        tokens
     }
 }
 
-fn raw_json(bpe: &CoreBPE, value: &Value, key: Option<&str>) -> u64 {
+/// What the estimate sees of a JSON body, piece by piece.
+enum JsonPart<'a> {
+    /// Prompt text, to tokenize.
+    Text(&'a str),
+    /// Chat framing tokens, in the raw (unscaled) count.
+    Framing(u64),
+    /// An image, counted by its provider's formula.
+    Image(JsonImage<'a>),
+}
+
+/// An image part of a JSON body.
+struct JsonImage<'a> {
+    rule: ImageRule,
+    source: ImageSource<'a>,
+    detail: Detail,
+}
+
+/// Where an image's bytes are, as far as its size can be read.
+enum ImageSource<'a> {
+    /// Bare base64 (Anthropic `source.data`, Gemini `inline_data.data`).
+    Base64(&'a str),
+    /// A `data:` URL.
+    DataUrl(&'a str),
+    /// A URL or file reference: the size is not known.
+    Elsewhere,
+}
+
+impl JsonImage<'_> {
+    fn tokens(&self) -> u64 {
+        let size = match self.source {
+            ImageSource::Base64(data) => base64_image_size(data),
+            ImageSource::DataUrl(url) => data_url_image_size(url),
+            ImageSource::Elsewhere => None,
+        };
+        self.rule.tokens(size, self.detail)
+    }
+}
+
+/// Visits the text, framing and images of `value`; `key` is the key it is the value of, and
+/// `model` the nearest enclosing `model` (it picks OpenAI's image formula).
+fn walk_json<'a>(
+    value: &'a Value,
+    key: Option<&str>,
+    model: Option<&'a str>,
+    visit: &mut dyn FnMut(JsonPart<'a>),
+) {
     match value {
         Value::String(text) => {
-            if matches!(key, Some("model" | "data")) || text.starts_with("data:") {
-                0
+            if matches!(key, Some("model" | "data")) {
+            } else if let Some(rest) = text.strip_prefix("data:") {
+                if rest.starts_with("image/") {
+                    visit(JsonPart::Image(JsonImage {
+                        rule: ImageRule::for_openai_model(model),
+                        source: ImageSource::DataUrl(text),
+                        detail: Detail::High,
+                    }));
+                }
             } else {
-                raw_count(bpe, text)
+                visit(JsonPart::Text(text));
             }
         }
-        Value::Array(items) => items
-            .iter()
-            .fold(0, |sum, item| sum.saturating_add(raw_json(bpe, item, key))),
+        Value::Array(items) => {
+            for item in items {
+                walk_json(item, key, model, visit);
+            }
+        }
         Value::Object(map) => {
-            let mut total = map.iter().fold(0u64, |sum, (k, v)| {
-                sum.saturating_add(raw_json(bpe, v, Some(k)))
-            });
+            let model = map.get("model").and_then(Value::as_str).or(model);
+            if let Some(image) = image_part(map, model) {
+                visit(JsonPart::Image(image));
+                return;
+            }
+            for (k, v) in map {
+                walk_json(v, Some(k), model, visit);
+            }
             if let Some(Value::Array(messages)) = map.get("messages") {
                 let names = messages.iter().filter(|m| m.get("name").is_some()).count() as u64;
-                total = total
-                    .saturating_add(TOKENS_PER_MESSAGE * messages.len() as u64)
-                    .saturating_add(TOKENS_PER_NAME * names)
-                    .saturating_add(REPLY_PRIMING);
+                visit(JsonPart::Framing(
+                    (TOKENS_PER_MESSAGE * messages.len() as u64)
+                        .saturating_add(TOKENS_PER_NAME * names)
+                        .saturating_add(REPLY_PRIMING),
+                ));
             }
-            total
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+/// The image `map` is, if it is an image part of an OpenAI, Anthropic or Gemini body.
+fn image_part<'a>(
+    map: &'a serde_json::Map<String, Value>,
+    model: Option<&'a str>,
+) -> Option<JsonImage<'a>> {
+    let str_of = |key: &str| map.get(key).and_then(Value::as_str);
+    match str_of("type") {
+        // OpenAI: Chat Completions' `image_url` object, the Responses API's `input_image`.
+        Some("image_url" | "input_image") => {
+            let (url, detail) = match map.get("image_url") {
+                Some(Value::String(url)) => (Some(url.as_str()), str_of("detail")),
+                Some(Value::Object(inner)) => (
+                    inner.get("url").and_then(Value::as_str),
+                    inner
+                        .get("detail")
+                        .and_then(Value::as_str)
+                        .or_else(|| str_of("detail")),
+                ),
+                _ => (None, str_of("detail")),
+            };
+            let source = match url {
+                Some(url) if url.starts_with("data:") => ImageSource::DataUrl(url),
+                _ => ImageSource::Elsewhere,
+            };
+            return Some(JsonImage {
+                rule: ImageRule::for_openai_model(model),
+                source,
+                detail: Detail::parse(detail),
+            });
+        }
+        // Anthropic: `{"type": "image", "source": {"type": "base64" | "url" | "file", ..}}`.
+        Some("image") => {
+            if let Some(Value::Object(source)) = map.get("source") {
+                let data = source.get("data").and_then(Value::as_str);
+                let source = match (source.get("type").and_then(Value::as_str), data) {
+                    (Some("base64"), Some(data)) => ImageSource::Base64(data),
+                    _ => ImageSource::Elsewhere,
+                };
+                return Some(JsonImage {
+                    rule: ImageRule::Anthropic,
+                    source,
+                    detail: Detail::High,
+                });
+            }
+        }
+        _ => {}
+    }
+    // Gemini: the object inside `inline_data` (`{"mime_type": "image/png", "data": ..}`) or
+    // `file_data` (`{"mime_type": .., "file_uri": ..}`), in snake or camel case.
+    let mime = str_of("mime_type").or_else(|| str_of("mimeType"))?;
+    if !mime.starts_with("image/") {
+        return None;
+    }
+    let source = if let Some(data) = str_of("data") {
+        ImageSource::Base64(data)
+    } else if map.contains_key("file_uri") || map.contains_key("fileUri") {
+        ImageSource::Elsewhere
+    } else {
+        return None;
+    };
+    Some(JsonImage {
+        rule: ImageRule::Gemini,
+        source,
+        detail: Detail::High,
+    })
 }

@@ -12,7 +12,12 @@ use std::thread::JoinHandle;
 
 use tiktoken_rs::CoreBPE;
 
+// Declared first: the estimate counts images with it.
+mod image;
+
 pub(crate) mod estimate;
+#[cfg(test)]
+mod image_tests;
 #[cfg(test)]
 mod tests;
 
