@@ -565,37 +565,6 @@ mod tests {
     }
 
     #[test]
-    fn cache_reads_count_except_on_current_claude_models() {
-        let anthropic = |model: &str| {
-            let family = crate::model::limit_family::LimitFamily::of(Provider::Anthropic, model);
-            Provider::Anthropic.counts_cache_reads(&family.id)
-        };
-        // Marked † on Anthropic's rate-limits page: cache reads count toward ITPM.
-        for model in [
-            "claude-3-5-haiku-20241022",
-            "claude-3-haiku-20240307",
-            "claude-3-5-sonnet-20241022",
-            "claude-3-5-sonnet-20240620",
-            "claude-3-opus-20240229",
-        ] {
-            assert!(anthropic(model), "{model}");
-        }
-        for model in [
-            "claude-3-7-sonnet-20250219",
-            "claude-sonnet-4-5-20250929",
-            "claude-sonnet-4-20250514",
-            "claude-opus-4-1-20250805",
-            "claude-haiku-4-5",
-            "claude-opus-4-6",
-        ] {
-            assert!(!anthropic(model), "{model}");
-        }
-        for provider in [Provider::OpenAi, Provider::Azure, Provider::Gemini] {
-            assert!(provider.counts_cache_reads("gpt-4o"), "{provider}");
-        }
-    }
-
-    #[test]
     fn output_rules_by_provider() {
         assert!(!Provider::OpenAi.refunds_unused_output());
         assert!(!Provider::Azure.refunds_unused_output());

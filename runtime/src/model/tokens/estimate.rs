@@ -350,7 +350,8 @@ impl EstimateTokens for ChatMessage {
 /// as `count_chat` of the same message. For approximations the text total is scaled once.
 ///
 /// ```
-/// use ratelimited_runtime::{model::tokens::Encoding, EstimateTokens};
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::{tokens::Encoding, EstimateTokens};
 /// use serde_json::json;
 ///
 /// // A 1×1 PNG, at gpt-4o's high detail: one tile, 85 + 170 tokens.
