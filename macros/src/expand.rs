@@ -323,7 +323,20 @@ fn settle_stream(
     } = names;
     let limiter_err = Ident::new("__rl_limiter_err", Span::mixed_site());
     let first = span_range(ret).0;
-    let start = located_at(quote!(#call.start_stream(#attempt, #ok)), first);
+    // The headers of a `WithHeaders` stream, read before the stream moves (see
+    // `StreamHeadersOf`).
+    let headers = Ident::new("__rl_stream_headers", Span::mixed_site());
+    let start = located_at(
+        quote!({
+            let #headers = {
+                #[allow(unused_imports)]
+                use #private_mod::{NoStreamHeaders as _, StreamHeadersOf as _};
+                (&&#ok).rate_limit_headers_of_stream()
+            };
+            #call.start_stream(#attempt, #ok, #headers)
+        }),
+        first,
+    );
     let finish = located_at(
         quote!(#call.finish_stream_error(#attempt, &#err).await),
         first,

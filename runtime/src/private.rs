@@ -467,6 +467,29 @@ pub fn choice_count<N: TokenCount>(n: N) -> u32 {
 
 pub use crate::call::stream::RateLimitedStream;
 
+/// The rate-limit headers a stream came with, for the expansion of a `stream` function:
+/// `(&&stream).rate_limit_headers_of_stream()` finds them on a
+/// [`WithHeaders`](crate::answers::usage::WithHeaders) stream (this impl, one reference
+/// closer), and `None` on any other ([`NoStreamHeaders`]).
+pub trait StreamHeadersOf {
+    fn rate_limit_headers_of_stream(&self) -> Option<crate::answers::http::RateLimitHeaders>;
+}
+
+impl<S> StreamHeadersOf for &crate::answers::usage::WithHeaders<S> {
+    fn rate_limit_headers_of_stream(&self) -> Option<crate::answers::http::RateLimitHeaders> {
+        Some(self.headers.clone())
+    }
+}
+
+/// See [`StreamHeadersOf`]: a stream without headers.
+pub trait NoStreamHeaders {
+    fn rate_limit_headers_of_stream(&self) -> Option<crate::answers::http::RateLimitHeaders> {
+        None
+    }
+}
+
+impl<T> NoStreamHeaders for &&T {}
+
 /// The success type of a `#[rate_limited(.., stream)]` function: `RateLimitedStream<S>`, whose
 /// body returns the bare `S`.
 #[diagnostic::on_unimplemented(

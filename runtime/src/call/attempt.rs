@@ -86,6 +86,15 @@ impl Attempt {
         self.in_flight.failed(verdict, action);
     }
 
+    /// Where the buckets stood just after this attempt's charge (the local ones, or the
+    /// shared store's): what a streamed answer's headers are read against when it starts.
+    pub(crate) fn marks(&self) -> (Option<Mark>, Option<SharedMark>) {
+        (
+            self.reservation.mark(),
+            self.reservation.shared_mark().cloned(),
+        )
+    }
+
     /// The server answered with a stream: the breaker hears of the answer now; the
     /// reservation, the in-flight count and the budgets' hold stay until the stream ends.
     pub(crate) fn streaming(mut self) -> Self {

@@ -265,12 +265,24 @@ impl Call {
     /// Hands a streaming attempt to the stream the body returned: its reservation, in-flight
     /// slot and budget hold are held until the stream ends (settled from the chunks' usage, as
     /// a whole response with that usage is) or is dropped (kept). The breaker hears of the
-    /// answer now. See [`RateLimitedStream`].
-    pub fn start_stream<S>(&self, attempt: Attempt, stream: S) -> RateLimitedStream<S>
+    /// answer now, and the limiter of the rate-limit `headers` the response came with (a body
+    /// that returns the stream in [`WithHeaders`](crate::answers::usage::WithHeaders)), read
+    /// against where the buckets stood after the charge. See [`RateLimitedStream`].
+    pub fn start_stream<S>(
+        &self,
+        attempt: Attempt,
+        stream: S,
+        headers: Option<crate::answers::http::RateLimitHeaders>,
+    ) -> RateLimitedStream<S>
     where
         S: Stream,
         S::Item: StreamItem,
     {
+        if let Some(headers) = headers {
+            let (mark, shared) = attempt.marks();
+            self.feedback
+                .apply_headers(&self.limiter, &headers, mark.as_ref(), shared.as_ref());
+        }
         self.feedback.server_answered();
         RateLimitedStream::new(stream, attempt.streaming())
     }

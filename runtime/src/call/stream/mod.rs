@@ -24,6 +24,10 @@
 //! is already out, so the call is not run again, and it is not a transient failure of the
 //! family either (the provider accepted the request). Whatever usage came before it still
 //! counts when the stream ends.
+//!
+//! A body that returns its stream in [`WithHeaders`] (the function declaring
+//! `RateLimitedStream<WithHeaders<S>>`) has the response's rate-limit headers applied when the
+//! stream starts, as a whole response's are when it arrives.
 
 mod usage;
 
@@ -34,6 +38,7 @@ use std::task::{ready, Context, Poll};
 use futures_core::Stream;
 
 use super::attempt::Attempt;
+use crate::answers::usage::WithHeaders;
 use crate::units::cost::Usage;
 
 use usage::UsageSoFar;
@@ -55,6 +60,22 @@ pub trait StreamItem {
 impl<C: StreamUsage, E> StreamItem for Result<C, E> {
     fn usage(&self) -> Option<StreamUsageUpdate> {
         self.as_ref().ok().and_then(StreamUsage::usage)
+    }
+}
+
+/// A stream with the rate-limit headers of the response it reads: what a
+/// `#[rate_limited(.., stream)]` body returns to have those headers applied when the stream
+/// starts (declare `RateLimitedStream<WithHeaders<S>>`). It yields the stream's items; the
+/// stream must be `Unpin` (`Box::pin` one that is not).
+impl<S: Stream + Unpin> Stream for WithHeaders<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.body.size_hint()
     }
 }
 
