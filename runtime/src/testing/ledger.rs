@@ -38,6 +38,7 @@ impl CompletionRule {
 /// The knobs a test turns with the builder methods.
 #[derive(Clone)]
 pub(super) struct Behaviour {
+    pub(super) headers: MockHeaders,
     pub(super) latency: Duration,
     pub(super) completion: CompletionRule,
     pub(super) default_max_tokens: u64,
@@ -45,6 +46,20 @@ pub(super) struct Behaviour {
     pub(super) refund_unused: bool,
     pub(super) charge_by_characters: bool,
     pub(super) prompt_cache: PromptCache,
+}
+
+/// The headers the mock's answers carry ([`MockProvider::headers`](super::MockProvider::headers)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MockHeaders {
+    /// OpenAI's: `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` on every answer, and
+    /// `retry-after-ms`, `retry-after` and a "Please try again in .." message on a 429.
+    #[default]
+    Provider,
+    /// An LLM gateway's (LiteLLM's proxy): `x-ratelimit-{limit,remaining}-*` without the
+    /// resets, and a 429 whose only hint is the vendor-prefixed `llm_provider-retry-after`
+    /// (whole seconds), with no hint in its message.
+    Gateway,
 }
 
 /// Whether the mock keeps a prompt cache, and whether what it reads from it counts toward its
@@ -92,7 +107,12 @@ pub(super) struct Ledger {
 impl Ledger {
     /// The buckets as the `x-ratelimit-*` headers describe them.
     pub(super) fn rate_limit_headers(&self) -> Vec<(String, String)> {
-        openai_wire::rate_limit_headers(report(&self.requests), report(&self.tokens))
+        let mut headers =
+            openai_wire::rate_limit_headers(report(&self.requests), report(&self.tokens));
+        if self.behaviour.headers == MockHeaders::Gateway {
+            headers.retain(|(name, _)| !name.starts_with("x-ratelimit-reset-"));
+        }
+        headers
     }
 
     pub(super) fn reject(&mut self, rejection: Rejection) {

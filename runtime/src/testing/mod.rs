@@ -58,4 +58,7 @@ pub use response::MockResponse;
 pub use server::MockServer;
 pub use stream::{MockStream, StreamPacing};
 
+pub use bucket::MockWindow;
+pub use ledger::MockHeaders;
+
 pub use crate::registry::{fresh_registry, fresh_registry_with_env, spawn_scoped, ScopeGuard};

@@ -182,6 +182,22 @@ pub(crate) fn rate_limit_exceeded(
     HttpError::new(429, headers, body)
 }
 
+/// A gateway's 429 (LiteLLM's proxy): its only hint the vendor-prefixed
+/// `llm_provider-retry-after` in whole seconds, and none in its message.
+pub(crate) fn gateway_rate_limited(
+    retry_after: Duration,
+    mut headers: Vec<(String, String)>,
+) -> HttpError {
+    let secs = (retry_after.as_millis() as u64).div_ceil(1000);
+    headers.push(("llm_provider-retry-after".to_owned(), secs.to_string()));
+    let body = error_body(
+        "Rate limit exceeded for this deployment.",
+        "rate_limit_error",
+        Some("rate_limit_exceeded"),
+    );
+    HttpError::new(429, headers, body)
+}
+
 /// The 429 "Request too large" for a charge above the TPM limit: no retry-after, since no wait
 /// makes it fit.
 pub(crate) fn request_too_large(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::bucket::Bucket;
+use super::bucket::{Bucket, MockWindow};
 use super::fault::{Fault, FaultStrike};
 use super::limits::{LimitViolation, MockLimits};
 use super::openai_wire::{self, BucketReport, LimitHit, LimitScope};
@@ -21,7 +21,9 @@ use super::response::MockResponse;
 use crate::answers::http::HttpError;
 use crate::config::DEFAULT_MAX_TOKENS;
 
-use super::ledger::{report, respond, Arrival, Behaviour, CompletionRule, Ledger, PromptCache};
+use super::ledger::{
+    report, respond, Arrival, Behaviour, CompletionRule, Ledger, MockHeaders, PromptCache,
+};
 #[cfg(doc)]
 use crate::model::tokens::count_chat;
 use crate::sync::Locked;
@@ -148,6 +150,7 @@ impl MockProvider {
                 created: now,
                 ledger: Mutex::new(Ledger {
                     behaviour: Behaviour {
+                        headers: MockHeaders::Provider,
                         latency: Duration::ZERO,
                         completion: CompletionRule::Fraction(0.5),
                         default_max_tokens: DEFAULT_MAX_TOKENS,
@@ -172,6 +175,28 @@ impl MockProvider {
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // The lock is never held across a panic that matters: recover the data.
         self.shared.ledger.locked()
+    }
+
+    /// Counts both limits as `window` says (a continuous bucket by default; a fixed or sliding
+    /// minute, as gateways in front of a provider do). Set it before the first request: the
+    /// buckets start over, full.
+    #[must_use]
+    pub fn window(self, window: MockWindow) -> Self {
+        {
+            let now = Instant::now();
+            let limits = self.shared.limits;
+            let mut ledger = self.ledger();
+            ledger.requests = Bucket::with_window(limits.rpm, now, window);
+            ledger.tokens = Bucket::with_window(limits.tpm, now, window);
+        }
+        self
+    }
+
+    /// Answers with `headers`' rate-limit headers and 429 hints (OpenAI's by default).
+    #[must_use]
+    pub fn headers(self, headers: MockHeaders) -> Self {
+        self.ledger().behaviour.headers = headers;
+        self
     }
 
     /// Delays every successful response by `latency` (after admission).
@@ -490,7 +515,12 @@ impl MockProvider {
             retry_after: Some(retry_after),
         });
         let headers = ledger.rate_limit_headers();
-        let error = openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers);
+        let error = match ledger.behaviour.headers {
+            MockHeaders::Provider => {
+                openai_wire::rate_limit_exceeded(arrival.model, hit, retry_after, headers)
+            }
+            MockHeaders::Gateway => openai_wire::gateway_rate_limited(retry_after, headers),
+        };
         PlannedAnswer::fail(error, Duration::ZERO)
     }
 
