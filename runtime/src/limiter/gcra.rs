@@ -20,6 +20,9 @@ mod bucket;
 use bucket::{Bucket, SLOTS};
 pub(crate) use bucket::{Mark, Overcount};
 
+mod window;
+use window::WindowLog;
+
 /// The dimensions that are buckets: every one but concurrency (a counter, handled by the
 /// limiter), in [`Dimension::ALL`]'s order, which is the order the shared store sends their keys.
 pub(crate) const BUCKETS: [Dimension; SLOTS] = {
@@ -36,6 +39,11 @@ pub(crate) const BUCKETS: [Dimension; SLOTS] = {
 };
 
 impl Mark {
+    /// When the charge was made (ns since the limiter's origin).
+    pub(crate) fn at(&self) -> u64 {
+        self.at
+    }
+
     /// The mark as if the reservation had charged `to` instead of `from`: the settle of the
     /// reservation itself is part of what the server counted, not something charged since.
     pub(crate) fn settled(mut self, from: &Cost, to: &Cost) -> Mark {
@@ -77,6 +85,9 @@ pub(crate) struct Buckets {
     /// Prompt tokens charged in all, settles included (wrapping, like the buckets' ledgers):
     /// what the server's overcount is measured against, since only prompts are estimated.
     prompts: u64,
+    /// With [`Window::Sliding`](crate::units::quota::Window::Sliding), one log per bucket: at
+    /// most its capacity in any window as well.
+    windows: Vec<WindowLog>,
 }
 
 impl Buckets {
@@ -90,6 +101,8 @@ impl Buckets {
     pub(crate) fn set_quota(&mut self, quota: &Quota, now: u64) {
         let old = std::mem::take(&mut self.buckets);
         let old_witnesses = std::mem::take(&mut self.witnesses);
+        let old_windows = std::mem::take(&mut self.windows);
+        let sliding = quota.window == crate::units::quota::Window::Sliding;
         for (slot, dimension) in BUCKETS.into_iter().enumerate() {
             let Some(capacity) = quota.capacity(dimension) else {
                 continue;
@@ -100,6 +113,11 @@ impl Buckets {
             };
             if window_ns == 0 {
                 continue;
+            }
+            if sliding && dimension != Dimension::MinInterval {
+                let previous = old_windows.iter().find(|w| w.dimension == dimension);
+                self.windows
+                    .push(WindowLog::new(dimension, capacity, window_ns).after(previous));
             }
             let previous = old.iter().find(|b| b.dimension == dimension);
             let bucket =
@@ -136,6 +154,12 @@ impl Buckets {
             if fits_at > bucket.scaled(now) {
                 let at = fits_at.div_ceil(u128::from(bucket.capacity));
                 ready = ready.max(u64::try_from(at).unwrap_or(u64::MAX));
+            }
+        }
+        for window in &self.windows {
+            let units = window.dimension.charge(cost);
+            if units > 0 {
+                ready = ready.max(window.fits_at(units, now));
             }
         }
         if ready <= now {
@@ -181,6 +205,12 @@ impl Buckets {
                 witness.take(units, now);
             }
         }
+        for window in &mut self.windows {
+            let units = window.dimension.charge(cost);
+            if units > 0 {
+                window.take(units, now);
+            }
+        }
         mark
     }
 
@@ -200,8 +230,27 @@ impl Buckets {
     /// Both start from the level at `now` (`max(tat, now)`): a debit on a bucket that has
     /// refilled since the charge must land in full, not vanish into the refill, and a refund
     /// stops at a full bucket.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn adjust(&mut self, from: &Cost, to: &Cost, now: u64) {
+        self.adjust_charged_at(from, to, None, now);
+    }
+
+    /// [`adjust`](Buckets::adjust) for a reservation charged at `charged_at` (ns since the
+    /// origin, from its mark): the windows move that charge.
+    #[inline]
+    pub(crate) fn adjust_charged_at(
+        &mut self,
+        from: &Cost,
+        to: &Cost,
+        charged_at: Option<u64>,
+        now: u64,
+    ) {
+        for window in &mut self.windows {
+            let (from, to) = (window.dimension.charge(from), window.dimension.charge(to));
+            if from != to {
+                window.shift(from, to, charged_at, now);
+            }
+        }
         self.prompts = self
             .prompts
             .wrapping_add(to.input_tokens)

@@ -168,7 +168,10 @@ impl Reservation {
             let mut state = self.shared.lock();
             if final_cost != self.cost {
                 let now = self.shared.now();
-                state.buckets.adjust(&self.cost, &final_cost, now);
+                let charged_at = self.mark.map(|mark| mark.at());
+                state
+                    .buckets
+                    .adjust_charged_at(&self.cost, &final_cost, charged_at, now);
             }
             state.in_flight -= u64::from(self.cost.requests);
             state.head_waker()

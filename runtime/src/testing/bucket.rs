@@ -258,7 +258,10 @@ mod tests {
         // Windows are whole minutes from the start, however late the next request comes.
         fixed.take(3);
         fixed.refill(t0 + Duration::from_secs(150));
-        assert_eq!((fixed.remaining(), fixed.reset()), (10, Duration::from_secs(30)));
+        assert_eq!(
+            (fixed.remaining(), fixed.reset()),
+            (10, Duration::from_secs(30))
+        );
 
         let mut sliding = Bucket::with_window(10, t0, MockWindow::Sliding);
         sliding.take(6);

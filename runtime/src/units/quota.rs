@@ -38,6 +38,37 @@ pub struct Quota {
     pub rps: Option<u64>,
     /// Fraction of each limit to use, in (0, 1].
     pub headroom: f64,
+    /// How the server counts each limit over its window.
+    pub window: Window,
+}
+
+/// How a server counts a limit over its window (`RATE_LIMITED_<FAMILY>_WINDOW`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Window {
+    /// A bucket that refills continuously (OpenAI, Azure, Anthropic, Gemini): a burst of the
+    /// whole limit, then its rate.
+    #[default]
+    Continuous,
+    /// A count per window, fixed (per calendar minute, as many LLM gateways count) or sliding
+    /// (the last minute): the limiter sends at most the limit in any window, whatever the
+    /// server's boundary (`fixed` and `sliding` both select it).
+    Sliding,
+}
+
+impl Window {
+    /// The accepted values of `RATE_LIMITED_<FAMILY>_WINDOW`.
+    pub const ACCEPTED: &'static str = "continuous (a refilling bucket: OpenAI, Anthropic, \
+        Azure, Gemini), fixed or sliding (a count per window, as LLM gateways keep)";
+
+    /// Parses a `RATE_LIMITED_<FAMILY>_WINDOW` value.
+    pub fn parse(value: &str) -> Option<Window> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "continuous" => Some(Window::Continuous),
+            "fixed" | "sliding" => Some(Window::Sliding),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Quota {
@@ -54,6 +85,7 @@ impl Default for Quota {
             min_interval: None,
             rps: None,
             headroom: 1.0,
+            window: Window::Continuous,
         }
     }
 }

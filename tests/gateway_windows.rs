@@ -1,0 +1,95 @@
+//! A server that counts per window, not with a continuous refill (issue 19, item 1): 300
+//! mixed requests through `#[rate_limited]` against the mock counting a fixed minute (as a
+//! gateway does), in paused time. With `RATE_LIMITED_<FAMILY>_WINDOW=fixed` the limiter sends
+//! at most the limit in any minute: no 429, in the number of windows the requests need.
+
+use std::time::Duration;
+
+use ratelimited::testing::{
+    fresh_registry_with_env, MockHeaders, MockLimits, MockProvider, MockRequest, MockResponse,
+    MockWindow,
+};
+use ratelimited::{rate_limited, testing::spawn_scoped};
+use tokio::time::Instant;
+
+mod common;
+use common::ApiError;
+
+const RPM: u64 = 120;
+
+#[rate_limited(model = "gateway-model", provider = "openai", tokens = prompt, max_tokens = 0, retries = 20)]
+async fn call(provider: &MockProvider, prompt: u64) -> Result<MockResponse, ApiError> {
+    let request = MockRequest::new("gateway-model", prompt).max_tokens(0);
+    provider.chat(&request).await.map_err(ApiError::Http)
+}
+
+/// 300 calls of 10-59 prompt tokens from 30 tasks at once; the makespan and the 429s seen.
+async fn run(window: Option<&str>) -> (Duration, usize) {
+    let mut vars = vec![
+        ("RATE_LIMITED_GATEWAY_MODEL_RPM".to_owned(), RPM.to_string()),
+        (
+            "RATE_LIMITED_GATEWAY_MODEL_TPM".to_owned(),
+            "1000000".to_owned(),
+        ),
+        ("RATE_LIMITED_HEADROOM".to_owned(), "0.95".to_owned()),
+    ];
+    if let Some(window) = window {
+        vars.push((
+            "RATE_LIMITED_GATEWAY_MODEL_WINDOW".to_owned(),
+            window.to_owned(),
+        ));
+    }
+    let _registry = fresh_registry_with_env(vars);
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
+        .window(MockWindow::Fixed)
+        .headers(MockHeaders::Gateway);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..30u64)
+        .map(|task| {
+            let provider = provider.clone();
+            spawn_scoped(async move {
+                for i in 0..10u64 {
+                    call(&provider, 10 + (task * 10 + i) % 50).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (start.elapsed(), provider.rejections().len())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_server_gets_no_429_when_the_family_says_so() {
+    let (continuous, continuous_429s) = run(None).await;
+    let (windowed, windowed_429s) = run(Some("fixed")).await;
+    // 300 requests at 114 a window (120 at headroom 0.95): the third window's start, at least.
+    let minimum = Duration::from_secs(120);
+    println!(
+        "fixed-window server, 300 requests at {RPM} RPM: continuous bucket {continuous:?} with \
+         {continuous_429s} 429s; WINDOW=fixed {windowed:?} with {windowed_429s} 429s \
+         (minimum {minimum:?})"
+    );
+    assert_eq!(windowed_429s, 0);
+    assert!(windowed >= minimum, "{windowed:?}");
+    assert!(
+        windowed <= minimum + Duration::from_secs(60),
+        "{windowed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_window_is_a_configuration_error_naming_the_variable() {
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_GATEWAY_MODEL_RPM", "120"),
+        ("RATE_LIMITED_GATEWAY_MODEL_WINDOW", "calendar"),
+    ]);
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000));
+    let err = call(&provider, 10).await.unwrap_err();
+    let message = format!("{err:?}");
+    assert!(
+        message.contains("RATE_LIMITED_GATEWAY_MODEL_WINDOW") && message.contains("sliding"),
+        "{message}"
+    );
+}
