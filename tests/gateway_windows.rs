@@ -93,3 +93,70 @@ async fn an_unknown_window_is_a_configuration_error_naming_the_variable() {
         "{message}"
     );
 }
+
+#[rate_limited(
+    model = "after-model",
+    provider = "openai",
+    tokens = 100,
+    max_tokens = 1_000,
+    retries = 20
+)]
+async fn long_answer(provider: &MockProvider) -> Result<MockResponse, ApiError> {
+    let request = MockRequest::new("after-model", 100).max_tokens(1_000);
+    provider.chat(&request).await.map_err(ApiError::Http)
+}
+
+/// 60 calls of 100 prompt tokens and `max_tokens` 1,000 that use 100 of them, from 10 tasks,
+/// against a gateway that counts tokens from each answer's usage (6,000 TPM, 1 s answers);
+/// the makespan and the 429s.
+async fn after_response(charged: Option<&str>) -> (Duration, usize) {
+    let mut vars = vec![
+        (
+            "RATE_LIMITED_AFTER_MODEL_RPM".to_owned(),
+            "10000".to_owned(),
+        ),
+        ("RATE_LIMITED_AFTER_MODEL_TPM".to_owned(), "6000".to_owned()),
+        ("RATE_LIMITED_HEADROOM".to_owned(), "0.95".to_owned()),
+    ];
+    if let Some(charged) = charged {
+        vars.push((
+            "RATE_LIMITED_AFTER_MODEL_CHARGED".to_owned(),
+            charged.to_owned(),
+        ));
+    }
+    let _registry = fresh_registry_with_env(vars);
+    let provider = MockProvider::new(MockLimits::new(10_000, 6_000))
+        .charged_after(true)
+        .completion_fraction(0.1)
+        .latency(Duration::from_secs(1));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let provider = provider.clone();
+            spawn_scoped(async move {
+                for _ in 0..6 {
+                    long_answer(&provider).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    (start.elapsed(), provider.rejections().len())
+}
+
+/// Issue 19, item 3: against a server that counts from the answer, reserving `max_tokens` on
+/// arrival is safe but slow; `RATE_LIMITED_<FAMILY>_CHARGED=response` reserves no output and
+/// admits while the buckets are not full, as the server does: faster, and still no 429.
+#[tokio::test(start_paused = true)]
+async fn a_server_that_counts_from_the_answer_is_followed_when_the_family_says_so() {
+    let (arrival, arrival_429s) = after_response(None).await;
+    let (response, response_429s) = after_response(Some("response")).await;
+    println!(
+        "server counting from the answer, 60 calls: reserving max_tokens on arrival {arrival:?} \
+         ({arrival_429s} 429s); CHARGED=response {response:?} ({response_429s} 429s)"
+    );
+    assert_eq!((arrival_429s, response_429s), (0, 0));
+    assert!(response < arrival, "{response:?} against {arrival:?}");
+}

@@ -29,7 +29,7 @@ pub mod limiter {
         DEFAULT_LANE_SHARE,
     };
     pub use crate::units::cost::{Cost, Dimension};
-    pub use crate::units::quota::Window;
+    pub use crate::units::quota::{Charged, Window};
 }
 
 /// What a [`Registry`](crate::Registry) hands out: a model's limiter with its profile (the

@@ -180,7 +180,12 @@ impl Call {
         let max_tokens = self.max_tokens.unwrap_or(self.profile.default_max_tokens);
         let n = u64::from(self.n.unwrap_or(1).max(1));
         let input = self.feedback.corrected_input(self.charged_input());
-        Cost::request(input, n.saturating_mul(max_tokens))
+        // A server that counts from the answer reserves no output: its usage is the debit.
+        let output = match self.profile.quota.charged {
+            crate::units::quota::Charged::AfterResponse => 0,
+            _ => n.saturating_mul(max_tokens),
+        };
+        Cost::request(input, output)
     }
 
     /// The prompt tokens the server will charge on arrival, before any learned correction.

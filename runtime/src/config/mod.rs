@@ -5,6 +5,7 @@
 //! | `RATE_LIMITED_TIER` | default tier for every provider; default `tier-1` |
 //! | `RATE_LIMITED_<PROVIDER>_TIER` | tier of one provider (`OPENAI`, `AZURE`, `ANTHROPIC`, `GEMINI`) |
 //! | `RATE_LIMITED_<FAMILY>_<DIM>` | one limit of one family; DIM is `RPM`, `TPM`, `ITPM`, `OTPM`, `RPD`, `TPD`, `CONCURRENCY` or `MIN_INTERVAL_MS` |
+//! | `RATE_LIMITED_<FAMILY>_CHARGED` | when the server counts a request's tokens: `arrival` (default) or `response` (from the answer's usage; see [`Charged`](crate::units::quota::Charged)) |
 //! | `RATE_LIMITED_<FAMILY>_WINDOW` | how the server counts the family's limits: `continuous` (default), or `fixed`/`sliding` (at most the limit in any window; see [`Window`](crate::units::quota::Window)) |
 //! | `RATE_LIMITED_HEADROOM` | fraction of each limit to use, in (0, 1]; default 0.9 |
 //! | `RATE_LIMITED_MAX_RETRIES` | default retry budget; default 6 |

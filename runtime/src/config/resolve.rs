@@ -9,7 +9,7 @@ use crate::model::tiers::{self, TierSource};
 use crate::model::tokens::Encoding;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
-use crate::units::quota::{Quota, Window};
+use crate::units::quota::{Charged, Quota, Window};
 
 /// The tier in force for `provider`: `tier` (the attribute argument) if given, else
 /// `RATE_LIMITED_<PROVIDER>_TIER`, else `RATE_LIMITED_TIER`, else `tier-1`; validated and
@@ -176,6 +176,12 @@ pub fn resolve(
     if let Some(value) = get(lookup, &window_var) {
         quota.window = Window::parse(&value)
             .ok_or_else(|| Error::config(&window_var, value.clone(), Window::ACCEPTED))?;
+    }
+
+    let charged_var = format!("RATE_LIMITED_{}_CHARGED", family.env_prefix());
+    if let Some(value) = get(lookup, &charged_var) {
+        quota.charged = Charged::parse(&value)
+            .ok_or_else(|| Error::config(&charged_var, value.clone(), Charged::ACCEPTED))?;
     }
 
     if entry.is_none() && overrides.is_empty() {

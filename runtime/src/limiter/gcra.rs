@@ -88,6 +88,20 @@ pub(crate) struct Buckets {
     /// With [`Window::Sliding`](crate::units::quota::Window::Sliding), one log per bucket: at
     /// most its capacity in any window as well.
     windows: Vec<WindowLog>,
+    /// With [`Charged::AfterResponse`](crate::units::quota::Charged::AfterResponse): a token
+    /// bucket admits while it is not full, and no request is too large for it.
+    after_response: bool,
+}
+
+/// Whether `dimension` counts tokens (what a server may count after the response).
+fn counts_tokens(dimension: Dimension) -> bool {
+    matches!(
+        dimension,
+        Dimension::TokensPerMinute
+            | Dimension::InputTokensPerMinute
+            | Dimension::OutputTokensPerMinute
+            | Dimension::TokensPerDay
+    )
 }
 
 impl Buckets {
@@ -103,6 +117,7 @@ impl Buckets {
         let old_witnesses = std::mem::take(&mut self.witnesses);
         let old_windows = std::mem::take(&mut self.windows);
         let sliding = quota.window == crate::units::quota::Window::Sliding;
+        self.after_response = quota.charged == crate::units::quota::Charged::AfterResponse;
         for (slot, dimension) in BUCKETS.into_iter().enumerate() {
             let Some(capacity) = quota.capacity(dimension) else {
                 continue;
@@ -139,9 +154,13 @@ impl Buckets {
     pub(crate) fn decide(&self, cost: &Cost, now: u64) -> Decision {
         let mut ready = now;
         for bucket in &self.buckets {
-            let units = bucket.dimension.charge(cost);
+            let mut units = bucket.dimension.charge(cost);
             if units == 0 {
                 continue;
+            }
+            if self.after_response && counts_tokens(bucket.dimension) {
+                // Admitted while not full; the charge may take it past.
+                units = 1;
             }
             if units > bucket.capacity {
                 return Decision::TooLarge {
@@ -157,7 +176,10 @@ impl Buckets {
             }
         }
         for window in &self.windows {
-            let units = window.dimension.charge(cost);
+            let mut units = window.dimension.charge(cost);
+            if self.after_response && counts_tokens(window.dimension) {
+                units = units.min(1);
+            }
             if units > 0 {
                 ready = ready.max(window.fits_at(units, now));
             }
@@ -172,6 +194,9 @@ impl Buckets {
     /// The first dimension `cost` can never fit, whatever the state.
     pub(crate) fn oversized(&self, cost: &Cost) -> Option<Decision> {
         self.buckets.iter().find_map(|bucket| {
+            if self.after_response && counts_tokens(bucket.dimension) {
+                return None;
+            }
             let units = bucket.dimension.charge(cost);
             (units > bucket.capacity).then_some(Decision::TooLarge {
                 dimension: bucket.dimension,

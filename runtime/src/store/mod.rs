@@ -156,6 +156,17 @@ impl Backend {
             }),
             #[cfg(feature = "redis")]
             Backend::Redis(_)
+                if resolved.quota.charged != crate::units::quota::Charged::OnArrival =>
+            {
+                Err(Error::config(
+                    format!("RATE_LIMITED_{}_CHARGED", resolved.family.env_prefix()),
+                    "response",
+                    "arrival while RATE_LIMITED_REDIS_URL is set (counting from the answer is \
+                     kept in this process only, not yet shared through Redis)",
+                ))
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(_)
                 if resolved.quota.window != crate::units::quota::Window::Continuous =>
             {
                 // Refused, never ignored: the shared buckets refill continuously.

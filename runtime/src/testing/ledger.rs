@@ -39,6 +39,7 @@ impl CompletionRule {
 #[derive(Clone)]
 pub(super) struct Behaviour {
     pub(super) headers: MockHeaders,
+    pub(super) charged_after: bool,
     pub(super) latency: Duration,
     pub(super) completion: CompletionRule,
     pub(super) default_max_tokens: u64,

@@ -35,6 +35,8 @@ struct PlannedAnswer {
     delay: Duration,
     /// Tokens to give back to the bucket when answering ([`MockProvider::refund_unused`]).
     refund: u64,
+    /// Tokens to take from the bucket when answering ([`MockProvider::charged_after`]).
+    debit: u64,
 }
 
 impl PlannedAnswer {
@@ -43,6 +45,7 @@ impl PlannedAnswer {
             outcome: Err(error),
             delay,
             refund: 0,
+            debit: 0,
         }
     }
 }
@@ -151,6 +154,7 @@ impl MockProvider {
                 ledger: Mutex::new(Ledger {
                     behaviour: Behaviour {
                         headers: MockHeaders::Provider,
+                        charged_after: false,
                         latency: Duration::ZERO,
                         completion: CompletionRule::Fraction(0.5),
                         default_max_tokens: DEFAULT_MAX_TOKENS,
@@ -189,6 +193,16 @@ impl MockProvider {
             ledger.requests = Bucket::with_window(limits.rpm, now, window);
             ledger.tokens = Bucket::with_window(limits.tpm, now, window);
         }
+        self
+    }
+
+    /// Counts tokens from each answer's usage as it leaves, instead of prompt + `max_tokens` on
+    /// arrival (as some gateways do): a request is refused only when the recorded usage is
+    /// already at the limit, so the last one admitted may take it past. Requests still count
+    /// on arrival.
+    #[must_use]
+    pub fn charged_after(self, after: bool) -> Self {
+        self.ledger().behaviour.charged_after = after;
         self
     }
 
@@ -366,15 +380,18 @@ impl MockProvider {
             outcome,
             delay,
             refund,
+            debit,
         } = self.decide(model, &work);
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        if refund > 0 {
+        if refund > 0 || debit > 0 {
             let now = Instant::now();
             let mut ledger = self.ledger();
             ledger.tokens.refill(now);
             ledger.tokens.give_back(refund);
+            // Counted as the answer leaves, possibly past the limit.
+            ledger.tokens.take(debit);
         }
         outcome
     }
@@ -412,12 +429,16 @@ impl MockProvider {
         if let Some(answer) = self.answer_fault(ledger, &arrival) {
             return answer;
         }
-        if arrival.charge > self.shared.limits.tpm {
+        let after = ledger.behaviour.charged_after;
+        if arrival.charge > self.shared.limits.tpm && !after {
             ledger.count_failed_request();
             return self.reject_charge_above_tpm(ledger, &arrival);
         }
-        let fits_now = ledger.requests.wait_for(1).is_zero()
-            && ledger.tokens.wait_for(arrival.charge).is_zero();
+        // Charged after the response, a request is refused only when the recorded usage is
+        // already at the limit.
+        let needs = if after { 1 } else { arrival.charge };
+        let fits_now =
+            ledger.requests.wait_for(1).is_zero() && ledger.tokens.wait_for(needs).is_zero();
         if fits_now {
             return self.admit(ledger, &arrival, work);
         }
@@ -532,8 +553,11 @@ impl MockProvider {
         work: &RequestedWork,
     ) -> PlannedAnswer {
         let charge = arrival.charge;
+        let after = ledger.behaviour.charged_after;
         ledger.requests.take(1);
-        ledger.tokens.take(charge);
+        if !after {
+            ledger.tokens.take(charge);
+        }
         if let Some((key, _)) = work.prefix() {
             if ledger.behaviour.prompt_cache != PromptCache::Off {
                 ledger.cached_prefixes.insert(key.clone());
@@ -549,18 +573,22 @@ impl MockProvider {
             .prompt_tokens
             .saturating_sub(free)
             .saturating_add(response.completion_tokens);
-        let refund = if ledger.behaviour.refund_unused {
+        let refund = if ledger.behaviour.refund_unused && !after {
             charge.saturating_sub(used)
         } else {
             0
         };
-        ledger
-            .admissions
-            .push(Admission::new(arrival.at, charge.saturating_sub(refund)));
+        let (debit, counted) = if after {
+            (used, used)
+        } else {
+            (0, charge.saturating_sub(refund))
+        };
+        ledger.admissions.push(Admission::new(arrival.at, counted));
         PlannedAnswer {
             outcome: Ok(response),
             delay: ledger.behaviour.latency,
             refund,
+            debit,
         }
     }
 

@@ -40,6 +40,38 @@ pub struct Quota {
     pub headroom: f64,
     /// How the server counts each limit over its window.
     pub window: Window,
+    /// When the server counts a request's tokens.
+    pub charged: Charged,
+}
+
+/// When a server counts a request's tokens (`RATE_LIMITED_<FAMILY>_CHARGED`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Charged {
+    /// On arrival: the prompt and `max_tokens` (OpenAI, Azure) or the prompt (Anthropic), then
+    /// settled. A request is refused when it does not fit.
+    #[default]
+    OnArrival,
+    /// From the answer's usage, as it leaves (some gateways): a request is refused only when
+    /// the recorded usage is already at the limit, and the last one admitted may take it past.
+    /// The limiter reserves no output and admits while the token buckets are not full.
+    AfterResponse,
+}
+
+impl Charged {
+    /// The accepted values of `RATE_LIMITED_<FAMILY>_CHARGED`.
+    pub const ACCEPTED: &'static str =
+        "arrival (tokens counted when the request arrives) or response (counted from the \
+         answer's usage, as some gateways do)";
+
+    /// Parses a `RATE_LIMITED_<FAMILY>_CHARGED` value.
+    pub fn parse(value: &str) -> Option<Charged> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "arrival" => Some(Charged::OnArrival),
+            "response" => Some(Charged::AfterResponse),
+            _ => None,
+        }
+    }
 }
 
 /// How a server counts a limit over its window (`RATE_LIMITED_<FAMILY>_WINDOW`).
@@ -86,6 +118,7 @@ impl Default for Quota {
             rps: None,
             headroom: 1.0,
             window: Window::Continuous,
+            charged: Charged::OnArrival,
         }
     }
 }
