@@ -160,3 +160,78 @@ async fn a_server_that_counts_from_the_answer_is_followed_when_the_family_says_s
     assert_eq!((arrival_429s, response_429s), (0, 0));
     assert!(response < arrival, "{response:?} against {arrival:?}");
 }
+
+/// Issue 19, item 1: not configured, the window is learned from the answers' resets (a fixed
+/// window's count down to one boundary while the counts fall; a refilling bucket's would move)
+/// within the first window: 300 requests, no 429.
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_is_learned_from_the_resets_within_the_first_window() {
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_GATEWAY_MODEL_RPM", RPM.to_string()),
+        ("RATE_LIMITED_GATEWAY_MODEL_TPM", "1000000".to_owned()),
+        ("RATE_LIMITED_HEADROOM", "0.95".to_owned()),
+    ]);
+    // OpenAI's headers: the resets are there.
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000)).window(MockWindow::Fixed);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..30u64)
+        .map(|task| {
+            let provider = provider.clone();
+            spawn_scoped(async move {
+                for i in 0..10u64 {
+                    call(&provider, 10 + (task * 10 + i) % 50).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let window = ratelimited::Registry::current()
+        .limiter("openai/gateway-model")
+        .unwrap()
+        .limiter
+        .quota()
+        .window;
+    println!(
+        "fixed window learned: {:?} in {:?}, {} 429s",
+        window,
+        start.elapsed(),
+        provider.rejections().len()
+    );
+    assert_eq!(window, ratelimited::limiter::Window::Sliding);
+    assert_eq!(provider.rejections().len(), 0);
+}
+
+/// The same load against a refilling bucket (OpenAI's resets: "full again" moves with every
+/// use) teaches nothing: the family stays continuous.
+#[tokio::test(start_paused = true)]
+async fn a_refilling_bucket_is_not_taken_for_a_window() {
+    let _registry = fresh_registry_with_env([
+        ("RATE_LIMITED_GATEWAY_MODEL_RPM", RPM.to_string()),
+        ("RATE_LIMITED_GATEWAY_MODEL_TPM", "1000000".to_owned()),
+        ("RATE_LIMITED_HEADROOM", "0.95".to_owned()),
+    ]);
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000));
+    let tasks: Vec<_> = (0..30u64)
+        .map(|task| {
+            let provider = provider.clone();
+            spawn_scoped(async move {
+                for i in 0..10u64 {
+                    call(&provider, 10 + (task * 10 + i) % 50).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let window = ratelimited::Registry::current()
+        .limiter("openai/gateway-model")
+        .unwrap()
+        .limiter
+        .quota()
+        .window;
+    assert_eq!(window, ratelimited::limiter::Window::Continuous);
+    assert_eq!(provider.rejections().len(), 0);
+}

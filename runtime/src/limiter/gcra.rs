@@ -129,12 +129,17 @@ impl Buckets {
             if window_ns == 0 {
                 continue;
             }
-            if sliding && dimension != Dimension::MinInterval {
-                let previous = old_windows.iter().find(|w| w.dimension == dimension);
-                self.windows
-                    .push(WindowLog::new(dimension, capacity, window_ns).after(previous));
-            }
             let previous = old.iter().find(|b| b.dimension == dimension);
+            if sliding && dimension != Dimension::MinInterval {
+                let log = WindowLog::new(dimension, capacity, window_ns);
+                let log = match old_windows.iter().find(|w| w.dimension == dimension) {
+                    Some(previous) => log.after(Some(previous)),
+                    // What the bucket has in use counts as charged now: it may have been
+                    // sent into the server's current window.
+                    None => log.seeded(previous.map_or(0, |b| b.level(now)), now),
+                };
+                self.windows.push(log);
+            }
             let bucket =
                 Bucket::new(dimension, slot, capacity, window_ns, now).after(previous, now);
             if matches!(

@@ -33,6 +33,27 @@ pub(crate) use opening::OpeningPermit;
 /// How many adopted limits a family remembers having logged.
 const REMEMBERED_LIMITS: usize = 8;
 
+/// Answers in a row whose resets name one boundary, with counts far enough apart that a
+/// refilling bucket's would not, before a family is followed as a window.
+const WINDOW_REPORTS_TO_AGREE: u8 = 3;
+
+/// How close two answers' boundaries (answer time + reset) must be to be one.
+const BOUNDARY_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How far apart a refilling bucket's "full again" would be for two counts, at least, for the
+/// agreement to tell a window from a bucket.
+const BOUNDARY_SPREAD: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The boundary an answer named on one dimension, its count then, and how many answers since
+/// named the same boundary with counts far enough below.
+#[derive(Debug, Clone, Copy)]
+struct WindowEvidence {
+    dimension: Dimension,
+    boundary: Instant,
+    remaining: u64,
+    agreeing: u8,
+}
+
 /// What one family has learned from its server so far.
 #[derive(Debug)]
 pub(crate) struct FamilyFeedback {
@@ -44,6 +65,8 @@ pub(crate) struct FamilyFeedback {
     adopted: Mutex<Vec<(Dimension, u64)>>,
     opening: OpeningBurst,
     correction: Mutex<ChargeCorrection>,
+    /// What the answers' resets say of how the server counts (see `learn_window`).
+    window_evidence: Mutex<Vec<WindowEvidence>>,
     /// The family's state in Redis, when it is shared.
     #[cfg(feature = "redis")]
     store: Option<crate::store::SharedFamily>,
@@ -61,6 +84,7 @@ impl FamilyFeedback {
             adopted: Mutex::new(Vec::new()),
             opening: OpeningBurst::new(&backed.limiter.quota()),
             correction: Mutex::new(ChargeCorrection::default()),
+            window_evidence: Mutex::new(Vec::new()),
             #[cfg(feature = "redis")]
             store: backed.shared.clone(),
             #[cfg(feature = "redis")]
@@ -174,6 +198,9 @@ impl FamilyFeedback {
             let Some((dimension, adopted)) = self.dimension_for(limiter, &candidates, limit) else {
                 continue;
             };
+            if let Some(reset) = reset {
+                self.learn_window(limiter, dimension, limit, remaining, reset);
+            }
             let used = limit.saturating_sub(remaining);
             // The estimate is judged against the charge only on tokens, and only where the
             // server's limit is the one in force and was before this answer.
@@ -250,6 +277,87 @@ impl FamilyFeedback {
         }
         limiter.set_quota(quota);
         true
+    }
+
+    /// Learns from the answers' resets that the server counts per window, not with a refill:
+    /// a refilling bucket is full again `used / rate` after an answer, so that moment moves
+    /// later by at least the refill time of what was used since (what `remaining` fell by); a
+    /// fixed window's resets all count down to its boundary. After [`WINDOW_REPORTS_TO_AGREE`] answers in a row that name one boundary
+    /// (within [`BOUNDARY_TOLERANCE`]) with counts that would put a bucket's at least
+    /// [`BOUNDARY_SPREAD`] apart, a family whose limits refill continuously is followed as a
+    /// window ([`Window::Sliding`](crate::units::quota::Window::Sliding)), logged once at info:
+    /// at most the limit in any window from then on. A family shared through Redis keeps its
+    /// buckets (logged at debug).
+    fn learn_window(
+        &self,
+        limiter: &Limiter,
+        dimension: Dimension,
+        limit: u64,
+        remaining: u64,
+        reset: std::time::Duration,
+    ) {
+        use crate::units::quota::Window;
+        let Some(window) = dimension.window() else {
+            return;
+        };
+        let now = Instant::now();
+        let boundary = now + reset;
+        let agreeing = {
+            let mut evidence = self.window_evidence.locked();
+            let fresh = WindowEvidence {
+                dimension,
+                boundary,
+                remaining,
+                agreeing: 0,
+            };
+            let Some(anchor) = evidence.iter_mut().find(|e| e.dimension == dimension) else {
+                evidence.push(fresh);
+                return;
+            };
+            let apart = if boundary > anchor.boundary {
+                boundary - anchor.boundary
+            } else {
+                anchor.boundary - boundary
+            };
+            if apart > BOUNDARY_TOLERANCE {
+                // Another boundary: a new window, or a bucket. Start over from this answer.
+                *anchor = fresh;
+                return;
+            }
+            // Used more since the anchor (remaining fell by `counts`): a bucket's "full again"
+            // would have moved by at least that usage's refill time; a window's boundary did
+            // not move.
+            let counts = anchor.remaining.saturating_sub(remaining);
+            let spread = window.mul_f64(counts as f64 / limit.max(1) as f64);
+            if spread >= BOUNDARY_SPREAD {
+                anchor.agreeing = anchor.agreeing.saturating_add(1);
+                anchor.remaining = remaining;
+            }
+            anchor.agreeing
+        };
+        if agreeing < WINDOW_REPORTS_TO_AGREE {
+            return;
+        }
+        let mut quota = limiter.quota();
+        if quota.window != Window::Continuous {
+            return;
+        }
+        #[cfg(feature = "redis")]
+        if self.store.is_some() {
+            tracing::debug!(
+                family = %self.family,
+                "the server counts per window; a family shared through Redis keeps its buckets"
+            );
+            return;
+        }
+        tracing::info!(
+            family = %self.family,
+            %dimension,
+            "the server counts per window (its resets count down to one boundary): at most \
+             the limit in any window from now on (RATE_LIMITED_<FAMILY>_WINDOW sets it)"
+        );
+        quota.window = Window::Sliding;
+        limiter.set_quota(quota);
     }
 
     /// Whether `limit` is new on `dimension` (for the log: a limit that alternates between

@@ -40,6 +40,14 @@ impl WindowLog {
         self
     }
 
+    /// The log of a limit that had `units` in use at `now` before it was counted per window.
+    pub(super) fn seeded(mut self, units: u64, now: u64) -> Self {
+        if units > 0 {
+            self.entries.push_back((now, units));
+        }
+        self
+    }
+
     fn live(&self, now: u64) -> impl Iterator<Item = &(u64, u64)> {
         let window = self.window_ns;
         self.entries
