@@ -23,8 +23,8 @@ async fn call(provider: &MockProvider, prompt: u64) -> Result<MockResponse, ApiE
     provider.chat(&request).await.map_err(ApiError::Http)
 }
 
-/// 300 calls of 10-59 prompt tokens from 30 tasks at once; the makespan and the 429s seen.
-async fn run(window: Option<&str>) -> (Duration, usize) {
+/// The gateway family's limits (120 RPM, headroom 0.95), and its window if set.
+fn gateway_vars(window: Option<&str>) -> Vec<(String, String)> {
     let mut vars = vec![
         ("RATE_LIMITED_GATEWAY_MODEL_RPM".to_owned(), RPM.to_string()),
         (
@@ -39,11 +39,11 @@ async fn run(window: Option<&str>) -> (Duration, usize) {
             window.to_owned(),
         ));
     }
-    let _registry = fresh_registry_with_env(vars);
-    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
-        .window(MockWindow::Fixed)
-        .headers(MockHeaders::Gateway);
-    let start = Instant::now();
+    vars
+}
+
+/// 300 calls of 10-59 prompt tokens from 30 tasks at once.
+async fn send_300(provider: &MockProvider) {
     let tasks: Vec<_> = (0..30u64)
         .map(|task| {
             let provider = provider.clone();
@@ -57,6 +57,26 @@ async fn run(window: Option<&str>) -> (Duration, usize) {
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+/// How the gateway family counts now.
+fn family_window() -> ratelimited::limiter::Window {
+    ratelimited::Registry::current()
+        .limiter("openai/gateway-model")
+        .unwrap()
+        .limiter
+        .quota()
+        .window
+}
+
+/// 300 calls through the fixed-window gateway; the makespan and the 429s seen.
+async fn run(window: Option<&str>) -> (Duration, usize) {
+    let _registry = fresh_registry_with_env(gateway_vars(window));
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
+        .window(MockWindow::Fixed)
+        .headers(MockHeaders::Gateway);
+    let start = Instant::now();
+    send_300(&provider).await;
     (start.elapsed(), provider.rejections().len())
 }
 
@@ -166,33 +186,12 @@ async fn a_server_that_counts_from_the_answer_is_followed_when_the_family_says_s
 /// within the first window: 300 requests, no 429.
 #[tokio::test(start_paused = true)]
 async fn a_fixed_window_is_learned_from_the_resets_within_the_first_window() {
-    let _registry = fresh_registry_with_env([
-        ("RATE_LIMITED_GATEWAY_MODEL_RPM", RPM.to_string()),
-        ("RATE_LIMITED_GATEWAY_MODEL_TPM", "1000000".to_owned()),
-        ("RATE_LIMITED_HEADROOM", "0.95".to_owned()),
-    ]);
+    let _registry = fresh_registry_with_env(gateway_vars(None));
     // OpenAI's headers: the resets are there.
     let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000)).window(MockWindow::Fixed);
     let start = Instant::now();
-    let tasks: Vec<_> = (0..30u64)
-        .map(|task| {
-            let provider = provider.clone();
-            spawn_scoped(async move {
-                for i in 0..10u64 {
-                    call(&provider, 10 + (task * 10 + i) % 50).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let window = ratelimited::Registry::current()
-        .limiter("openai/gateway-model")
-        .unwrap()
-        .limiter
-        .quota()
-        .window;
+    send_300(&provider).await;
+    let window = family_window();
     println!(
         "fixed window learned: {:?} in {:?}, {} 429s",
         window,
@@ -207,31 +206,10 @@ async fn a_fixed_window_is_learned_from_the_resets_within_the_first_window() {
 /// use) teaches nothing: the family stays continuous.
 #[tokio::test(start_paused = true)]
 async fn a_refilling_bucket_is_not_taken_for_a_window() {
-    let _registry = fresh_registry_with_env([
-        ("RATE_LIMITED_GATEWAY_MODEL_RPM", RPM.to_string()),
-        ("RATE_LIMITED_GATEWAY_MODEL_TPM", "1000000".to_owned()),
-        ("RATE_LIMITED_HEADROOM", "0.95".to_owned()),
-    ]);
+    let _registry = fresh_registry_with_env(gateway_vars(None));
     let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000));
-    let tasks: Vec<_> = (0..30u64)
-        .map(|task| {
-            let provider = provider.clone();
-            spawn_scoped(async move {
-                for i in 0..10u64 {
-                    call(&provider, 10 + (task * 10 + i) % 50).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let window = ratelimited::Registry::current()
-        .limiter("openai/gateway-model")
-        .unwrap()
-        .limiter
-        .quota()
-        .window;
+    send_300(&provider).await;
+    let window = family_window();
     assert_eq!(window, ratelimited::limiter::Window::Continuous);
     assert_eq!(provider.rejections().len(), 0);
 }
