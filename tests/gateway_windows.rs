@@ -87,7 +87,7 @@ async fn a_fixed_window_server_gets_no_429_when_the_family_says_so() {
     // 300 requests at 114 a window (120 at headroom 0.95): the third window's start, at least.
     let minimum = Duration::from_secs(120);
     println!(
-        "fixed-window server, 300 requests at {RPM} RPM: continuous bucket {continuous:?} with \
+        "fixed-window server, 300 requests at {RPM} RPM: not configured {continuous:?} with \
          {continuous_429s} 429s; WINDOW=fixed {windowed:?} with {windowed_429s} 429s \
          (minimum {minimum:?})"
     );
@@ -212,4 +212,122 @@ async fn a_refilling_bucket_is_not_taken_for_a_window() {
     let window = family_window();
     assert_eq!(window, ratelimited::limiter::Window::Continuous);
     assert_eq!(provider.rejections().len(), 0);
+}
+
+/// Issue 19, item 1, without resets: a gateway whose answers carry `remaining` and `limit`
+/// only, and whose 429s carry only `llm_provider-retry-after` (LiteLLM). Not configured,
+/// the first 429 asks to wait for the window's boundary, far longer than a refilling bucket
+/// would make one request wait: the family follows a window from then on, one 429 in all
+/// where a bucket draws one in every window.
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_without_resets_is_learned_at_its_first_429() {
+    let (continuous, continuous_429s) = {
+        let _registry = fresh_registry_with_env(gateway_vars(Some("continuous")));
+        let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
+            .window(MockWindow::Fixed)
+            .headers(MockHeaders::Gateway);
+        let start = Instant::now();
+        send_300(&provider).await;
+        (start.elapsed(), provider.rejections().len())
+    };
+    let (learned, learned_429s) = run(None).await;
+    let window = {
+        let _registry = fresh_registry_with_env(gateway_vars(None));
+        let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
+            .window(MockWindow::Fixed)
+            .headers(MockHeaders::Gateway);
+        send_300(&provider).await;
+        family_window()
+    };
+    println!(
+        "fixed window, gateway headers (no reset), 300 requests: continuous bucket {continuous:?} \
+         with {continuous_429s} 429s; learned ({window:?}) {learned:?} with {learned_429s} 429s"
+    );
+    assert_eq!(window, ratelimited::limiter::Window::Sliding);
+    assert!(continuous_429s >= 2, "{continuous_429s}");
+    assert_eq!(learned_429s, 1);
+    // The requests sent before the 429 count in the log as of the 429 (the bucket knows how
+    // many, not when): the window after next starts a few seconds late.
+    assert!(
+        learned <= Duration::from_secs(120).mul_f64(1.06),
+        "{learned:?}"
+    );
+}
+
+/// A refilling bucket's 429s ask for about one request's refill: they teach nothing, even
+/// from a server that sends no reset header. Another client on the same key (bursts of 100
+/// raw requests 1 s and 40 s in, unseen by the limiter) makes the server answer 429s at all.
+#[tokio::test(start_paused = true)]
+async fn a_refilling_bucket_s_429s_do_not_teach_a_window() {
+    let _registry = fresh_registry_with_env(gateway_vars(None));
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000)).headers(MockHeaders::Gateway);
+    let start = Instant::now();
+    let other = {
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            for at in [1, 40] {
+                tokio::time::sleep_until(start + Duration::from_secs(at)).await;
+                for _ in 0..100 {
+                    let request = MockRequest::new("gateway-model", 10).max_tokens(0);
+                    let _ = provider.chat(&request).await;
+                }
+            }
+        })
+    };
+    send_300(&provider).await;
+    other.await.unwrap();
+    let stats = ratelimited::stats::snapshot();
+    let ours = stats.family("gateway-model").unwrap().retries.rate_limited;
+    println!("{ours} 429s from a refilling bucket to the limited client");
+    assert!(ours > 0);
+    assert_eq!(family_window(), ratelimited::limiter::Window::Continuous);
+}
+
+/// 300 calls through a fixed-window gateway whose windows started `offset` before the first
+/// call, with `WINDOW` set to `window`: the makespan, the 429s and whether the limiter
+/// aligned on the gateway's boundary.
+async fn offset_run(
+    window: &str,
+    headers: MockHeaders,
+    offset: Duration,
+) -> (Duration, usize, bool) {
+    let _registry = fresh_registry_with_env(gateway_vars(Some(window)));
+    let provider = MockProvider::new(MockLimits::new(RPM, 1_000_000))
+        .window(MockWindow::Fixed)
+        .headers(headers);
+    tokio::time::advance(offset).await;
+    let start = Instant::now();
+    send_300(&provider).await;
+    let aligned = ratelimited::Registry::current()
+        .limiter("openai/gateway-model")
+        .unwrap()
+        .limiter
+        .windows_aligned();
+    (start.elapsed(), provider.rejections().len(), aligned)
+}
+
+/// Issue 19, item 1, aligned: the gateway's windows start 30 s into the run. At most the
+/// limit in any minute (`sliding`) needs 120 s for 300 requests; `fixed` learns the boundary
+/// from the first answers' resets and sends each window's whole limit at its start: the
+/// third window the requests need starts at 90 s, the server's own minimum.
+#[tokio::test(start_paused = true)]
+async fn a_fixed_window_s_boundary_is_followed_from_its_resets() {
+    let offset = Duration::from_secs(30);
+    let (sliding, sliding_429s, _) = offset_run("sliding", MockHeaders::Provider, offset).await;
+    let (fixed, fixed_429s, aligned) = offset_run("fixed", MockHeaders::Provider, offset).await;
+    // 114 a window (120 at headroom 0.95): 30 s left of the first, then 90 s is the third.
+    let minimum = Duration::from_secs(90);
+    println!(
+        "fixed window starting 30 s before the run, 300 requests: sliding {sliding:?} \
+         ({sliding_429s} 429s); fixed, aligned {aligned}: {fixed:?} ({fixed_429s} 429s); \
+         server minimum {minimum:?}, {:.3}x",
+        fixed.as_secs_f64() / minimum.as_secs_f64()
+    );
+    assert_eq!((sliding_429s, fixed_429s), (0, 0));
+    assert!(aligned);
+    assert!(
+        fixed >= minimum && fixed <= minimum + Duration::from_secs(2),
+        "{fixed:?}"
+    );
+    assert!(sliding >= Duration::from_secs(120), "{sliding:?}");
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::time::Instant;
 
-use crate::answers::classify::Classify;
+use crate::answers::classify::{Classify, Verdict};
 use crate::answers::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
 use crate::answers::usage::ReportUsage;
 use crate::config::{ModelProfile, Settings};
@@ -333,6 +333,15 @@ impl Call {
         E: Classify + fmt::Debug,
     {
         let verdict = error.classify();
+        if let Verdict::RateLimited {
+            retry_after: Some(wait),
+        } = verdict
+        {
+            // How long the server asks to wait tells how it counts (see the feedback).
+            let sent = attempt.marks().0.map(|mark| self.limiter.instant_of(&mark));
+            self.feedback
+                .refused(&self.limiter, &attempt.reserved(), sent, wait);
+        }
         let limits = RetryLimits {
             max_retries: self.max_retries,
             max_retry_after: self.settings.max_retry_after,

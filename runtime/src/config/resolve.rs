@@ -61,6 +61,9 @@ pub struct ModelProfile {
     /// Whether prompt tokens read from the cache count toward the input limits
     /// ([`Provider::counts_cache_reads`]).
     pub counts_cache_reads: bool,
+    /// Whether `RATE_LIMITED_<FAMILY>_WINDOW` set how the server counts (then the answers do
+    /// not change it; see [`Window`]).
+    pub window_configured: bool,
 }
 
 impl ModelProfile {
@@ -173,7 +176,9 @@ pub fn resolve(
     }
 
     let window_var = format!("RATE_LIMITED_{}_WINDOW", family.env_prefix());
-    if let Some(value) = get(lookup, &window_var) {
+    let window_value = get(lookup, &window_var);
+    let window_configured = window_value.is_some();
+    if let Some(value) = window_value {
         quota.window = Window::parse(&value)
             .ok_or_else(|| Error::config(&window_var, value.clone(), Window::ACCEPTED))?;
     }
@@ -217,6 +222,7 @@ pub fn resolve(
         default_max_tokens: provider.default_max_tokens(name),
         refunds_unused_output: provider.refunds_unused_output(),
         counts_cache_reads: provider.counts_cache_reads(&family.id),
+        window_configured,
         family,
         tier,
         quota,

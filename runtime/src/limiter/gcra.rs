@@ -21,6 +21,7 @@ use bucket::{Bucket, SLOTS};
 pub(crate) use bucket::{Mark, Overcount};
 
 mod window;
+pub(crate) use window::Aligned;
 use window::WindowLog;
 
 /// The dimensions that are buckets: every one but concurrency (a counter, handled by the
@@ -88,6 +89,12 @@ pub(crate) struct Buckets {
     /// With [`Window::Sliding`](crate::units::quota::Window::Sliding), one log per bucket: at
     /// most its capacity in any window as well.
     windows: Vec<WindowLog>,
+    /// With [`Window::Fixed`](crate::units::quota::Window::Fixed), where the server's
+    /// windows start, once an answer has shown it: the per-minute logs count per window.
+    alignment: Option<Aligned>,
+    /// The buckets (bits by slot) whose log is aligned: the log alone decides for them (the
+    /// server admits its whole limit again at each boundary, whatever a bucket would say).
+    aligned_slots: u8,
     /// With [`Charged::AfterResponse`](crate::units::quota::Charged::AfterResponse): a token
     /// bucket admits while it is not full, and no request is too large for it.
     after_response: bool,
@@ -116,7 +123,7 @@ impl Buckets {
         let old = std::mem::take(&mut self.buckets);
         let old_witnesses = std::mem::take(&mut self.witnesses);
         let old_windows = std::mem::take(&mut self.windows);
-        let sliding = quota.window == crate::units::quota::Window::Sliding;
+        let sliding = quota.window != crate::units::quota::Window::Continuous;
         self.after_response = quota.charged == crate::units::quota::Charged::AfterResponse;
         for (slot, dimension) in BUCKETS.into_iter().enumerate() {
             let Some(capacity) = quota.capacity(dimension) else {
@@ -152,6 +159,35 @@ impl Buckets {
             }
             self.buckets.push(bucket);
         }
+        self.apply_alignment(quota.window == crate::units::quota::Window::Fixed);
+    }
+
+    /// Aligns the per-minute logs to the server's fixed windows, `boundary` being one of
+    /// their starts (ns since the origin, the latest it can be) and `guard` how long before a
+    /// boundary a request may be sent and still reach the server after it. Only with
+    /// [`Window::Fixed`](crate::units::quota::Window::Fixed); a later alignment replaces it.
+    pub(crate) fn align(&mut self, aligned: Aligned, fixed: bool) {
+        self.alignment = Some(aligned);
+        self.apply_alignment(fixed);
+    }
+
+    fn apply_alignment(&mut self, fixed: bool) {
+        self.aligned_slots = 0;
+        let minute = duration_ns(Duration::from_secs(60));
+        for log in &mut self.windows {
+            let aligned = self.alignment.filter(|_| fixed && log.window_ns == minute);
+            log.align(aligned);
+            if log.is_aligned() {
+                if let Some(bucket) = self.buckets.iter().find(|b| b.dimension == log.dimension) {
+                    self.aligned_slots |= 1 << bucket.slot;
+                }
+            }
+        }
+    }
+
+    /// Whether the per-minute logs count per the server's fixed windows.
+    pub(crate) fn aligned(&self) -> bool {
+        self.aligned_slots != 0
     }
 
     /// When `cost` fits every dimension at once, without charging it.
@@ -173,6 +209,9 @@ impl Buckets {
                     requested: units,
                     capacity: bucket.capacity,
                 };
+            }
+            if self.aligned_slots & (1 << bucket.slot) != 0 {
+                continue;
             }
             let fits_at = (bucket.tat + bucket.share(units)).saturating_sub(bucket.full);
             if fits_at > bucket.scaled(now) {

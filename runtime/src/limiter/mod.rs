@@ -241,6 +241,43 @@ impl Limiter {
         wake(waker);
     }
 
+    /// Counts per the server's fixed windows from now on, `boundary` being the latest moment
+    /// one of them can start (the others whole minutes before and after) and `guard` how
+    /// long before a boundary a request may be sent and still reach the server after it.
+    /// Takes effect with [`Window::Fixed`](crate::units::quota::Window::Fixed) only (kept
+    /// for when the family is set to it); the head of the queue re-checks at once.
+    pub(crate) fn align_windows(&self, boundary: Instant, guard: Duration) {
+        let minute = Duration::from_secs(60);
+        let origin = self.shared.origin;
+        let mut boundary = boundary;
+        while boundary < origin {
+            boundary += minute;
+        }
+        let aligned = gcra::Aligned {
+            boundary: duration_ns(boundary - origin),
+            guard: duration_ns(guard),
+        };
+        let waker = {
+            let mut state = self.shared.lock();
+            let fixed = state.quota.window == crate::units::quota::Window::Fixed;
+            state.buckets.align(aligned, fixed);
+            state.head_waker()
+        };
+        wake(waker);
+    }
+
+    /// When the charge at `mark` was made.
+    pub(crate) fn instant_of(&self, mark: &Mark) -> Instant {
+        self.shared.instant_at(mark.at())
+    }
+
+    /// Whether the limiter counts per the server's fixed windows: the family is set to
+    /// [`Window::Fixed`](crate::units::quota::Window::Fixed) and an answer has shown where
+    /// the server's windows start.
+    pub fn windows_aligned(&self) -> bool {
+        self.shared.lock().buckets.aligned()
+    }
+
     /// Admits nobody for `duration` from now (for example after a 429 with a retry-after), so
     /// that concurrent callers wait instead of piling on. A shorter hold never shortens a
     /// longer one already in force.

@@ -333,8 +333,12 @@ impl Registry {
                 // Build the tokenizer now, off the request path, for the calls to come.
                 profile.encoding.warm_in_background();
                 let backed = backend.limiter(&profile)?;
-                let feedback =
-                    FamilyFeedback::new(profile.family.clone(), &backed, settings.learn_limits);
+                let feedback = FamilyFeedback::new(
+                    profile.family.clone(),
+                    &backed,
+                    settings.learn_limits,
+                    !profile.window_configured,
+                );
                 let limiter = backed.limiter;
                 let state = self.family_state(&profile.family, &settings)?;
                 state.add_tier(&profile.tier);

@@ -82,22 +82,31 @@ pub enum Window {
     /// whole limit, then its rate.
     #[default]
     Continuous,
-    /// A count per window, fixed (per calendar minute, as many LLM gateways count) or sliding
-    /// (the last minute): the limiter sends at most the limit in any window, whatever the
-    /// server's boundary (`fixed` and `sliding` both select it).
+    /// A count over a sliding window (the last minute, as Kong's AI rate limiting keeps by
+    /// default): the limiter sends at most the limit in any window. Safe for a fixed window
+    /// too, whatever its boundary.
     Sliding,
+    /// A count per fixed window (per calendar minute, as LiteLLM counts): until an answer has
+    /// shown where the server's windows start, as [`Window::Sliding`]; from then on the whole
+    /// limit in each of the server's windows, a burst at each boundary. The boundary comes
+    /// from the answers' reset headers, a 429's retry-after, or `remaining` jumping back
+    /// more than a refill could; requests sent close enough before it to reach the server
+    /// after it count in both windows.
+    Fixed,
 }
 
 impl Window {
     /// The accepted values of `RATE_LIMITED_<FAMILY>_WINDOW`.
     pub const ACCEPTED: &'static str = "continuous (a refilling bucket: OpenAI, Anthropic, \
-        Azure, Gemini), fixed or sliding (a count per window, as LLM gateways keep)";
+        Azure, Gemini), sliding (a count over the last minute) or fixed (a count per minute \
+        from a boundary), as LLM gateways keep";
 
     /// Parses a `RATE_LIMITED_<FAMILY>_WINDOW` value.
     pub fn parse(value: &str) -> Option<Window> {
         match value.trim().to_ascii_lowercase().as_str() {
             "continuous" => Some(Window::Continuous),
-            "fixed" | "sliding" => Some(Window::Sliding),
+            "sliding" => Some(Window::Sliding),
+            "fixed" => Some(Window::Fixed),
             _ => None,
         }
     }

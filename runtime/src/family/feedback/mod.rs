@@ -12,6 +12,10 @@ mod opening;
 #[cfg(feature = "redis")]
 mod shared;
 
+mod counts;
+
+mod window;
+
 use std::sync::Mutex;
 
 use tokio::time::Instant;
@@ -61,12 +65,16 @@ pub(crate) struct FamilyFeedback {
     /// The limits configured for the family: a server's limit up to these is followed.
     configured: Quota,
     learn_limits: bool,
+    /// Whether the window kind may be learned (it was not configured).
+    learn_window: bool,
     /// The limits adopted so far, to log each once.
     adopted: Mutex<Vec<(Dimension, u64)>>,
     opening: OpeningBurst,
     correction: Mutex<ChargeCorrection>,
     /// What the answers' resets say of how the server counts (see `learn_window`).
     window_evidence: Mutex<Vec<WindowEvidence>>,
+    /// The recent answers' counts and round trips (see `window.rs`).
+    window_witness: Mutex<counts::WindowWitness>,
     /// The family's state in Redis, when it is shared.
     #[cfg(feature = "redis")]
     store: Option<crate::store::SharedFamily>,
@@ -76,15 +84,22 @@ pub(crate) struct FamilyFeedback {
 }
 
 impl FamilyFeedback {
-    pub(crate) fn new(family: LimitFamily, backed: &Backed, learn_limits: bool) -> Self {
+    pub(crate) fn new(
+        family: LimitFamily,
+        backed: &Backed,
+        learn_limits: bool,
+        learn_window: bool,
+    ) -> Self {
         FamilyFeedback {
             family,
             configured: backed.limiter.quota(),
             learn_limits,
+            learn_window,
             adopted: Mutex::new(Vec::new()),
             opening: OpeningBurst::new(&backed.limiter.quota()),
             correction: Mutex::new(ChargeCorrection::default()),
             window_evidence: Mutex::new(Vec::new()),
+            window_witness: Mutex::new(counts::WindowWitness::default()),
             #[cfg(feature = "redis")]
             store: backed.shared.clone(),
             #[cfg(feature = "redis")]
@@ -151,6 +166,11 @@ impl FamilyFeedback {
     ///   count with the mark plus those charges, so a server that counts exactly leaves it at
     ///   1.0 whatever the request's latency. Without a mark (the fallback) the count is read
     ///   as of the answer.
+    /// - **A family counted per window** (`RATE_LIMITED_<FAMILY>_WINDOW`, set or learned)
+    ///   takes from the counts only what they tell of the window (see `window.rs`): they are
+    ///   not a refilling bucket's level, and read as one they would raise the correction
+    ///   against a server that counts exactly. Another client's use of the same key then
+    ///   shows only as a 429, whose retry-after holds the family.
     pub(crate) fn apply_headers(
         self: &std::sync::Arc<Self>,
         limiter: &Limiter,
@@ -200,6 +220,16 @@ impl FamilyFeedback {
             };
             if let Some(reset) = reset {
                 self.learn_window(limiter, dimension, limit, remaining, reset);
+            }
+            if let Some(mark) = mark {
+                let sent = limiter.instant_of(mark);
+                self.watch_counts(limiter, dimension, (limit, remaining), reset, sent);
+            }
+            if limiter.quota().window != crate::units::quota::Window::Continuous {
+                // A count per window is not a refilling bucket's level: read against one, it
+                // would look like a server counting more than it is sent. The window log
+                // alone keeps the family inside the server's windows.
+                continue;
             }
             let used = limit.saturating_sub(remaining);
             // The estimate is judged against the charge only on tokens, and only where the
@@ -296,7 +326,6 @@ impl FamilyFeedback {
         remaining: u64,
         reset: std::time::Duration,
     ) {
-        use crate::units::quota::Window;
         let Some(window) = dimension.window() else {
             return;
         };
@@ -338,26 +367,11 @@ impl FamilyFeedback {
         if agreeing < WINDOW_REPORTS_TO_AGREE {
             return;
         }
-        let mut quota = limiter.quota();
-        if quota.window != Window::Continuous {
-            return;
-        }
-        #[cfg(feature = "redis")]
-        if self.store.is_some() {
-            tracing::debug!(
-                family = %self.family,
-                "the server counts per window; a family shared through Redis keeps its buckets"
-            );
-            return;
-        }
-        tracing::info!(
-            family = %self.family,
-            %dimension,
-            "the server counts per window (its resets count down to one boundary): at most \
-             the limit in any window from now on (RATE_LIMITED_<FAMILY>_WINDOW sets it)"
+        self.follow_window(
+            limiter,
+            dimension,
+            "its resets count down to one boundary while the counts fall",
         );
-        quota.window = Window::Sliding;
-        limiter.set_quota(quota);
     }
 
     /// Whether `limit` is new on `dimension` (for the log: a limit that alternates between
