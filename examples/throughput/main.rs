@@ -1,11 +1,17 @@
-//! Throughput benchmark: one workload through three client strategies against the mock
-//! provider's OpenAI-style buckets, in paused time and in real time.
+//! Throughput benchmark: one workload through six client strategies against the mock
+//! provider's OpenAI-style buckets, in paused time and in real time; and, with `--gateway`,
+//! against the mock counting per minute as LLM gateways do.
 //!
 //! ```sh
-//! cargo run --release --example throughput             # all six strategies, both modes
-//! cargo run --release --example throughput -- a c      # only (a) and (c)
-//! cargo run --release --example throughput -- --paused # paused time only (about a second)
+//! cargo run --release --example throughput              # all six strategies, both modes
+//! cargo run --release --example throughput -- a c       # only (a) and (c)
+//! cargo run --release --example throughput -- --paused  # paused time only (about a second)
+//! cargo run --release --example throughput -- --gateway # the gateway modes (paused time)
+//! cargo run --release --example throughput -- --gateway a w  # only (a) and (w) there
 //! ```
+//!
+//! A letter names a strategy of the table run (`a` to `f`; with `--gateway`, `a`, `w`, `c`),
+//! a flag is `--paused` or `--gateway`; anything else is an error naming what is accepted.
 //!
 //! **Workload.** Chat requests with prompts log-normal around 600 tokens (median 600, σ = 0.5,
 //! from a seeded generator, so every run and every strategy sees the same requests),
@@ -44,6 +50,47 @@
 //! last response comes the mock's latency after that. Each strategy's makespan (t = 0 to its
 //! last request done or given up) is reported against that bound.
 //!
+//! **Gateway modes (`--gateway`).** The mock counting as an LLM gateway does: at most the
+//! limit per window instead of a refilling bucket, the charge (prompt + `max_tokens`) still
+//! counted on arrival. Four servers, one column each:
+//! - fixed window, gateway headers (LiteLLM's proxy): the limit per fixed minute counted from
+//!   the provider's creation; answers carry `x-ratelimit-{limit,remaining}-*` but no reset, and
+//!   a 429's only hint is the vendor-prefixed `llm_provider-retry-after`;
+//! - fixed window, OpenAI's headers (the resets count down to the window's boundary);
+//! - sliding window (at most the limit in any 60 s), gateway headers;
+//! - sliding window, OpenAI's headers (the reset is 60 s after the newest admission).
+//!
+//! In each, three strategies in the same run: (a) `#[rate_limited]` told the RPM and TPM only,
+//! so that it learns the window from the answers if it can; (w) the same told
+//! `RATE_LIMITED_BENCH_MODEL_WINDOW=fixed` or `sliding` (the column's window); (c) governor
+//! as above, whose retries read `retry-after-ms` or `retry-after` as (b) does and so not a
+//! gateway's `llm_provider-retry-after` (they back off exponentially there instead). Each
+//! cell prints the makespan, its ratio to the minimum and the server's 429s; below the table,
+//! each run's server check (its admissions counted per fixed minute from the provider's
+//! creation, or over every 60 s), first 429, losses, and the family's charge correction and
+//! window at the end. The acceptance line holds each ratelimited run to 0 429s, nothing lost,
+//! 1.01x the minimum and a charge correction of 1.0 (the server counts exactly what the
+//! limiter estimates).
+//!
+//! Workload: 300 requests at 120 RPM / 100,000 TPM, latency 1 s. The Σ(prompt + `max_tokens`)
+//! of about 285,000 tokens fills the first two windows before their 120 requests (about 106
+//! requests each): both dimensions bind. Paused time only, about 0.1 s for all twelve runs: the
+//! mock's window is a whole minute, so any run that needs a second window takes over a minute
+//! of real time (two here), which twelve runs would turn into half an hour.
+//!
+//! **Minimum in a gateway mode.** A window admits at most `RPM` requests and `TPM` tokens, so
+//! the workload needs at least `k = max(⌈requests / RPM⌉, ⌈Σ charge / TPM⌉)` windows (here
+//! `max(⌈300 / 120⌉, ⌈284,996 / 100,000⌉) = 3`). Fixed: the windows are the minutes from the
+//! provider's creation, and the admissions span `k` of them, so the last cannot come before
+//! the start of the `k`-th, `(k − 1) × 60 s` after the creation. Sliding: the half-open
+//! minutes `[0, 60 s)`, `[60 s, 120 s)`, ... from the start are windows of the server too, so
+//! the same `k` of them are needed and the last admission comes at `(k − 1) × 60 s` at the
+//! earliest. Either way the minimum makespan is `(k − 1) × 60 s` plus the latency, counted
+//! from the provider's creation (the start, in paused time). `⌈Σ charge / TPM⌉` bounds a
+//! packing whose requests are indivisible, so the table also prints how many windows the jobs
+//! fill taken in submission order (each window taking the next ones while both limits hold):
+//! here 3 as well, so the bound is reachable.
+//!
 //! **Reading the real-time numbers.** A server's bucket restarts its refill when the first
 //! request *arrives*; a client limiter when it *reserves* it, tens of milliseconds earlier when
 //! hundreds of requests start at once (the client's work on the burst, new connections). And a
@@ -59,6 +106,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod cookbook_client;
+mod gateway;
 mod governor_client;
 mod ratelimited_client;
 mod report;
@@ -70,9 +118,10 @@ mod workload;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ratelimited::testing::MockLimits;
+use ratelimited::testing::{MockHeaders, MockLimits, MockWindow};
 use ratelimited::tokens::encoding_for_model;
 
+use gateway::{print_gateway, window_minimum, GATEWAY};
 use report::{print_mode, verdicts};
 use run::{run, Row, Strategy};
 use workload::{minimum, workload, MODEL};
@@ -80,24 +129,34 @@ use workload::{minimum, workload, MODEL};
 /// One way of running the benchmark.
 struct Mode {
     title: &'static str,
+    /// Its name in the acceptance line.
+    short: &'static str,
     paused: bool,
     requests: usize,
     limits: MockLimits,
     latency: Duration,
+    /// How the server counts its limits.
+    window: MockWindow,
+    /// Which rate-limit headers and 429 hints it answers with.
+    headers: MockHeaders,
 }
 
 const PAUSED: Mode = Mode {
     title: "paused time, in-process MockProvider",
+    short: "paused",
     paused: true,
     requests: 2_000,
     // gpt-4o-mini at tier-1. Both limits divide 60 s into whole nanoseconds, so governor's
     // truncated emission interval is exact and the comparison is not about rounding.
     limits: MockLimits::new(500, 200_000),
     latency: Duration::from_secs(1),
+    window: MockWindow::Continuous,
+    headers: MockHeaders::Provider,
 };
 
 const REAL: Mode = Mode {
     title: "real time, MockServer over HTTP on 127.0.0.1",
+    short: "real time",
     paused: false,
     requests: 300,
     // Scaled so the first minute's burst covers most of the work and the refill the rest
@@ -105,31 +164,38 @@ const REAL: Mode = Mode {
     // emission intervals are whole nanoseconds (200 ms and 250 µs).
     limits: MockLimits::new(300, 240_000),
     latency: Duration::from_millis(200),
+    window: MockWindow::Continuous,
+    headers: MockHeaders::Provider,
 };
+
+/// What the flags select.
+struct Flags {
+    /// `--paused`: paused time only.
+    paused_only: bool,
+    /// `--gateway`: the gateway modes (paused time only) instead of OpenAI's buckets.
+    gateway: bool,
+}
 
 fn main() {
     let (args, flags): (Vec<String>, Vec<String>) =
         std::env::args().skip(1).partition(|a| !a.starts_with("--"));
-    let paused_only = match flags.as_slice() {
-        [] => false,
-        [flag] if flag == "--paused" => true,
-        _ => {
-            eprintln!("throughput: the only flag is --paused (paused time only)");
-            std::process::exit(2);
-        }
+    let flags = flags_from_args(&flags).unwrap_or_else(|message| exit_with(&message));
+    let pool = if flags.gateway {
+        &Strategy::GATEWAY[..]
+    } else {
+        &Strategy::ALL[..]
     };
-    let strategies = match strategies_from_args(args.into_iter()) {
-        Ok(strategies) => strategies,
-        Err(message) => {
-            eprintln!("throughput: {message}");
-            std::process::exit(2);
-        }
-    };
+    let strategies =
+        strategies_from_args(args.into_iter(), pool).unwrap_or_else(|message| exit_with(&message));
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Build the tokenizer before any clock starts.
     encoding_for_model(MODEL).warm();
+    if flags.gateway {
+        run_gateway(&strategies);
+        return;
+    }
     let mut summary = Vec::new();
-    let modes = if paused_only {
+    let modes = if flags.paused_only {
         &[&PAUSED][..]
     } else {
         &[&PAUSED, &REAL][..]
@@ -158,13 +224,53 @@ fn main() {
         println!();
         summary.extend(verdicts(mode, &rows));
     }
+    print_summary("ratelimited at headroom 1.0", &summary);
+}
+
+/// Every gateway mode with `strategies`, in paused time: one table, a column per mode.
+fn run_gateway(strategies: &[Strategy]) {
+    // Every gateway mode runs the same workload against the same limits.
+    let jobs = Rc::new(workload(GATEWAY[0].requests, false));
+    let minimum = window_minimum(&GATEWAY[0], &jobs)
+        .expect("the gateway modes count per window")
+        .makespan;
+    let timeout = minimum * 3;
+    let started = std::time::Instant::now();
+    let results: Vec<(&Mode, Vec<Row>)> = GATEWAY
+        .iter()
+        .map(|mode| {
+            let rows = strategies
+                .iter()
+                .map(|strategy| run(mode, &jobs, *strategy, timeout))
+                .collect();
+            (mode, rows)
+        })
+        .collect();
+    print_gateway(&results, &jobs, timeout);
+    println!(
+        "(the gateway modes took {:.1} s of wall-clock time)",
+        started.elapsed().as_secs_f64()
+    );
+    println!();
+    let summary: Vec<(bool, String)> = results
+        .iter()
+        .flat_map(|(mode, rows)| verdicts(mode, rows))
+        .collect();
+    print_summary(
+        "ratelimited at headroom 1.0 against the gateways (window minimum)",
+        &summary,
+    );
+}
+
+/// The acceptance line over every `#[rate_limited]` row run.
+fn print_summary(who: &str, summary: &[(bool, String)]) {
     if summary.is_empty() {
         return;
     }
     let met = summary.iter().all(|(met, _)| *met);
     let details: Vec<&str> = summary.iter().map(|(_, text)| text.as_str()).collect();
     println!(
-        "ratelimited at headroom 1.0 {}: {}",
+        "{who} {}: {}",
         if met {
             "meets the acceptance bounds"
         } else {
@@ -174,25 +280,67 @@ fn main() {
     );
 }
 
-/// The strategies named on the command line by letter (`a` to `e`, as in the table), in the
-/// table's order; all of them when none is named.
-fn strategies_from_args(args: impl Iterator<Item = String>) -> Result<Vec<Strategy>, String> {
+fn exit_with(message: &str) -> ! {
+    eprintln!("throughput: {message}");
+    std::process::exit(2);
+}
+
+/// `--paused` and `--gateway`, each at most once, in any order.
+fn flags_from_args(flags: &[String]) -> Result<Flags, String> {
+    let mut selected = Flags {
+        paused_only: false,
+        gateway: false,
+    };
+    for flag in flags {
+        let slot = match flag.as_str() {
+            "--paused" => &mut selected.paused_only,
+            "--gateway" => &mut selected.gateway,
+            _ => {
+                return Err(format!(
+                    "unknown flag `{flag}`: the flags are --paused (paused time only) and \
+                     --gateway (the gateway modes, which run in paused time only)"
+                ))
+            }
+        };
+        if std::mem::replace(slot, true) {
+            return Err(format!("`{flag}` is given twice"));
+        }
+    }
+    Ok(selected)
+}
+
+/// The strategies of `pool` named on the command line by letter (as in the table), in the
+/// table's order; all of `pool` when none is named.
+fn strategies_from_args(
+    args: impl Iterator<Item = String>,
+    pool: &[Strategy],
+) -> Result<Vec<Strategy>, String> {
+    let letters = |strategies: &[Strategy]| {
+        strategies
+            .iter()
+            .map(|s| s.letter())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut chosen = Vec::new();
     for arg in args {
-        let strategy = Strategy::ALL
-            .into_iter()
+        let strategy = pool
+            .iter()
+            .copied()
             .find(|s| s.letter() == arg.as_str())
             .ok_or_else(|| {
-                let letters: Vec<&str> = Strategy::ALL.iter().map(|s| s.letter()).collect();
                 format!(
-                    "unknown strategy `{arg}`: name any of {} (all run when none is named)",
-                    letters.join(", ")
+                    "unknown strategy `{arg}`: name any of {} (all run when none is named; \
+                     with --gateway: {})",
+                    letters(&Strategy::ALL),
+                    letters(&Strategy::GATEWAY)
                 )
             })?;
         chosen.push(strategy);
     }
-    Ok(Strategy::ALL
-        .into_iter()
+    Ok(pool
+        .iter()
+        .copied()
         .filter(|s| chosen.is_empty() || chosen.contains(s))
         .collect())
 }

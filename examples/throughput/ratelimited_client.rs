@@ -76,3 +76,11 @@ pub(crate) fn correction() -> f64 {
         .limiter_with(MODEL, Some("openai"), None)
         .map_or(f64::NAN, |family| family.charge_correction())
 }
+
+/// How the family counts now: continuous unless set or learned otherwise.
+pub(crate) fn family_window() -> Option<ratelimited::limiter::Window> {
+    ratelimited::Registry::current()
+        .limiter_with(MODEL, Some("openai"), None)
+        .ok()
+        .map(|family| family.limiter.quota().window)
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::gateway::describe_window;
 use crate::run::Row;
 use crate::workload::{minimum, Job};
 use crate::Mode;
@@ -63,17 +64,23 @@ pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[R
         println!("* lost requests: the makespan only covers the work done, not comparable");
     }
     println!();
+    print_checks(rows, false);
+}
+
+/// Each row's server check, first 429, losses and (for `#[rate_limited]`) what the family
+/// ended with: its charge correction and, against a server counting per window, how it counted.
+pub(crate) fn print_checks(rows: &[Row], windowed: bool) {
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
     for row in rows {
         let mut line = format!("{} server check: ", row.strategy.tag());
         match &row.check {
-            // The server admits only what fits its buckets and answers 429 to the rest: the
-            // check says the server held, the 429s say what the client cost it.
+            // The server admits only what fits its buckets (or windows) and answers 429 to the
+            // rest: the check says the server held, the 429s say what the client cost it.
             Ok(()) if row.rate_limited == 0 => {
-                line.push_str("every request fit the server's buckets, none was refused")
+                line.push_str("every request fit the server's limits, none was refused")
             }
             Ok(()) => line.push_str(&format!(
-                "the server admitted only what its buckets allowed and refused {} requests with \
+                "the server admitted only what its limits allowed and refused {} requests with \
                  a 429",
                 row.rate_limited
             )),
@@ -90,11 +97,20 @@ pub(crate) fn print_mode(mode: &Mode, jobs: &[Job], timeout: Duration, rows: &[R
                 first.retry_after.map_or("none".to_owned(), ms)
             ));
         }
+        if row.failed > 0 {
+            line.push_str(&format!("; {} given up by the client", row.failed));
+        }
         if row.unfinished > 0 {
             line.push_str(&format!("; {} unfinished at the timeout", row.unfinished));
         }
         if let Some(correction) = row.correction {
             line.push_str(&format!("; charge correction at the end {correction:.4}"));
+        }
+        if let Some(window) = row.window.filter(|_| windowed) {
+            line.push_str(&format!(
+                "; the family counts {} at the end",
+                describe_window(window)
+            ));
         }
         println!("{line}");
         if let Some(reason) = &row.first_loss {
@@ -136,7 +152,7 @@ fn verdict(mode: &Mode, row: &Row) -> (bool, String) {
     let text = format!(
         "{} {}: {} 429s, {:.3}x (bound {bound:.2}x), {}/{} completed{}",
         row.strategy.tag(),
-        if mode.paused { "paused" } else { "real time" },
+        mode.short,
         row.rate_limited,
         row.ratio(),
         row.completed,

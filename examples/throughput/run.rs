@@ -6,16 +6,18 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ratelimited::limiter::Window;
 use ratelimited::testing::{
-    fresh_registry_with_env, LimitViolation, MockProvider, MockServer, RejectionKind,
+    fresh_registry_with_env, MockProvider, MockServer, MockWindow, RejectionKind,
 };
 use tokio::task::{JoinSet, LocalSet};
 use tokio::time::Instant;
 
 use crate::common::ChatClient;
 use crate::cookbook_client::Cookbook;
+use crate::gateway::{check_windows, window_minimum, window_name};
 use crate::governor_client::Governor;
-use crate::ratelimited_client::{correction, via_ratelimited};
+use crate::ratelimited_client::{correction, family_window, via_ratelimited};
 use crate::retry_client::{send_until_success, send_with_retries};
 use crate::transport::Target;
 use crate::workload::{minimum, Job, Rng, SEED};
@@ -35,6 +37,9 @@ pub(crate) enum Strategy {
     RetryForever,
     Cookbook,
     RatelimitedWithoutProcessing,
+    /// (a) told how the server counts: `RATE_LIMITED_<FAMILY>_WINDOW` set to the gateway
+    /// mode's window (gateway modes only).
+    RatelimitedWindowSet,
 }
 
 impl Strategy {
@@ -47,11 +52,21 @@ impl Strategy {
         Strategy::RatelimitedWithoutProcessing,
     ];
 
+    /// The strategies of the gateway modes: ratelimited learning the window, ratelimited told
+    /// it, and governor beside them.
+    pub(crate) const GATEWAY: [Strategy; 3] = [
+        Strategy::Ratelimited,
+        Strategy::RatelimitedWindowSet,
+        Strategy::Governor,
+    ];
+
     /// Whether it is `#[rate_limited]` (held to the acceptance bounds).
     pub(crate) fn is_ratelimited(self) -> bool {
         matches!(
             self,
-            Strategy::Ratelimited | Strategy::RatelimitedWithoutProcessing
+            Strategy::Ratelimited
+                | Strategy::RatelimitedWithoutProcessing
+                | Strategy::RatelimitedWindowSet
         )
     }
 
@@ -72,6 +87,15 @@ impl Strategy {
             Strategy::RetryForever => "(d) backoff until success",
             Strategy::Cookbook => "(e) OpenAI cookbook processor",
             Strategy::RatelimitedWithoutProcessing => "(f) (a) without processing-ms",
+            Strategy::RatelimitedWindowSet => "(w) ratelimited, WINDOW set",
+        }
+    }
+
+    /// Its label in the gateway table, where (a) is not told how the server counts.
+    pub(crate) fn gateway_label(self) -> &'static str {
+        match self {
+            Strategy::Ratelimited => "(a) ratelimited, window learned",
+            other => other.label(),
         }
     }
 }
@@ -90,7 +114,8 @@ pub(crate) struct Row {
     pub(crate) unfinished: usize,
     /// `failed + unfinished`.
     pub(crate) lost: usize,
-    pub(crate) check: Result<(), LimitViolation>,
+    /// The server's limits checked on its admissions: the first violation, if any.
+    pub(crate) check: Result<(), String>,
     /// When the server admitted its first request (its buckets' clocks start there).
     pub(crate) first_admission: Option<Duration>,
     pub(crate) first_rejection: Option<Rejected>,
@@ -98,6 +123,8 @@ pub(crate) struct Row {
     pub(crate) first_loss: Option<String>,
     /// The charge correction at the end (`#[rate_limited]` only).
     pub(crate) correction: Option<f64>,
+    /// How the family counted at the end, learned or set (`#[rate_limited]` only).
+    pub(crate) window: Option<Window>,
 }
 
 /// The server's first 429, from t = 0.
@@ -123,15 +150,26 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
     }
     let runtime = builder.build().expect("a tokio runtime");
     // Current-thread runtime: every task runs on this thread, so they all see this registry.
-    let _registry = fresh_registry_with_env([
+    let mut vars = vec![
         ("RATE_LIMITED_BENCH_MODEL_RPM", mode.limits.rpm.to_string()),
         ("RATE_LIMITED_BENCH_MODEL_TPM", mode.limits.tpm.to_string()),
         ("RATE_LIMITED_HEADROOM", "1".to_owned()),
-    ]);
+    ];
+    if strategy == Strategy::RatelimitedWindowSet {
+        vars.push((
+            "RATE_LIMITED_BENCH_MODEL_WINDOW",
+            window_name(mode.window).to_owned(),
+        ));
+    }
+    let _registry = fresh_registry_with_env(vars);
     // The provider reads tokio's clock when it is created: the paused one, inside the runtime.
+    // A fixed window counts its minutes from there.
     let provider = {
         let _clock = runtime.enter();
-        MockProvider::new(mode.limits).latency(mode.latency)
+        MockProvider::new(mode.limits)
+            .window(mode.window)
+            .headers(mode.headers)
+            .latency(mode.latency)
     };
     let provider = if mode.paused {
         provider.completion_with(|max| COMPLETION.try_with(|c| *c).unwrap_or(max).min(max))
@@ -162,9 +200,15 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
         let target = Rc::new(target);
         let governor = Rc::new(Governor::new(mode.limits, mode.paused));
         let cookbook = Rc::new(Cookbook::new(mode.limits));
-        let minimum = minimum(mode.limits, jobs, mode.latency).0;
-
         let start = Instant::now();
+        let minimum = match window_minimum(mode, jobs) {
+            // Counted from the provider's creation (a fixed window's origin; a sliding one's
+            // cannot come before it either), a moment before the start.
+            Some(windowed) => {
+                (provider.created() + windowed.makespan).saturating_duration_since(start)
+            }
+            None => minimum(mode.limits, jobs, mode.latency).0,
+        };
         let deadline = start + timeout;
         let mut tasks = JoinSet::new();
         for i in 0..jobs.len() {
@@ -175,7 +219,9 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
                 let job = &jobs[i];
                 let mut rng = Rng::new(SEED ^ (i as u64 + 1));
                 match strategy {
-                    Strategy::Ratelimited => via_ratelimited(&target, job, true).await,
+                    Strategy::Ratelimited | Strategy::RatelimitedWindowSet => {
+                        via_ratelimited(&target, job, true).await
+                    }
                     Strategy::RatelimitedWithoutProcessing => {
                         via_ratelimited(&target, job, false).await
                     }
@@ -225,7 +271,11 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
             failed: failed.get(),
             unfinished: tasks.len(),
             lost: failed.get() + tasks.len(),
-            check: provider.check_within_limits(),
+            check: if mode.window == MockWindow::Continuous {
+                provider.check_within_limits().map_err(|v| v.to_string())
+            } else {
+                check_windows(mode, provider.created(), &provider.admissions())
+            },
             first_admission: provider.admissions().first().map(|a| since_start(a.at)),
             first_rejection: provider.rejections().first().map(|r| Rejected {
                 at: since_start(r.at),
@@ -234,6 +284,7 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
             }),
             first_loss: first_loss.into_inner(),
             correction: strategy.is_ratelimited().then(correction),
+            window: strategy.is_ratelimited().then(family_window).flatten(),
         }
     })
 }
