@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
+use crate::config::pool::PoolConfig;
 use crate::config::{self, ModelProfile, Settings};
 use crate::family::feedback::FamilyFeedback;
 use crate::family::spend::Ledger;
@@ -26,6 +27,7 @@ use crate::family::stats::Stats;
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
+use crate::pool::{Deployment, Pool};
 use crate::sync::Locked;
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
@@ -61,6 +63,10 @@ struct Inner {
     overrides: Mutex<Overrides>,
     /// The process-wide budget, created with the first family.
     process_budget: OnceLock<Arc<Mutex<Ledger>>>,
+    /// Pools defined in code ([`Registry::with_pool`]), by lower-case name, over the env.
+    pool_configs: Mutex<HashMap<String, PoolConfig>>,
+    /// Pools built so far, by lower-case name.
+    pools: DashMap<String, Pool>,
 }
 
 #[derive(Clone)]
@@ -147,6 +153,8 @@ impl Registry {
                 learn_limits: OnceLock::new(),
                 overrides: Mutex::new(Overrides::default()),
                 process_budget: OnceLock::new(),
+                pool_configs: Mutex::new(HashMap::new()),
+                pools: DashMap::new(),
             }),
         }
     }
@@ -320,31 +328,7 @@ impl Registry {
         }
         let settings = self.settings()?;
         let profile = config::resolve(model, provider, tier, &settings, &*self.inner.lookup)?;
-        let family_key = FamilyKey {
-            family: profile.family.clone(),
-            tier: profile.tier.clone(),
-        };
-        let backend = crate::store::Backend::from_settings(&settings, &*self.inner.lookup)?;
-        let entry = self
-            .inner
-            .by_family
-            .entry(family_key)
-            .or_try_insert_with(|| {
-                // Build the tokenizer now, off the request path, for the calls to come.
-                profile.encoding.warm_in_background();
-                let backed = backend.limiter(&profile)?;
-                let feedback =
-                    FamilyFeedback::new(profile.family.clone(), &backed, settings.learn_limits);
-                let limiter = backed.limiter;
-                let state = self.family_state(&profile.family, &settings)?;
-                state.add_tier(&profile.tier);
-                Ok::<_, Error>(FamilyEntry {
-                    limiter,
-                    feedback: Arc::new(feedback),
-                    state,
-                })
-            })?
-            .clone();
+        let entry = self.family_entry(&profile, &settings)?;
         let found = ModelLimiter {
             limiter: entry.limiter,
             profile: Arc::new(profile),
@@ -353,6 +337,107 @@ impl Registry {
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// The limiter, feedback and state of `profile`'s family at its tier, creating them on
+    /// first use.
+    fn family_entry(
+        &self,
+        profile: &ModelProfile,
+        settings: &Settings,
+    ) -> Result<FamilyEntry, Error> {
+        let family_key = FamilyKey {
+            family: profile.family.clone(),
+            tier: profile.tier.clone(),
+        };
+        let backend = crate::store::Backend::from_settings(settings, &*self.inner.lookup)?;
+        let entry = self
+            .inner
+            .by_family
+            .entry(family_key)
+            .or_try_insert_with(|| {
+                // Build the tokenizer now, off the request path, for the calls to come.
+                profile.encoding.warm_in_background();
+                let backed = backend.limiter(profile)?;
+                let feedback =
+                    FamilyFeedback::new(profile.family.clone(), &backed, settings.learn_limits);
+                let limiter = backed.limiter;
+                let state = self.family_state(&profile.family, settings)?;
+                state.add_tier(&profile.tier);
+                Ok::<_, Error>(FamilyEntry {
+                    limiter,
+                    feedback: Arc::new(feedback),
+                    state,
+                })
+            })?
+            .clone();
+        Ok(entry)
+    }
+
+    /// Defines a deployment pool in code, over a `RATE_LIMITED_POOL_<NAME>` of the same name.
+    /// Call it before that pool is first used; a malformed pool is reported by
+    /// [`Registry::pool`].
+    #[must_use]
+    pub fn with_pool(self, pool: PoolConfig) -> Self {
+        self.inner
+            .pool_configs
+            .locked()
+            .insert(pool.name().to_ascii_lowercase(), pool);
+        self
+    }
+
+    /// The deployment pool `name`, building it on first use: from [`Registry::with_pool`], else
+    /// from `RATE_LIMITED_POOL_<NAME>` and each deployment's variables (see
+    /// [`config::pool`](crate::config::pool)). Each deployment gets its own limiter and family
+    /// state, under the deployment's name.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable (and the deployment) for an undefined or malformed
+    /// pool; [`Error::UnknownModel`] for a deployment with no limits.
+    pub fn pool(&self, name: &str) -> Result<Pool, Error> {
+        let key = name.trim().to_ascii_lowercase();
+        if let Some(pool) = self.inner.pools.get(&key) {
+            return Ok(pool.clone());
+        }
+        let settings = self.settings()?;
+        let coded = self.inner.pool_configs.locked().get(&key).cloned();
+        let variable = PoolConfig::var(name);
+        let config = match coded {
+            Some(config) => {
+                config.check_names("Registry::with_pool", config.name())?;
+                config
+            }
+            None => PoolConfig::from_lookup(name, &*self.inner.lookup)?.ok_or_else(|| {
+                Error::config(
+                    &variable,
+                    "",
+                    format!(
+                        "the deployments of pool `{name}` in order (`east,west,ptu`), each with \
+                         RATE_LIMITED_<DEPLOYMENT>_MODEL, or the pool defined in code with \
+                         Registry::with_pool; it is unset"
+                    ),
+                )
+            })?,
+        };
+        let mut deployments = Vec::new();
+        for deployment in config.deployments() {
+            let profile = deployment.resolve(config.name(), &settings, &*self.inner.lookup)?;
+            let entry = self.family_entry(&profile, &settings)?;
+            deployments.push(Deployment::new(
+                deployment.clone(),
+                entry.limiter,
+                Arc::new(profile),
+                entry.feedback,
+                entry.state,
+            ));
+        }
+        let pool = Pool::new(
+            config.name(),
+            config.routing(),
+            config.cooldown(),
+            deployments,
+        );
+        Ok(self.inner.pools.entry(key).or_insert(pool).clone())
     }
 
     /// The state of `family`, shared by its limiters of every tier, creating it on first use.
