@@ -44,6 +44,7 @@ pub mod registry {
 /// [`Registry::with_pool`](crate::Registry::with_pool), get one with
 /// [`Registry::pool`](crate::Registry::pool).
 pub mod pool {
+    pub use crate::call::pool::{PoolAttempt, PoolCall};
     pub use crate::config::pool::{DeploymentConfig, PoolConfig, Routing, DEFAULT_QUOTA_COOLDOWN};
     pub use crate::pool::{Deployment, Pool, PoolReservation};
     pub use crate::units::error::Refusal;
