@@ -1,16 +1,7 @@
 //! One rate-limited call on a deployment pool: what [`Call`](super::Call) is for one family,
 //! with each attempt routed to the deployment that admits it soonest.
 //!
-//! Each attempt is admitted on one deployment and settles there (its limiter, breaker,
-//! budgets, stats and header feedback); what fails on a deployment stays with it:
-//!
-//! - a 429 holds that deployment only, and the retry goes to whichever admits soonest now;
-//! - `insufficient_quota` or a spend cap skips that deployment for the pool's cool-down, and
-//!   the call moves on at once without spending its retry budget: it is never retried there;
-//! - transient failures (5xx, 529, timeouts) back off and retry as a single family's do, and
-//!   count toward that deployment's breaker: once it opens the pool routes around it;
-//! - a retry-after over `RATE_LIMITED_MAX_RETRY_AFTER` holds that deployment for as long, and
-//!   fails the call only when no other deployment could take it within the maximum.
+//! What each failure does is on [`PoolCall`].
 
 use std::fmt;
 use std::future::Future;
@@ -32,12 +23,23 @@ use crate::units::quota::Charged;
 
 /// One call on a deployment [`Pool`]: its cost, its retry state and where its attempts went.
 ///
+/// Each attempt is admitted on one deployment and settles there (its limiter, breaker,
+/// budgets, stats and header feedback); what fails on a deployment stays with it:
+///
+/// - a 429 holds that deployment only, and the retry goes to whichever admits soonest now;
+/// - `insufficient_quota` or a spend cap skips that deployment for the pool's cool-down, and
+///   the call moves on at once without spending its retry budget: it is never retried there;
+/// - transient failures (5xx, 529, timeouts) back off and retry as a single family's do, and
+///   count toward that deployment's breaker: once it opens the pool routes around it;
+/// - a retry-after over `RATE_LIMITED_MAX_RETRY_AFTER` holds that deployment for as long, and
+///   fails the call only when no other deployment could take it within the maximum.
+///
 /// ```
 /// # use ratelimited_runtime::facade as ratelimited;
 /// use ratelimited::pool::{DeploymentConfig, PoolCall, PoolConfig};
 /// use ratelimited::testing::{MockLimits, MockProvider, MockRequest};
-/// use ratelimited::{http::HttpError, Quota, Registry};
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), HttpError> {
+/// use ratelimited::{CallError, Quota, Registry};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), CallError> {
 /// let east = MockProvider::new(MockLimits::new(600, 100_000));
 /// let west = MockProvider::new(MockLimits::new(300, 50_000));
 /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")]).with_pool(
@@ -45,13 +47,14 @@ use crate::units::quota::Charged;
 ///         .deployment(DeploymentConfig::new("east", "azure/gpt-4o").quota(Quota::default().rpm(600).tpm(100_000)))
 ///         .deployment(DeploymentConfig::new("west", "azure/gpt-4o").quota(Quota::default().rpm(300).tpm(50_000))),
 /// );
-/// let mut call = PoolCall::in_registry(&registry, "gpt-4o", None).unwrap();
+/// let mut call = PoolCall::in_registry(&registry, "gpt-4o", None)?;
 /// call.set_input_tokens(1_000);
 /// call.set_max_tokens(200);
 /// let answer = call
 ///     .run(|deployment| {
 ///         let provider = if deployment.name() == "east" { east.clone() } else { west.clone() };
-///         async move { provider.chat(&MockRequest::new("gpt-4o", 1_000).max_tokens(200)).await }
+///         let request = MockRequest::new("gpt-4o", 1_000).max_tokens(200);
+///         async move { provider.chat(&request).await.map_err(CallError::from) }
 ///     })
 ///     .await?;
 /// assert_eq!(call.attempts(), 1);
@@ -237,11 +240,13 @@ impl PoolCall {
         }
     }
 
-    /// Settles the attempt on its deployment and decides what comes next (see the
-    /// [module](self) for what each failure does).
+    /// Settles the attempt on its deployment and decides what comes next (see [`PoolCall`]
+    /// for what each failure does).
     ///
     /// # Errors
-    /// As [`Call::finish`](super::Call::finish).
+    /// [`Error::RetryAfterTooLong`] when the server asks one deployment to wait longer than
+    /// `RATE_LIMITED_MAX_RETRY_AFTER` and no other could take the call within it;
+    /// [`Error::RetriesExhausted`] when the retry budget or the total-time cap is spent.
     pub fn finish<T, E>(
         &mut self,
         attempt: PoolAttempt,

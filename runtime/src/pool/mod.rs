@@ -8,21 +8,7 @@
 //! [`config::pool`](crate::config::pool); the [`Registry`](crate::Registry) builds pools
 //! from it.
 //!
-//! **Fairness.** A pool keeps one queue of its own, FIFO within each priority lane (the lanes
-//! and their guaranteed shares as on a [`Limiter`]). Only its head routes: it asks every
-//! deployment when the *whole* cost would be admitted ([`Limiter::forecast`]), queues on the
-//! soonest one, and keeps the turn until it is admitted there; whoever is behind waits for it.
-//! So a large request is never passed by small ones that would fit a smaller deployment sooner,
-//! and each admission goes to the deployment that frees first, which over a run gives every
-//! deployment a share of the calls proportional to its limits. The price is the one a FIFO
-//! limiter pays too: while the head waits, a smaller request behind it that some deployment
-//! could take now waits as well. The head re-routes when the pool changes (a reservation ends,
-//! a deployment is held by a 429, a breaker opens): it moves when another deployment would now
-//! admit it strictly sooner.
-//!
-//! The alternative, enqueueing each call on the soonest deployment as it arrives, lets calls
-//! behind a large one go ahead of it on other deployments, and commits a call to a queue whose
-//! wait can only grow (a 429 there holds it while another deployment sits idle).
+//! How it stays fair is on [`Pool`].
 
 mod queue;
 
@@ -123,8 +109,23 @@ impl fmt::Debug for Deployment {
 }
 
 /// A deployment pool: routes each acquisition to the deployment that admits its whole cost
-/// soonest (or in strict order with spill-over), FIFO across the pool. See the
-/// [module](self) for the fairness it keeps.
+/// soonest (or in strict order with spill-over), FIFO across the pool.
+///
+/// **Fairness.** A pool keeps one queue of its own, FIFO within each priority lane (the lanes
+/// and their guaranteed shares as on a [`Limiter`]). Only its head routes: it asks every
+/// deployment when the *whole* cost would be admitted ([`Limiter::forecast`]), queues on the
+/// soonest one, and keeps the turn until it is admitted there; whoever is behind waits for it.
+/// So a large request is never passed by small ones that would fit a smaller deployment sooner,
+/// and each admission goes to the deployment that frees first, which over a run gives every
+/// deployment a share of the calls proportional to its limits. The price is the one a FIFO
+/// limiter pays too: while the head waits, a smaller request behind it that some deployment
+/// could take now waits as well. The head re-routes when the pool changes (a reservation ends,
+/// a deployment is held by a 429, a breaker opens): it moves when another deployment would now
+/// admit it strictly sooner.
+///
+/// The alternative, enqueueing each call on the soonest deployment as it arrives, lets calls
+/// behind a large one go ahead of it on other deployments, and commits a call to a queue whose
+/// wait can only grow (a 429 there holds it while another deployment sits idle).
 ///
 /// Get one from [`Registry::pool`](crate::Registry::pool). Cloning is cheap and every clone
 /// shares the same queue and deployments.

@@ -388,7 +388,7 @@ impl Registry {
 
     /// The deployment pool `name`, building it on first use: from [`Registry::with_pool`], else
     /// from `RATE_LIMITED_POOL_<NAME>` and each deployment's variables (see
-    /// [`config::pool`](crate::config::pool)). Each deployment gets its own limiter and family
+    /// [`config::pool`]). Each deployment gets its own limiter and family
     /// state, under the deployment's name.
     ///
     /// # Errors
