@@ -126,7 +126,9 @@ pub use ratelimited_macros::rate_limited;
 pub use ratelimited_runtime::facade::redis;
 pub use ratelimited_runtime::facade::*;
 #[doc(inline)]
-pub use ratelimited_runtime::facade::{error, feedback, http, limiter, registry, spend, stats};
+pub use ratelimited_runtime::facade::{
+    error, feedback, http, limiter, pool, registry, spend, stats,
+};
 
 /// Support for the code `#[rate_limited]` generates. Not a public API.
 #[doc(hidden)]

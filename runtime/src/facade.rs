@@ -25,7 +25,7 @@ pub use crate::units::quota::Quota;
 pub mod limiter {
     pub use crate::limiter::acquire::SharedAcquire;
     pub use crate::limiter::{
-        Acquire, InvalidLaneShare, Reservation, SharedHold, SharedStore, TryAcquireError,
+        Acquire, Forecast, InvalidLaneShare, Reservation, SharedHold, SharedStore, TryAcquireError,
         DEFAULT_LANE_SHARE,
     };
     pub use crate::units::cost::{Cost, Dimension};
@@ -36,6 +36,19 @@ pub mod limiter {
 /// guard of a scoped registry is [`testing::ScopeGuard`](crate::testing::ScopeGuard)).
 pub mod registry {
     pub use crate::registry::ModelLimiter;
+}
+
+/// Deployment pools: one logical model served by several deployments (Azure regions, a
+/// provisioned deployment with pay-as-you-go spill-over, two projects), each attempt routed to
+/// the deployment that admits it soonest. Define them with `RATE_LIMITED_POOL_<NAME>` or
+/// [`Registry::with_pool`](crate::Registry::with_pool), get one with
+/// [`Registry::pool`](crate::Registry::pool).
+pub mod pool {
+    pub use crate::call::pool::{PoolAttempt, PoolCall};
+    pub use crate::call::Next;
+    pub use crate::config::pool::{DeploymentConfig, PoolConfig, Routing, DEFAULT_QUOTA_COOLDOWN};
+    pub use crate::pool::{Deployment, Pool, PoolReservation};
+    pub use crate::units::error::Refusal;
 }
 
 /// The last error a spent retry budget kept (the error types themselves,

@@ -20,6 +20,7 @@
 //! | [`limiter`] | the limiter: buckets, lanes, queue, reservations, and the trait a shared store implements |
 //! | [`store`] | where a limiter's state lives: this process, or Redis (feature `redis`) |
 //! | [`family`] | what a family keeps beside its limiter: breaker, spend, stats, events, header feedback |
+//! | [`pool`] | deployment pools: each attempt routed to the deployment that admits it soonest, FIFO across them |
 //! | [`registry`] | the limiters of a process by model, their policy, and which registry is current |
 //! | [`call`] | one rate-limited call: acquire, attempt, settle, retry, streams |
 //! | tools | [`testing`], `planner`, `integrations`, the attribute's hidden support, and the facade's layout |
@@ -42,6 +43,8 @@ pub mod limiter;
 pub mod store;
 
 pub mod family;
+
+pub mod pool;
 
 pub mod registry;
 

@@ -173,7 +173,8 @@ impl Classify for Error {
             | Error::UnknownModel { .. }
             | Error::UnknownProvider { .. }
             | Error::CircuitOpen { .. }
-            | Error::BudgetExhausted { .. } => Verdict::Fatal,
+            | Error::BudgetExhausted { .. }
+            | Error::PoolRefused { .. } => Verdict::Fatal,
             #[allow(unreachable_patterns)]
             _ => Verdict::Fatal,
         }

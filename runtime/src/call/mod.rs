@@ -6,13 +6,16 @@
 //!
 //! Bottom up: `error` (the ready-made error type for annotated functions), `attempt` (what an
 //! admitted attempt holds and how it settles), `stream` (a streamed response that holds its
-//! attempt until it ends), and here the driver, [`Call`].
+//! attempt until it ends), `pool` (one call on a deployment pool, [`pool::PoolCall`]), and here
+//! the driver, [`Call`].
 
 pub mod error;
 
 pub mod attempt;
 
 pub mod stream;
+
+pub mod pool;
 
 pub use attempt::Attempt;
 use stream::{RateLimitedStream, StreamItem};

@@ -16,6 +16,7 @@
 //! | `RATE_LIMITED_BUDGET_TOKENS`, `RATE_LIMITED_BUDGET_USD` | what the whole process may use; unset = unlimited |
 //! | `RATE_LIMITED_<FAMILY>_BUDGET_TOKENS`, `RATE_LIMITED_<FAMILY>_BUDGET_USD` | what one family may use |
 //! | `RATE_LIMITED_<FAMILY>_PRICE` | the family's price per 1M tokens: `input=2.5,cached=1.25,output=10` |
+//! | `RATE_LIMITED_POOL_<NAME>` | a deployment pool: its deployments in order, each defined by `RATE_LIMITED_<DEPLOYMENT>_MODEL` and its own limits (see [`pool`]) |
 //!
 //! Precedence: attribute argument > env var > built-in table. The tier of a call is the
 //! attribute's `tier`, else `RATE_LIMITED_<PROVIDER>_TIER`, else `RATE_LIMITED_TIER`, else
@@ -66,6 +67,8 @@ mod spend;
 mod settings;
 
 mod resolve;
+
+pub mod pool;
 
 pub use crate::answers::retry::MAX_RETRY_TIME;
 pub use crate::model::limit_family::LimitFamily;

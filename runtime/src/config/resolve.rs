@@ -136,6 +136,28 @@ pub fn resolve(
     settings: &Settings,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ModelProfile, Error> {
+    resolve_as(
+        model,
+        provider,
+        tier.map(|t| ("tier", t)),
+        None,
+        settings,
+        lookup,
+    )
+}
+
+/// [`resolve`], with the limits of `limits_of` instead of the model's own family when given (a
+/// pool's deployment: its name is the family the limiter, variables, breaker and budgets go
+/// by, while the tier table, tokenizer and provider rules stay the model's). An explicit tier
+/// comes with the variable it was read from, for its error.
+pub(crate) fn resolve_as(
+    model: &str,
+    provider: Option<&str>,
+    tier: Option<(&str, &str)>,
+    limits_of: Option<&str>,
+    settings: &Settings,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<ModelProfile, Error> {
     if model.trim().is_empty() {
         return Err(Error::config("model", model, "a non-empty model id"));
     }
@@ -161,9 +183,19 @@ pub fn resolve(
             recognized: Provider::RECOGNIZED_NAMES.to_owned(),
         })?,
     };
-    let tier = resolve_tier(provider, tier, lookup)?;
-    let family = LimitFamily::of(provider, name);
-    let entry = tiers::builtin_entry(provider, &tier, &family.id);
+    let tier = match tier {
+        Some((variable, tier)) => tiers::validate_tier(provider, variable, tier)?,
+        None => resolve_tier(provider, None, lookup)?,
+    };
+    let model_family = LimitFamily::of(provider, name);
+    let family = match limits_of {
+        Some(deployment) => LimitFamily {
+            provider,
+            id: deployment.trim().to_ascii_lowercase(),
+        },
+        None => model_family.clone(),
+    };
+    let entry = tiers::builtin_entry(provider, &tier, &model_family.id);
     let mut quota = entry.map_or_else(Quota::default, |e| e.quota());
 
     let mut overrides = Vec::new();
@@ -201,7 +233,7 @@ pub fn resolve(
 
     if !overrides.contains(&Dimension::RequestsPerMinute) {
         if let (None, Some(tpm)) = (quota.rpm, quota.tpm) {
-            quota.rpm = provider.derived_rpm(&family.id, tpm);
+            quota.rpm = provider.derived_rpm(&model_family.id, tpm);
         }
     }
     if !overrides.contains(&Dimension::RequestsPerSecond) && quota.rps.is_none() {
@@ -221,7 +253,7 @@ pub fn resolve(
         encoding: crate::model::tokens::encoding_for_model(name),
         default_max_tokens: provider.default_max_tokens(name),
         refunds_unused_output: provider.refunds_unused_output(),
-        counts_cache_reads: provider.counts_cache_reads(&family.id),
+        counts_cache_reads: provider.counts_cache_reads(&model_family.id),
         window_configured,
         family,
         tier,

@@ -93,6 +93,19 @@ impl Breaker {
         }
     }
 
+    /// What [`admit`](Breaker::admit) would refuse with now, without letting anything
+    /// through: how long until a probe may go (`None`: a probe is out), or `None` if a call
+    /// would pass.
+    pub(crate) fn refusal(&self, now: Instant) -> Option<Option<Duration>> {
+        match self.state {
+            State::Open { until } if now < until => Some(Some(until - now)),
+            State::HalfOpen {
+                probe_in_flight: true,
+            } => Some(None),
+            _ => None,
+        }
+    }
+
     /// Lets a call through, or says how long until a probe may go (`None`: a probe is out).
     pub(crate) fn admit(
         &mut self,

@@ -150,6 +150,16 @@ impl FamilyState {
         })
     }
 
+    /// The error [`before_send`](FamilyState::before_send) would refuse with because of the
+    /// breaker, without counting or passing anything: for a pool choosing a deployment.
+    pub(crate) fn breaker_refusal(&self) -> Option<Error> {
+        let retry_in = self.lock().breaker.refusal(Instant::now())?;
+        Some(Error::CircuitOpen {
+            family: self.family.to_string(),
+            retry_in,
+        })
+    }
+
     /// The family's snapshot, taken under one short lock.
     pub(crate) fn snapshot(&self) -> FamilyStats {
         let inner = self.lock();

@@ -17,6 +17,8 @@ pub mod reservation;
 
 pub mod acquire;
 
+pub mod forecast;
+
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use acquire::Acquire;
+pub use forecast::Forecast;
 pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub(crate) use reservation::SharedMark;
 pub use reservation::{Reservation, SharedHold};

@@ -2,9 +2,11 @@
 //! scoped registries tests use instead of it.
 //!
 //! Here the map and how a family's limiter and state are built; `policy` holds what a new
-//! family is given (price, budget, breaker), `scope` which registry is current.
+//! family is given (price, budget, breaker), `pools` the deployment pools built from families,
+//! `scope` which registry is current.
 
 mod policy;
+mod pools;
 mod scope;
 
 use policy::{Lookup, Overrides};
@@ -18,6 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
+use crate::config::pool::PoolConfig;
 use crate::config::{self, ModelProfile, Settings};
 use crate::family::feedback::FamilyFeedback;
 use crate::family::spend::Ledger;
@@ -26,6 +29,7 @@ use crate::family::stats::Stats;
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
+use crate::pool::Pool;
 use crate::sync::Locked;
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
@@ -61,6 +65,10 @@ struct Inner {
     overrides: Mutex<Overrides>,
     /// The process-wide budget, created with the first family.
     process_budget: OnceLock<Arc<Mutex<Ledger>>>,
+    /// Pools defined in code ([`Registry::with_pool`]), by lower-case name, over the env.
+    pool_configs: Mutex<HashMap<String, PoolConfig>>,
+    /// Pools built so far, by lower-case name.
+    pools: DashMap<String, Pool>,
 }
 
 #[derive(Clone)]
@@ -147,6 +155,8 @@ impl Registry {
                 learn_limits: OnceLock::new(),
                 overrides: Mutex::new(Overrides::default()),
                 process_budget: OnceLock::new(),
+                pool_configs: Mutex::new(HashMap::new()),
+                pools: DashMap::new(),
             }),
         }
     }
@@ -320,35 +330,7 @@ impl Registry {
         }
         let settings = self.settings()?;
         let profile = config::resolve(model, provider, tier, &settings, &*self.inner.lookup)?;
-        let family_key = FamilyKey {
-            family: profile.family.clone(),
-            tier: profile.tier.clone(),
-        };
-        let backend = crate::store::Backend::from_settings(&settings, &*self.inner.lookup)?;
-        let entry = self
-            .inner
-            .by_family
-            .entry(family_key)
-            .or_try_insert_with(|| {
-                // Build the tokenizer now, off the request path, for the calls to come.
-                profile.encoding.warm_in_background();
-                let backed = backend.limiter(&profile)?;
-                let feedback = FamilyFeedback::new(
-                    profile.family.clone(),
-                    &backed,
-                    settings.learn_limits,
-                    !profile.window_configured,
-                );
-                let limiter = backed.limiter;
-                let state = self.family_state(&profile.family, &settings)?;
-                state.add_tier(&profile.tier);
-                Ok::<_, Error>(FamilyEntry {
-                    limiter,
-                    feedback: Arc::new(feedback),
-                    state,
-                })
-            })?
-            .clone();
+        let entry = self.family_entry(&profile, &settings)?;
         let found = ModelLimiter {
             limiter: entry.limiter,
             profile: Arc::new(profile),
@@ -357,6 +339,45 @@ impl Registry {
         };
         self.inner.by_call.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// The limiter, feedback and state of `profile`'s family at its tier, creating them on
+    /// first use.
+    fn family_entry(
+        &self,
+        profile: &ModelProfile,
+        settings: &Settings,
+    ) -> Result<FamilyEntry, Error> {
+        let family_key = FamilyKey {
+            family: profile.family.clone(),
+            tier: profile.tier.clone(),
+        };
+        let backend = crate::store::Backend::from_settings(settings, &*self.inner.lookup)?;
+        let entry = self
+            .inner
+            .by_family
+            .entry(family_key)
+            .or_try_insert_with(|| {
+                // Build the tokenizer now, off the request path, for the calls to come.
+                profile.encoding.warm_in_background();
+                let backed = backend.limiter(profile)?;
+                let feedback = FamilyFeedback::new(
+                    profile.family.clone(),
+                    &backed,
+                    settings.learn_limits,
+                    !profile.window_configured,
+                );
+                let limiter = backed.limiter;
+                let state = self.family_state(&profile.family, settings)?;
+                state.add_tier(&profile.tier);
+                Ok::<_, Error>(FamilyEntry {
+                    limiter,
+                    feedback: Arc::new(feedback),
+                    state,
+                })
+            })?
+            .clone();
+        Ok(entry)
     }
 
     /// The state of `family`, shared by its limiters of every tier, creating it on first use.

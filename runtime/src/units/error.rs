@@ -139,6 +139,39 @@ pub enum Error {
         /// What this call reserves.
         requested: Amount,
     },
+
+    /// Every deployment of a pool refused the call at once: each is named with its reason (its
+    /// breaker is open, it is out of quota and skipped for a cool-down, the call is larger than
+    /// its capacity, a budget is spent). Nothing was sent.
+    #[error(
+        "no deployment of pool `{pool}` can take this call: {}",
+        Refusal::list(refusals)
+    )]
+    PoolRefused {
+        /// The pool's name.
+        pool: String,
+        /// Each deployment, in the pool's order, with why it refused.
+        refusals: Vec<Refusal>,
+    },
+}
+
+/// Why one deployment of a pool refused a call: part of [`Error::PoolRefused`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// The deployment's name.
+    pub deployment: String,
+    /// The error that deployment alone would have given.
+    pub reason: Error,
+}
+
+impl Refusal {
+    fn list(refusals: &[Refusal]) -> String {
+        refusals
+            .iter()
+            .map(|r| format!("{}: {}", r.deployment, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl Error {

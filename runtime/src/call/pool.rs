@@ -1,0 +1,398 @@
+//! One rate-limited call on a deployment pool: what [`Call`](super::Call) is for one family,
+//! with each attempt routed to the deployment that admits it soonest.
+//!
+//! What each failure does is on [`PoolCall`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{carry_out, Attempt, Decision, Next};
+use crate::answers::classify::{Classify, Verdict};
+use crate::answers::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
+use crate::answers::usage::ReportUsage;
+use crate::config::Settings;
+use crate::limiter::lanes::Priority;
+use crate::pool::{Deployment, Pool};
+use crate::registry::Registry;
+use crate::units::cost::Cost;
+use crate::units::error::{Error, LastError};
+use crate::units::quota::Charged;
+
+/// One call on a deployment [`Pool`]: its cost, its retry state and where its attempts went.
+///
+/// Each attempt is admitted on one deployment and settles there (its limiter, breaker,
+/// budgets, stats and header feedback); what fails on a deployment stays with it:
+///
+/// - a 429 holds that deployment only, and the retry goes to whichever admits soonest now;
+/// - `insufficient_quota` or a spend cap skips that deployment for the pool's cool-down, and
+///   the call moves on at once without spending its retry budget: it is never retried there;
+/// - transient failures (5xx, 529, timeouts) back off and retry as a single family's do, and
+///   count toward that deployment's breaker: once it opens the pool routes around it;
+/// - a retry-after over `RATE_LIMITED_MAX_RETRY_AFTER` holds that deployment for as long, and
+///   fails the call only when no other deployment could take it within the maximum.
+///
+/// ```
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::pool::{DeploymentConfig, PoolCall, PoolConfig};
+/// use ratelimited::testing::{MockLimits, MockProvider, MockRequest};
+/// use ratelimited::{CallError, Quota, Registry};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), CallError> {
+/// let east = MockProvider::new(MockLimits::new(600, 100_000));
+/// let west = MockProvider::new(MockLimits::new(300, 50_000));
+/// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")]).with_pool(
+///     PoolConfig::new("gpt-4o")
+///         .deployment(DeploymentConfig::new("east", "azure/gpt-4o").quota(Quota::default().rpm(600).tpm(100_000)))
+///         .deployment(DeploymentConfig::new("west", "azure/gpt-4o").quota(Quota::default().rpm(300).tpm(50_000))),
+/// );
+/// let mut call = PoolCall::in_registry(&registry, "gpt-4o", None)?;
+/// call.set_input_tokens(1_000);
+/// call.set_max_tokens(200);
+/// let answer = call
+///     .run(|deployment| {
+///         let provider = if deployment.name() == "east" { east.clone() } else { west.clone() };
+///         let request = MockRequest::new("gpt-4o", 1_000).max_tokens(200);
+///         async move { provider.chat(&request).await.map_err(CallError::from) }
+///     })
+///     .await?;
+/// assert_eq!(call.attempts(), 1);
+/// # drop(answer); Ok(()) }
+/// ```
+pub struct PoolCall {
+    pool: Pool,
+    settings: Settings,
+    max_retries: u32,
+    input_tokens: u64,
+    max_tokens: Option<u64>,
+    n: Option<u32>,
+    attempts: u32,
+    /// Attempts that moved off an out-of-quota deployment: they spend no retry.
+    moved: u32,
+    started: Instant,
+    backoff: Backoff,
+    priority: Priority,
+}
+
+/// An attempt admitted on one deployment of a pool: send it there.
+#[must_use = "pass the attempt to `PoolCall::finish`"]
+pub struct PoolAttempt {
+    attempt: Attempt,
+    deployment: Deployment,
+    index: usize,
+}
+
+impl PoolAttempt {
+    /// The deployment this attempt is for.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+}
+
+impl fmt::Debug for PoolAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolAttempt")
+            .field("deployment", &self.deployment.name())
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+/// What a call costs on a deployment, copied out of the call so routing can ask from any
+/// thread.
+#[derive(Clone, Copy)]
+struct Sizing {
+    input_tokens: u64,
+    max_tokens: Option<u64>,
+    n: Option<u32>,
+}
+
+impl Sizing {
+    fn cost_on(self, deployment: &Deployment) -> Cost {
+        let profile = deployment.profile();
+        let max_tokens = self.max_tokens.unwrap_or(profile.default_max_tokens);
+        let n = u64::from(self.n.unwrap_or(1).max(1));
+        let input = deployment.feedback.corrected_input(self.input_tokens);
+        let output = match profile.quota.charged {
+            Charged::AfterResponse => 0,
+            _ => n.saturating_mul(max_tokens),
+        };
+        Cost::request(input, output)
+    }
+}
+
+impl PoolCall {
+    /// A call on the pool `pool` of the [current](Registry::current) registry.
+    ///
+    /// # Errors
+    /// See [`Registry::pool`].
+    pub fn new(pool: &str, retries: Option<u32>) -> Result<PoolCall, Error> {
+        PoolCall::in_registry(&Registry::current(), pool, retries)
+    }
+
+    /// Like [`PoolCall::new`] with an explicit registry.
+    ///
+    /// # Errors
+    /// See [`Registry::pool`].
+    pub fn in_registry(
+        registry: &Registry,
+        pool: &str,
+        retries: Option<u32>,
+    ) -> Result<PoolCall, Error> {
+        let settings = registry.settings()?;
+        Ok(PoolCall {
+            pool: registry.pool(pool)?,
+            max_retries: retries.unwrap_or(settings.max_retries),
+            settings,
+            input_tokens: 0,
+            max_tokens: None,
+            n: None,
+            attempts: 0,
+            moved: 0,
+            started: Instant::now(),
+            backoff: Backoff::default(),
+            priority: Priority::Normal,
+        })
+    }
+
+    /// The prompt estimate, in tokens.
+    pub fn set_input_tokens(&mut self, tokens: u64) {
+        self.input_tokens = tokens;
+    }
+
+    /// The output budget per choice (otherwise each deployment's model default).
+    pub fn set_max_tokens(&mut self, max_tokens: u64) {
+        self.max_tokens = Some(max_tokens);
+    }
+
+    /// The number of choices.
+    pub fn set_n(&mut self, n: u32) {
+        self.n = Some(n);
+    }
+
+    /// The lane every attempt waits in, in the pool's queue and on the deployment.
+    pub fn set_priority(&mut self, priority: Priority) {
+        self.priority = priority;
+    }
+
+    /// How many times the body has run.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// What an attempt reserves on `deployment`: the prompt estimate (raised by what its
+    /// server has been seen to charge beyond it) plus `n × max_tokens`.
+    pub fn cost_on(&self, deployment: &Deployment) -> Cost {
+        self.sizing().cost_on(deployment)
+    }
+
+    fn sizing(&self) -> Sizing {
+        Sizing {
+            input_tokens: self.input_tokens,
+            max_tokens: self.max_tokens,
+            n: self.n,
+        }
+    }
+
+    /// Waits for the deployment that admits this call soonest and reserves it there; the
+    /// deployment's breaker and budgets admit it too, or it is routed elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::PoolRefused`] when no deployment can take it, naming each with its reason.
+    pub async fn acquire(&mut self) -> Result<PoolAttempt, Error> {
+        let sizing = self.sizing();
+        let cost_of = move |d: &Deployment| sizing.cost_on(d);
+        let mut refused = Vec::new();
+        loop {
+            let routed = self
+                .pool
+                .acquire_routed(&cost_of, self.priority, &refused)
+                .await?;
+            let (mut reservation, index, pool) = routed.into_parts();
+            let deployment = pool.deployments()[index].clone();
+            let cost = reservation.cost();
+            deployment.feedback.refresh_shared(deployment.limiter());
+            let pending = match deployment.state.before_send(&cost) {
+                Ok(pending) => pending,
+                Err(error) => {
+                    // A budget spent, or a breaker that opened while this call waited.
+                    reservation.cancel();
+                    pool.changed();
+                    refused.push((index, error));
+                    continue;
+                }
+            };
+            let in_flight = pending.admitted(cost, deployment.limiter());
+            reservation.mark_sent();
+            self.attempts += 1;
+            let profile = deployment.profile_arc().clone();
+            return Ok(PoolAttempt {
+                attempt: Attempt::new(reservation, in_flight, profile, None),
+                deployment,
+                index,
+            });
+        }
+    }
+
+    /// Settles the attempt on its deployment and decides what comes next (see [`PoolCall`]
+    /// for what each failure does).
+    ///
+    /// # Errors
+    /// [`Error::RetryAfterTooLong`] when the server asks one deployment to wait longer than
+    /// `RATE_LIMITED_MAX_RETRY_AFTER` and no other could take the call within it;
+    /// [`Error::RetriesExhausted`] when the retry budget or the total-time cap is spent.
+    pub fn finish<T, E>(
+        &mut self,
+        attempt: PoolAttempt,
+        result: &Result<T, E>,
+    ) -> impl Future<Output = Result<Next, Error>> + Send + '_
+    where
+        T: ReportUsage,
+        E: Classify + fmt::Debug,
+    {
+        let PoolAttempt {
+            attempt,
+            deployment,
+            index,
+        } = attempt;
+        let decision = match result {
+            Ok(value) => {
+                let (mark, shared) = attempt.succeeded(value.usage());
+                if let Some(headers) = value.rate_limit_headers() {
+                    deployment.feedback.apply_headers(
+                        deployment.limiter(),
+                        &headers,
+                        mark.as_ref(),
+                        shared.as_ref(),
+                    );
+                }
+                Decision::Now(Ok(Next::Return))
+            }
+            Err(error) => self.decide_error(attempt, index, error),
+        };
+        deployment.feedback.server_answered();
+        self.pool.changed();
+        carry_out(decision)
+    }
+
+    fn decide_error<E>(&mut self, attempt: Attempt, index: usize, error: &E) -> Decision
+    where
+        E: Classify + fmt::Debug,
+    {
+        let verdict = error.classify();
+        let reserved = attempt.reserved();
+        if let Verdict::QuotaExhausted { message } = &verdict {
+            attempt.failed(
+                &verdict,
+                &Action::Return {
+                    hold_family_for: None,
+                },
+            );
+            self.pool.skip_index(index, message);
+            self.moved += 1;
+            return Decision::Now(Ok(Next::Retry));
+        }
+        let limits = RetryLimits {
+            max_retries: self.max_retries,
+            max_retry_after: self.settings.max_retry_after,
+            max_total: MAX_RETRY_TIME,
+        };
+        let backoff = &mut self.backoff;
+        let action = retry::next_action(
+            &verdict,
+            self.attempts - self.moved,
+            self.started.elapsed(),
+            limits,
+            || backoff.next_wait(),
+        );
+        attempt.failed(&verdict, &action);
+        match action {
+            Action::Return { hold_family_for } => {
+                if let Some(wait) = hold_family_for {
+                    self.pool.hold_index(index, wait);
+                }
+                Decision::Now(Ok(Next::Return))
+            }
+            Action::RetryAfterTooLong { asked, max } => {
+                // Too long for this deployment; another may take the call within the maximum.
+                self.pool.hold_index(index, asked);
+                if self.another_within(index, reserved, max) {
+                    Decision::Now(Ok(Next::Retry))
+                } else {
+                    Decision::Now(Err(Error::RetryAfterTooLong {
+                        retry_after: asked,
+                        max,
+                    }))
+                }
+            }
+            Action::RetriesExhausted => Decision::Now(Err(Error::RetriesExhausted {
+                attempts: self.attempts,
+                last_error: LastError::from_error(error),
+            })),
+            Action::Retry { wait, hold_family } => {
+                if hold_family {
+                    // That deployment waits out the server's hint; the retry goes wherever
+                    // admits soonest now.
+                    self.pool.hold_index(index, wait);
+                    Decision::Now(Ok(Next::Retry))
+                } else {
+                    Decision::SleepThenRetry(wait)
+                }
+            }
+        }
+    }
+
+    /// Whether a deployment other than `index` could admit `cost` within `max`.
+    fn another_within(&self, index: usize, cost: Cost, max: Duration) -> bool {
+        let now = Instant::now();
+        self.pool
+            .deployments()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .any(|(_, d)| {
+                d.limiter()
+                    .forecast(&cost)
+                    .wait_from(now)
+                    .is_some_and(|w| w <= max)
+            })
+    }
+
+    /// Runs the call: acquires, runs `body` with the deployment chosen for the attempt,
+    /// settles, and retries as [`finish`](PoolCall::finish) decides.
+    ///
+    /// # Errors
+    /// The body's own error, or the library's ([`Error::PoolRefused`], retries spent, ...)
+    /// through `E: From<Error>`.
+    pub async fn run<T, E, F, Fut>(&mut self, mut body: F) -> Result<T, E>
+    where
+        F: FnMut(Deployment) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        T: ReportUsage,
+        E: Classify + fmt::Debug + From<Error>,
+    {
+        loop {
+            let attempt = self.acquire().await?;
+            let result = body(attempt.deployment().clone()).await;
+            match self.finish(attempt, &result).await? {
+                Next::Return => return result,
+                Next::Retry => continue,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PoolCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolCall")
+            .field("pool", &self.pool.name())
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}

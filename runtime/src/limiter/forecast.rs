@@ -1,0 +1,117 @@
+//! When a cost would be admitted, asked without taking it: what a router over several limiters
+//! (a deployment pool) compares to pick the one that admits a call soonest.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::gcra::Decision;
+use super::Limiter;
+use crate::units::cost::{Cost, Dimension};
+
+/// When a [`Limiter`] would admit a cost if the cost were the next in line, as of now and if
+/// nothing else were charged first. Read with [`Limiter::forecast`]; nothing is reserved.
+///
+/// Waiters already queued on the limiter are not counted (a router that commits to the limiter
+/// queues behind them): [`Limiter::waiting`] says whether there are any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forecast {
+    /// At `at`: now or later, when every dimension has refilled enough for the whole cost and
+    /// any hold (a 429's retry-after) has ended.
+    At(Instant),
+    /// Not before `not_before`, and then only once a request in flight releases its
+    /// concurrency slot: when that happens is not known in advance.
+    OnRelease {
+        /// When the buckets and holds would let it in.
+        not_before: Instant,
+    },
+    /// Never: the cost is larger than a dimension's capacity.
+    TooLarge {
+        /// The dimension it does not fit in.
+        dimension: Dimension,
+        /// What the cost asks for on that dimension.
+        requested: u64,
+        /// The dimension's capacity after headroom.
+        capacity: u64,
+    },
+    /// Not known here: the state lives in a shared store (Redis), which only a round trip can
+    /// ask. Holds set in this process still count: `not_before` is when the last one ends.
+    Unknown {
+        /// When this process's hold on the limiter ends (now if none).
+        not_before: Instant,
+    },
+}
+
+impl Forecast {
+    /// The earliest instant it could be admitted, `None` for [`Forecast::TooLarge`].
+    pub fn earliest(&self) -> Option<Instant> {
+        match *self {
+            Forecast::At(at) => Some(at),
+            Forecast::OnRelease { not_before } | Forecast::Unknown { not_before } => {
+                Some(not_before)
+            }
+            Forecast::TooLarge { .. } => None,
+        }
+    }
+
+    /// How long from `now` until [`earliest`](Forecast::earliest), zero if it has passed.
+    pub fn wait_from(&self, now: Instant) -> Option<Duration> {
+        self.earliest().map(|at| at.saturating_duration_since(now))
+    }
+}
+
+impl Limiter {
+    /// When `cost` would be admitted if it asked now with nobody ahead of it, without
+    /// reserving anything: every dimension, a hold in force, and the concurrency cap. It
+    /// mirrors the admission itself: a forecast of now means an
+    /// [`acquire`](Limiter::acquire) with nobody waiting is admitted at once.
+    ///
+    /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use std::time::Duration;
+    /// use ratelimited::{limiter::{Cost, Forecast}, Limiter, Quota};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let limiter = Limiter::new(Quota::default().tpm(60_000));
+    /// let _first = limiter.try_acquire(Cost::request(59_000, 1_000)).unwrap();
+    /// // 1,000 tokens refill in 1 s at 60,000 per minute.
+    /// let forecast = limiter.forecast(&Cost::request(1_000, 0));
+    /// let wait = forecast.wait_from(tokio::time::Instant::now()).unwrap();
+    /// assert!(wait > Duration::from_millis(900) && wait <= Duration::from_secs(1));
+    /// assert!(matches!(limiter.forecast(&Cost::request(61_000, 0)), Forecast::TooLarge { .. }));
+    /// # }
+    /// ```
+    pub fn forecast(&self, cost: &Cost) -> Forecast {
+        let now_ns = self.shared.now();
+        let state = self.shared.lock();
+        let held_until = self.shared.instant_at(state.held_until.max(now_ns));
+        if self.store.is_some() {
+            return Forecast::Unknown {
+                not_before: held_until,
+            };
+        }
+        if let Some(t) = state.oversized(cost) {
+            return Forecast::TooLarge {
+                dimension: t.dimension,
+                requested: t.requested,
+                capacity: t.capacity,
+            };
+        }
+        let ready = match state.buckets.decide(cost, now_ns) {
+            Decision::WaitUntil(at) => at,
+            _ => now_ns,
+        }
+        .max(state.held_until);
+        let at = self.shared.instant_at(ready.max(now_ns));
+        let requests = u64::from(cost.requests);
+        let slot_free = state
+            .quota
+            .concurrency
+            .map(u64::from)
+            .is_none_or(|limit| state.in_flight + requests <= limit);
+        if slot_free {
+            Forecast::At(at)
+        } else {
+            Forecast::OnRelease { not_before: at }
+        }
+    }
+}

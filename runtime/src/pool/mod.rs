@@ -1,0 +1,508 @@
+//! Deployment pools: one logical model served by several deployments, each with its own
+//! limiter and family state, and every attempt routed to the deployment that admits it
+//! soonest.
+//!
+//! Bottom up: `route` (which deployment takes a call, given when each would admit it),
+//! `queue` (the pool's FIFO across its deployments), and here the handles: [`Pool`],
+//! [`Deployment`] and [`PoolReservation`]. What a pool is made of is
+//! [`config::pool`](crate::config::pool); the [`Registry`](crate::Registry) builds pools
+//! from it.
+//!
+//! How it stays fair is on [`Pool`].
+
+mod queue;
+
+mod route;
+
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::pool::{DeploymentConfig, Routing};
+use crate::config::ModelProfile;
+use crate::family::feedback::FamilyFeedback;
+use crate::family::state::FamilyState;
+use crate::limiter::lanes::Priority;
+use crate::limiter::{Acquire, Forecast, Limiter, Reservation};
+use crate::sync::Locked;
+use crate::units::cost::{Cost, Usage};
+use crate::units::error::{Error, Refusal};
+use queue::{Queue, Ticket};
+use route::Candidate;
+
+/// One deployment of a [`Pool`]: its limiter and family state (breaker, budgets, stats, header
+/// feedback), its profile, and what your client needs to reach it.
+#[derive(Clone)]
+pub struct Deployment {
+    config: DeploymentConfig,
+    limiter: Limiter,
+    profile: Arc<ModelProfile>,
+    pub(crate) feedback: Arc<FamilyFeedback>,
+    pub(crate) state: Arc<FamilyState>,
+}
+
+impl Deployment {
+    pub(crate) fn new(
+        config: DeploymentConfig,
+        limiter: Limiter,
+        profile: Arc<ModelProfile>,
+        feedback: Arc<FamilyFeedback>,
+        state: Arc<FamilyState>,
+    ) -> Self {
+        Deployment {
+            config,
+            limiter,
+            profile,
+            feedback,
+            state,
+        }
+    }
+
+    /// Its name in the pool (`east`).
+    pub fn name(&self) -> &str {
+        self.config.name()
+    }
+
+    /// The model it serves, as configured (`azure/gpt-4o`).
+    pub fn model(&self) -> &str {
+        self.config.model()
+    }
+
+    /// Where your client sends its requests (`RATE_LIMITED_<DEPLOYMENT>_ENDPOINT`), if set.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.config.endpoint_url()
+    }
+
+    /// The name of the variable holding its key (`RATE_LIMITED_<DEPLOYMENT>_KEY_VAR`), if set.
+    pub fn key_var(&self) -> Option<&str> {
+        self.config.key_var_name()
+    }
+
+    /// Its limiter.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// Its family (the deployment's name under its provider), tier, quota and provider rules.
+    pub fn profile(&self) -> &ModelProfile {
+        &self.profile
+    }
+
+    pub(crate) fn profile_arc(&self) -> &Arc<ModelProfile> {
+        &self.profile
+    }
+}
+
+impl fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deployment")
+            .field("name", &self.name())
+            .field("model", &self.model())
+            .field("quota", &self.profile.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A deployment pool: routes each acquisition to the deployment that admits its whole cost
+/// soonest (or in strict order with spill-over), FIFO across the pool.
+///
+/// **Fairness.** A pool keeps one queue of its own, FIFO within each priority lane (the lanes
+/// and their guaranteed shares as on a [`Limiter`]). Only its head routes: it asks every
+/// deployment when the *whole* cost would be admitted ([`Limiter::forecast`]), queues on the
+/// soonest one, and keeps the turn until it is admitted there; whoever is behind waits for it.
+/// So a large request is never passed by small ones that would fit a smaller deployment sooner,
+/// and each admission goes to the deployment that frees first, which over a run gives every
+/// deployment a share of the calls proportional to its limits. The price is the one a FIFO
+/// limiter pays too: while the head waits, a smaller request behind it that some deployment
+/// could take now waits as well. The head re-routes when the pool changes (a reservation ends,
+/// a deployment is held by a 429, a breaker opens): it moves when another deployment would now
+/// admit it strictly sooner.
+///
+/// The alternative, enqueueing each call on the soonest deployment as it arrives, lets calls
+/// behind a large one go ahead of it on other deployments, and commits a call to a queue whose
+/// wait can only grow (a 429 there holds it while another deployment sits idle).
+///
+/// Get one from [`Registry::pool`](crate::Registry::pool). Cloning is cheap and every clone
+/// shares the same queue and deployments.
+///
+/// ```
+/// # use ratelimited_runtime::facade as ratelimited;
+/// use ratelimited::pool::{DeploymentConfig, PoolConfig};
+/// use ratelimited::{limiter::Cost, Quota, Registry, Usage};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
+/// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")]).with_pool(
+///     PoolConfig::new("gpt-4o")
+///         .deployment(DeploymentConfig::new("east", "azure/gpt-4o").quota(Quota::default().tpm(100_000)))
+///         .deployment(DeploymentConfig::new("west", "azure/gpt-4o").quota(Quota::default().tpm(50_000))),
+/// );
+/// let pool = registry.pool("gpt-4o")?;
+/// let reservation = pool.acquire(Cost::request(90_000, 1_000)).await?;
+/// assert_eq!(reservation.deployment().name(), "east");
+/// // Only east could take 91,000 tokens at once; west takes the next one.
+/// let next = pool.acquire(Cost::request(20_000, 1_000)).await?;
+/// assert_eq!(next.deployment().name(), "west");
+/// reservation.settle(Usage::new(90_000, 800));
+/// # drop(next); Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    name: String,
+    routing: Routing,
+    cooldown: Duration,
+    deployments: Vec<Deployment>,
+    queue: Arc<Queue>,
+    /// Per deployment: out of quota (or money) until then, with what the provider said.
+    skipped: Mutex<Vec<Option<(Instant, String)>>>,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        name: &str,
+        routing: Routing,
+        cooldown: Duration,
+        deployments: Vec<Deployment>,
+    ) -> Self {
+        let skipped = Mutex::new(vec![None; deployments.len()]);
+        Pool {
+            shared: Arc::new(Shared {
+                name: name.to_owned(),
+                routing,
+                cooldown,
+                deployments,
+                queue: Arc::new(Queue::new()),
+                skipped,
+            }),
+        }
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// How it routes.
+    pub fn routing(&self) -> Routing {
+        self.shared.routing
+    }
+
+    /// Its deployments, in order.
+    pub fn deployments(&self) -> &[Deployment] {
+        &self.shared.deployments
+    }
+
+    /// The deployment called `name`.
+    pub fn deployment(&self, name: &str) -> Option<&Deployment> {
+        self.index_of(name).map(|i| &self.shared.deployments[i])
+    }
+
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.shared
+            .deployments
+            .iter()
+            .position(|d| d.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Waits for the deployment that admits `cost` soonest and reserves it there, in the
+    /// [`Priority::Normal`] lane.
+    ///
+    /// # Errors
+    /// [`Error::PoolRefused`] at once when no deployment can take it (each too small for the
+    /// cost, its breaker open, or out of quota), naming each with its reason.
+    pub async fn acquire(&self, cost: Cost) -> Result<PoolReservation, Error> {
+        self.acquire_with(cost, Priority::Normal).await
+    }
+
+    /// Like [`acquire`](Pool::acquire), waiting in `priority`'s lane of the pool's queue.
+    ///
+    /// # Errors
+    /// As [`Pool::acquire`].
+    pub async fn acquire_with(
+        &self,
+        cost: Cost,
+        priority: Priority,
+    ) -> Result<PoolReservation, Error> {
+        self.acquire_routed(&|_: &Deployment| cost, priority, &[])
+            .await
+    }
+
+    /// Holds deployment `name` for `duration` (a 429's retry-after): only that deployment, and
+    /// the pool routes around it meanwhile.
+    pub fn hold_for(&self, name: &str, duration: Duration) {
+        if let Some(i) = self.index_of(name) {
+            self.hold_index(i, duration);
+        }
+    }
+
+    pub(crate) fn hold_index(&self, index: usize, duration: Duration) {
+        self.shared.deployments[index].limiter.hold_for(duration);
+        self.changed();
+    }
+
+    /// Skips deployment `name` for the pool's quota cool-down
+    /// ([`PoolConfig::quota_cooldown`](crate::config::pool::PoolConfig::quota_cooldown)): it
+    /// answered `insufficient_quota` or a spend cap, and `message` is what it said.
+    pub fn skip_out_of_quota(&self, name: &str, message: &str) {
+        if let Some(i) = self.index_of(name) {
+            self.skip_index(i, message);
+        }
+    }
+
+    pub(crate) fn skip_index(&self, index: usize, message: &str) {
+        let until = Instant::now() + self.shared.cooldown;
+        self.shared.skipped.locked()[index] = Some((until, message.to_owned()));
+        tracing::warn!(
+            pool = %self.shared.name,
+            deployment = self.shared.deployments[index].name(),
+            cooldown_ms = self.shared.cooldown.as_millis() as u64,
+            message,
+            "deployment out of quota: skipped for the cool-down"
+        );
+        self.changed();
+    }
+
+    /// Something that routing depends on changed: the head re-routes.
+    pub(crate) fn changed(&self) {
+        self.shared.queue.wake_active();
+    }
+
+    /// Where each deployment stands for `cost_of`, or why it refuses; `refused` are the
+    /// refusals this call already met (a budget, a breaker that opened as it was admitted).
+    fn survey(
+        &self,
+        cost_of: &dyn Fn(&Deployment) -> Cost,
+        refused: &[(usize, Error)],
+    ) -> (Vec<Candidate>, Vec<Refusal>) {
+        let now = Instant::now();
+        let skipped = self.shared.skipped.locked().clone();
+        let mut candidates = Vec::new();
+        let mut refusals = Vec::new();
+        for (index, deployment) in self.shared.deployments.iter().enumerate() {
+            let refusal = if let Some((_, error)) = refused.iter().find(|(i, _)| *i == index) {
+                Some(error.clone())
+            } else if let Some((until, message)) = skipped[index].as_ref().filter(|s| s.0 > now) {
+                Some(Error::QuotaExhausted {
+                    message: format!(
+                        "{message} (skipped for another {:.1} s)",
+                        (*until - now).as_secs_f64()
+                    ),
+                })
+            } else if let Some(open) = deployment.state.breaker_refusal() {
+                Some(open)
+            } else {
+                match deployment.limiter.forecast(&cost_of(deployment)) {
+                    Forecast::TooLarge {
+                        dimension,
+                        requested,
+                        capacity,
+                    } => Some(Error::RequestTooLarge {
+                        dimension,
+                        requested,
+                        capacity,
+                    }),
+                    forecast => {
+                        candidates.push(Candidate { index, forecast });
+                        None
+                    }
+                }
+            };
+            if let Some(reason) = refusal {
+                refusals.push(Refusal {
+                    deployment: deployment.name().to_owned(),
+                    reason,
+                });
+            }
+        }
+        (candidates, refusals)
+    }
+
+    /// Routes one acquisition: waits for the pool's turn, then for the chosen deployment,
+    /// re-routing when the pool changes. `cost_of` is what the call costs on each deployment.
+    pub(crate) async fn acquire_routed(
+        &self,
+        cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
+        priority: Priority,
+        refused: &[(usize, Error)],
+    ) -> Result<PoolReservation, Error> {
+        let ticket = self.shared.queue.join(priority.lane());
+        loop {
+            // Our turn: routing, until admitted or a better claim arrives.
+            while !ticket.take_turn() {
+                ticket.wake.notified().await;
+            }
+            if let Some(reservation) = self
+                .route_while_head(&ticket, cost_of, priority, refused)
+                .await?
+            {
+                ticket.admitted();
+                return Ok(reservation);
+            }
+        }
+    }
+
+    /// The head's loop: `None` when it gave its turn to a better claim.
+    async fn route_while_head(
+        &self,
+        ticket: &Ticket,
+        cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
+        priority: Priority,
+        refused: &[(usize, Error)],
+    ) -> Result<Option<PoolReservation>, Error> {
+        let routing = self.shared.routing;
+        let mut refused = refused.to_vec();
+        let mut committed: Option<(usize, Pin<Box<Acquire>>)> = None;
+        loop {
+            let mut changed = pin!(ticket.wake.notified());
+            changed.as_mut().enable();
+            if ticket.yield_to_better_claim() {
+                return Ok(None);
+            }
+            let (candidates, refusals) = self.survey(cost_of, &refused);
+            let now = Instant::now();
+            let Some(best) = route::choose(routing, &candidates, now) else {
+                return Err(Error::PoolRefused {
+                    pool: self.shared.name.clone(),
+                    refusals,
+                });
+            };
+            let current = committed
+                .as_ref()
+                .and_then(|(i, _)| candidates.iter().find(|c| c.index == *i));
+            let stay = current.is_some_and(|current| !route::should_move(routing, current, &best));
+            if !stay {
+                let deployment = &self.shared.deployments[best.index];
+                let cost = cost_of(deployment);
+                committed = Some((
+                    best.index,
+                    Box::pin(deployment.limiter.acquire_with(cost, priority)),
+                ));
+            }
+            let (index, acquire) = committed.as_mut().expect("committed above");
+            let index = *index;
+            let outcome = poll_fn(|cx| {
+                if let Poll::Ready(result) = acquire.as_mut().poll(cx) {
+                    return Poll::Ready(Some(result));
+                }
+                changed.as_mut().poll(cx).map(|()| None)
+            })
+            .await;
+            match outcome {
+                None => continue,
+                Some(Ok(reservation)) => {
+                    return Ok(Some(PoolReservation {
+                        reservation: Some(reservation),
+                        index,
+                        pool: self.clone(),
+                    }))
+                }
+                // Too large after a limit change, or a shared store down and failing closed:
+                // that deployment refuses; route among the others.
+                Some(Err(error)) => {
+                    refused.push((index, error));
+                    committed = None;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.shared.name)
+            .field("routing", &self.shared.routing)
+            .field("deployments", &self.shared.deployments)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cost reserved on one deployment of a [`Pool`]: which one it is for, and the
+/// [`Reservation`] on its limiter (settled, kept or refunded the same way). Ending it lets the
+/// pool's waiting head re-route.
+#[must_use = "dropping a reservation at once refunds it"]
+pub struct PoolReservation {
+    reservation: Option<Reservation>,
+    index: usize,
+    pool: Pool,
+}
+
+impl PoolReservation {
+    /// The deployment this reservation is for: send the request there.
+    pub fn deployment(&self) -> &Deployment {
+        &self.pool.shared.deployments[self.index]
+    }
+
+    /// The deployment's place in the pool's order.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// What was reserved.
+    pub fn cost(&self) -> Cost {
+        self.inner().cost()
+    }
+
+    fn inner(&self) -> &Reservation {
+        self.reservation.as_ref().expect("held until it ends")
+    }
+
+    /// See [`Reservation::mark_sent`].
+    pub fn mark_sent(&mut self) {
+        if let Some(reservation) = &mut self.reservation {
+            reservation.mark_sent();
+        }
+    }
+
+    /// See [`Reservation::settle`].
+    pub fn settle(mut self, usage: Usage) {
+        if let Some(reservation) = self.reservation.take() {
+            reservation.settle(usage);
+        }
+    }
+
+    /// See [`Reservation::keep`].
+    pub fn keep(mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            reservation.keep();
+        }
+    }
+
+    /// See [`Reservation::cancel`].
+    pub fn cancel(mut self) {
+        if let Some(reservation) = self.reservation.take() {
+            reservation.cancel();
+        }
+    }
+
+    /// The limiter's reservation, for a call that settles it with its attempt; the pool hears
+    /// of the end through [`Pool::changed`] from the caller.
+    pub(crate) fn into_parts(mut self) -> (Reservation, usize, Pool) {
+        let reservation = self.reservation.take().expect("held until it ends");
+        (reservation, self.index, self.pool.clone())
+    }
+}
+
+impl Drop for PoolReservation {
+    fn drop(&mut self) {
+        drop(self.reservation.take());
+        self.pool.changed();
+    }
+}
+
+impl fmt::Debug for PoolReservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolReservation")
+            .field("pool", &self.pool.shared.name)
+            .field("deployment", &self.deployment().name())
+            .field("reservation", &self.reservation)
+            .finish()
+    }
+}
