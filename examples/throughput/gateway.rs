@@ -268,6 +268,7 @@ pub(crate) fn describe_window(window: Window) -> &'static str {
     match window {
         Window::Continuous => "a continuous bucket",
         Window::Sliding => "at most the limit in any window",
+        Window::Fixed => "per the server's fixed windows",
         _ => "another window",
     }
 }

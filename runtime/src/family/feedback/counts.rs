@@ -27,6 +27,8 @@ pub(super) struct Seen {
     pub(super) sent: Instant,
     pub(super) answered: Instant,
     pub(super) remaining: u64,
+    /// The limit the answer reported: counts under another limit are not compared.
+    pub(super) limit: u64,
 }
 
 /// The recent answers' counts and round trips, and how closely the boundary is known.

@@ -7,7 +7,8 @@
 //! - **`remaining` jumping back** between two answers by more than a refill could have given
 //!   in the time between them (a gateway that sends no reset header: LiteLLM's answers carry
 //!   `x-ratelimit-remaining-requests` and `x-ratelimit-limit-requests` only). Only answers
-//!   ordered on the wire are compared: the earlier one answered before the later one was
+//!   that report the same limit (a server may alternate between two) and are ordered on the
+//!   wire are compared: the earlier one answered before the later one was
 //!   sent, so the server counted the earlier first.
 //! - **A 429 that asks to wait longer** than a refilling bucket would make the refused
 //!   request wait at the limits in force (its cost over each dimension's rate, plus a second
@@ -59,7 +60,7 @@ impl FamilyFeedback {
             let jumped = witness
                 .seen
                 .iter()
-                .filter(|s| s.dimension == dimension && s.answered <= sent)
+                .filter(|s| s.dimension == dimension && s.limit == limit && s.answered <= sent)
                 .filter(|s| {
                     let could = refill(limit, now.saturating_duration_since(s.sent), window);
                     remaining > s.remaining.saturating_add(could).saturating_add(slack)
@@ -74,6 +75,7 @@ impl FamilyFeedback {
                 sent,
                 answered: now,
                 remaining,
+                limit,
             });
             jumped
         };
