@@ -143,22 +143,3 @@ async fn item11_a_shared_limit_far_below_the_configured_one_is_not_adopted() {
         Some(100_000)
     );
 }
-
-/// A count per window (`RATE_LIMITED_<FAMILY>_WINDOW=fixed`) is kept in one process only: with
-/// Redis it is refused, naming the variable, never silently dropped.
-#[tokio::test]
-async fn a_windowed_family_through_redis_is_a_configuration_error() {
-    let redis = RedisServer::start();
-    let error = RedisConfig::new(redis.url())
-        .registry_with_env([
-            ("RATE_LIMITED_QUOTA_MODEL_TPM", "6000"),
-            ("RATE_LIMITED_QUOTA_MODEL_WINDOW", "fixed"),
-        ])
-        .limiter_with(MODEL, Some("openai"), None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("RATE_LIMITED_QUOTA_MODEL_WINDOW") && error.contains("continuous"),
-        "{error}"
-    );
-}

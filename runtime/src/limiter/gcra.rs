@@ -100,17 +100,6 @@ pub(crate) struct Buckets {
     after_response: bool,
 }
 
-/// Whether `dimension` counts tokens (what a server may count after the response).
-fn counts_tokens(dimension: Dimension) -> bool {
-    matches!(
-        dimension,
-        Dimension::TokensPerMinute
-            | Dimension::InputTokensPerMinute
-            | Dimension::OutputTokensPerMinute
-            | Dimension::TokensPerDay
-    )
-}
-
 impl Buckets {
     pub(crate) fn new(quota: &Quota) -> Self {
         let mut buckets = Buckets::default();
@@ -199,7 +188,7 @@ impl Buckets {
             if units == 0 {
                 continue;
             }
-            if self.after_response && counts_tokens(bucket.dimension) {
+            if self.after_response && bucket.dimension.counts_tokens() {
                 // Admitted while not full; the charge may take it past.
                 units = 1;
             }
@@ -221,7 +210,7 @@ impl Buckets {
         }
         for window in &self.windows {
             let mut units = window.dimension.charge(cost);
-            if self.after_response && counts_tokens(window.dimension) {
+            if self.after_response && window.dimension.counts_tokens() {
                 units = units.min(1);
             }
             if units > 0 {
@@ -238,7 +227,7 @@ impl Buckets {
     /// The first dimension `cost` can never fit, whatever the state.
     pub(crate) fn oversized(&self, cost: &Cost) -> Option<Decision> {
         self.buckets.iter().find_map(|bucket| {
-            if self.after_response && counts_tokens(bucket.dimension) {
+            if self.after_response && bucket.dimension.counts_tokens() {
                 return None;
             }
             let units = bucket.dimension.charge(cost);

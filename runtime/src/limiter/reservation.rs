@@ -28,6 +28,9 @@ pub trait SharedHold: Send + Sync {
 pub(crate) struct SharedMark {
     pub(crate) start_us: u64,
     pub(crate) levels: Vec<(Dimension, u64)>,
+    /// The same start on this process's clock: when the request could be sent at the earliest
+    /// (the answers' order on the wire is read on it).
+    pub(crate) starts_at: tokio::time::Instant,
 }
 
 impl SharedMark {

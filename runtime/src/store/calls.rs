@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::limiter::gcra::BUCKETS;
 use crate::units::cost::{Cost, Dimension};
-use crate::units::quota::Quota;
+use crate::units::quota::{Charged, Quota, Window};
 
 use super::batch::Pending;
 use super::connection::Call;
@@ -57,8 +57,8 @@ impl SharedFamily {
         }
     }
 
-    /// A call in `mode` on the fixed keys and `quota`'s buckets, with `per_bucket`'s two
-    /// arguments for each, and `tail`.
+    /// A call in `mode` on the fixed keys and `quota`'s buckets (and their window logs when
+    /// the server counts per window), with `per_bucket`'s two arguments for each, and `tail`.
     fn bucket_call(
         &self,
         quota: &Quota,
@@ -66,8 +66,13 @@ impl SharedFamily {
         per_bucket: impl Fn(Dimension) -> (i128, i128),
         tail: Tail<'_>,
     ) -> Call {
-        let mut call = self.fixed_call(BUCKETS.len());
-        call.args.push(mode.to_owned());
+        let windowed = quota.window != Window::Continuous;
+        let mut call = self.fixed_call(BUCKETS.len() * if windowed { 2 } else { 1 });
+        call.args.push(if windowed {
+            format!("{mode}:w")
+        } else {
+            mode.to_owned()
+        });
         for (slot, dimension) in Self::buckets(quota) {
             call.keys.push(self.inner.keys[FIXED_KEYS + slot].clone());
             let (a, b) = per_bucket(dimension);
@@ -77,6 +82,12 @@ impl SharedFamily {
                 a.to_string(),
                 b.to_string(),
             ]);
+        }
+        if windowed {
+            for (slot, _) in Self::buckets(quota) {
+                let log = FIXED_KEYS + BUCKETS.len() + slot;
+                call.keys.push(self.inner.keys[log].clone());
+            }
         }
         self.push_tail(&mut call, tail);
         call
@@ -142,8 +153,11 @@ impl SharedFamily {
         tail: Tail<'_>,
         requests: impl ExactSizeIterator<Item = &'a Pending>,
     ) -> Call {
-        let mut call = self.bucket_call(quota, mode, |_| (0, 0), tail);
-        let buckets = call.keys.len() - FIXED_KEYS;
+        // A server that counts tokens after the response admits while the bucket is not full.
+        let after_response = quota.charged == Charged::AfterResponse;
+        let per_bucket = |d: Dimension| (i128::from(after_response && d.counts_tokens()), 0);
+        let mut call = self.bucket_call(quota, mode, per_bucket, tail);
+        let buckets = Self::buckets(quota).count();
         call.args.reserve(1 + requests.len() * (2 + buckets));
         call.args.push(requests.len().to_string());
         for pending in requests {
@@ -163,6 +177,7 @@ impl SharedFamily {
 
     /// Moves reservation `id`'s charge from `from` to `to` under `quota` (the limits it was
     /// charged with) and frees its `slots`. Never sent twice: it is a signed change.
+    /// `start_us`, its start on the server's clock, places the change in the window logs.
     pub(super) fn adjust_call(
         &self,
         quota: &Quota,
@@ -170,11 +185,14 @@ impl SharedFamily {
         to: &Cost,
         id: &str,
         slots: Option<u32>,
+        start_us: Option<u64>,
     ) -> Call {
         let tail = Tail {
             lease_limit: u64::from(slots.is_some()),
             requests: slots.unwrap_or(0),
             id,
+            // The script reads it as the reservation's start.
+            max_wait: start_us.map(Duration::from_micros),
             ..Tail::default()
         };
         let mut call = self.bucket_call(

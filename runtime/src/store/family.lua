@@ -21,8 +21,17 @@
 --          another scale than a call's is rescaled on reading, so the units in use stay what
 --          they were; a tagged value stays tagged (at the scale of its last writer) until its
 --          bucket is full again.
--- ARGV[1]  mode: batch | void | adjust | hold | tighten | renew | requota
+-- then     with the `:w` shape only, one window log per bucket, in the same order: a hash of
+--          slice -> units charged in it (a slice is 1/SLICES of the bucket's period, numbered
+--          from the Unix epoch), so that a family whose server counts per window (fixed or
+--          sliding) never has more than its capacity charged in any period. A slice's units
+--          count until its end plus the period: up to one slice later than their charge.
+-- ARGV[1]  mode: batch | void | adjust | hold | tighten | renew | requota, followed by ':w'
+--          when the buckets have window logs
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
+--          batch and void: a = 1 to admit while the bucket is not full (a server that counts
+--          tokens after the response: the charge may take it past full, and no request is too
+--          large for it), else 0; b = 0;
 --          adjust: a = units charged, b = units now due;
 --          tighten: a = units the server reports in use (-1 = leave alone), b = units in use at
 --          the request's mark (-1 = none; extra_us is then the request's start, max_wait_us
@@ -34,7 +43,8 @@
 --          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges; in
 --          `adjust` mode 1 for spend written back, which fills a bucket at most; in
 --          `renew` mode 1 to add leases the store lost; in `batch` mode the epoch the process
---          saw last, 0 for none)
+--          saw last, 0 for none; max_wait_us in `adjust` mode the reservation's start on the
+--          server's clock, -1 unknown: where its charge is in the window logs)
 --
 -- batch:   reserves several requests in one call, in the order given, and stops after the first
 --          that has to wait or finds no concurrency slot (so a process has at most one request
@@ -60,12 +70,14 @@
 -- the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local mode = ARGV[1]
+local mode, shape = string.match(ARGV[1], '^(%a+):?(%a*)$')
 local HOLD, LEASES, AHEAD, VOIDED, EPOCH, RAN = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
--- The buckets' keys come after the fixed ones.
+-- The buckets' keys come after the fixed ones, and their window logs after them.
 local B = 6
+local windowed = shape == 'w'
 local n = #KEYS - B
+if windowed then n = n / 2 end
 local at = 2 + 4 * n
 local lease_limit = tonumber(ARGV[at])
 local requests = tonumber(ARGV[at + 1])
@@ -84,6 +96,26 @@ local EPOCH_TTL_MS = 2 * 86400000
 
 local function share(units, capacity, period)
   return math.ceil(units * period / capacity)
+end
+
+-- A window log's slices: SLICES per period (a minute's are half a second long).
+local SLICES = 120
+local function slice_us(period)
+  return math.max(math.floor(period / SLICES), 1)
+end
+
+-- Adds `units` (negative: takes off, to no less than 0) to bucket i's window log in the slice
+-- holding `at`, unless that slice has left the window; the log lives as long as its newest slice.
+local function log_add(i, period, at, units)
+  local s = slice_us(period)
+  local index = math.floor(at / s)
+  local until_us = (index + 1) * s + period
+  if units == 0 or until_us <= now then return end
+  local key = KEYS[B + n + i]
+  local field = string.format('%d', index)
+  if redis.call('HINCRBY', key, field, units) <= 0 then redis.call('HDEL', key, field) end
+  local ttl_ms = math.ceil((until_us - now) / 1000)
+  if redis.call('PTTL', key) < ttl_ms then redis.call('PEXPIRE', key, ttl_ms) end
 end
 
 -- The store's epoch, made now if `raw` (its value, read by the caller) is missing; kept alive.
@@ -218,12 +250,71 @@ if mode == 'batch' then
   local m = tonumber(ARGV[at + 7])
   local p = at + 8
   local hold = tonumber(values[1] or 0) or 0
-  local tat, tagged, capacity, period = {}, {}, {}, {}
+  local tat, tagged, capacity, period, until_full = {}, {}, {}, {}, {}
   for i = 1, n do
     tat[i], tagged[i] = stored(i, values[B + i])
-    capacity[i], period[i] = bucket(i)
+    capacity[i], period[i], until_full[i] = bucket(i)
   end
-  local inc = {}
+  -- The window logs: per bucket, the live slices oldest first ({index, units}), their sum, and
+  -- the units charged here per slice (written at the end).
+  local logs, sums, added = {}, {}, {}
+  for i = 1, (windowed and n or 0) do
+    local s = slice_us(period[i])
+    local raw = redis.call('HGETALL', KEYS[B + n + i])
+    local live, stale, sum = {}, {}, 0
+    for k = 1, #raw, 2 do
+      local index, units = tonumber(raw[k]), tonumber(raw[k + 1])
+      if index and units and (index + 1) * s + period[i] > now then
+        live[#live + 1] = {index, units}
+        sum = sum + units
+      else
+        stale[#stale + 1] = raw[k]
+      end
+    end
+    if #stale > 0 then redis.call('HDEL', KEYS[B + n + i], unpack(stale)) end
+    if #raw == 0 and tat[i] > now then
+      -- A log new to a bucket in use: what it has in use counts as charged now (it may have
+      -- been sent into the server's current window).
+      local level = math.ceil((tat[i] - now) * capacity[i] / period[i])
+      live[1] = {math.floor(now / s), level}
+      sum = level
+      added[i] = {[live[1][1]] = level}
+    end
+    table.sort(live, function(x, y) return x[1] < y[1] end)
+    logs[i], sums[i] = live, sum
+    added[i] = added[i] or {}
+  end
+  -- How long until bucket i's log has room for `units`: until enough of what it holds leaves
+  -- the window (each slice at its end plus the period).
+  local function log_wait(i, units)
+    local over = sums[i] + units - capacity[i]
+    if over <= 0 then return 0 end
+    local s = slice_us(period[i])
+    for _, e in ipairs(logs[i]) do
+      over = over - e[2]
+      if over <= 0 then return (e[1] + 1) * s + period[i] - now end
+    end
+    -- More than the window holds: too large for the bucket first (or after the response,
+    -- admitted once the window is empty).
+    if #logs[i] == 0 then return 0 end
+    local last = logs[i][#logs[i]]
+    return (last[1] + 1) * s + period[i] - now
+  end
+  local function log_charge(i, start, units)
+    if units <= 0 then return end
+    local index = math.floor(start / slice_us(period[i]))
+    local found = false
+    for _, e in ipairs(logs[i]) do
+      if e[1] == index then e[2] = e[2] + units found = true break end
+    end
+    if not found then
+      logs[i][#logs[i] + 1] = {index, units}
+      table.sort(logs[i], function(x, y) return x[1] < y[1] end)
+    end
+    sums[i] = sums[i] + units
+    added[i][index] = (added[i][index] or 0) + units
+  end
+  local inc, charge = {}, {}
   local pruned = false
   -- The request's marks: each bucket's units in use just after its charge, at its start.
   local function levels(start)
@@ -246,10 +337,18 @@ if mode == 'batch' then
     end
     for i = 1, (too_large == 0 and n or 0) do
       local cost = tonumber(ARGV[p + 1 + i])
-      if cost > capacity[i] then too_large = i break end
+      charge[i] = cost
+      -- Admitted while not full: checked as one unit (when it charges any).
+      local admit = cost
+      if until_full[i] == 1 then admit = math.min(cost, 1) end
+      if admit > capacity[i] then too_large = i break end
       inc[i] = math.ceil(cost * period[i] / capacity[i])
-      local w = tat[i] + inc[i] - period[i] - now
+      local w = tat[i] + share(admit, capacity[i], period[i]) - period[i] - now
       if w > wait then wait = w end
+      if windowed and admit > 0 then
+        w = log_wait(i, admit)
+        if w > wait then wait = w end
+      end
     end
     p = p + 2 + n
     if too_large < 0 then
@@ -294,6 +393,9 @@ if mode == 'batch' then
         remember(rid, start, gaps)
       end
       for i = 1, n do tat[i] = math.max(tat[i], start) + inc[i] end
+      for i = 1, (windowed and n or 0) do
+        log_charge(i, start, charge[i])
+      end
       out[#out + 1] = 1
       out[#out + 1] = wait
       levels(start)
@@ -301,6 +403,10 @@ if mode == 'batch' then
     end
   end
   for i = 1, n do store(i, tat[i], tagged[i]) end
+  for i = 1, (windowed and n or 0) do
+    local s = slice_us(period[i])
+    for index, units in pairs(added[i]) do log_add(i, period[i], index * s, units) end
+  end
   -- Integers as text, exactly (tostring keeps 14 digits).
   local text = {batch_id}
   for k = 1, #out do text[#text + 1] = string.format('%d', out[k]) end
@@ -330,6 +436,17 @@ elseif mode == 'adjust' then
       local to_tat = math.max(now, tat + delta)
       if extra > 0 and delta > 0 then to_tat = math.min(to_tat, math.max(tat, now + period)) end
       store(i, to_tat, tagged)
+    end
+    if windowed then
+      -- The log moves the charge where it was made (a debit on a slice that has left the
+      -- window is no longer counted by the server either); spend written back, or a charge
+      -- whose start is unknown, counts from now. A refund of unknown place stays (the log
+      -- only ever counts more than was sent).
+      if extra > 0 or max_wait < 0 then
+        if to > from then log_add(i, period, now, to - from) end
+      else
+        log_add(i, period, max_wait, to - from)
+      end
     end
   end
   if lease_limit > 0 then
@@ -446,4 +563,4 @@ elseif mode == 'requota' then
   end
   return {1, 0}
 end
-return redis.error_reply('unknown mode ' .. tostring(mode))
+return redis.error_reply('unknown mode ' .. tostring(ARGV[1]))

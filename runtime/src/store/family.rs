@@ -39,7 +39,7 @@ pub(super) struct Inner {
     /// lands in one Redis Cluster slot and the script may touch them all.
     pub(super) tag: String,
     /// The family's keys, made once: the [`FIXED_KEYS`], then one bucket per dimension of
-    /// [`BUCKETS`], in its order.
+    /// [`BUCKETS`], in its order, then one window log per dimension, in the same order.
     pub(super) keys: Vec<Arc<str>>,
     pub(super) on_failure: OnFailure,
     pub(super) share: f64,
@@ -149,7 +149,8 @@ impl SharedFamily {
         );
         let names = ["hold", "leases", "ahead", "voided", "epoch", "ran"].map(str::to_owned);
         let buckets = BUCKETS.map(|d| d.env_suffix().to_lowercase());
-        let keys = names.into_iter().chain(buckets);
+        let logs = BUCKETS.map(|d| format!("log:{}", d.env_suffix().to_lowercase()));
+        let keys = names.into_iter().chain(buckets).chain(logs);
         Ok(SharedFamily {
             inner: Arc::new(Inner {
                 store: Store::connect(config)?,
@@ -229,6 +230,7 @@ impl SharedFamily {
                 let mark = SharedMark {
                     start_us: admission.start_us,
                     levels: std::mem::take(&mut admission.marks),
+                    starts_at: tokio::time::Instant::now() + wait,
                 };
                 self.keep_fallback_in_step(&mark);
                 let nothing = Cost::default();

@@ -87,15 +87,22 @@ impl SharedFamily {
         }
     }
 
-    /// Gives back an admission no waiter claimed: charged under `quota` for `cost`, scheduled
-    /// to start later if `ahead`.
-    pub(super) fn refund_unclaimed(&self, quota: &Quota, cost: &Cost, id: &str, ahead: bool) {
+    /// Gives back an admission no waiter claimed: charged under `quota` for `cost` at
+    /// `start_us` (the server's clock), scheduled to start later if `ahead`.
+    pub(super) fn refund_unclaimed(
+        &self,
+        quota: &Quota,
+        cost: &Cost,
+        id: &str,
+        start_us: u64,
+        ahead: bool,
+    ) {
         let nothing = Cost::default();
         self.inner
             .recent
             .record(quota, cost, &nothing, Through::Redis);
         let slots = slot_cap(quota, cost).map(|_| cost.requests);
-        let call = self.adjust_call(quota, cost, &Cost::default(), id, slots);
+        let call = self.adjust_call(quota, cost, &Cost::default(), id, slots, Some(start_us));
         self.give_back(call, id, ahead);
     }
 
@@ -131,8 +138,8 @@ impl SharedHold for Held {
             id,
             lease,
             quota,
+            start_us,
             starts_at,
-            ..
         } = *self;
         // Dropping the lease stops its renewal.
         let slots = lease.map(|lease| lease.requests);
@@ -155,7 +162,7 @@ impl SharedHold for Held {
         if slots.is_none() && from == to {
             return;
         }
-        let call = family.adjust_call(&quota, from, to, &id, slots);
+        let call = family.adjust_call(&quota, from, to, &id, slots, Some(start_us));
         let before_start = *to == Cost::default() && Instant::now() < starts_at;
         let frees = slots.is_some() || BUCKETS.iter().any(|d| d.charge(to) < d.charge(from));
         if before_start || frees {

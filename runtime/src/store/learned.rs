@@ -34,6 +34,8 @@ pub(crate) struct Learned {
     pub(crate) limits: Vec<(Dimension, u64)>,
     /// The charge correction factor, and how long ago it was shared (on the server's clock).
     pub(crate) correction: Option<(f64, Duration)>,
+    /// Whether a process saw the server count per window (its evidence, as it logged it).
+    pub(crate) window: Option<String>,
 }
 
 impl SharedFamily {
@@ -72,21 +74,35 @@ impl SharedFamily {
         self.send_pipeline(pipeline);
     }
 
+    /// Shares that the server counts per window (learned from its answers), for the family's
+    /// other processes to follow too.
+    pub(crate) fn share_window(&self) {
+        let key = format!("{}:window", self.tag());
+        let mut pipeline = redis::pipe();
+        pipeline
+            .cmd("SET")
+            .arg(&key)
+            .arg("sliding")
+            .arg("PX")
+            .arg(LEARNED_LIMITS_TTL.as_millis() as u64)
+            .ignore();
+        self.send_pipeline(pipeline);
+    }
+
     /// What the family's processes have shared so far (`None` while Redis is away).
     pub(crate) async fn learned(&self) -> Option<Learned> {
         let limits_key = format!("{}:limits", self.tag());
         let correction_key = format!("{}:correction", self.tag());
+        let window_key = format!("{}:window", self.tag());
         let mut pipeline = redis::pipe();
         pipeline
             .hgetall(&limits_key)
             .get(&correction_key)
-            .pttl(&correction_key);
+            .pttl(&correction_key)
+            .get(&window_key);
         // Read as text: a malformed value is skipped below, not a failed call.
-        let (limits, factor, ttl_ms) = self
-            .store()
-            .query::<(Vec<(String, String)>, Option<String>, i64)>(&pipeline)
-            .await
-            .ok()?;
+        type Read = (Vec<(String, String)>, Option<String>, i64, Option<String>);
+        let (limits, factor, ttl_ms, window) = self.store().query::<Read>(&pipeline).await.ok()?;
         let mut skipped = Vec::new();
         let limits = limits
             .into_iter()
@@ -112,8 +128,19 @@ impl SharedFamily {
             let left = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0));
             (factor, CORRECTION_TTL.saturating_sub(left))
         });
+        let window = window.filter(|text| {
+            let known = text == "sliding";
+            if !known {
+                skipped.push(format!("window = {text:?} (not `sliding`)"));
+            }
+            known
+        });
         self.report_skipped(skipped);
-        Some(Learned { limits, correction })
+        Some(Learned {
+            limits,
+            correction,
+            window,
+        })
     }
 
     /// `value` as a limit on `dimension` that a process may adopt from Redis, or why not.

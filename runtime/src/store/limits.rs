@@ -20,8 +20,14 @@ pub(super) fn window_us(quota: &Quota, dimension: Dimension) -> u64 {
 }
 
 pub(super) fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
+    let after_response = quota.charged == crate::units::quota::Charged::AfterResponse;
     Dimension::ALL.iter().find_map(|&dimension| {
         let capacity = quota.capacity(dimension)?;
+        // Admitted while not full: no request is too large for a bucket the server counts
+        // after the response.
+        if after_response && dimension.counts_tokens() {
+            return None;
+        }
         let requested = match dimension {
             Dimension::Concurrency => u64::from(cost.requests),
             _ => dimension.charge(cost),

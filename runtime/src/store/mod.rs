@@ -155,29 +155,6 @@ impl Backend {
                 shared: None,
             }),
             #[cfg(feature = "redis")]
-            Backend::Redis(_)
-                if resolved.quota.charged != crate::units::quota::Charged::OnArrival =>
-            {
-                Err(Error::config(
-                    format!("RATE_LIMITED_{}_CHARGED", resolved.family.env_prefix()),
-                    "response",
-                    "arrival while RATE_LIMITED_REDIS_URL is set (counting from the answer is \
-                     kept in this process only, not yet shared through Redis)",
-                ))
-            }
-            #[cfg(feature = "redis")]
-            Backend::Redis(_)
-                if resolved.quota.window != crate::units::quota::Window::Continuous =>
-            {
-                // Refused, never ignored: the shared buckets refill continuously.
-                Err(Error::config(
-                    format!("RATE_LIMITED_{}_WINDOW", resolved.family.env_prefix()),
-                    format!("{:?}", resolved.quota.window).to_lowercase(),
-                    "continuous while RATE_LIMITED_REDIS_URL is set (a count per window is kept \
-                     in this process only, not yet shared through Redis)",
-                ))
-            }
-            #[cfg(feature = "redis")]
             Backend::Redis(config) => {
                 let family = SharedFamily::new(
                     config,

@@ -237,7 +237,7 @@ impl SharedFamily {
             pending.lease_id.clone(),
         );
         let ahead = !wait.is_zero();
-        let refund = move || family.refund_unclaimed(&charged, &cost, &id, ahead);
+        let refund = move || family.refund_unclaimed(&charged, &cost, &id, start_us, ahead);
         Admission::new(wait, start_us, Arc::clone(quota), marks, Box::new(refund))
     }
 

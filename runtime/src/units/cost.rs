@@ -65,6 +65,17 @@ impl Dimension {
         }
     }
 
+    /// Whether this dimension counts tokens (what a server may count after the response).
+    pub(crate) const fn counts_tokens(self) -> bool {
+        matches!(
+            self,
+            Dimension::TokensPerMinute
+                | Dimension::InputTokensPerMinute
+                | Dimension::OutputTokensPerMinute
+                | Dimension::TokensPerDay
+        )
+    }
+
     /// The window one quota of this dimension refills over (`None` for concurrency).
     pub const fn window(self) -> Option<Duration> {
         match self {

@@ -221,8 +221,10 @@ impl FamilyFeedback {
             if let Some(reset) = reset {
                 self.learn_window(limiter, dimension, limit, remaining, reset);
             }
-            if let Some(mark) = mark {
-                let sent = limiter.instant_of(mark);
+            let sent = mark
+                .map(|mark| limiter.instant_of(mark))
+                .or(shared.map(|shared| shared.starts_at));
+            if let Some(sent) = sent {
                 self.watch_counts(limiter, dimension, (limit, remaining), reset, sent);
             }
             if limiter.quota().window != crate::units::quota::Window::Continuous {

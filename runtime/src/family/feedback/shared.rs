@@ -16,6 +16,7 @@ use crate::limiter::{Limiter, SharedMark};
 use crate::store::{spawn_detached, Learned};
 use crate::sync::Locked;
 use crate::units::cost::Dimension;
+use crate::units::quota::Window;
 
 // A shared correction outlives its excess: Redis keeps it ten half-lives.
 const _: () =
@@ -107,6 +108,13 @@ impl FamilyFeedback {
                     "another process of the family shares",
                 );
             }
+        }
+        if learned.window.is_some() && limiter.quota().window == Window::Continuous {
+            self.follow_window(
+                limiter,
+                Dimension::RequestsPerMinute,
+                "another process of the family saw it",
+            );
         }
         if let Some((factor, age)) = learned.correction {
             let now = Instant::now();

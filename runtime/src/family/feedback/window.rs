@@ -146,6 +146,12 @@ impl FamilyFeedback {
     /// around): aligns the limiter on `latest`, with that span plus the longest recent round
     /// trip as the guard, unless a narrower one was seen. Logged at info the first time.
     fn align(&self, limiter: &Limiter, earliest: Instant, latest: Instant) {
+        // Through Redis the fleet keeps its window logs over any window: where one process saw
+        // the boundary is not shared.
+        #[cfg(feature = "redis")]
+        if self.store.is_some() {
+            return;
+        }
         let guard = {
             let mut witness = self.window_witness.locked();
             let guard = latest.saturating_duration_since(earliest) + witness.longest_round_trip();
@@ -171,21 +177,16 @@ impl FamilyFeedback {
 
     /// Follows a family whose limits refill continuously as a window from now on, since its
     /// server counts per window (`evidence` says how that showed on `dimension`), logged once
-    /// at info. Not when `RATE_LIMITED_<FAMILY>_WINDOW` is set; a family shared through Redis
-    /// keeps its buckets (logged at debug).
-    pub(super) fn follow_window(&self, limiter: &Limiter, dimension: Dimension, evidence: &str) {
+    /// at info. Not when `RATE_LIMITED_<FAMILY>_WINDOW` is set. A family shared through Redis
+    /// tells its other processes, which follow it too.
+    pub(crate) fn follow_window(&self, limiter: &Limiter, dimension: Dimension, evidence: &str) {
         let mut quota = limiter.quota();
         if quota.window != Window::Continuous || !self.learn_window {
             return;
         }
         #[cfg(feature = "redis")]
-        if self.store.is_some() {
-            tracing::debug!(
-                family = %self.family,
-                "the server counts per window ({evidence}); a family shared through Redis \
-                 keeps its buckets"
-            );
-            return;
+        if let Some(store) = self.store.as_ref() {
+            store.share_window();
         }
         tracing::info!(
             family = %self.family,
