@@ -25,8 +25,8 @@ pub use crate::units::quota::Quota;
 pub mod limiter {
     pub use crate::limiter::acquire::SharedAcquire;
     pub use crate::limiter::{
-        Acquire, Forecast, InvalidLaneShare, Reservation, SharedHold, SharedStore, TryAcquireError,
-        DEFAULT_LANE_SHARE,
+        Acquire, Forecast, InvalidLaneShare, Reservation, SharedForecast, SharedForecastFuture,
+        SharedHold, SharedStore, TryAcquireError, DEFAULT_LANE_SHARE,
     };
     pub use crate::units::cost::{Cost, Dimension};
     pub use crate::units::quota::{Charged, Window};

@@ -1,6 +1,8 @@
 //! When a cost would be admitted, asked without taking it: what a router over several limiters
 //! (a deployment pool) compares to pick the one that admits a call soonest.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -41,6 +43,23 @@ pub enum Forecast {
         not_before: Instant,
     },
 }
+
+/// What a [`SharedStore`](super::SharedStore) answers when asked when a cost would be
+/// admitted on the shared state ([`SharedStore::forecast`](super::SharedStore::forecast)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedForecast {
+    /// Admitted after this wait from when the store answered.
+    After(Duration),
+    /// The buckets would admit it after this wait, but every concurrency slot is taken until
+    /// then at least.
+    OnRelease(Duration),
+    /// Never: larger than the capacity of `dimension`.
+    TooLarge(Dimension),
+}
+
+/// The answer of [`SharedStore::forecast`](super::SharedStore::forecast): `None` when the
+/// store cannot say (unreachable, or it does not know how).
+pub type SharedForecastFuture = Pin<Box<dyn Future<Output = Option<SharedForecast>> + Send>>;
 
 impl Forecast {
     /// The earliest instant it could be admitted, `None` for [`Forecast::TooLarge`].
@@ -112,6 +131,33 @@ impl Limiter {
             Forecast::At(at)
         } else {
             Forecast::OnRelease { not_before: at }
+        }
+    }
+
+    /// [`forecast`](Limiter::forecast), asking the shared store when the limiter's state lives
+    /// there (one round trip to Redis, nothing reserved): when the cost would be admitted on
+    /// the state every process shares, as of the answer. Without a store, or while the store
+    /// cannot say, the same as [`forecast`](Limiter::forecast).
+    pub async fn forecast_shared(&self, cost: &Cost) -> Forecast {
+        let local = self.forecast(cost);
+        let (Some(store), Forecast::Unknown { not_before }) = (self.store.as_ref(), local) else {
+            return local;
+        };
+        let quota = self.quota();
+        let Some(answer) = store.forecast(&quota, cost).await else {
+            return local;
+        };
+        let now = Instant::now();
+        match answer {
+            SharedForecast::After(wait) => Forecast::At((now + wait).max(not_before)),
+            SharedForecast::OnRelease(wait) => Forecast::OnRelease {
+                not_before: (now + wait).max(not_before),
+            },
+            SharedForecast::TooLarge(dimension) => Forecast::TooLarge {
+                dimension,
+                requested: dimension.charge(cost),
+                capacity: quota.capacity(dimension).unwrap_or(0),
+            },
         }
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use acquire::Acquire;
-pub use forecast::Forecast;
+pub use forecast::{Forecast, SharedForecast, SharedForecastFuture};
 pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub(crate) use reservation::SharedMark;
 pub use reservation::{Reservation, SharedHold};
@@ -58,6 +58,13 @@ pub trait SharedStore: Send + Sync + 'static {
     fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64);
     /// Whether the backend is unreachable right now.
     fn is_down(&self) -> bool;
+    /// When `cost` would be admitted on the shared state under `quota` if it asked now with
+    /// nobody ahead of it, without reserving anything (what a router over several limiters
+    /// compares). The default cannot say.
+    fn forecast(&self, quota: &Quota, cost: &Cost) -> SharedForecastFuture {
+        let _ = (quota, cost);
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// A rate limiter for one limit family: requests and tokens per minute and per day, input and

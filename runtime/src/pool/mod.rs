@@ -14,6 +14,8 @@ mod queue;
 
 mod route;
 
+mod shared;
+
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -359,13 +361,19 @@ impl Pool {
         let routing = self.shared.routing;
         let mut refused = refused.to_vec();
         let mut committed: Option<(usize, Pin<Box<Acquire>>)> = None;
+        // The forecast a shared deployment had when the head committed to it.
+        let mut committed_forecast: Option<(usize, Forecast)> = None;
         loop {
             let mut changed = pin!(ticket.wake.notified());
             changed.as_mut().enable();
             if ticket.yield_to_better_claim() {
                 return Ok(None);
             }
-            let (candidates, refusals) = self.survey(cost_of, &refused);
+            let (mut candidates, mut refusals) = self.survey(cost_of, &refused);
+            let kept =
+                committed_forecast.filter(|(i, _)| committed.as_ref().is_some_and(|(c, _)| c == i));
+            self.date_shared(&mut candidates, &mut refusals, cost_of, kept)
+                .await;
             let now = Instant::now();
             let Some(best) = route::choose(routing, &candidates, now) else {
                 return Err(Error::PoolRefused {
@@ -384,6 +392,7 @@ impl Pool {
                     best.index,
                     Box::pin(deployment.limiter.acquire_with(cost, priority)),
                 ));
+                committed_forecast = Some((best.index, best.forecast));
             }
             let (index, acquire) = committed.as_mut().expect("committed above");
             let index = *index;

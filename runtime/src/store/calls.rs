@@ -175,6 +175,30 @@ impl SharedFamily {
         call
     }
 
+    /// When `cost` would be admitted if it asked now with nobody ahead of it (`peek`: nothing
+    /// is written).
+    pub(super) fn peek_call(&self, quota: &Quota, cost: &Cost) -> Call {
+        let tail = Tail {
+            lease_limit: quota.concurrency.map_or(0, u64::from),
+            ..Tail::default()
+        };
+        let after_response = quota.charged == Charged::AfterResponse;
+        let per_bucket = |d: Dimension| (i128::from(after_response && d.counts_tokens()), 0);
+        let mut call = self.bucket_call(quota, "peek", per_bucket, tail);
+        let takes_slot = slot_cap(quota, cost).is_some();
+        call.args.push("1".to_owned());
+        call.args.push(if takes_slot {
+            cost.requests.to_string()
+        } else {
+            "0".to_owned()
+        });
+        call.args.push(String::new());
+        for (_, dimension) in Self::buckets(quota) {
+            call.args.push(dimension.charge(cost).to_string());
+        }
+        call
+    }
+
     /// Moves reservation `id`'s charge from `from` to `to` under `quota` (the limits it was
     /// charged with) and frees its `slots`. Never sent twice: it is a signed change.
     /// `start_us`, its start on the server's clock, places the change in the window logs.

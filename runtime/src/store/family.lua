@@ -26,10 +26,10 @@
 --          from the Unix epoch), so that a family whose server counts per window (fixed or
 --          sliding) never has more than its capacity charged in any period. A slice's units
 --          count until its end plus the period: up to one slice later than their charge.
--- ARGV[1]  mode: batch | void | adjust | hold | tighten | renew | requota, followed by ':w'
+-- ARGV[1]  mode: batch | peek | void | adjust | hold | tighten | renew | requota, then ':w'
 --          when the buckets have window logs
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
---          batch and void: a = 1 to admit while the bucket is not full (a server that counts
+--          batch, peek and void: a = 1 to admit while the bucket is not full (a server that counts
 --          tokens after the response: the charge may take it past full, and no request is too
 --          large for it), else 0; b = 0;
 --          adjust: a = units charged, b = units now due;
@@ -39,7 +39,7 @@
 --          requota: a, b = the capacity and period_us the process used until now
 -- then     lease_limit (0 = no concurrency cap), requests, id, lease_ttl_us, extra_us,
 --          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
---          one charge per bucket (batch and void only)
+--          one charge per bucket (batch, peek and void only)
 --          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges; in
 --          `adjust` mode 1 for spend written back, which fills a bucket at most; in
 --          `renew` mode 1 to add leases the store lost; in `batch` mode the epoch the process
@@ -116,6 +116,57 @@ local function log_add(i, period, at, units)
   if redis.call('HINCRBY', key, field, units) <= 0 then redis.call('HDEL', key, field) end
   local ttl_ms = math.ceil((until_us - now) / 1000)
   if redis.call('PTTL', key) < ttl_ms then redis.call('PEXPIRE', key, ttl_ms) end
+end
+
+-- The window logs of the buckets whose state is `tat`, `capacity`, `period` (tables by
+-- bucket): per bucket its live slices oldest first ({index, units}), their sum, and the units
+-- to write to it (a log new to a bucket in use starts with what the bucket has in use,
+-- charged now: it may have been sent into the server's current window). With `prune`, slices
+-- that have left the window are deleted.
+local function read_logs(tat, capacity, period, prune)
+  local logs, sums, added = {}, {}, {}
+  for i = 1, (windowed and n or 0) do
+    local s = slice_us(period[i])
+    local raw = redis.call('HGETALL', KEYS[B + n + i])
+    local live, stale, sum = {}, {}, 0
+    for k = 1, #raw, 2 do
+      local index, units = tonumber(raw[k]), tonumber(raw[k + 1])
+      if index and units and (index + 1) * s + period[i] > now then
+        live[#live + 1] = {index, units}
+        sum = sum + units
+      else
+        stale[#stale + 1] = raw[k]
+      end
+    end
+    if prune and #stale > 0 then redis.call('HDEL', KEYS[B + n + i], unpack(stale)) end
+    added[i] = {}
+    if #raw == 0 and tat[i] > now then
+      local level = math.ceil((tat[i] - now) * capacity[i] / period[i])
+      live[1] = {math.floor(now / s), level}
+      sum = level
+      added[i][live[1][1]] = level
+    end
+    table.sort(live, function(x, y) return x[1] < y[1] end)
+    logs[i], sums[i] = live, sum
+  end
+  return logs, sums, added
+end
+
+-- How long until a log (`live`, `sum`) of a bucket of `capacity` over `period` has room for
+-- `units`: until enough of what it holds leaves the window (each slice at its end plus the
+-- period).
+local function window_wait(live, sum, units, capacity, period)
+  local over = sum + units - capacity
+  if over <= 0 then return 0 end
+  local s = slice_us(period)
+  for _, e in ipairs(live) do
+    over = over - e[2]
+    if over <= 0 then return (e[1] + 1) * s + period - now end
+  end
+  -- More than the window holds: too large for the bucket first (or after the response,
+  -- admitted once the window is empty).
+  if #live == 0 then return 0 end
+  return (live[#live][1] + 1) * s + period - now
 end
 
 -- The store's epoch, made now if `raw` (its value, read by the caller) is missing; kept alive.
@@ -255,50 +306,11 @@ if mode == 'batch' then
     tat[i], tagged[i] = stored(i, values[B + i])
     capacity[i], period[i], until_full[i] = bucket(i)
   end
-  -- The window logs: per bucket, the live slices oldest first ({index, units}), their sum, and
-  -- the units charged here per slice (written at the end).
-  local logs, sums, added = {}, {}, {}
-  for i = 1, (windowed and n or 0) do
-    local s = slice_us(period[i])
-    local raw = redis.call('HGETALL', KEYS[B + n + i])
-    local live, stale, sum = {}, {}, 0
-    for k = 1, #raw, 2 do
-      local index, units = tonumber(raw[k]), tonumber(raw[k + 1])
-      if index and units and (index + 1) * s + period[i] > now then
-        live[#live + 1] = {index, units}
-        sum = sum + units
-      else
-        stale[#stale + 1] = raw[k]
-      end
-    end
-    if #stale > 0 then redis.call('HDEL', KEYS[B + n + i], unpack(stale)) end
-    if #raw == 0 and tat[i] > now then
-      -- A log new to a bucket in use: what it has in use counts as charged now (it may have
-      -- been sent into the server's current window).
-      local level = math.ceil((tat[i] - now) * capacity[i] / period[i])
-      live[1] = {math.floor(now / s), level}
-      sum = level
-      added[i] = {[live[1][1]] = level}
-    end
-    table.sort(live, function(x, y) return x[1] < y[1] end)
-    logs[i], sums[i] = live, sum
-    added[i] = added[i] or {}
-  end
-  -- How long until bucket i's log has room for `units`: until enough of what it holds leaves
-  -- the window (each slice at its end plus the period).
+  -- The window logs: per bucket, the live slices oldest first, their sum, and the units
+  -- charged here per slice (written at the end).
+  local logs, sums, added = read_logs(tat, capacity, period, true)
   local function log_wait(i, units)
-    local over = sums[i] + units - capacity[i]
-    if over <= 0 then return 0 end
-    local s = slice_us(period[i])
-    for _, e in ipairs(logs[i]) do
-      over = over - e[2]
-      if over <= 0 then return (e[1] + 1) * s + period[i] - now end
-    end
-    -- More than the window holds: too large for the bucket first (or after the response,
-    -- admitted once the window is empty).
-    if #logs[i] == 0 then return 0 end
-    local last = logs[i][#logs[i]]
-    return (last[1] + 1) * s + period[i] - now
+    return window_wait(logs[i], sums[i], units, capacity[i], period[i])
   end
   local function log_charge(i, start, units)
     if units <= 0 then return end
@@ -413,6 +425,41 @@ if mode == 'batch' then
   redis.call('HSET', RAN, process, table.concat(text, ' '))
   redis.call('PEXPIRE', RAN, VOIDED_TTL_MS)
   return out
+elseif mode == 'peek' then
+  -- When one request (given as in a batch of it alone) would be admitted if it were sent now
+  -- with nobody ahead of it; nothing is written. Reply: {now, 1, wait_us} admitted after
+  -- wait_us; {now, 0, retry_us} no concurrency slot before retry_us; {now, -1, i} bucket i can
+  -- never fit it.
+  local values = redis.call('MGET', unpack(KEYS))
+  local hold = tonumber(values[1] or 0) or 0
+  local p = at + 8
+  local reqs = tonumber(ARGV[p])
+  local tat, capacity, period, until_full = {}, {}, {}, {}
+  for i = 1, n do
+    tat[i] = stored(i, values[B + i])
+    capacity[i], period[i], until_full[i] = bucket(i)
+  end
+  local logs, sums = read_logs(tat, capacity, period, false)
+  local wait = math.max(hold - now, 0)
+  for i = 1, n do
+    local cost = tonumber(ARGV[p + 1 + i])
+    local admit = cost
+    if until_full[i] == 1 then admit = math.min(cost, 1) end
+    if admit > capacity[i] then return {now, -1, i} end
+    wait = math.max(wait, tat[i] + share(admit, capacity[i], period[i]) - period[i] - now)
+    if windowed and admit > 0 then
+      wait = math.max(wait, window_wait(logs[i], sums[i], admit, capacity[i], period[i]))
+    end
+  end
+  if lease_limit > 0 and reqs > 0 then
+    local live = redis.call('ZCOUNT', LEASES, '(' .. now, '+inf')
+    if live + reqs > lease_limit then
+      local first = redis.call('ZRANGEBYSCORE', LEASES, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT',
+        0, 1)
+      return {now, 0, math.max(tonumber(first[2]) - now, wait)}
+    end
+  end
+  return {now, 1, wait}
 elseif mode == 'adjust' then
   -- A reservation given back whole before its start also gives back its push.
   local gaps = nil

@@ -494,6 +494,30 @@ impl SharedFamily {
     /// New limits: the shared buckets keep the units they have in use (the script rescales
     /// them once for the whole fleet), the calls carry the new limits from now on, and the
     /// fallback scales them.
+    /// When `cost` would be admitted on the shared state if it asked now with nobody ahead of
+    /// it (one round trip, nothing written); `None` while Redis is away.
+    pub(crate) async fn forecast(
+        &self,
+        quota: &Quota,
+        cost: &Cost,
+    ) -> Option<crate::limiter::SharedForecast> {
+        use crate::limiter::SharedForecast;
+        let dimensions = Self::bucket_dimensions(quota);
+        let call = self.peek_call(quota, cost);
+        let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
+        let answer = self.store().invoke(&call, |reply| match *reply {
+            [_, 1, wait] => Ok(SharedForecast::After(us(wait))),
+            [_, 0, retry] => Ok(SharedForecast::OnRelease(us(retry))),
+            [_, -1, i] => usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| dimensions.get(i).copied())
+                .map(SharedForecast::TooLarge)
+                .ok_or_else(|| format!("a peek names bucket {i} of {}", dimensions.len())),
+            ref other => Err(format!("an unexpected reply to a peek: {other:?}")),
+        });
+        answer.await.ok()
+    }
+
     pub(crate) fn set_quota(&self, quota: &Quota) {
         let old = std::mem::replace(&mut *self.inner.quota.locked(), quota.clone());
         self.inner
@@ -543,6 +567,11 @@ impl SharedStore for SharedFamily {
 
     fn tighten(&self, quota: &Quota, dimension: Dimension, used: u64) {
         SharedFamily::tighten(self, quota, dimension, used);
+    }
+
+    fn forecast(&self, quota: &Quota, cost: &Cost) -> crate::limiter::SharedForecastFuture {
+        let (family, quota, cost) = (self.clone(), quota.clone(), *cost);
+        Box::pin(async move { family.forecast(&quota, &cost).await })
     }
 
     fn is_down(&self) -> bool {
