@@ -253,6 +253,12 @@ impl PoolConfig {
         self
     }
 
+    /// The same pool with no budget set in code.
+    pub(crate) fn without_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
     /// The pool's budget set in code or read from the environment, if any.
     pub fn spend_limit(&self) -> Option<SpendLimit> {
         self.budget

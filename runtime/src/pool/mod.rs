@@ -369,6 +369,11 @@ impl Pool {
         self.changed();
     }
 
+    /// Acquisitions waiting in the pool now.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.shared.counters.locked().waiting
+    }
+
     /// Something that routing depends on changed: the head re-routes.
     pub(crate) fn changed(&self) {
         self.shared.queue.wake_active();
