@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use ratelimited::spend::Amount;
 use ratelimited::pool::{DeploymentConfig, PoolCall, PoolConfig};
+use ratelimited::spend::Amount;
 use ratelimited::spend::SpendLimit;
 use ratelimited::testing::{MockLimits, MockProvider, MockRequest, MockResponse};
 use ratelimited::{CallError, Error, Quota, Registry};
@@ -21,7 +21,8 @@ use warnings_support::Warnings;
 /// One call of `prompt + max_tokens` on the fleet's pool, sent to whichever deployment it is
 /// routed to.
 async fn call(fleet: &Fleet, prompt: u64, max_tokens: u64) -> Result<MockResponse, ApiError> {
-    let mut call = PoolCall::in_registry(&fleet.registry, "gpt-4o", None).map_err(ApiError::from)?;
+    let mut call =
+        PoolCall::in_registry(&fleet.registry, "gpt-4o", None).map_err(ApiError::from)?;
     call.set_input_tokens(prompt);
     call.set_max_tokens(max_tokens);
     call.run(|deployment| {
@@ -34,7 +35,9 @@ async fn call(fleet: &Fleet, prompt: u64, max_tokens: u64) -> Result<MockRespons
 
 fn left(fleet: &Fleet) -> u64 {
     let pool = fleet.registry.pool("gpt-4o").unwrap();
-    pool.budget_left().tokens.expect("the pool has a token budget")
+    pool.budget_left()
+        .tokens
+        .expect("the pool has a token budget")
 }
 
 #[tokio::test(start_paused = true)]
@@ -64,7 +67,10 @@ async fn the_pool_budget_refuses_exactly_past_its_edge_naming_the_pool() {
     let stats = fleet.registry.stats();
     for (name, _) in DEPLOYMENTS {
         if let Some(family) = stats.family(name) {
-            assert_eq!(family.budget_left.tokens, None, "{name} has no budget of its own");
+            assert_eq!(
+                family.budget_left.tokens, None,
+                "{name} has no budget of its own"
+            );
         }
     }
     // A reservation that fills what is left exactly is admitted.
@@ -72,7 +78,10 @@ async fn the_pool_budget_refuses_exactly_past_its_edge_naming_the_pool() {
     let pool = fleet.registry.pool("gpt-4o").unwrap().stats();
     assert_eq!(pool.refused, 1);
     assert_eq!(pool.admitted, 2);
-    assert!(left(&fleet) <= 500, "the second call used at least its prompt");
+    assert!(
+        left(&fleet) <= 500,
+        "the second call used at least its prompt"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -99,13 +108,20 @@ async fn the_pool_budget_binds_all_deployments_together_under_concurrency() {
         })
         .count();
     let done = outcomes.iter().filter(|o| o.result.is_ok()).count();
-    assert_eq!(refused + done, 600, "every call either ran or met the pool's budget");
+    assert_eq!(
+        refused + done,
+        600,
+        "every call either ran or met the pool's budget"
+    );
     let spent: u64 = fleet
         .providers
         .iter()
         .map(|(_, p)| p.stats().prompt_tokens + p.stats().completion_tokens)
         .sum();
-    assert!(spent <= budget, "{spent} tokens used against a pool budget of {budget}");
+    assert!(
+        spent <= budget,
+        "{spent} tokens used against a pool budget of {budget}"
+    );
     assert!(refused > 0 && done > 0, "{done} done, {refused} refused");
     let stats = fleet.registry.pool("gpt-4o").unwrap().stats();
     for deployment in &stats.deployments {
@@ -131,7 +147,10 @@ async fn a_dollar_budget_needs_a_price_on_every_deployment_and_bad_values_name_t
     );
     let text = unpriced.registry.pool("gpt-4o").unwrap_err().to_string();
     assert!(text.contains("RATE_LIMITED_WEST_PRICE"), "{text}");
-    assert!(text.contains("deployment `west` of pool `gpt-4o`"), "{text}");
+    assert!(
+        text.contains("deployment `west` of pool `gpt-4o`"),
+        "{text}"
+    );
 
     let malformed = Fleet::with_env(
         &DEPLOYMENTS,
@@ -183,7 +202,11 @@ async fn pool_stats_and_events_name_the_pool_and_its_deployments() {
                 call.set_input_tokens(4_000);
                 call.set_max_tokens(1_000);
                 call.run(|deployment| {
-                    let provider = if deployment.name() == "east" { east.clone() } else { west.clone() };
+                    let provider = if deployment.name() == "east" {
+                        east.clone()
+                    } else {
+                        west.clone()
+                    };
                     let request = MockRequest::new("gpt-4o", 4_000).max_tokens(1_000);
                     async move { provider.chat(&request).await.map_err(CallError::from) }
                 })
@@ -201,19 +224,34 @@ async fn pool_stats_and_events_name_the_pool_and_its_deployments() {
     assert_eq!((stats.waiting, stats.cancelled), (0, 0));
     assert_eq!(stats.tokens, 450_000);
     assert_eq!(stats.rate_limited(), 0);
-    let (e, w) = (stats.deployment("east").unwrap(), stats.deployment("west").unwrap());
+    let (e, w) = (
+        stats.deployment("east").unwrap(),
+        stats.deployment("west").unwrap(),
+    );
     assert_eq!(e.admitted + w.admitted, 90);
     assert_eq!(e.tokens + w.tokens, 450_000);
     // East has two thirds of the limits: within one call of two thirds of the calls.
     assert!(e.admitted.abs_diff(60) <= 1, "east took {}", e.admitted);
-    assert!((e.share - 2.0 / 3.0).abs() < 0.02, "east's share {}", e.share);
-    assert_eq!(e.family.admitted, e.admitted, "its family counts the same admissions");
+    assert!(
+        (e.share - 2.0 / 3.0).abs() < 0.02,
+        "east's share {}",
+        e.share
+    );
+    assert_eq!(
+        e.family.admitted, e.admitted,
+        "its family counts the same admissions"
+    );
     assert_eq!(e.breaker, ratelimited::stats::BreakerState::Closed);
     assert_eq!(e.skipped_for, None);
     // 300,000 tokens beyond the two full buckets refill at 150,000 a minute: the last call is
     // admitted 120 s in.
     assert_eq!(stats.max_wait, Duration::from_secs(120));
-    assert_eq!(stats.total_wait, Duration::from_secs(3_720), "{:?}", stats.total_wait);
+    assert_eq!(
+        stats.total_wait,
+        Duration::from_secs(3_720),
+        "{:?}",
+        stats.total_wait
+    );
     let spent = east.stats().prompt_tokens
         + east.stats().completion_tokens
         + west.stats().prompt_tokens
@@ -224,7 +262,10 @@ async fn pool_stats_and_events_name_the_pool_and_its_deployments() {
     pool.skip_out_of_quota("west", "insufficient_quota");
     let west_stats = pool.stats();
     let west_now = west_stats.deployment("west").unwrap();
-    assert_eq!(west_now.skipped_for, Some(ratelimited::pool::DEFAULT_QUOTA_COOLDOWN));
+    assert_eq!(
+        west_now.skipped_for,
+        Some(ratelimited::pool::DEFAULT_QUOTA_COOLDOWN)
+    );
     let events = warnings.all();
     let skipped = events
         .iter()

@@ -68,7 +68,11 @@ async fn the_plan_matches_a_run_of_the_same_workload() {
         makespan.as_secs_f64(),
         plan.pooled_minimum.as_secs_f64()
     );
-    assert!((ratio - 1.0).abs() < 0.03, "plan {:?} against run {makespan:?}", plan.makespan);
+    assert!(
+        (ratio - 1.0).abs() < 0.03,
+        "plan {:?} against run {makespan:?}",
+        plan.makespan
+    );
     assert_eq!(plan.tokens, charged(&sizes));
     let total = charged(&sizes) as f64;
     for ((name, provider), deployment) in fleet.providers.iter().zip(&plan.deployments) {
@@ -79,12 +83,19 @@ async fn the_plan_matches_a_run_of_the_same_workload() {
             "{name}: planned share {:.4}, run {ran:.4}",
             deployment.share
         );
-        assert_eq!(deployment.binding, Binding::Limit(Dimension::TokensPerMinute));
+        assert_eq!(
+            deployment.binding,
+            Binding::Limit(Dimension::TokensPerMinute)
+        );
     }
     let requests: u64 = plan.deployments.iter().map(|d| d.requests).sum();
     assert_eq!(requests, 600);
     assert!(plan.makespan >= plan.pooled_minimum);
-    assert!(plan.ratio_to_minimum() < 1.02, "{}", plan.ratio_to_minimum());
+    assert!(
+        plan.ratio_to_minimum() < 1.02,
+        "{}",
+        plan.ratio_to_minimum()
+    );
 }
 
 #[test]
@@ -102,7 +113,10 @@ fn the_deployment_that_alone_fits_the_large_requests_binds() {
     assert_eq!(east.requests, 40);
     assert_eq!(east.share, 1.0);
     assert_eq!(plan.deployment("west").unwrap().requests, 0);
-    assert_eq!(plan.binding_deployment().map(|d| d.name.as_str()), Some("east"));
+    assert_eq!(
+        plan.binding_deployment().map(|d| d.name.as_str()),
+        Some("east")
+    );
     assert_eq!(east.binding, Binding::Limit(Dimension::TokensPerMinute));
     // 1,200,000 tokens, east's 100,000 at once and the rest at 100,000 a minute.
     assert_eq!(plan.makespan, Duration::from_secs(11 * 60 + 1));

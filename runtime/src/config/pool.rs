@@ -254,6 +254,7 @@ impl PoolConfig {
     }
 
     /// The same pool with no budget set in code.
+    #[cfg(feature = "planner")]
     pub(crate) fn without_budget(mut self) -> Self {
         self.budget = None;
         self

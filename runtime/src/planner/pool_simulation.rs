@@ -215,13 +215,12 @@ impl Run {
         }
         let total: u64 = tokens.iter().sum();
         let quotas: Vec<Quota> = deployments.iter().map(|d| d.limiter().quota()).collect();
-        let last_admission = pooled_admission(&quotas, Dimension::TokensPerMinute, total).max(
-            pooled_admission(
+        let last_admission =
+            pooled_admission(&quotas, Dimension::TokensPerMinute, total).max(pooled_admission(
                 &quotas,
                 Dimension::RequestsPerMinute,
                 self.prompts.len() as u64,
-            ),
-        );
+            ));
         let plans = deployments
             .iter()
             .enumerate()

@@ -370,6 +370,7 @@ impl Pool {
     }
 
     /// Acquisitions waiting in the pool now.
+    #[cfg(feature = "planner")]
     pub(crate) fn waiting(&self) -> u64 {
         self.shared.counters.locked().waiting
     }
@@ -444,9 +445,7 @@ impl Pool {
     /// refused with that budget's error rather than a list of the same reason.
     fn spent_budget(&self, refusals: &[Refusal]) -> Option<Error> {
         let owner = format!("the pool `{}` ", self.shared.name);
-        let spent = |reason: &Error| {
-            matches!(reason, Error::BudgetExhausted { budget, .. } if budget.starts_with(&owner))
-        };
+        let spent = |reason: &Error| matches!(reason, Error::BudgetExhausted { budget, .. } if budget.starts_with(&owner));
         (!refusals.is_empty() && refusals.iter().all(|r| spent(&r.reason)))
             .then(|| refusals[0].reason.clone())
     }
