@@ -47,7 +47,7 @@ pub mod pool {
     pub use crate::call::pool::{PoolAttempt, PoolCall};
     pub use crate::call::Next;
     pub use crate::config::pool::{DeploymentConfig, PoolConfig, Routing, DEFAULT_QUOTA_COOLDOWN};
-    pub use crate::pool::{Deployment, Pool, PoolReservation};
+    pub use crate::pool::{Deployment, DeploymentStats, Pool, PoolReservation, PoolStats};
     pub use crate::units::error::Refusal;
 }
 

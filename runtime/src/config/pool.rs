@@ -8,6 +8,7 @@
 //! | `RATE_LIMITED_POOL_<NAME>` | the pool's deployments, in order: `east,west,ptu` |
 //! | `RATE_LIMITED_POOL_<NAME>_SPILL_AFTER_MS` | strict order: use the first deployment until a call would wait longer than this there, then the next (unset: the soonest admission wins) |
 //! | `RATE_LIMITED_POOL_<NAME>_QUOTA_COOLDOWN_MS` | how long a deployment that answered `insufficient_quota` or a spend cap is skipped; default 600000 |
+//! | `RATE_LIMITED_POOL_<NAME>_BUDGET_TOKENS`, `RATE_LIMITED_POOL_<NAME>_BUDGET_USD` | what the pool's deployments may use together, over the run (as a family's budget); unset = unlimited |
 //! | `RATE_LIMITED_<DEPLOYMENT>_MODEL` | the model the deployment serves, with its provider as a prefix where the name does not say it: `azure/gpt-4o`, `gpt-4o-mini`, `anthropic/claude-sonnet-4-5` (required) |
 //! | `RATE_LIMITED_<DEPLOYMENT>_TIER` | its tier (else the provider's, as for any model) |
 //! | `RATE_LIMITED_<DEPLOYMENT>_<DIM>` | its limits, over the model's tier table: `RATE_LIMITED_EAST_TPM=100000` |
@@ -21,9 +22,11 @@
 use std::time::Duration;
 
 use super::resolve::{resolve_as, ModelProfile};
+use super::spend::read_spend_limit;
 use super::{get, Settings};
 use crate::model::limit_family::env_prefix;
 use crate::units::error::Error;
+use crate::units::money::SpendLimit;
 use crate::units::quota::Quota;
 
 /// How long a deployment that answered `insufficient_quota` (or a spend cap) is skipped by
@@ -190,6 +193,7 @@ pub struct PoolConfig {
     deployments: Vec<DeploymentConfig>,
     routing: Routing,
     quota_cooldown: Duration,
+    budget: Option<SpendLimit>,
 }
 
 impl PoolConfig {
@@ -200,6 +204,7 @@ impl PoolConfig {
             deployments: Vec::new(),
             routing: Routing::Soonest,
             quota_cooldown: DEFAULT_QUOTA_COOLDOWN,
+            budget: None,
         }
     }
 
@@ -225,6 +230,41 @@ impl PoolConfig {
         self
     }
 
+    /// What the pool's deployments may use together, over
+    /// `RATE_LIMITED_POOL_<NAME>_BUDGET_TOKENS` and `_BUDGET_USD` (the whole limit replaces
+    /// theirs, as [`Registry::family_spend_limit`](crate::Registry::family_spend_limit) does a
+    /// family's). Every call on a deployment counts, through the pool or directly; a call the
+    /// pool's budget cannot take fails with [`Error::BudgetExhausted`] naming the pool, even
+    /// when each deployment's own budget has room. A dollar budget needs a price for every
+    /// deployment (`RATE_LIMITED_<DEPLOYMENT>_PRICE`).
+    ///
+    /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::pool::{DeploymentConfig, PoolConfig};
+    /// use ratelimited::spend::SpendLimit;
+    /// let pool = PoolConfig::new("gpt-4o")
+    ///     .deployment(DeploymentConfig::new("east", "azure/gpt-4o"))
+    ///     .budget(SpendLimit::tokens(5_000_000));
+    /// assert_eq!(pool.spend_limit(), Some(SpendLimit::tokens(5_000_000)));
+    /// ```
+    #[must_use]
+    pub fn budget(mut self, limit: SpendLimit) -> Self {
+        self.budget = Some(limit);
+        self
+    }
+
+    /// The same pool with no budget set in code.
+    #[cfg(feature = "planner")]
+    pub(crate) fn without_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
+    /// The pool's budget set in code or read from the environment, if any.
+    pub fn spend_limit(&self) -> Option<SpendLimit> {
+        self.budget
+    }
+
     /// The pool's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -248,6 +288,38 @@ impl PoolConfig {
     /// The variable that lists the deployments of the pool `name`: `RATE_LIMITED_POOL_GPT_4O`.
     pub fn var(name: &str) -> String {
         format!("RATE_LIMITED_POOL_{}", env_prefix(name))
+    }
+
+    /// The budget of the pool `name` from `RATE_LIMITED_POOL_<NAME>_BUDGET_TOKENS` and
+    /// `_BUDGET_USD`; `None` when neither is set.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable, the value and what is accepted.
+    pub fn budget_from_lookup(
+        name: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SpendLimit>, Error> {
+        let var = PoolConfig::var(name);
+        let limit = read_spend_limit(
+            lookup,
+            &format!("{var}_BUDGET_TOKENS"),
+            &format!("{var}_BUDGET_USD"),
+        )?;
+        Ok((limit.tokens.is_some() || limit.usd.is_some()).then_some(limit))
+    }
+
+    /// The budget set in code, else the one the environment sets for this pool.
+    ///
+    /// # Errors
+    /// As [`PoolConfig::budget_from_lookup`].
+    pub(crate) fn resolved_budget(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<SpendLimit>, Error> {
+        match self.budget {
+            Some(limit) => Ok(Some(limit)),
+            None => PoolConfig::budget_from_lookup(&self.name, lookup),
+        }
     }
 
     /// The pool `name` as the environment defines it, `None` when `RATE_LIMITED_POOL_<NAME>` is
@@ -292,6 +364,7 @@ impl PoolConfig {
         if let Some(ms) = read_ms(lookup, &format!("{var}_QUOTA_COOLDOWN_MS"))? {
             pool.quota_cooldown = ms;
         }
+        pool.budget = PoolConfig::budget_from_lookup(name, lookup)?;
         Ok(Some(pool))
     }
 
@@ -482,6 +555,50 @@ mod tests {
             text.contains("RATE_LIMITED_POOL_P_SPILL_AFTER_MS=\"0.5s\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_pool_budget_reads_its_variables_and_names_them_when_malformed() {
+        let lookup = env(&[
+            ("RATE_LIMITED_POOL_GPT_4O", "east"),
+            ("RATE_LIMITED_EAST_MODEL", "azure/gpt-4o"),
+            ("RATE_LIMITED_POOL_GPT_4O_BUDGET_TOKENS", "2_000_000"),
+            ("RATE_LIMITED_POOL_GPT_4O_BUDGET_USD", "12.50"),
+        ]);
+        let pool = PoolConfig::from_lookup("gpt-4o", &lookup).unwrap().unwrap();
+        assert_eq!(
+            pool.spend_limit(),
+            Some(SpendLimit {
+                tokens: Some(2_000_000),
+                usd: Some(12.5)
+            })
+        );
+        let coded = PoolConfig::new("gpt-4o").budget(SpendLimit::tokens(10));
+        assert_eq!(
+            coded.resolved_budget(&lookup).unwrap(),
+            Some(SpendLimit::tokens(10)),
+            "code over the environment"
+        );
+        assert_eq!(
+            PoolConfig::new("gpt-4o").resolved_budget(&lookup).unwrap(),
+            pool.spend_limit()
+        );
+        assert_eq!(PoolConfig::budget_from_lookup("other", &lookup), Ok(None));
+        for (variable, bad) in [
+            ("RATE_LIMITED_POOL_P_BUDGET_TOKENS", "1.5"),
+            ("RATE_LIMITED_POOL_P_BUDGET_TOKENS", "0"),
+            ("RATE_LIMITED_POOL_P_BUDGET_USD", "$5"),
+        ] {
+            let lookup = env(&[
+                ("RATE_LIMITED_POOL_P", "east"),
+                ("RATE_LIMITED_EAST_MODEL", "gpt-4o"),
+                (variable, bad),
+            ]);
+            let text = PoolConfig::from_lookup("p", &lookup)
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains(&format!("{variable}=\"{bad}\"")), "{text}");
+        }
     }
 
     #[test]

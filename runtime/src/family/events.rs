@@ -20,6 +20,10 @@ pub const BREAKER: &str = "ratelimited::breaker";
 pub const BUDGET: &str = "ratelimited::budget";
 /// Prompt estimates far from what the server reports, once per family, at warn.
 pub const ESTIMATE: &str = "ratelimited::estimate";
+/// Deployment pools, each event with its `pool` and `deployment`: a long wait in the pool's
+/// queue and a deployment held by a 429 at info; a deployment skipped for its quota and a call
+/// no deployment could take at warn.
+pub const POOL: &str = "ratelimited::pool";
 
 /// How many answers with usage a family needs before its estimates are judged.
 pub const ESTIMATE_DRIFT_CALLS: u64 = 10;

@@ -50,6 +50,8 @@ struct Inner {
     tiers: BTreeSet<String>,
     /// Whether a drift of the prompt estimates was told (once per family).
     drift_told: bool,
+    /// Budgets this family shares with others: those of the deployment pools it serves in.
+    shared_budgets: Vec<Arc<Mutex<Ledger>>>,
 }
 
 /// What configures a family's state.
@@ -73,6 +75,7 @@ impl FamilyState {
                 budget: Ledger::new(format!("the {family}"), policy.budget),
                 tiers: BTreeSet::new(),
                 drift_told: false,
+                shared_budgets: Vec::new(),
             }),
             family,
             price: policy.price,
@@ -90,6 +93,26 @@ impl FamilyState {
         self.lock().tiers.insert(tier.to_owned());
     }
 
+    /// Makes every call of this family count on `ledger` too (a deployment pool's budget),
+    /// from now on.
+    pub(crate) fn share_budget(&self, ledger: Arc<Mutex<Ledger>>) {
+        self.lock().shared_budgets.push(ledger);
+    }
+
+    /// Whether the family has a price (a dollar budget can bind it).
+    pub(crate) fn has_price(&self) -> bool {
+        self.price.is_some()
+    }
+
+    /// What a reservation of `cost` holds on a budget: its tokens, and its dollars at the
+    /// family's price.
+    pub(crate) fn hold_of(&self, cost: &Cost) -> Hold {
+        Hold {
+            tokens: cost.tokens(),
+            usd: self.dollars(|price| price.of_reservation(*cost)),
+        }
+    }
+
     /// `usd` at the ledger boundary: whole nano-dollars from here on; zero with no price.
     fn dollars(&self, usd: impl FnOnce(Price) -> f64) -> Nanodollars {
         self.price
@@ -102,10 +125,7 @@ impl FamilyState {
     /// # Errors
     /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`].
     pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
-        let hold = Hold {
-            tokens: cost.tokens(),
-            usd: self.dollars(|price| price.of_reservation(*cost)),
-        };
+        let hold = self.hold_of(cost);
         let mut inner = self.lock();
         inner.counters.issued += 1;
         let pass = match inner.breaker.admit(Instant::now) {
@@ -124,10 +144,16 @@ impl FamilyState {
             }
         };
         let mut process = self.process_budget.as_ref().map(|ledger| ledger.locked());
-        let checked = inner.budget.check(hold).and_then(|()| match &process {
-            Some(process) => process.check(hold),
-            None => Ok(()),
-        });
+        let shared = inner.shared_budgets.clone();
+        let mut shared: Vec<_> = shared.iter().map(|ledger| ledger.locked()).collect();
+        let checked = inner
+            .budget
+            .check(hold)
+            .and_then(|()| match &process {
+                Some(process) => process.check(hold),
+                None => Ok(()),
+            })
+            .and_then(|()| shared.iter().try_for_each(|ledger| ledger.check(hold)));
         if let Err(error) = checked {
             inner.counters.refused += 1;
             if pass == Pass::Probe {
@@ -140,6 +166,10 @@ impl FamilyState {
         if let Some(process) = &mut process {
             process.hold(hold);
         }
+        for ledger in &mut shared {
+            ledger.hold(hold);
+        }
+        drop(shared);
         drop(process);
         inner.counters.waiting += 1;
         Ok(Pending {
@@ -191,11 +221,14 @@ impl FamilyState {
         }
     }
 
-    /// Settles both budgets: `held` released, `spent` recorded.
+    /// Settles every budget: `held` released, `spent` recorded.
     fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
         inner.budget.settle(held, spent);
         if let Some(process) = &self.process_budget {
             process.locked().settle(held, spent);
+        }
+        for ledger in &inner.shared_budgets {
+            ledger.locked().settle(held, spent);
         }
     }
 

@@ -32,6 +32,8 @@
 //!
 //! `workload` (what is sent), `simulation` (the paused run), `binding` (what held it back),
 //! `plan` (the report), and here the [`Planner`] that ties them to a quota or a model and tier.
+//! For a deployment pool: `pool_plan` (its report), `pool_simulation` (the pool's own routing
+//! in a paused run) and `pool` (the [`PoolPlanner`]).
 
 // Bottom up; rustfmt would sort adjacent `mod` lines.
 mod binding;
@@ -42,10 +44,18 @@ mod simulation;
 
 mod plan;
 
+mod pool_plan;
+
+mod pool_simulation;
+
+mod pool;
+
 use std::time::Duration;
 
 pub use binding::Binding;
 pub use plan::{Minute, Plan};
+pub use pool::PoolPlanner;
+pub use pool_plan::{DeploymentPlan, PoolPlan};
 pub use workload::{PromptTokens, Workload};
 
 use crate::units::error::Error;

@@ -3,8 +3,8 @@
 //! soonest.
 //!
 //! Bottom up: `route` (which deployment takes a call, given when each would admit it),
-//! `queue` (the pool's FIFO across its deployments), and here the handles: [`Pool`],
-//! [`Deployment`] and [`PoolReservation`]. What a pool is made of is
+//! `queue` (the pool's FIFO across its deployments), `stats` (its snapshot), `events` (its
+//! `tracing` events), and here the handles: [`Pool`], [`Deployment`] and [`PoolReservation`]. What a pool is made of is
 //! [`config::pool`](crate::config::pool); the [`Registry`](crate::Registry) builds pools
 //! from it.
 //!
@@ -15,6 +15,10 @@ mod queue;
 mod route;
 
 mod shared;
+
+mod stats;
+
+mod events;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -28,6 +32,7 @@ use tokio::time::Instant;
 use crate::config::pool::{DeploymentConfig, Routing};
 use crate::config::ModelProfile;
 use crate::family::feedback::FamilyFeedback;
+use crate::family::spend::{BudgetLeft, Ledger};
 use crate::family::state::FamilyState;
 use crate::limiter::lanes::Priority;
 use crate::limiter::{Acquire, Forecast, Limiter, Reservation};
@@ -36,6 +41,7 @@ use crate::units::cost::{Cost, Usage};
 use crate::units::error::{Error, Refusal};
 use queue::{Queue, Ticket};
 use route::Candidate;
+pub use stats::{DeploymentStats, PoolStats};
 
 /// One deployment of a [`Pool`]: its limiter and family state (breaker, budgets, stats, header
 /// feedback), its profile, and what your client needs to reach it.
@@ -164,6 +170,9 @@ struct Shared {
     queue: Arc<Queue>,
     /// Per deployment: out of quota (or money) until then, with what the provider said.
     skipped: Mutex<Vec<Option<(Instant, String)>>>,
+    /// What the deployments may use together; every deployment's family counts on it too.
+    budget: Option<Arc<Mutex<Ledger>>>,
+    counters: Mutex<stats::Counters>,
 }
 
 impl Pool {
@@ -172,8 +181,13 @@ impl Pool {
         routing: Routing,
         cooldown: Duration,
         deployments: Vec<Deployment>,
+        budget: Option<Arc<Mutex<Ledger>>>,
     ) -> Self {
         let skipped = Mutex::new(vec![None; deployments.len()]);
+        let counters = stats::Counters {
+            routed: vec![(0, 0); deployments.len()],
+            ..stats::Counters::default()
+        };
         Pool {
             shared: Arc::new(Shared {
                 name: name.to_owned(),
@@ -182,7 +196,92 @@ impl Pool {
                 deployments,
                 queue: Arc::new(Queue::new()),
                 skipped,
+                budget,
+                counters: Mutex::new(counters),
             }),
+        }
+    }
+
+    /// The ledger of a pool budget: how its refusals name it.
+    pub(crate) fn budget_ledger(name: &str, limit: crate::units::money::SpendLimit) -> Ledger {
+        Ledger::new(format!("the pool `{name}`"), limit)
+    }
+
+    /// What the pool's budget has left (`None` fields where unlimited).
+    pub fn budget_left(&self) -> BudgetLeft {
+        self.shared
+            .budget
+            .as_ref()
+            .map(|ledger| ledger.locked().left())
+            .unwrap_or_default()
+    }
+
+    /// What the pool has done so far: per deployment what it routed there (admissions,
+    /// tokens, share), its 429s, breaker and family snapshot; for the pool, its queue's waits
+    /// and its budget. Cheap: one short lock per deployment.
+    ///
+    /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::pool::{DeploymentConfig, PoolConfig};
+    /// use ratelimited::{limiter::Cost, Quota, Registry, Usage};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
+    /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")]).with_pool(
+    ///     PoolConfig::new("gpt-4o")
+    ///         .deployment(DeploymentConfig::new("east", "azure/gpt-4o").quota(Quota::default().tpm(100_000)))
+    ///         .deployment(DeploymentConfig::new("west", "azure/gpt-4o").quota(Quota::default().tpm(50_000))),
+    /// );
+    /// let pool = registry.pool("gpt-4o")?;
+    /// pool.acquire(Cost::request(3_000, 1_000)).await?.settle(Usage::new(3_000, 1_000));
+    /// let stats = pool.stats();
+    /// assert_eq!(stats.admitted, 1);
+    /// assert_eq!(stats.deployment("east").unwrap().tokens, 4_000);
+    /// assert_eq!(stats.deployment("east").unwrap().share, 1.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> PoolStats {
+        let counters = self.shared.counters.locked().clone();
+        let skipped = self.shared.skipped.locked().clone();
+        let now = Instant::now();
+        let tokens: u64 = counters.routed.iter().map(|(_, tokens)| tokens).sum();
+        let deployments = self
+            .shared
+            .deployments
+            .iter()
+            .zip(&counters.routed)
+            .zip(&skipped)
+            .map(|((deployment, &(admitted, routed)), skipped)| {
+                let family = deployment.state.snapshot();
+                DeploymentStats {
+                    name: deployment.name().to_owned(),
+                    admitted,
+                    tokens: routed,
+                    share: if tokens == 0 {
+                        0.0
+                    } else {
+                        routed as f64 / tokens as f64
+                    },
+                    rate_limited: family.rate_limited,
+                    breaker: family.breaker,
+                    skipped_for: skipped
+                        .as_ref()
+                        .filter(|(until, _)| *until > now)
+                        .map(|(until, _)| *until - now),
+                    family,
+                }
+            })
+            .collect();
+        PoolStats {
+            pool: self.shared.name.clone(),
+            deployments,
+            issued: counters.issued,
+            admitted: counters.admitted,
+            refused: counters.refused,
+            cancelled: counters.cancelled,
+            waiting: counters.waiting,
+            total_wait: counters.total_wait,
+            max_wait: counters.max_wait,
+            tokens,
+            budget_left: self.budget_left(),
         }
     }
 
@@ -245,7 +344,9 @@ impl Pool {
     }
 
     pub(crate) fn hold_index(&self, index: usize, duration: Duration) {
-        self.shared.deployments[index].limiter.hold_for(duration);
+        let deployment = &self.shared.deployments[index];
+        deployment.limiter.hold_for(duration);
+        events::held(&self.shared.name, deployment.name(), duration);
         self.changed();
     }
 
@@ -261,14 +362,19 @@ impl Pool {
     pub(crate) fn skip_index(&self, index: usize, message: &str) {
         let until = Instant::now() + self.shared.cooldown;
         self.shared.skipped.locked()[index] = Some((until, message.to_owned()));
-        tracing::warn!(
-            pool = %self.shared.name,
-            deployment = self.shared.deployments[index].name(),
-            cooldown_ms = self.shared.cooldown.as_millis() as u64,
+        events::skipped(
+            &self.shared.name,
+            self.shared.deployments[index].name(),
+            self.shared.cooldown,
             message,
-            "deployment out of quota: skipped for the cool-down"
         );
         self.changed();
+    }
+
+    /// Acquisitions waiting in the pool now.
+    #[cfg(feature = "planner")]
+    pub(crate) fn waiting(&self) -> u64 {
+        self.shared.counters.locked().waiting
     }
 
     /// Something that routing depends on changed: the head re-routes.
@@ -299,6 +405,8 @@ impl Pool {
                 })
             } else if let Some(open) = deployment.state.breaker_refusal() {
                 Some(open)
+            } else if let Some(spent) = self.budget_refusal(deployment, &cost_of(deployment)) {
+                Some(spent)
             } else {
                 match deployment.limiter.forecast(&cost_of(deployment)) {
                     Forecast::TooLarge {
@@ -326,6 +434,24 @@ impl Pool {
         (candidates, refusals)
     }
 
+    /// The pool budget's refusal of `cost` on `deployment` (at that deployment's price), if
+    /// the budget cannot take it now.
+    fn budget_refusal(&self, deployment: &Deployment, cost: &Cost) -> Option<Error> {
+        let ledger = self.shared.budget.as_ref()?;
+        let hold = deployment.state.hold_of(cost);
+        let checked = ledger.locked().check(hold);
+        checked.err()
+    }
+
+    /// `Some(error)` when every deployment refused for the pool's own budget: the call is
+    /// refused with that budget's error rather than a list of the same reason.
+    fn spent_budget(&self, refusals: &[Refusal]) -> Option<Error> {
+        let owner = format!("the pool `{}` ", self.shared.name);
+        let spent = |reason: &Error| matches!(reason, Error::BudgetExhausted { budget, .. } if budget.starts_with(&owner));
+        (!refusals.is_empty() && refusals.iter().all(|r| spent(&r.reason)))
+            .then(|| refusals[0].reason.clone())
+    }
+
     /// Routes one acquisition: waits for the pool's turn, then for the chosen deployment,
     /// re-routing when the pool changes. `cost_of` is what the call costs on each deployment.
     pub(crate) async fn acquire_routed(
@@ -334,18 +460,27 @@ impl Pool {
         priority: Priority,
         refused: &[(usize, Error)],
     ) -> Result<PoolReservation, Error> {
+        let mut waiting = Waiting::new(self);
         let ticket = self.shared.queue.join(priority.lane());
         loop {
             // Our turn: routing, until admitted or a better claim arrives.
             while !ticket.take_turn() {
                 ticket.wake.notified().await;
             }
-            if let Some(reservation) = self
+            let routed = self
                 .route_while_head(&ticket, cost_of, priority, refused)
-                .await?
-            {
-                ticket.admitted();
-                return Ok(reservation);
+                .await;
+            match routed {
+                Ok(Some(reservation)) => {
+                    ticket.admitted();
+                    waiting.admitted(&reservation);
+                    return Ok(reservation);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    waiting.refused(&error);
+                    return Err(error);
+                }
             }
         }
     }
@@ -376,10 +511,10 @@ impl Pool {
                 .await;
             let now = Instant::now();
             let Some(best) = route::choose(routing, &candidates, now) else {
-                return Err(Error::PoolRefused {
+                return Err(self.spent_budget(&refusals).unwrap_or(Error::PoolRefused {
                     pool: self.shared.name.clone(),
                     refusals,
-                });
+                }));
             };
             let current = committed
                 .as_ref()
@@ -419,6 +554,65 @@ impl Pool {
                     committed = None;
                 }
             }
+        }
+    }
+}
+
+/// One acquisition while it is in the pool: counted as waiting until it is admitted, refused
+/// or dropped.
+struct Waiting<'p> {
+    pool: &'p Pool,
+    started: Instant,
+    done: bool,
+}
+
+impl<'p> Waiting<'p> {
+    fn new(pool: &'p Pool) -> Self {
+        let mut counters = pool.shared.counters.locked();
+        counters.issued += 1;
+        counters.waiting += 1;
+        Waiting {
+            pool,
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    fn admitted(&mut self, reservation: &PoolReservation) {
+        self.done = true;
+        let waited = self.started.elapsed();
+        let tokens = reservation.cost().tokens();
+        {
+            let mut counters = self.pool.shared.counters.locked();
+            counters.waiting -= 1;
+            counters.admitted += 1;
+            counters.total_wait += waited;
+            counters.max_wait = counters.max_wait.max(waited);
+            let routed = &mut counters.routed[reservation.index];
+            routed.0 += 1;
+            routed.1 = routed.1.saturating_add(tokens);
+        }
+        let deployment = reservation.deployment().name();
+        events::waited(&self.pool.shared.name, deployment, waited, tokens);
+    }
+
+    fn refused(&mut self, error: &Error) {
+        self.done = true;
+        {
+            let mut counters = self.pool.shared.counters.locked();
+            counters.waiting -= 1;
+            counters.refused += 1;
+        }
+        events::refused(&self.pool.shared.name, error);
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut counters = self.pool.shared.counters.locked();
+            counters.waiting -= 1;
+            counters.cancelled += 1;
         }
     }
 }
