@@ -11,6 +11,9 @@ pub mod stats;
 
 pub mod events;
 
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+
 pub mod feedback;
 
 pub mod state;

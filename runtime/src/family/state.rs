@@ -137,10 +137,16 @@ impl FamilyState {
             }
             Err(retry_in) => {
                 inner.counters.refused += 1;
-                return Err(Error::CircuitOpen {
+                let error = Error::CircuitOpen {
                     family: self.family.to_string(),
                     retry_in,
-                });
+                };
+                #[cfg(feature = "metrics")]
+                {
+                    crate::family::metrics::refused(&self.family, &error);
+                    self.publish(&inner);
+                }
+                return Err(error);
             }
         };
         let mut process = self.process_budget.as_ref().map(|ledger| ledger.locked());
@@ -160,6 +166,11 @@ impl FamilyState {
                 inner.breaker.probe_abandoned();
             }
             events::refused(&self.family, &error);
+            #[cfg(feature = "metrics")]
+            {
+                crate::family::metrics::refused(&self.family, &error);
+                self.publish(&inner);
+            }
             return Err(error);
         }
         inner.budget.hold(hold);
@@ -172,6 +183,8 @@ impl FamilyState {
         drop(shared);
         drop(process);
         inner.counters.waiting += 1;
+        #[cfg(feature = "metrics")]
+        self.publish(&inner);
         Ok(Pending {
             state: Some(Arc::clone(self)),
             pass,
@@ -221,6 +234,22 @@ impl FamilyState {
         }
     }
 
+    /// Sets the family's gauges from its counts.
+    #[cfg(feature = "metrics")]
+    fn publish(&self, inner: &Inner) {
+        let c = &inner.counters;
+        crate::family::metrics::gauges(
+            &self.family,
+            &crate::family::metrics::Gauges {
+                in_flight: c.in_flight,
+                waiting: c.waiting,
+                breaker: inner.breaker.state(),
+                budget_left: inner.budget.left(),
+                estimate: (c.estimated_input_tokens, c.reported_input_tokens),
+            },
+        );
+    }
+
     /// Settles every budget: `held` released, `spent` recorded.
     fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
         inner.budget.settle(held, spent);
@@ -258,6 +287,11 @@ impl Pending {
             inner.counters.waiting -= 1;
             inner.counters.refused += 1;
             self.release(&state, &mut inner);
+            #[cfg(feature = "metrics")]
+            {
+                crate::family::metrics::refused(&state.family, &error);
+                state.publish(&inner);
+            }
         }
         error
     }
@@ -278,6 +312,11 @@ impl Pending {
             c.total_wait += waited;
             c.max_wait = c.max_wait.max(waited);
             c.reserved_tokens = c.reserved_tokens.saturating_add(cost.tokens());
+            #[cfg(feature = "metrics")]
+            {
+                crate::family::metrics::admitted(&state.family, waited);
+                state.publish(&inner);
+            }
         }
         if waited > events::LONG_WAIT {
             let quota = limiter.quota();
@@ -293,6 +332,8 @@ impl Pending {
             state: Some(state),
             breaker: Some(self.pass),
             hold: self.hold,
+            #[cfg(feature = "metrics")]
+            admitted_at: Instant::now(),
         }
     }
 
@@ -311,6 +352,8 @@ impl Drop for Pending {
             inner.counters.waiting -= 1;
             inner.counters.cancelled += 1;
             self.release(&state, &mut inner);
+            #[cfg(feature = "metrics")]
+            state.publish(&inner);
         }
     }
 }
@@ -325,6 +368,9 @@ pub(crate) struct InFlight {
     /// The breaker's pass, until the breaker has heard how the attempt went.
     breaker: Option<Pass>,
     hold: Hold,
+    /// When it was admitted: its operation's duration runs from here.
+    #[cfg(feature = "metrics")]
+    admitted_at: Instant,
 }
 
 impl InFlight {
@@ -381,6 +427,12 @@ impl InFlight {
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(inner, pass, Outcome::Answered);
         }
+        #[cfg(feature = "metrics")]
+        {
+            let took = self.admitted_at.elapsed();
+            crate::family::metrics::succeeded(&state.family, took, charged, reported);
+            state.publish(inner);
+        }
     }
 
     /// A failed answer, and what the retry policy made of it.
@@ -402,6 +454,8 @@ impl InFlight {
             }
             _ => (Outcome::Answered, "an error"),
         };
+        #[cfg(feature = "metrics")]
+        let retried = matches!(action, Action::Retry { .. });
         if let Action::Retry { wait, hold_family } = *action {
             if hold_family {
                 c.retries.rate_limited += 1;
@@ -414,6 +468,12 @@ impl InFlight {
         state.settle_budgets(&mut inner, self.hold, Hold::default());
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(&mut inner, pass, outcome);
+        }
+        #[cfg(feature = "metrics")]
+        {
+            let took = self.admitted_at.elapsed();
+            crate::family::metrics::failed(&state.family, took, verdict, retried);
+            state.publish(&inner);
         }
     }
 }
@@ -428,6 +488,8 @@ impl Drop for InFlight {
             if self.breaker == Some(Pass::Probe) {
                 inner.breaker.probe_abandoned();
             }
+            #[cfg(feature = "metrics")]
+            state.publish(&inner);
         }
     }
 }
