@@ -33,20 +33,22 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/peer.rs"]
+mod peer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratelimited::http::HttpError;
 use ratelimited::pool::{DeploymentConfig, PoolCall, PoolConfig, PoolStats};
-use ratelimited::testing::{MockLimits, MockProvider, MockRequest, MockServer};
+use ratelimited::testing::{MockLimits, MockProvider, MockRequest};
 use ratelimited::tokens::{count_chat, encoding_for_model, ChatMessage};
 use ratelimited::{Quota, Registry};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use common::{ApiError, ChatClient};
+use peer::{retry_after, ServerThread};
 
 const MODEL: &str = "gpt-4o";
 const MAX_TOKENS: u64 = 300;
@@ -194,7 +196,7 @@ struct Fleet {
     providers: Vec<MockProvider>,
     targets: Vec<Target>,
     // Real time: each server's runtime, dropped after its server.
-    _servers: Vec<(MockServer, tokio::runtime::Runtime)>,
+    _servers: Vec<ServerThread>,
 }
 
 impl Fleet {
@@ -216,17 +218,10 @@ impl Fleet {
                 fleet.targets.push(Target::Mock(provider));
                 continue;
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            let server = runtime
-                .block_on(MockServer::serve(provider))
-                .expect("bind 127.0.0.1");
-            let client = ChatClient::new(http.clone(), &server.base_url(), None);
+            let server = ServerThread::start(provider);
+            let client = ChatClient::new(http.clone(), &server.server.base_url(), None);
             fleet.targets.push(Target::Http(Arc::new(client)));
-            fleet._servers.push((server, runtime));
+            fleet._servers.push(server);
         }
         fleet
     }
@@ -290,21 +285,6 @@ async fn via_pool(registry: &Registry, fleet: &[Target], names: &[&str], job: &J
             .await
             .is_ok(),
     }
-}
-
-/// The server's wait: `retry-after-ms`, else `retry-after` in seconds.
-fn retry_after(error: &HttpError) -> Option<Duration> {
-    let header = |name: &str| {
-        error
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    header("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
-        .or_else(|| header("retry-after").map(Duration::from_secs_f64))
 }
 
 /// One job round-robin: each attempt to the next server in turn, a 429 waited out as the

@@ -14,21 +14,15 @@ use ratelimited::{rate_limited, CallError, Error, Limiter, Usage};
 use serde_json::{json, Value};
 
 mod redis_support;
-use redis_support::{epoch_us, eventually, RedisServer, Woken};
+use redis_support::{epoch_us, eventually, shared_limiter, RedisServer, Woken};
 
 const MODEL: &str = "window-model";
 const TAG: &str = "ratelimited:{openai:window-model:tier-1}";
 
 /// One process's limiter of the family, with `vars` at headroom 1.
 fn limiter(redis: &RedisServer, vars: &[(&str, &str)]) -> Limiter {
-    let mut vars = vars.to_vec();
-    vars.push(("RATE_LIMITED_HEADROOM", "1"));
-    RedisConfig::new(redis.url())
-        .timeout(Duration::from_secs(2))
-        .registry_with_env(vars)
-        .limiter_with(MODEL, Some("openai"), None)
-        .unwrap()
-        .limiter
+    let config = RedisConfig::new(redis.url()).timeout(Duration::from_secs(2));
+    shared_limiter(config, MODEL, vars)
 }
 
 /// How far ahead Redis schedules `cost` on `limiter` (zero when admitted at once). The

@@ -108,6 +108,8 @@ mod common;
 mod cookbook_client;
 mod gateway;
 mod governor_client;
+#[path = "../common/peer.rs"]
+mod peer;
 mod ratelimited_client;
 mod report;
 mod retry_client;

@@ -3,29 +3,13 @@
 
 use std::time::Duration;
 
-use ratelimited::http::HttpError;
-
 use crate::common::ApiError;
+use crate::peer::retry_after;
 use crate::transport::Target;
 use crate::workload::{Job, Rng};
 
 /// The retry budget of the two peers.
 const MAX_RETRIES: u32 = 10;
-
-/// The server's wait: `retry-after-ms`, else `retry-after` in seconds.
-fn retry_after(error: &HttpError) -> Option<Duration> {
-    let header = |name: &str| {
-        error
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    header("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1_000.0))
-        .or_else(|| header("retry-after").map(Duration::from_secs_f64))
-}
 
 /// Sends until a success, retrying 429s as the server asks; an error when the request is lost
 /// (retries spent, or an error that is not a 429).

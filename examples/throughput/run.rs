@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ratelimited::limiter::Window;
-use ratelimited::testing::{
-    fresh_registry_with_env, MockProvider, MockServer, MockWindow, RejectionKind,
-};
+use ratelimited::testing::{fresh_registry_with_env, MockProvider, MockWindow, RejectionKind};
 use tokio::task::{JoinSet, LocalSet};
 use tokio::time::Instant;
 
@@ -17,6 +15,7 @@ use crate::common::ChatClient;
 use crate::cookbook_client::Cookbook;
 use crate::gateway::{check_windows, window_minimum, window_name};
 use crate::governor_client::Governor;
+use crate::peer::ServerThread;
 use crate::ratelimited_client::{correction, family_window, via_ratelimited};
 use crate::retry_client::{send_until_success, send_with_retries};
 use crate::transport::Target;
@@ -287,29 +286,4 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
             window: strategy.is_ratelimited().then(family_window).flatten(),
         }
     })
-}
-
-/// The mock server on a runtime of its own, as a remote server would be: its arrival times
-/// (which set its buckets) do not wait for the client's thread.
-struct ServerThread {
-    server: MockServer,
-    // Dropped after the server, which stops its task on this runtime.
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl ServerThread {
-    fn start(provider: MockProvider) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let server = runtime
-            .block_on(MockServer::serve(provider))
-            .expect("bind 127.0.0.1");
-        ServerThread {
-            server,
-            _runtime: runtime,
-        }
-    }
 }

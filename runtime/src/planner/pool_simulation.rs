@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::binding::Binding;
 use super::pool_plan::{pooled_admission, DeploymentPlan, PoolPlan};
-use super::simulation::duration_ns;
+use super::simulation::{duration_ns, too_large};
 use super::workload::Workload;
 use crate::config::pool::PoolConfig;
 use crate::limiter::Limiter;
@@ -129,18 +129,6 @@ fn reject_requests_too_large(
         }
     }
     refusal.map_or(Ok(()), Err)
-}
-
-fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
-    Dimension::ALL.into_iter().find_map(|dimension| {
-        let capacity = quota.capacity(dimension)?;
-        let requested = dimension.charge(cost);
-        (requested > capacity).then_some(Error::RequestTooLarge {
-            dimension,
-            requested,
-            capacity,
-        })
-    })
 }
 
 async fn work(run: Rc<Run>) -> Result<(), Error> {

@@ -83,21 +83,20 @@ fn reject_requests_too_large(
     let Some(largest) = prompts.iter().max() else {
         return Ok(());
     };
-    let cost = workload.cost(*largest);
-    for dimension in Dimension::ALL {
-        let (Some(capacity), requested) = (quota.capacity(dimension), dimension.charge(&cost))
-        else {
-            continue;
-        };
-        if requested > capacity {
-            return Err(Error::RequestTooLarge {
-                dimension,
-                requested,
-                capacity,
-            });
-        }
-    }
-    Ok(())
+    too_large(quota, &workload.cost(*largest)).map_or(Ok(()), Err)
+}
+
+/// The error a limiter of `quota` refuses `cost` with because it can never fit, if it does.
+pub(super) fn too_large(quota: &Quota, cost: &Cost) -> Option<Error> {
+    Dimension::ALL.into_iter().find_map(|dimension| {
+        let capacity = quota.capacity(dimension)?;
+        let requested = dimension.charge(cost);
+        (requested > capacity).then_some(Error::RequestTooLarge {
+            dimension,
+            requested,
+            capacity,
+        })
+    })
 }
 
 fn run_paused(mut run: Run, workers: usize) -> Result<Outcome, Error> {
