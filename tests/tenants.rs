@@ -611,3 +611,53 @@ async fn a_hundred_thousand_tenants_leave_nothing_behind_once_idle() {
         "only the late tenants are kept"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_tenants_with_something_to_remember_are_kept() {
+    let limiter = Limiter::new(Quota::default().tpm(60_000));
+    let capped = Tenant::from("capped");
+    limiter
+        .set_tenant_cap(&capped, Some(Quota::default().tpm(1_000)))
+        .unwrap();
+    // An uncapped tenant that goes straight through leaves nothing, even with caps in use.
+    let free = Tenant::from("free");
+    let reservation = limiter
+        .acquire_for(Cost::request(100, 0), Priority::Normal, &free)
+        .await
+        .unwrap();
+    assert_eq!(limiter.tenants_tracked(), 0);
+    reservation.keep();
+    // A capped one is kept while its cap refills, and dropped once it is full again.
+    limiter
+        .acquire_for(Cost::request(500, 0), Priority::Normal, &capped)
+        .await
+        .unwrap()
+        .keep();
+    assert_eq!(limiter.tenants_tracked(), 1);
+    assert_eq!(
+        limiter.tenant_in_use(&capped, Dimension::TokensPerMinute),
+        Some(500)
+    );
+    // A request its cap can never hold fails, and a new tenant's leaves nothing behind.
+    let trial = Tenant::from("trial");
+    limiter
+        .set_tenant_cap(&trial, Some(Quota::default().tpm(1_000)))
+        .unwrap();
+    let err = limiter
+        .acquire_for(Cost::request(2_000, 0), Priority::Normal, &trial)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RequestTooLarge { .. }), "{err:?}");
+    assert_eq!(limiter.tenants_tracked(), 1);
+    tokio::time::advance(Duration::from_secs(61)).await;
+    limiter
+        .acquire_for(Cost::request(100, 0), Priority::Normal, &free)
+        .await
+        .unwrap()
+        .keep();
+    assert_eq!(
+        limiter.tenants_tracked(),
+        0,
+        "the capped tenant's cap is full again"
+    );
+}

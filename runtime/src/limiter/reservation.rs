@@ -191,23 +191,24 @@ impl Reservation {
         }
         let waker = {
             let mut state = self.shared.lock();
+            // Read the clock once, and only when something needs it.
+            let mut now = None;
+            let mut now = || *now.get_or_insert_with(|| self.shared.now());
             if final_cost != self.cost {
-                let now = self.shared.now();
                 let charged_at = self.mark.map(|mark| mark.at());
                 state
                     .buckets
-                    .adjust_charged_at(&self.cost, &final_cost, charged_at, now);
+                    .adjust_charged_at(&self.cost, &final_cost, charged_at, now());
             }
             state.in_flight -= u64::from(self.cost.requests);
             if self.tenant_charged {
-                let now = self.shared.now();
                 let charged_at = self.mark.map(|mark| mark.at());
-                state.tenant_released(&self.tenant, &self.cost, &final_cost, charged_at, now);
+                state.tenant_released(&self.tenant, &self.cost, &final_cost, charged_at, now());
             }
             if state.waiting == 0 {
                 None
             } else {
-                state.head_waker(self.shared.now())
+                state.head_waker(now())
             }
         };
         wake(waker);

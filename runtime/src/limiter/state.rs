@@ -9,11 +9,35 @@ use tokio::time::Instant;
 
 use super::gcra::{duration_ns, Buckets, Decision, Mark};
 use super::lanes::{LaneTurns, LANES};
-use super::tenants::{idle_verdict, CapCheck, Head, Key, Lane, Tenants, Waiter};
+use super::tenants::{idle_verdict, Cap, CapCheck, Head, Key, Lane, Tenants, Waiter};
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension};
 use crate::units::error::Error;
 use crate::units::quota::Quota;
+
+/// The first dimension of a tenant's cap that `cost` can never fit.
+fn cap_oversized(cap: &Cap, cost: &Cost) -> Option<TooLarge> {
+    let requests = u64::from(cost.requests);
+    if let Some(limit) = cap.concurrency.filter(|limit| requests > *limit) {
+        return Some(TooLarge {
+            dimension: Dimension::Concurrency,
+            requested: requests,
+            capacity: limit,
+        });
+    }
+    match cap.buckets.oversized(cost) {
+        Some(Decision::TooLarge {
+            dimension,
+            requested,
+            capacity,
+        }) => Some(TooLarge {
+            dimension,
+            requested,
+            capacity,
+        }),
+        _ => None,
+    }
+}
 
 /// What every clone of a [`Limiter`](super::Limiter), its futures and its reservations share.
 pub(super) struct Shared {
@@ -126,11 +150,12 @@ impl State {
                 requested,
                 capacity,
             } => {
+                self.tenants.forget_if_idle(key, now);
                 return Gate::TooLarge(TooLarge {
                     dimension,
                     requested,
                     capacity,
-                })
+                });
             }
         };
         match (family, cap_wait) {
@@ -150,6 +175,10 @@ impl State {
                 };
                 let mark = self.buckets.charge(cost, now);
                 self.in_flight += requests;
+                if !tracked {
+                    // Nothing to keep for an uncapped tenant that went straight through.
+                    self.tenants.forget_if_idle(key, now);
+                }
                 Gate::Admit(mark, tracked)
             }
         }
@@ -227,27 +256,17 @@ impl State {
         if key.is_none() || !self.tenants.capped {
             return None;
         }
-        let cap = self.tenants.entry(key, now).cap.as_ref()?;
-        let requests = u64::from(cost.requests);
-        if let Some(limit) = cap.concurrency.filter(|limit| requests > *limit) {
-            return Some(TooLarge {
-                dimension: Dimension::Concurrency,
-                requested: requests,
-                capacity: limit,
-            });
+        let found = self
+            .tenants
+            .entry(key, now)
+            .cap
+            .as_deref()
+            .and_then(|cap| cap_oversized(cap, cost));
+        // Called on arrival: the waiter queues next, or fails and leaves nothing behind.
+        if found.is_some() {
+            self.tenants.forget_if_idle(key, now);
         }
-        match cap.buckets.oversized(cost) {
-            Some(Decision::TooLarge {
-                dimension,
-                requested,
-                capacity,
-            }) => Some(TooLarge {
-                dimension,
-                requested,
-                capacity,
-            }),
-            _ => None,
-        }
+        found
     }
 
     /// Which lanes have a head that may go.
@@ -339,7 +358,7 @@ impl State {
                 *slot = tenant.queues[lane].front().map(|w| w.id);
             }
         }
-        let verdict = idle_verdict(tenant, now);
+        let verdict = idle_verdict(tenant, now, true);
         for (lane, id) in slots.into_iter().enumerate() {
             let Some(id) = id else { continue };
             if let Some(key) = self.lanes[lane].capped.remove(&(u64::MAX, id)) {

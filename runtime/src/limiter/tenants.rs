@@ -24,15 +24,15 @@
 //! refills (or, for a concurrency cap, until one of its calls ends): the next tenant goes, and
 //! the capped one comes back with its tag, first in line for what it is owed.
 //!
-//! **Memory.** A tenant's state exists while it has waiters, calls in flight under a cap, or
-//! cap buckets not yet full again; then it is dropped. A tenant that returns starts fresh: its
-//! first waiter is tagged with the lane's virtual time, as any newcomer's (weights and caps
-//! set in code are policies, kept apart and never dropped). A capped tenant that goes idle
-//! with its cap still refilling joins a queue of tenants to look at again a minute later
-//! (each new tenant and each idle one looks at two that are due): it is dropped once its
-//! buckets are full. So the map holds the tenants active or refilling, and idle ones for at
-//! most about a minute more (a day for a per-day cap). A sweep of the whole map when it has
-//! doubled since the last one bounds it in any case.
+//! **Memory.** A tenant's state exists while it has waiters or calls in flight under a cap;
+//! an uncapped tenant's is dropped as soon as it has neither. A capped tenant whose last call
+//! ended joins a queue of tenants to look at again a minute later (each tenant that arrives or
+//! ends a call looks at two that are due): it is dropped then if its cap is full, else looked
+//! at again a minute on. So a tenant calling steadily keeps its state, and the map holds the
+//! tenants active, refilling, or idle for at most about a minute more (a day for a per-day
+//! cap). A sweep of the whole map when it has doubled since the last one bounds it in any case.
+//! A tenant that returns starts fresh: its first waiter is tagged with the lane's virtual time,
+//! as any newcomer's (weights and caps set in code are policies, kept apart and never dropped).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::task::Waker;
@@ -191,19 +191,22 @@ impl TenantState {
 }
 
 /// What to do with a tenant's state after its last waiter or call left: `Some(true)` drop it
-/// (nothing kept a fresh state would not hold), `Some(false)` look at it again later (only its
-/// cap is refilling; marked as queued), `None` keep it as it is.
-pub(super) fn idle_verdict(state: &mut TenantState, now: u64) -> Option<bool> {
+/// (nothing kept a fresh state would not hold), `Some(false)` look at it again later (marked as
+/// queued), `None` keep it as it is. With `linger` (one of its calls just ended), a capped
+/// tenant is looked at again later even if its cap is full already: a tenant calling steadily
+/// under a cap that refills between its calls keeps its state instead of remaking it each time.
+pub(super) fn idle_verdict(state: &mut TenantState, now: u64, linger: bool) -> Option<bool> {
     if state.in_flight != 0 || !state.queues.iter().all(VecDeque::is_empty) {
         return None;
     }
-    if state.cap.as_ref().is_none_or(|cap| cap.buckets.full(now)) {
-        Some(true)
-    } else if state.refilling {
-        None
-    } else {
-        state.refilling = true;
-        Some(false)
+    match &state.cap {
+        None => Some(true),
+        Some(cap) if !linger && cap.buckets.full(now) => Some(true),
+        Some(_) if state.refilling => None,
+        Some(_) => {
+            state.refilling = true;
+            Some(false)
+        }
     }
 }
 
@@ -318,7 +321,7 @@ impl Tenants {
         let Some(state) = self.map.get_mut(tenant) else {
             return;
         };
-        let verdict = idle_verdict(state, now);
+        let verdict = idle_verdict(state, now, false);
         self.settle_idle(tenant, now, verdict);
     }
 
