@@ -4,6 +4,9 @@
 //!   `check_n` (a lock-free GCRA that can neither refund nor queue). Target: within 3x.
 //! - `handoff`: cost per admission when 1,000 tasks wait for one in-flight slot, against
 //!   tokio's FIFO `Semaphore` doing the same handoff.
+//! - tenants: the uncontended acquire + settle for a tenant (without a cap, and under a cap
+//!   that never binds) against the same call without one (target: under 1.5x), and the
+//!   handoff with the 1,000 waiters spread over 100 tenants against all of one tenant.
 //!
 //! Run with `cargo bench -p ratelimited-runtime --bench limiter`; the last lines print the ratios.
 
@@ -18,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use ratelimited_runtime::{Cost, Limiter, Quota, Usage};
+use ratelimited_runtime::{Cost, Limiter, Priority, Quota, Tenant, Usage};
 
 /// Mean nanoseconds per iteration of each benchmark, as measured by criterion's own samples.
 static MEANS: Mutex<BTreeMap<&'static str, (u128, u64)>> = Mutex::new(BTreeMap::new());
@@ -89,6 +92,43 @@ fn uncontended(c: &mut Criterion) {
                 reservation.settle(black_box(usage));
             }
             record("acquire_poll_settle", start.elapsed(), iters)
+        })
+    });
+
+    let limiter = never_binding();
+    let tenant = Tenant::from("workspace-42");
+    group.bench_function("acquire_for_poll_settle", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut acquire =
+                    pin!(limiter.acquire_for(black_box(cost), Priority::Normal, &tenant));
+                let Poll::Ready(Ok(reservation)) = acquire.as_mut().poll(&mut cx) else {
+                    panic!("a never-binding limiter admits at once");
+                };
+                reservation.settle(black_box(usage));
+            }
+            record("acquire_for_poll_settle", start.elapsed(), iters)
+        })
+    });
+
+    let limiter = never_binding();
+    let cap = Quota::default()
+        .rpm(1_000_000_000_000)
+        .tpm(1_000_000_000_000_000);
+    limiter.set_default_tenant_cap(Some(cap)).unwrap();
+    group.bench_function("acquire_for_capped_poll_settle", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut acquire =
+                    pin!(limiter.acquire_for(black_box(cost), Priority::Normal, &tenant));
+                let Poll::Ready(Ok(reservation)) = acquire.as_mut().poll(&mut cx) else {
+                    panic!("a never-binding limiter admits at once");
+                };
+                reservation.settle(black_box(usage));
+            }
+            record("acquire_for_capped_poll_settle", start.elapsed(), iters)
         })
     });
     group.finish();
@@ -166,6 +206,46 @@ fn handoff(c: &mut Criterion) {
             })
         })
     });
+    for (name, tenants) in [("one_tenant", 1), ("hundred_tenants", 100)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                runtime.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let limiter = Limiter::new(Quota::default().concurrency(1));
+                        let held = limiter.acquire(Cost::request(1, 0)).await.unwrap();
+                        let tasks: Vec<_> = (0..WAITERS)
+                            .map(|waiter| {
+                                let limiter = limiter.clone();
+                                let tenant = Tenant::from(waiter % tenants);
+                                tokio::spawn(async move {
+                                    let reservation = limiter
+                                        .acquire_for(
+                                            Cost::request(100, 10),
+                                            Priority::Normal,
+                                            &tenant,
+                                        )
+                                        .await
+                                        .unwrap();
+                                    reservation.settle(black_box(Usage::new(100, 5)));
+                                })
+                            })
+                            .collect();
+                        while limiter.waiting() < WAITERS {
+                            tokio::task::yield_now().await;
+                        }
+                        let start = Instant::now();
+                        drop(held);
+                        for task in tasks {
+                            task.await.unwrap();
+                        }
+                        total += start.elapsed();
+                    }
+                    record(name, total, iters * WAITERS as u64)
+                })
+            })
+        });
+    }
     group.finish();
 }
 
@@ -194,5 +274,22 @@ fn main() {
     println!(
         "  limiter handoff, 1000 waiting         {handoff:>9.1} ns per admission = {:.2}x the semaphore",
         handoff / semaphore
+    );
+    let with_tenant = mean_ns("acquire_for_poll_settle");
+    let capped = mean_ns("acquire_for_capped_poll_settle");
+    let one = mean_ns("one_tenant");
+    let hundred = mean_ns("hundred_tenants");
+    println!(
+        "  acquire_for (polled) + settle         {with_tenant:>9.1} ns  = {:.2}x without a tenant (target < 1.5x)",
+        with_tenant / ours_async
+    );
+    println!(
+        "  the same under a tenant cap           {capped:>9.1} ns  = {:.2}x without a tenant",
+        capped / ours_async
+    );
+    println!("  handoff, 1000 waiting, one tenant     {one:>9.1} ns per admission");
+    println!(
+        "  handoff, 1000 waiting, 100 tenants    {hundred:>9.1} ns per admission = {:.2}x one tenant",
+        hundred / one
     );
 }

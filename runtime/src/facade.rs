@@ -17,6 +17,7 @@ pub use crate::registry::Registry;
 pub use crate::units::cost::Usage;
 pub use crate::units::error::Error;
 pub use crate::units::quota::Quota;
+pub use crate::units::tenant::Tenant;
 
 /// The rest of the limiter (the [`Limiter`](crate::Limiter), its [`Quota`](crate::Quota) and
 /// [`Priority`](crate::Priority) lanes are at the root): what one request costs, the
@@ -25,8 +26,9 @@ pub use crate::units::quota::Quota;
 pub mod limiter {
     pub use crate::limiter::acquire::SharedAcquire;
     pub use crate::limiter::{
-        Acquire, Forecast, InvalidLaneShare, Reservation, SharedForecast, SharedForecastFuture,
-        SharedHold, SharedStore, TryAcquireError, DEFAULT_LANE_SHARE,
+        Acquire, Forecast, InvalidLaneShare, InvalidTenantWeight, Reservation, SharedForecast,
+        SharedForecastFuture, SharedHold, SharedStore, TryAcquireError, DEFAULT_LANE_SHARE,
+        MAX_TENANT_WEIGHT,
     };
     pub use crate::units::cost::{Cost, Dimension};
     pub use crate::units::quota::{Charged, Window};

@@ -76,3 +76,4 @@ pub use registry::Registry;
 pub use units::cost::{Cost, Dimension, Usage};
 pub use units::error::{Error, LastError};
 pub use units::quota::Quota;
+pub use units::tenant::Tenant;

@@ -5,6 +5,7 @@
 //! | `RATE_LIMITED_TIER` | default tier for every provider; default `tier-1` |
 //! | `RATE_LIMITED_<PROVIDER>_TIER` | tier of one provider (`OPENAI`, `AZURE`, `ANTHROPIC`, `GEMINI`) |
 //! | `RATE_LIMITED_<FAMILY>_<DIM>` | one limit of one family; DIM is `RPM`, `TPM`, `ITPM`, `OTPM`, `RPD`, `TPD`, `CONCURRENCY` or `MIN_INTERVAL_MS` |
+//! | `RATE_LIMITED_<FAMILY>_TENANT_<DIM>` | the cap of every tenant of one family (DIM as above, no headroom; see [`Limiter::acquire_for`](crate::Limiter::acquire_for)) |
 //! | `RATE_LIMITED_<FAMILY>_CHARGED` | when the server counts a request's tokens: `arrival` (default) or `response` (from the answer's usage; see [`Charged`](crate::units::quota::Charged)) |
 //! | `RATE_LIMITED_<FAMILY>_WINDOW` | how the server counts the family's limits: `continuous` (default), or `fixed`/`sliding` (at most the limit in any window; see [`Window`](crate::units::quota::Window)) |
 //! | `RATE_LIMITED_HEADROOM` | fraction of each limit to use, in (0, 1]; default 0.9 |
@@ -130,6 +131,17 @@ pub fn provider_tier_var(provider: Provider) -> String {
 pub fn limit_var(family: &LimitFamily, dimension: Dimension) -> String {
     format!(
         "RATE_LIMITED_{}_{}",
+        family.env_prefix(),
+        dimension.env_suffix()
+    )
+}
+
+/// The variable that caps every tenant of `family` on `dimension`:
+/// `RATE_LIMITED_<FAMILY>_TENANT_<DIM>` (see
+/// [`Limiter::acquire_for`](crate::Limiter::acquire_for)).
+pub fn tenant_limit_var(family: &LimitFamily, dimension: Dimension) -> String {
+    format!(
+        "RATE_LIMITED_{}_TENANT_{}",
         family.env_prefix(),
         dimension.env_suffix()
     )

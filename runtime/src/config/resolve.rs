@@ -2,7 +2,9 @@
 //! env overrides, with the configured headroom) and the provider's estimation rules.
 
 use super::limits::parse_limit;
-use super::{get, limit_var, provider_tier_var, Settings, DEFAULT_TIER, TIER_VAR};
+use super::{
+    get, limit_var, provider_tier_var, tenant_limit_var, Settings, DEFAULT_TIER, TIER_VAR,
+};
 use crate::model::limit_family::LimitFamily;
 use crate::model::provider::Provider;
 use crate::model::tiers::{self, TierSource};
@@ -46,6 +48,10 @@ pub struct ModelProfile {
     pub tier: String,
     /// The quota: built-in entry, then env overrides, with the configured headroom.
     pub quota: Quota,
+    /// The cap of every tenant of the family without one set in code, from
+    /// `RATE_LIMITED_<FAMILY>_TENANT_<DIM>` (headroom 1: a cap is the service's own limit,
+    /// not the provider's); `None` when no such variable is set.
+    pub tenant_cap: Option<Quota>,
     /// The source of the built-in entry, if one was used.
     pub source: Option<&'static TierSource>,
     /// The dimensions set by `RATE_LIMITED_<FAMILY>_<DIM>` variables (for Azure, an RPM derived
@@ -207,6 +213,17 @@ pub(crate) fn resolve_as(
         }
     }
 
+    let mut tenant_cap: Option<Quota> = None;
+    for dimension in Dimension::ALL {
+        let variable = tenant_limit_var(&family, dimension);
+        if let Some(value) = get(lookup, &variable) {
+            let limit = parse_limit(&variable, &value, dimension)?;
+            tenant_cap
+                .get_or_insert_with(Quota::default)
+                .set_limit(dimension, limit);
+        }
+    }
+
     let window_var = format!("RATE_LIMITED_{}_WINDOW", family.env_prefix());
     let window_value = get(lookup, &window_var);
     let window_configured = window_value.is_some();
@@ -258,6 +275,7 @@ pub(crate) fn resolve_as(
         family,
         tier,
         quota,
+        tenant_cap,
         source: entry.map(|e| e.source),
         overrides,
     })

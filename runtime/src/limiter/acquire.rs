@@ -1,5 +1,6 @@
-//! The future a caller awaits for its turn: it queues in its lane, keeps the only timer while
-//! it is next, and leaves the queue (waking whoever goes next) when it is admitted or dropped.
+//! The future a caller awaits for its turn: it queues in its lane (in its tenant's queue), keeps
+//! the only timer while it is next, and leaves the queue (waking whoever goes next) when it is
+//! admitted or dropped.
 
 use std::fmt;
 use std::future::Future;
@@ -12,7 +13,8 @@ use tokio::time::Sleep;
 use super::gcra::Mark;
 use super::lanes::Priority;
 use super::reservation::Reservation;
-use super::state::{wake, Gate, Shared, State};
+use super::state::{wake, Gate, Shared};
+use super::tenants::Key;
 use crate::units::cost::Cost;
 use crate::units::error::Error;
 
@@ -26,6 +28,8 @@ pub struct Acquire {
     cost: Cost,
     /// The [`Priority`] lane we wait in.
     lane: usize,
+    /// Who the call is for (`None`: no tenant).
+    tenant: Key,
     /// Our place in the lane, once we had to wait.
     id: Option<u64>,
     /// Only the waiter that goes next sleeps, until its cost fits.
@@ -36,11 +40,12 @@ pub struct Acquire {
 
 impl Acquire {
     /// Waits in `lane` of the local queue.
-    pub(super) fn local(shared: Arc<Shared>, cost: Cost, lane: usize) -> Self {
+    pub(super) fn local(shared: Arc<Shared>, cost: Cost, lane: usize, tenant: Key) -> Self {
         Acquire {
             shared: Some(shared),
             cost,
             lane,
+            tenant,
             id: None,
             sleep: None,
             shared_store: None,
@@ -53,6 +58,7 @@ impl Acquire {
             shared: None,
             cost,
             lane,
+            tenant: None,
             id: None,
             sleep: None,
             shared_store: Some(acquisition),
@@ -81,10 +87,10 @@ impl Future for Acquire {
                 None => {
                     if state.waiting == 0 {
                         // Nobody waiting: try to go straight through.
-                        match state.try_admit(&cost, now) {
-                            Gate::Admit(mark) => {
+                        match state.try_admit_for(&cost, &this.tenant, now) {
+                            Gate::Admit(mark, tracked) => {
                                 drop(state);
-                                return Poll::Ready(Ok(this.complete(mark)));
+                                return Poll::Ready(Ok(this.complete(mark, tracked)));
                             }
                             Gate::TooLarge(t) => {
                                 drop(state);
@@ -93,35 +99,35 @@ impl Future for Acquire {
                             }
                             Gate::Wait(_) => {}
                         }
-                    } else if let Some(t) = state.oversized(&cost) {
+                    } else if let Some(t) = state.oversized_for(&cost, &this.tenant, now) {
                         drop(state);
                         this.shared = None;
                         return Poll::Ready(Err(t.into()));
                     }
-                    let next_before = state.next_waiter();
-                    let id = state.enqueue(lane, None);
+                    let next_before = state.next_waiter(now);
+                    let id = state.enqueue(lane, &this.tenant, cost, now);
                     this.id = Some(id);
-                    // Arriving in an empty lane can hand the turn to another lane's head (one
-                    // whose share came due while a lane above it waited): wake it.
-                    let next_after = state.next_waiter();
+                    // Arriving can hand the turn to another waiter (a lane's head whose share
+                    // came due while a lane above it waited): wake it.
+                    let next_after = state.next_waiter(now);
                     if next_after != next_before && next_after != Some((lane, id)) {
-                        wake(state.head_waker());
+                        wake(state.head_waker(now));
                     }
                     id
                 }
             };
-            let position = state
-                .position(lane, id)
-                .expect("a waiter is queued until it leaves");
-            if position > 0 || state.next_lane() != Some(lane) {
-                state.lanes[lane][position].waker = Some(cx.waker().clone());
-                // Not next: whoever is next keeps the only timer.
-                this.sleep = None;
+            if state.next_waiter(now) != Some((lane, id)) {
+                state.set_waker(lane, &this.tenant, id, cx.waker());
+                // Not next: whoever is next keeps the only timer. If we kept it, time has
+                // handed the turn on (a cap refilled): wake the one it went to.
+                if this.sleep.take().is_some() {
+                    wake(state.head_waker(now));
+                }
                 return Poll::Pending;
             }
-            let gate = state.try_admit(&cost, now);
+            let gate = state.try_admit_for(&cost, &this.tenant, now);
             if let Gate::Wait(until) = gate {
-                state.lanes[lane][0].waker = Some(cx.waker().clone());
+                state.set_waker(lane, &this.tenant, id, cx.waker());
                 drop(state);
                 let Some(until) = until else {
                     // Only a released slot can let us in; its release wakes us.
@@ -147,17 +153,14 @@ impl Future for Acquire {
                 continue;
             }
             // Admitted or failed: either way we leave the queue, and the next waiter may go.
-            state.remove(lane, 0);
-            if let Gate::Admit(_) = gate {
-                let State { turns, lanes, .. } = &mut *state;
-                turns.admitted_from(lanes, lane);
-            }
-            let next = state.head_waker();
+            let admitted = matches!(gate, Gate::Admit(..));
+            state.leave(lane, &this.tenant, id, admitted, now);
+            let next = state.head_waker(now);
             drop(state);
             wake(next);
             this.id = None;
             return Poll::Ready(match gate {
-                Gate::Admit(mark) => Ok(this.complete(mark)),
+                Gate::Admit(mark, tracked) => Ok(this.complete(mark, tracked)),
                 Gate::TooLarge(t) => {
                     this.shared = None;
                     Err(t.into())
@@ -169,9 +172,9 @@ impl Future for Acquire {
 }
 
 impl Acquire {
-    fn complete(&mut self, mark: Mark) -> Reservation {
+    fn complete(&mut self, mark: Mark, tracked: bool) -> Reservation {
         let shared = self.shared.take().expect("completes once");
-        Reservation::new(shared, self.cost, Some(mark))
+        Reservation::new(shared, self.cost, Some(mark)).for_tenant(self.tenant.take(), tracked)
     }
 }
 
@@ -181,19 +184,15 @@ impl Drop for Acquire {
             return;
         };
         let waker = {
+            let now = shared.now();
             let mut state = shared.lock();
-            let next_before = state.next_waiter();
-            match state.position(self.lane, id) {
-                Some(position) => {
-                    state.remove(self.lane, position);
-                    // Leaving can hand the next turn to another waiter: wake it.
-                    if state.next_waiter() != next_before {
-                        state.head_waker()
-                    } else {
-                        None
-                    }
-                }
-                None => None,
+            let next_before = state.next_waiter(now);
+            state.leave(self.lane, &self.tenant, id, false, now);
+            // Leaving can hand the next turn to another waiter: wake it.
+            if state.next_waiter(now) != next_before {
+                state.head_waker(now)
+            } else {
+                None
             }
         };
         wake(waker);
@@ -205,6 +204,7 @@ impl fmt::Debug for Acquire {
         f.debug_struct("Acquire")
             .field("cost", &self.cost)
             .field("priority", &Priority::ALL[self.lane])
+            .field("tenant", &self.tenant)
             .field("queued", &self.id.is_some())
             .finish()
     }

@@ -378,6 +378,23 @@ impl Buckets {
         witness.witness_reconcile(reported, mark, counted_by, now)
     }
 
+    /// Drops what only a family's buckets need (the witnesses of the charge correction) and
+    /// spare room: for the many small sets of buckets of tenants' caps.
+    pub(crate) fn make_lean(&mut self) {
+        self.witnesses = Vec::new();
+        self.buckets.shrink_to_fit();
+        self.windows.shrink_to_fit();
+    }
+
+    /// Whether every bucket is full again at `now` (nothing in use, no window counting).
+    pub(crate) fn full(&self, now: u64) -> bool {
+        self.buckets.iter().all(|b| b.level(now) == 0)
+            && self
+                .windows
+                .iter()
+                .all(|w| w.fits_at(w.capacity(), now) <= now)
+    }
+
     /// Units in use on `dimension` at `now`, if it is a limited bucket.
     pub(crate) fn level(&self, dimension: Dimension, now: u64) -> Option<u64> {
         self.buckets

@@ -111,11 +111,15 @@ impl LaneTurns {
     /// The lane whose head goes next, if any lane has waiters.
     #[inline]
     pub(crate) fn next<T>(&self, lanes: &[VecDeque<T>; LANES]) -> Option<usize> {
-        let top = lanes.iter().position(|lane| !lane.is_empty())?;
+        self.next_of(occupied(lanes))
+    }
+
+    /// [`next`](LaneTurns::next), given which lanes have a waiter that may go.
+    #[inline]
+    pub(crate) fn next_of(&self, waiting: [bool; LANES]) -> Option<usize> {
+        let top = waiting.iter().position(|&w| w)?;
         let starved = (top + 1..LANES)
-            .filter(|&lane| {
-                !lanes[lane].is_empty() && self.passed_over[lane] >= self.turns_passed_over
-            })
+            .filter(|&lane| waiting[lane] && self.passed_over[lane] >= self.turns_passed_over)
             // `max_by_key` keeps the last of equals: reversed, the higher lane wins ties.
             .rev()
             .max_by_key(|&lane| self.passed_over[lane]);
@@ -126,7 +130,13 @@ impl LaneTurns {
     /// waits, not before.
     #[inline]
     pub(crate) fn arriving<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
-        if lanes[lane].is_empty() {
+        self.arriving_in(lanes[lane].is_empty(), lane);
+    }
+
+    /// [`arriving`](LaneTurns::arriving), given whether `lane` was empty.
+    #[inline]
+    pub(crate) fn arriving_in(&mut self, was_empty: bool, lane: usize) {
+        if was_empty {
             self.passed_over[lane] = 0;
         }
     }
@@ -134,16 +144,28 @@ impl LaneTurns {
     /// Counts an admission from `lane` against the share of the waiting lanes below it.
     #[inline]
     pub(crate) fn admitted_from<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
+        self.admitted_from_of(occupied(lanes), lane);
+    }
+
+    /// [`admitted_from`](LaneTurns::admitted_from), given which lanes have waiters.
+    #[inline]
+    pub(crate) fn admitted_from_of(&mut self, waiting: [bool; LANES], lane: usize) {
         self.passed_over[lane] = 0;
         for (passed, waiting) in self.passed_over[lane + 1..]
             .iter_mut()
-            .zip(&lanes[lane + 1..])
+            .zip(&waiting[lane + 1..])
         {
-            if !waiting.is_empty() {
+            if *waiting {
                 *passed = passed.saturating_add(1);
             }
         }
     }
+}
+
+/// Which lanes have waiters.
+#[inline]
+fn occupied<T>(lanes: &[VecDeque<T>; LANES]) -> [bool; LANES] {
+    std::array::from_fn(|lane| !lanes[lane].is_empty())
 }
 
 #[cfg(test)]

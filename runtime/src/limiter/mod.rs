@@ -1,8 +1,9 @@
 //! The limiter of one limit family: every dimension at once, FIFO within each priority lane,
 //! exact waits on tokio's clock.
 //!
-//! Bottom up: `gcra` (the pure buckets), `lanes` (priority lanes and their turns), `state` (the
-//! queue and buckets behind one lock), `reservation` (what an admitted caller holds),
+//! Bottom up: `gcra` (the pure buckets), `lanes` (priority lanes and their turns), `tenants`
+//! (the users sharing a lane: fair share, caps, bounded memory), `state` (the queue and
+//! buckets behind one lock), `reservation` (what an admitted caller holds),
 //! `acquire` (the future a caller awaits), and here the handle, [`Limiter`], with the
 //! [`SharedStore`] trait a backend implements to keep the state elsewhere (the Redis store
 //! does): the limiter never names its backends.
@@ -10,6 +11,8 @@
 pub mod gcra;
 
 pub mod lanes;
+
+pub mod tenants;
 
 mod state;
 
@@ -30,6 +33,7 @@ pub use forecast::{Forecast, SharedForecast, SharedForecastFuture};
 pub use lanes::{InvalidLaneShare, Priority, DEFAULT_LANE_SHARE};
 pub(crate) use reservation::SharedMark;
 pub use reservation::{Reservation, SharedHold};
+pub use tenants::{InvalidTenantWeight, MAX_TENANT_WEIGHT};
 
 use crate::units::cost::{Cost, Dimension};
 use gcra::{duration_ns, Buckets, Mark, Overcount};
@@ -37,6 +41,7 @@ use lanes::LaneTurns;
 use state::{wake, Gate, Shared, State};
 
 use crate::units::quota::Quota;
+use crate::units::tenant::Tenant;
 
 /// A backend that keeps a limiter's state outside this process (the Redis store), so that every
 /// process pointed at it shares one limit. Like governor's `StateStore`: the limiter calls this
@@ -124,6 +129,7 @@ impl Limiter {
                     in_flight: 0,
                     held_until: 0,
                     lanes: Default::default(),
+                    tenants: tenants::Tenants::new(),
                     turns: LaneTurns::new(),
                     waiting: 0,
                     next_id: 0,
@@ -159,8 +165,153 @@ impl Limiter {
             Some(store) => {
                 Acquire::through_store(store.acquire(self, cost, priority), cost, priority.lane())
             }
-            None => Acquire::local(self.shared.clone(), cost, priority.lane()),
+            None => Acquire::local(self.shared.clone(), cost, priority.lane(), None),
         }
+    }
+
+    /// Like [`acquire_with`](Limiter::acquire_with), for `tenant`: one of many users sharing
+    /// this limit family.
+    ///
+    /// - **Fair share**: within the lane, tenants with waiters take turns by weighted fair
+    ///   queuing on tokens ([`set_tenant_weight`](Limiter::set_tenant_weight), default 1), FIFO
+    ///   within a tenant. A tenant arriving behind another's long queue waits for at most about
+    ///   one admission per tenant waiting, not for the queue. Lanes still come first, with
+    ///   their guaranteed share; calls without a tenant are one more tenant of weight 1.
+    /// - **Caps**: the tenant's own limits
+    ///   ([`set_tenant_cap`](Limiter::set_tenant_cap), or the family's default from
+    ///   `RATE_LIMITED_<FAMILY>_TENANT_<DIM>`). A tenant at its cap waits without holding
+    ///   anyone else back; a cost above its cap's capacity fails at once with
+    ///   [`Error::RequestTooLarge`](crate::units::error::Error::RequestTooLarge).
+    ///
+    /// Tenants are per process: with a shared store (feature `redis`), the call goes to the
+    /// store as [`acquire_with`](Limiter::acquire_with) does, without fair share or caps.
+    ///
+    /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::{limiter::Cost, Limiter, Priority, Quota, Tenant};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
+    /// let limiter = Limiter::new(Quota::default().tpm(100_000));
+    /// limiter.set_tenant_cap(&Tenant::from("trial"), Some(Quota::default().tpm(5_000)))?;
+    /// let tenant = Tenant::from("trial");
+    /// let reservation = limiter
+    ///     .acquire_for(Cost::request(1_200, 256), Priority::Normal, &tenant)
+    ///     .await?;
+    /// assert_eq!(reservation.tenant(), Some(&tenant));
+    /// # drop(reservation); Ok(()) }
+    /// ```
+    pub fn acquire_for(&self, cost: Cost, priority: Priority, tenant: &Tenant) -> Acquire {
+        match &self.store {
+            Some(store) => {
+                Acquire::through_store(store.acquire(self, cost, priority), cost, priority.lane())
+            }
+            None => Acquire::local(
+                self.shared.clone(),
+                cost,
+                priority.lane(),
+                Some(tenant.clone()),
+            ),
+        }
+    }
+
+    /// Sets `tenant`'s weight in the fair share: a tenant of weight 2 gets twice the tokens of
+    /// a tenant of weight 1 while both wait. Kept until changed, whether or not the tenant is
+    /// active.
+    ///
+    /// # Errors
+    /// [`InvalidTenantWeight`] for a weight outside 1..=[`MAX_TENANT_WEIGHT`].
+    pub fn set_tenant_weight(
+        &self,
+        tenant: &Tenant,
+        weight: u32,
+    ) -> Result<(), InvalidTenantWeight> {
+        if !(1..=MAX_TENANT_WEIGHT).contains(&weight) {
+            return Err(InvalidTenantWeight(weight));
+        }
+        let now = self.shared.now();
+        let mut state = self.shared.lock();
+        if weight == 1 {
+            state.tenants.policies.weights.remove(tenant);
+        } else {
+            state
+                .tenants
+                .policies
+                .weights
+                .insert(tenant.clone(), weight);
+        }
+        state.tenants.refresh_policies(tenant, now);
+        Ok(())
+    }
+
+    /// Sets `tenant`'s own cap, in place of the family's default: `Some(quota)` limits the
+    /// tenant on every dimension `quota` limits (its headroom applies; 1 unless set), `None`
+    /// leaves it uncapped whatever the default. What the tenant has in use stays counted.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::units::error::Error::Config) for a quota that does not
+    /// [`validate`](Quota::validate).
+    pub fn set_tenant_cap(
+        &self,
+        tenant: &Tenant,
+        cap: Option<Quota>,
+    ) -> Result<(), crate::units::error::Error> {
+        tenants::validate_cap(cap.as_ref())?;
+        let now = self.shared.now();
+        let waker = {
+            let mut state = self.shared.lock();
+            state.tenants.policies.caps.insert(tenant.clone(), cap);
+            state.tenants.refresh_policies(tenant, now);
+            state.head_waker(now)
+        };
+        wake(waker);
+        Ok(())
+    }
+
+    /// Sets the cap of every tenant without one of its own (see
+    /// [`set_tenant_cap`](Limiter::set_tenant_cap)); `None` removes it. A registry sets it from
+    /// `RATE_LIMITED_<FAMILY>_TENANT_<DIM>`.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::units::error::Error::Config) for a quota that does not
+    /// [`validate`](Quota::validate).
+    pub fn set_default_tenant_cap(
+        &self,
+        cap: Option<Quota>,
+    ) -> Result<(), crate::units::error::Error> {
+        tenants::validate_cap(cap.as_ref())?;
+        let now = self.shared.now();
+        let waker = {
+            let mut state = self.shared.lock();
+            state.tenants.policies.default_cap = cap;
+            state.tenants.refresh_default(now);
+            state.head_waker(now)
+        };
+        wake(waker);
+        Ok(())
+    }
+
+    /// The cap `tenant` is under: its own, else the default.
+    pub fn tenant_cap(&self, tenant: &Tenant) -> Option<Quota> {
+        self.shared.lock().tenants.policies.cap_of(tenant).cloned()
+    }
+
+    /// Units in use on `dimension` of `tenant`'s cap right now (its calls in flight under the
+    /// cap for [`Dimension::Concurrency`]), or `None` if its cap does not limit `dimension` or
+    /// nothing is kept for it (an idle tenant's cap is full).
+    pub fn tenant_in_use(&self, tenant: &Tenant, dimension: Dimension) -> Option<u64> {
+        let now = self.shared.now();
+        let state = self.shared.lock();
+        let cap = state.tenants.map.get(tenant)?.cap.as_ref()?;
+        match dimension {
+            Dimension::Concurrency => cap.concurrency.map(|_| state.tenants.map[tenant].in_flight),
+            _ => cap.buckets.level(dimension, now),
+        }
+    }
+
+    /// How many tenants have state kept right now: those with waiters, calls in flight under a
+    /// cap, or a cap not yet refilled (and, until the next sweep, some idle ones: at most
+    /// twice the active, plus 1,024). For measuring memory.
+    pub fn tenants_tracked(&self) -> usize {
+        self.shared.lock().tenants.map.len()
     }
 
     /// A reservation charged on this limiter's shared store: releasing it hands `held` back
@@ -203,7 +354,7 @@ impl Limiter {
         }
         let now = self.shared.now();
         match state.try_admit(&cost, now) {
-            Gate::Admit(mark) => Ok(Reservation::new(self.shared.clone(), cost, Some(mark))),
+            Gate::Admit(mark, _) => Ok(Reservation::new(self.shared.clone(), cost, Some(mark))),
             Gate::Wait(_) => Err(TryAcquireError::WouldWait),
             Gate::TooLarge(t) => Err(TryAcquireError::TooLarge {
                 dimension: t.dimension,
@@ -221,10 +372,11 @@ impl Limiter {
     /// # Errors
     /// [`InvalidLaneShare`] for a share outside (0, 0.5].
     pub fn set_lane_share(&self, share: f64) -> Result<(), InvalidLaneShare> {
+        let now = self.shared.now();
         let waker = {
             let mut state = self.shared.lock();
             state.turns.set_share(share)?;
-            state.head_waker()
+            state.head_waker(now)
         };
         wake(waker);
         Ok(())
@@ -246,7 +398,7 @@ impl Limiter {
             let mut state = self.shared.lock();
             state.buckets.set_quota(&quota, now);
             state.quota = quota;
-            state.head_waker()
+            state.head_waker(now)
         };
         wake(waker);
     }
@@ -271,7 +423,7 @@ impl Limiter {
             let mut state = self.shared.lock();
             let fixed = state.quota.window == crate::units::quota::Window::Fixed;
             state.buckets.align(aligned, fixed);
-            state.head_waker()
+            state.head_waker(self.shared.now())
         };
         wake(waker);
     }

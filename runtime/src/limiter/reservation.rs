@@ -7,6 +7,7 @@ use super::gcra::Mark;
 use super::state::{wake, Shared};
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::quota::Quota;
+use crate::units::tenant::Tenant;
 
 /// What a reservation charged on a [`SharedStore`](super::SharedStore) must give back there:
 /// implemented by the store.
@@ -74,6 +75,10 @@ pub struct Reservation {
     held: Option<Box<dyn SharedHold>>,
     /// Where the shared store's buckets stood just after the charge, when it says.
     shared_mark: Option<SharedMark>,
+    /// Who the call is for.
+    tenant: Option<Tenant>,
+    /// Whether the tenant's cap was charged too (its release gives it back there).
+    tenant_charged: bool,
 }
 
 impl Reservation {
@@ -87,7 +92,17 @@ impl Reservation {
             released: false,
             held: None,
             shared_mark: None,
+            tenant: None,
+            tenant_charged: false,
         }
+    }
+
+    /// The reservation as made for `tenant`, its cap charged too when `charged`.
+    #[inline]
+    pub(super) fn for_tenant(mut self, tenant: Option<Tenant>, charged: bool) -> Self {
+        self.tenant = tenant;
+        self.tenant_charged = charged;
+        self
     }
 
     pub(super) fn shared(
@@ -105,6 +120,13 @@ impl Reservation {
     /// What was reserved.
     pub fn cost(&self) -> Cost {
         self.cost
+    }
+
+    /// Who the call is for, when it was reserved with
+    /// [`Limiter::acquire_for`](crate::Limiter::acquire_for) on a limiter without a shared
+    /// store.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
     }
 
     /// Where the local buckets stood just after this reservation was charged, for
@@ -169,15 +191,25 @@ impl Reservation {
         }
         let waker = {
             let mut state = self.shared.lock();
+            // Read the clock once, and only when something needs it.
+            let mut now = None;
+            let mut now = || *now.get_or_insert_with(|| self.shared.now());
             if final_cost != self.cost {
-                let now = self.shared.now();
                 let charged_at = self.mark.map(|mark| mark.at());
                 state
                     .buckets
-                    .adjust_charged_at(&self.cost, &final_cost, charged_at, now);
+                    .adjust_charged_at(&self.cost, &final_cost, charged_at, now());
             }
             state.in_flight -= u64::from(self.cost.requests);
-            state.head_waker()
+            if self.tenant_charged {
+                let charged_at = self.mark.map(|mark| mark.at());
+                state.tenant_released(&self.tenant, &self.cost, &final_cost, charged_at, now());
+            }
+            if state.waiting == 0 {
+                None
+            } else {
+                state.head_waker(now())
+            }
         };
         wake(waker);
     }
@@ -201,6 +233,7 @@ impl fmt::Debug for Reservation {
         f.debug_struct("Reservation")
             .field("cost", &self.cost)
             .field("sent", &self.sent)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }

@@ -148,6 +148,14 @@ impl Backend {
     /// # Errors
     /// [`Error::Config`] for a Redis URL the client rejects.
     pub(crate) fn limiter(&self, resolved: &crate::config::ModelProfile) -> Result<Backed, Error> {
+        let backed = self.backed(resolved)?;
+        backed
+            .limiter
+            .set_default_tenant_cap(resolved.tenant_cap.clone())?;
+        Ok(backed)
+    }
+
+    fn backed(&self, resolved: &crate::config::ModelProfile) -> Result<Backed, Error> {
         match self {
             Backend::Local => Ok(Backed {
                 limiter: Limiter::new(resolved.quota.clone()),

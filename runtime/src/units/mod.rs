@@ -9,3 +9,5 @@ pub mod cost;
 pub mod error;
 
 pub mod quota;
+
+pub mod tenant;

@@ -105,6 +105,11 @@ impl WindowLog {
             .filter(move |(at, _)| at.saturating_add(window) > now)
     }
 
+    /// The most the log admits in one window.
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// When `units` fit (`now` if they do now): when enough of what is in the window leaves it
     /// or, aligned, at the first of the server's windows with room for them.
     pub(super) fn fits_at(&self, units: u64, now: u64) -> u64 {
