@@ -83,9 +83,9 @@ pub(crate) use settings::redact_url;
 pub(crate) use settings::split_urls;
 pub use settings::Settings;
 pub use spend::{
-    family_budget_tokens_var, family_budget_usd_var, price_var, BREAKER_COOLDOWN_VAR,
-    BREAKER_FAILURES_VAR, BUDGET_TOKENS_VAR, BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN,
-    DEFAULT_BREAKER_FAILURES,
+    family_budget_tokens_var, family_budget_usd_var, price_var, tenant_budget_tokens_var,
+    tenant_budget_usd_var, BREAKER_COOLDOWN_VAR, BREAKER_FAILURES_VAR, BUDGET_TOKENS_VAR,
+    BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES,
 };
 pub(crate) use spend::{read_price, read_spend_limit};
 

@@ -39,6 +39,16 @@ pub fn family_budget_usd_var(family: &LimitFamily) -> String {
     format!("RATE_LIMITED_{}_BUDGET_USD", family.env_prefix())
 }
 
+/// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_TOKENS`: what each tenant may use of the family.
+pub fn tenant_budget_tokens_var(family: &LimitFamily) -> String {
+    format!("RATE_LIMITED_{}_TENANT_BUDGET_TOKENS", family.env_prefix())
+}
+
+/// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_USD`.
+pub fn tenant_budget_usd_var(family: &LimitFamily) -> String {
+    format!("RATE_LIMITED_{}_TENANT_BUDGET_USD", family.env_prefix())
+}
+
 pub(crate) fn read_breaker_failures(lookup: &dyn Fn(&str) -> Option<String>) -> Result<u32, Error> {
     let Some(value) = get(lookup, BREAKER_FAILURES_VAR) else {
         return Ok(DEFAULT_BREAKER_FAILURES);

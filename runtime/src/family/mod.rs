@@ -7,6 +7,8 @@ pub mod breaker;
 
 pub mod spend;
 
+pub mod tenants;
+
 pub mod stats;
 
 pub mod events;

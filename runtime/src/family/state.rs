@@ -2,7 +2,7 @@
 //! ledgers, the price and the running stats, and the two guards a call holds while it waits
 //! and while it is in flight, so that a dropped future is still counted and released.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use crate::family::breaker::{Breaker, Outcome, Pass};
 use crate::family::events;
 use crate::family::spend::{Hold, Ledger};
 use crate::family::stats::{Counters, FamilyStats};
+use crate::family::tenants::Tenants;
 use crate::limiter::Limiter;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
@@ -21,6 +22,7 @@ use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
 use crate::units::money::{Nanodollars, SpendLimit};
+use crate::units::tenant::Tenant;
 
 /// One family's breaker, ledgers, price and counts: one per family, shared by the limiters of
 /// every tier its calls name (a limiter is per tier, because limits differ by tier).
@@ -52,12 +54,18 @@ struct Inner {
     drift_told: bool,
     /// Budgets this family shares with others: those of the deployment pools it serves in.
     shared_budgets: Vec<Arc<Mutex<Ledger>>>,
+    /// Each tenant's budget and the top tenants.
+    tenants: Tenants,
 }
 
 /// What configures a family's state.
 pub(crate) struct FamilyPolicy {
     pub(crate) price: Option<Price>,
     pub(crate) budget: SpendLimit,
+    /// Every tenant's budget (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_*`), and single tenants'
+    /// set in code.
+    pub(crate) tenant_budget: SpendLimit,
+    pub(crate) tenant_budgets: HashMap<Tenant, SpendLimit>,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_cooldown: Duration,
 }
@@ -76,6 +84,11 @@ impl FamilyState {
                 tiers: BTreeSet::new(),
                 drift_told: false,
                 shared_budgets: Vec::new(),
+                tenants: Tenants::new(
+                    family.to_string(),
+                    policy.tenant_budget,
+                    policy.tenant_budgets,
+                ),
             }),
             family,
             price: policy.price,
@@ -125,6 +138,20 @@ impl FamilyState {
     /// # Errors
     /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`].
     pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
+        self.before_send_for(cost, None)
+    }
+
+    /// [`before_send`](FamilyState::before_send) for a call made for `tenant`: its budget is
+    /// checked and held too, and the stats count the call as the tenant's.
+    ///
+    /// # Errors
+    /// As [`before_send`](FamilyState::before_send); [`Error::BudgetExhausted`] naming the
+    /// tenant for the tenant's budget.
+    pub(crate) fn before_send_for(
+        self: &Arc<Self>,
+        cost: &Cost,
+        tenant: Option<&Tenant>,
+    ) -> Result<Pending, Error> {
         let hold = self.hold_of(cost);
         let mut inner = self.lock();
         inner.counters.issued += 1;
@@ -159,7 +186,12 @@ impl FamilyState {
                 Some(process) => process.check(hold),
                 None => Ok(()),
             })
-            .and_then(|()| shared.iter().try_for_each(|ledger| ledger.check(hold)));
+            .and_then(|()| shared.iter().try_for_each(|ledger| ledger.check(hold)))
+            .and_then(|()| match tenant {
+                // Checked and held at once, and only when every other budget has room.
+                Some(tenant) => inner.tenants.hold(tenant, hold),
+                None => Ok(()),
+            });
         if let Err(error) = checked {
             inner.counters.refused += 1;
             if pass == Pass::Probe {
@@ -190,6 +222,7 @@ impl FamilyState {
             pass,
             hold,
             started: Instant::now(),
+            tenant: tenant.cloned(),
         })
     }
 
@@ -207,6 +240,7 @@ impl FamilyState {
     pub(crate) fn snapshot(&self) -> FamilyStats {
         let inner = self.lock();
         let c = &inner.counters;
+        let (top_tenants_by_tokens, top_tenants_by_wait) = inner.tenants.top();
         FamilyStats {
             family: self.family.id.clone(),
             provider: self.family.provider.to_string(),
@@ -231,6 +265,8 @@ impl FamilyState {
             reported_output_tokens: c.reported_output_tokens,
             cost_usd: self.price.map(|_| c.cost.to_usd()),
             budget_left: inner.budget.left(),
+            top_tenants_by_tokens,
+            top_tenants_by_wait,
         }
     }
 
@@ -250,8 +286,11 @@ impl FamilyState {
         );
     }
 
-    /// Settles every budget: `held` released, `spent` recorded.
-    fn settle_budgets(&self, inner: &mut Inner, held: Hold, spent: Hold) {
+    /// Settles every budget (`tenant`'s too): `held` released, `spent` recorded.
+    fn settle_budgets(&self, inner: &mut Inner, tenant: Option<&Tenant>, held: Hold, spent: Hold) {
+        if let Some(tenant) = tenant {
+            inner.tenants.settle(tenant, held, spent);
+        }
         inner.budget.settle(held, spent);
         if let Some(process) = &self.process_budget {
             process.locked().settle(held, spent);
@@ -277,6 +316,7 @@ pub(crate) struct Pending {
     pass: Pass,
     hold: Hold,
     started: Instant,
+    tenant: Option<Tenant>,
 }
 
 impl Pending {
@@ -312,6 +352,9 @@ impl Pending {
             c.total_wait += waited;
             c.max_wait = c.max_wait.max(waited);
             c.reserved_tokens = c.reserved_tokens.saturating_add(cost.tokens());
+            if let Some(tenant) = &self.tenant {
+                inner.tenants.admitted(tenant, waited);
+            }
             #[cfg(feature = "metrics")]
             {
                 crate::family::metrics::admitted(&state.family, waited);
@@ -332,13 +375,14 @@ impl Pending {
             state: Some(state),
             breaker: Some(self.pass),
             hold: self.hold,
+            tenant: self.tenant.take(),
             #[cfg(feature = "metrics")]
             admitted_at: Instant::now(),
         }
     }
 
     fn release(&self, state: &FamilyState, inner: &mut Inner) {
-        state.settle_budgets(inner, self.hold, Hold::default());
+        state.settle_budgets(inner, self.tenant.as_ref(), self.hold, Hold::default());
         if self.pass == Pass::Probe {
             inner.breaker.probe_abandoned();
         }
@@ -368,6 +412,7 @@ pub(crate) struct InFlight {
     /// The breaker's pass, until the breaker has heard how the attempt went.
     breaker: Option<Pass>,
     hold: Hold,
+    tenant: Option<Tenant>,
     /// When it was admitted: its operation's duration runs from here.
     #[cfg(feature = "metrics")]
     admitted_at: Instant,
@@ -423,7 +468,10 @@ impl InFlight {
             }
         }
         c.cost = c.cost.saturating_add(spent.usd);
-        state.settle_budgets(inner, self.hold, spent);
+        state.settle_budgets(inner, self.tenant.as_ref(), self.hold, spent);
+        if let Some(tenant) = &self.tenant {
+            inner.tenants.used(tenant, spent.tokens);
+        }
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(inner, pass, Outcome::Answered);
         }
@@ -465,7 +513,7 @@ impl InFlight {
             events::retrying(&state.family, reason, wait);
         }
         // Providers bill answers, not errors.
-        state.settle_budgets(&mut inner, self.hold, Hold::default());
+        state.settle_budgets(&mut inner, self.tenant.as_ref(), self.hold, Hold::default());
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(&mut inner, pass, outcome);
         }
@@ -484,7 +532,10 @@ impl Drop for InFlight {
             let mut inner = state.lock();
             inner.counters.in_flight -= 1;
             inner.counters.cost = inner.counters.cost.saturating_add(self.hold.usd);
-            state.settle_budgets(&mut inner, self.hold, self.hold);
+            state.settle_budgets(&mut inner, self.tenant.as_ref(), self.hold, self.hold);
+            if let Some(tenant) = &self.tenant {
+                inner.tenants.used(tenant, self.hold.tokens);
+            }
             if self.breaker == Some(Pass::Probe) {
                 inner.breaker.probe_abandoned();
             }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::family::breaker::BreakerState;
 use crate::family::spend::BudgetLeft;
+pub use crate::family::tenants::TenantStats;
 use crate::units::money::Nanodollars;
 
 /// Every family's snapshot and the process-wide budget.
@@ -102,6 +103,11 @@ pub struct FamilyStats {
     pub cost_usd: Option<f64>,
     /// What the family's own budget has left.
     pub budget_left: BudgetLeft,
+    /// The tenants that used the most tokens, most first (at most
+    /// [`TOP_TENANTS`](crate::family::tenants::TOP_TENANTS); see [`TenantStats`]).
+    pub top_tenants_by_tokens: Vec<TenantStats>,
+    /// The tenants whose calls waited the longest in all, longest first.
+    pub top_tenants_by_wait: Vec<TenantStats>,
 }
 
 impl FamilyStats {

@@ -33,6 +33,7 @@ use crate::pool::Pool;
 use crate::sync::Locked;
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
+use crate::units::tenant::Tenant;
 
 /// Where limiters live: one per (provider, limit family, tier), shared by every model id that
 /// maps to that family (`gpt-4o` and `gpt-4o-2024-08-06` wait on the same limiter). What guards
@@ -203,6 +204,25 @@ impl Registry {
         self.overrides()
             .family_budgets
             .insert(family.to_ascii_lowercase(), limit);
+        self
+    }
+
+    /// Limits what `tenant` may use of the family `family` (its id, `gpt-4o`), over
+    /// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_TOKENS` and `_TENANT_BUDGET_USD` (every tenant's
+    /// budget). Counted as a family's budget is, over the run; a call past it fails with
+    /// [`Error::BudgetExhausted`] naming the tenant. Call it before that family is first used.
+    #[must_use]
+    pub fn tenant_spend_limit(
+        self,
+        family: &str,
+        tenant: impl Into<Tenant>,
+        limit: SpendLimit,
+    ) -> Self {
+        self.overrides()
+            .tenant_budgets
+            .entry(family.to_ascii_lowercase())
+            .or_default()
+            .insert(tenant.into(), limit);
         self
     }
 

@@ -9,6 +9,7 @@ use crate::model::limit_family::LimitFamily;
 use crate::model::prices::{built_in_price, Price};
 use crate::units::error::Error;
 use crate::units::money::SpendLimit;
+use crate::units::tenant::Tenant;
 
 /// Where a registry reads `RATE_LIMITED_*` variables.
 pub(super) type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
@@ -18,6 +19,8 @@ pub(super) type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 pub(super) struct Overrides {
     pub(super) budget: Option<SpendLimit>,
     pub(super) family_budgets: HashMap<String, SpendLimit>,
+    /// Budgets of single tenants, by family id.
+    pub(super) tenant_budgets: HashMap<String, HashMap<Tenant, SpendLimit>>,
     pub(super) prices: HashMap<String, Price>,
 }
 
@@ -45,7 +48,19 @@ pub(super) fn family_policy(
             &config::family_budget_usd_var(family),
         )?,
     };
-    if price.is_none() && (budget.usd.is_some() || process.usd.is_some()) {
+    let tenant_budget = config::read_spend_limit(
+        lookup,
+        &config::tenant_budget_tokens_var(family),
+        &config::tenant_budget_usd_var(family),
+    )?;
+    let tenant_budgets = overrides
+        .tenant_budgets
+        .get(&family.id)
+        .cloned()
+        .unwrap_or_default();
+    let tenant_usd =
+        tenant_budget.usd.is_some() || tenant_budgets.values().any(|b| b.usd.is_some());
+    if price.is_none() && (budget.usd.is_some() || process.usd.is_some() || tenant_usd) {
         return Err(Error::config(
             config::price_var(family),
             "",
@@ -58,6 +73,8 @@ pub(super) fn family_policy(
     Ok(FamilyPolicy {
         price,
         budget,
+        tenant_budget,
+        tenant_budgets,
         breaker_failures: settings.breaker_failures,
         breaker_cooldown: settings.breaker_cooldown,
     })

@@ -1,0 +1,259 @@
+//! What a family keeps per tenant beside the limiter's fair share and caps: each tenant's
+//! budget, and the tenants that used the most and waited the longest, for the stats.
+//!
+//! **Budgets.** A family may give every tenant a budget of its own
+//! (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_TOKENS` / `_TENANT_BUDGET_USD`, or
+//! [`Registry::tenant_spend_limit`](crate::Registry::tenant_spend_limit) for one tenant), counted
+//! as a family's budget is: a call reserves its prompt estimate plus `n × max_tokens` (in
+//! dollars at the family's price) and settles to the usage it reports, over the run. A budget
+//! spans the run, so its record outlives the tenant's turns: one ledger per tenant that has a
+//! budget and has called (about 150 bytes each); tenants without a budget keep nothing here.
+//!
+//! **The top tenants.** The stats list the [`TOP_TENANTS`] tenants that used the most tokens
+//! and those that waited the longest. They are counted in a table of at most
+//! [`TENANTS_TRACKED`] tenants kept by the space-saving rule (Metwally et al.): a tenant new to
+//! a full table takes the place of the one with the fewest tokens and starts from its counts,
+//! so every tenant that used more than 1/[`TENANTS_TRACKED`] of the family's tokens is in the
+//! table, and no count is ever below the truth (`overcount` says by how much it may be above).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::family::spend::{Hold, Ledger};
+use crate::units::error::Error;
+use crate::units::money::SpendLimit;
+use crate::units::tenant::Tenant;
+
+/// How many tenants the stats list, by tokens and by wait.
+pub const TOP_TENANTS: usize = 10;
+
+/// How many tenants a family counts for its top lists at the most.
+pub const TENANTS_TRACKED: usize = 256;
+
+/// One tenant's use of a family, as the stats list it.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TenantStats {
+    /// The tenant's id.
+    pub tenant: String,
+    /// Attempts admitted.
+    pub admitted: u64,
+    /// Tokens its answers were settled to (reported usage, else the reservation).
+    pub tokens: u64,
+    /// Time its admitted attempts waited, added up.
+    pub total_wait: Duration,
+    /// How many of `tokens` may belong to tenants this entry replaced in the table (0 while
+    /// the table has never been full): the true count is between `tokens - overcount` and
+    /// `tokens`.
+    pub overcount: u64,
+}
+
+/// Per-tenant budgets and the top-tenant table of one family.
+#[derive(Debug)]
+pub(crate) struct Tenants {
+    /// Every tenant's budget unless set for it; unlimited: no ledger is kept.
+    default_budget: SpendLimit,
+    /// Budgets set in code for single tenants.
+    budgets: HashMap<Tenant, SpendLimit>,
+    ledgers: HashMap<Tenant, Ledger>,
+    /// The family's name in messages (`openai/gpt-4o`).
+    family: String,
+    table: HashMap<Tenant, TenantStats>,
+}
+
+impl Tenants {
+    pub(crate) fn new(
+        family: String,
+        default_budget: SpendLimit,
+        budgets: HashMap<Tenant, SpendLimit>,
+    ) -> Self {
+        Tenants {
+            default_budget,
+            budgets,
+            ledgers: HashMap::new(),
+            family,
+            table: HashMap::new(),
+        }
+    }
+
+    fn budget_of(&self, tenant: &Tenant) -> SpendLimit {
+        self.budgets
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.default_budget)
+    }
+
+    /// Checks `hold` against `tenant`'s budget and holds it there.
+    ///
+    /// # Errors
+    /// [`Error::BudgetExhausted`] naming the tenant.
+    pub(crate) fn hold(&mut self, tenant: &Tenant, hold: Hold) -> Result<(), Error> {
+        let limit = self.budget_of(tenant);
+        if limit.tokens.is_none() && limit.usd.is_none() {
+            return Ok(());
+        }
+        let family = &self.family;
+        let ledger = self.ledgers.entry(tenant.clone()).or_insert_with(|| {
+            Ledger::new(format!("the {family} tenant `{}`", tenant.as_str()), limit)
+        });
+        ledger.check(hold)?;
+        ledger.hold(hold);
+        Ok(())
+    }
+
+    /// Releases `held` on `tenant`'s budget and records `spent`.
+    pub(crate) fn settle(&mut self, tenant: &Tenant, held: Hold, spent: Hold) {
+        if let Some(ledger) = self.ledgers.get_mut(tenant) {
+            ledger.settle(held, spent);
+        }
+    }
+
+    /// An attempt of `tenant` was admitted after `waited`.
+    pub(crate) fn admitted(&mut self, tenant: &Tenant, waited: Duration) {
+        let entry = self.entry(tenant);
+        entry.admitted += 1;
+        entry.total_wait += waited;
+    }
+
+    /// An answer of `tenant` settled to `tokens`.
+    pub(crate) fn used(&mut self, tenant: &Tenant, tokens: u64) {
+        let entry = self.entry(tenant);
+        entry.tokens = entry.tokens.saturating_add(tokens);
+    }
+
+    /// `tenant`'s entry in the table, made if need be by the space-saving rule.
+    fn entry(&mut self, tenant: &Tenant) -> &mut TenantStats {
+        if !self.table.contains_key(tenant) && self.table.len() >= TENANTS_TRACKED {
+            let least = self
+                .table
+                .iter()
+                .min_by_key(|(_, stats)| stats.tokens)
+                .map(|(tenant, _)| tenant.clone());
+            if let Some(least) = least {
+                let replaced = self.table.remove(&least).unwrap_or_default();
+                self.table.insert(
+                    tenant.clone(),
+                    TenantStats {
+                        tenant: tenant.as_str().to_owned(),
+                        admitted: 0,
+                        tokens: replaced.tokens,
+                        total_wait: Duration::ZERO,
+                        overcount: replaced.tokens,
+                    },
+                );
+            }
+        }
+        self.table
+            .entry(tenant.clone())
+            .or_insert_with(|| TenantStats {
+                tenant: tenant.as_str().to_owned(),
+                ..TenantStats::default()
+            })
+    }
+
+    /// The [`TOP_TENANTS`] tenants by tokens, then by total wait, most first (ties by id).
+    pub(crate) fn top(&self) -> (Vec<TenantStats>, Vec<TenantStats>) {
+        let mut by_tokens: Vec<TenantStats> = self.table.values().cloned().collect();
+        let mut by_wait = by_tokens.clone();
+        by_tokens.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.tenant.cmp(&b.tenant)));
+        by_wait.sort_by(|a, b| {
+            b.total_wait
+                .cmp(&a.total_wait)
+                .then(a.tenant.cmp(&b.tenant))
+        });
+        by_tokens.truncate(TOP_TENANTS);
+        by_wait.truncate(TOP_TENANTS);
+        (by_tokens, by_wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::money::{Amount, Nanodollars};
+
+    fn tokens(n: u64) -> Hold {
+        Hold {
+            tokens: n,
+            usd: Nanodollars::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_tenant_budget_refuses_exactly_past_its_edge_and_names_the_tenant() {
+        let mut tenants = Tenants::new(
+            "openai/gpt-4o".into(),
+            SpendLimit::tokens(1_000),
+            HashMap::from([(Tenant::from("big"), SpendLimit::tokens(5_000))]),
+        );
+        let acme = Tenant::from("acme");
+        tenants.hold(&acme, tokens(600)).unwrap();
+        tenants.settle(&acme, tokens(600), tokens(500));
+        tenants.hold(&acme, tokens(500)).unwrap();
+        assert_eq!(
+            tenants.hold(&acme, tokens(1)),
+            Err(Error::BudgetExhausted {
+                budget: "the openai/gpt-4o tenant `acme` token budget".into(),
+                remaining: Amount::Tokens(0),
+                requested: Amount::Tokens(1),
+            })
+        );
+        // Another tenant has a budget of its own, and one set in code its own size.
+        tenants.hold(&Tenant::from("beta"), tokens(1_000)).unwrap();
+        tenants.hold(&Tenant::from("big"), tokens(5_000)).unwrap();
+    }
+
+    #[test]
+    fn without_a_budget_nothing_is_kept_per_tenant() {
+        let mut tenants = Tenants::new(
+            "openai/gpt-4o".into(),
+            SpendLimit::default(),
+            HashMap::new(),
+        );
+        for i in 0..10_000_u64 {
+            tenants.hold(&Tenant::from(i), tokens(1_000_000)).unwrap();
+        }
+        assert!(tenants.ledgers.is_empty());
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_keeps_the_heavy_tenants() {
+        let mut tenants = Tenants::new(
+            "openai/gpt-4o".into(),
+            SpendLimit::default(),
+            HashMap::new(),
+        );
+        // Two heavy tenants among 100,000 light ones that each call once.
+        for i in 0..100_000_u64 {
+            tenants.used(&Tenant::from(i), 1);
+            if i % 100 == 0 {
+                tenants.used(&Tenant::from("heavy"), 50);
+                tenants.used(&Tenant::from("second"), 20);
+            }
+        }
+        assert!(tenants.table.len() <= TENANTS_TRACKED);
+        let (by_tokens, _) = tenants.top();
+        assert_eq!(by_tokens[0].tenant, "heavy");
+        assert_eq!(by_tokens[1].tenant, "second");
+        // Never below the truth, and over it by at most what it took over.
+        assert!(by_tokens[0].tokens >= 50_000);
+        assert!(by_tokens[0].tokens - by_tokens[0].overcount <= 50_000);
+    }
+
+    #[test]
+    fn the_top_lists_order_by_tokens_and_by_wait() {
+        let mut tenants = Tenants::new(
+            "openai/gpt-4o".into(),
+            SpendLimit::default(),
+            HashMap::new(),
+        );
+        tenants.admitted(&Tenant::from("a"), Duration::from_secs(9));
+        tenants.used(&Tenant::from("a"), 10);
+        tenants.admitted(&Tenant::from("b"), Duration::from_secs(1));
+        tenants.used(&Tenant::from("b"), 500);
+        let (by_tokens, by_wait) = tenants.top();
+        assert_eq!(by_tokens[0].tenant, "b");
+        assert_eq!(by_wait[0].tenant, "a");
+        assert_eq!(by_wait[0].total_wait, Duration::from_secs(9));
+    }
+}
