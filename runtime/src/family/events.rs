@@ -9,6 +9,7 @@ use crate::model::limit_family::LimitFamily;
 use crate::units::cost::Cost;
 use crate::units::error::Error;
 use crate::units::money::thousands;
+use crate::units::tenant::Tenant;
 
 /// Waits longer than [`LONG_WAIT`], at info.
 pub const WAIT: &str = "ratelimited::wait";
@@ -35,6 +36,7 @@ pub const LONG_WAIT: Duration = Duration::from_secs(1);
 
 pub(crate) fn waited(
     family: &LimitFamily,
+    tenant: Option<&Tenant>,
     wait: Duration,
     cost: Cost,
     in_use: Option<u64>,
@@ -52,6 +54,7 @@ pub(crate) fn waited(
     tracing::info!(
         target: WAIT,
         family = %family,
+        tenant = tenant.map(Tenant::as_str),
         wait_ms = wait.as_millis() as u64,
         requested_tokens = cost.tokens(),
         in_use_tokens = in_use,
@@ -63,10 +66,16 @@ pub(crate) fn waited(
     );
 }
 
-pub(crate) fn retrying(family: &LimitFamily, reason: &'static str, delay: Duration) {
+pub(crate) fn retrying(
+    family: &LimitFamily,
+    tenant: Option<&Tenant>,
+    reason: &'static str,
+    delay: Duration,
+) {
     tracing::info!(
         target: RETRY,
         family = %family,
+        tenant = tenant.map(Tenant::as_str),
         reason,
         delay_ms = delay.as_millis() as u64,
         "retrying a {} call after {reason} in {:.1} s",
@@ -100,7 +109,7 @@ pub(crate) fn breaker(
     }
 }
 
-pub(crate) fn refused(family: &LimitFamily, error: &Error) {
+pub(crate) fn refused(family: &LimitFamily, tenant: Option<&Tenant>, error: &Error) {
     if let Error::BudgetExhausted {
         budget,
         remaining,
@@ -110,6 +119,7 @@ pub(crate) fn refused(family: &LimitFamily, error: &Error) {
         tracing::warn!(
             target: BUDGET,
             family = %family,
+            tenant = tenant.map(Tenant::as_str),
             budget = budget.as_str(),
             remaining = %remaining,
             requested = %requested,

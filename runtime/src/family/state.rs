@@ -197,7 +197,7 @@ impl FamilyState {
             if pass == Pass::Probe {
                 inner.breaker.probe_abandoned();
             }
-            events::refused(&self.family, &error);
+            events::refused(&self.family, tenant, &error);
             #[cfg(feature = "metrics")]
             {
                 crate::family::metrics::refused(&self.family, &error);
@@ -365,6 +365,7 @@ impl Pending {
             let quota = limiter.quota();
             events::waited(
                 &state.family,
+                self.tenant.as_ref(),
                 waited,
                 cost,
                 limiter.in_use(Dimension::TokensPerMinute),
@@ -510,7 +511,7 @@ impl InFlight {
             } else {
                 c.retries.transient += 1;
             }
-            events::retrying(&state.family, reason, wait);
+            events::retrying(&state.family, self.tenant.as_ref(), reason, wait);
         }
         // Providers bill answers, not errors.
         state.settle_budgets(&mut inner, self.tenant.as_ref(), self.hold, Hold::default());
