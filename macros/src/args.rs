@@ -123,7 +123,7 @@ fn by_ref(mut pattern: Pat) -> Pat {
 pub(crate) fn bind_for_keys(params: &[Param], args: &Args) -> Vec<TokenStream> {
     let mut used = Vec::new();
     let keys = [
-        Some(&args.model),
+        Some(args.target.expr()),
         args.tier.as_ref(),
         args.provider.as_ref(),
         args.tokens.as_ref(),

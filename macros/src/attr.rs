@@ -11,8 +11,10 @@ use syn::punctuated::Punctuated;
 use syn::{token, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "model",
+    "pool",
+    "deployment",
     "tier",
     "provider",
     "tokens",
@@ -28,13 +30,41 @@ const KEYS: [&str; 11] = [
 /// The providers a literal `provider = ".."` may name (the runtime accepts any case).
 const PROVIDERS: [&str; 4] = ["openai", "azure", "anthropic", "gemini"];
 
+/// What a call is limited on: one model's family, or a deployment pool.
+pub(crate) enum Target {
+    /// `model = EXPR`: the model id, a `&str`-like expression.
+    Model(Expr),
+    /// `pool = EXPR, deployment = IDENT`: the pool's name, a `&str`-like expression, and the
+    /// name each attempt binds its deployment to in the body.
+    Pool { pool: Expr, deployment: Ident },
+}
+
+impl Target {
+    /// The `model` or `pool` expression.
+    pub(crate) fn expr(&self) -> &Expr {
+        match self {
+            Target::Model(model) => model,
+            Target::Pool { pool, .. } => pool,
+        }
+    }
+
+    /// The name the deployment is bound to in the body, for a pool.
+    pub(crate) fn deployment(&self) -> Option<&Ident> {
+        match self {
+            Target::Model(_) => None,
+            Target::Pool { deployment, .. } => Some(deployment),
+        }
+    }
+}
+
 /// The parsed arguments of one `#[rate_limited(..)]`.
 pub(crate) struct Args {
-    /// `model = EXPR`: the model id, a `&str`-like expression.
-    pub(crate) model: Expr,
-    /// `tier = EXPR`: overrides the env tier.
+    /// `model = ..`, or `pool = .., deployment = ..`.
+    pub(crate) target: Target,
+    /// `tier = EXPR`: overrides the env tier (never with `pool`).
     pub(crate) tier: Option<Expr>,
-    /// `provider = EXPR`: overrides the provider inferred from the model name.
+    /// `provider = EXPR`: overrides the provider inferred from the model name (never with
+    /// `pool`).
     pub(crate) provider: Option<Expr>,
     /// `tokens = EXPR`: the input tokens, instead of estimating them from the arguments.
     pub(crate) tokens: Option<Expr>,
@@ -69,6 +99,8 @@ impl Args {
         let mut errors = Errors::default();
 
         let mut model = Slot::new("model");
+        let mut pool = Slot::new("pool");
+        let mut deployment = Slot::new("deployment");
         let mut tier = Slot::new("tier");
         let mut provider = Slot::new("provider");
         let mut tokens = Slot::new("tokens");
@@ -79,12 +111,14 @@ impl Args {
         let mut priority = Slot::new("priority");
         let mut krate = Slot::new("crate");
         let mut stream = Slot::new("stream");
-        let mut misspelled_model = false;
+        let mut misspelled_target = false;
 
         for pair in pairs {
             let key = pair.key.to_string();
             let result = match key.as_str() {
                 "model" => model.set(&pair, string_expr(&pair, "gpt-4o-mini")),
+                "pool" => pool.set(&pair, string_expr(&pair, "gpt-4o")),
+                "deployment" => deployment.set(&pair, deployment_ident(&pair)),
                 "tier" => tier.set(&pair, string_expr(&pair, "tier-3")),
                 "provider" => provider.set(&pair, provider_expr(&pair)),
                 "tokens" => tokens.set(&pair, count_expr(&pair, "500")),
@@ -96,10 +130,10 @@ impl Args {
                 "crate" => krate.set(&pair, crate_path(&pair)),
                 "stream" => stream.set(&pair, stream_flag(&pair)),
                 _ => {
-                    // `modle = ..` is the misspelled `model`: its error says so, and a
-                    // "missing `model`" beside it would only repeat it.
+                    // `modle = ..` is the misspelled `model` (`pol = ..`, `pool`): its error
+                    // says so, and a "missing `model`" beside it would only repeat it.
                     let suggestion = suggest_key(&key);
-                    misspelled_model |= suggestion == Some("model");
+                    misspelled_target |= matches!(suggestion, Some("model" | "pool"));
                     Err(unknown_key(&pair.key, suggestion))
                 }
             };
@@ -108,7 +142,10 @@ impl Args {
             }
         }
 
-        if !model.seen && !misspelled_model {
+        for error in target_conflicts(&model, &pool, &deployment, &tier, &provider) {
+            errors.push(error);
+        }
+        if !model.seen && !pool.seen && !deployment.seen && !misspelled_target {
             errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
@@ -117,11 +154,15 @@ impl Args {
         }
         errors.finish()?;
 
+        // `errors.finish()` returned early unless exactly one of `model` and `pool` (with its
+        // `deployment`) was given, and valid.
+        let target = match (model.value, pool.value, deployment.value) {
+            (Some(model), None, None) => Target::Model(model),
+            (None, Some(pool), Some(deployment)) => Target::Pool { pool, deployment },
+            _ => unreachable!("a missing, doubled or invalid target is an error"),
+        };
         Ok(Args {
-            // `errors.finish()` returned early unless `model` was given and valid.
-            model: model
-                .value
-                .expect("a missing or invalid `model` is an error"),
+            target,
             tier: tier.value,
             provider: provider.value,
             tokens: tokens.value,
@@ -134,6 +175,69 @@ impl Args {
             krate: krate.value,
         })
     }
+}
+
+/// What `pool` and `deployment` rule out, each at the key that should go: `model` beside
+/// `pool`, `tier` and `provider` beside `pool` (each deployment has its own), `deployment`
+/// without `pool`, and `pool` without `deployment`.
+fn target_conflicts(
+    model: &Slot<Expr>,
+    pool: &Slot<Expr>,
+    deployment: &Slot<Ident>,
+    tier: &Slot<Expr>,
+    provider: &Slot<Expr>,
+) -> Vec<syn::Error> {
+    let mut errors = Vec::new();
+    if let Some(pair) = &pool.pair {
+        if let Some(model) = &model.pair {
+            errors.push(syn::Error::new_spanned(
+                model,
+                "`model` cannot be given with `pool`: each deployment of the pool serves its own \
+                 model (`RATE_LIMITED_<DEPLOYMENT>_MODEL`); remove `model = ..`",
+            ));
+        }
+        for (slot, per_deployment) in [
+            (
+                tier,
+                "`RATE_LIMITED_<DEPLOYMENT>_TIER` or `DeploymentConfig::tier`",
+            ),
+            (
+                provider,
+                "the provider prefix of `RATE_LIMITED_<DEPLOYMENT>_MODEL`",
+            ),
+        ] {
+            if let Some(key) = &slot.pair {
+                errors.push(syn::Error::new_spanned(
+                    key,
+                    format!(
+                        "`{}` cannot be given with `pool`: each deployment has its own ({}); \
+                         remove `{0} = ..`",
+                        slot.name, per_deployment
+                    ),
+                ));
+            }
+        }
+        if !deployment.seen {
+            errors.push(syn::Error::new_spanned(
+                pair,
+                "missing `deployment` argument: each attempt of a `pool` call is admitted on one \
+                 deployment and must be sent there; write `pool = .., deployment = deployment` \
+                 and send the request to `deployment.endpoint()` (or pick the client by \
+                 `deployment.name()`)",
+            ));
+        }
+    } else if let Some(pair) = &deployment.pair {
+        let message = if model.seen {
+            "`deployment` is only for a `pool` call: a `model` call has one limiter and no \
+             deployment to bind; write `pool = \"..\"` instead of `model`, or remove \
+             `deployment = ..`"
+        } else {
+            "`deployment` needs `pool`: write `pool = \"gpt-4o\", deployment = deployment`, \
+             naming a pool of `RATE_LIMITED_POOL_<NAME>` or `Registry::with_pool`"
+        };
+        errors.push(syn::Error::new_spanned(pair, message));
+    }
+    errors
 }
 
 /// One `key = value`, or `key(a, b, ..)` for a list of names. The key is any identifier
@@ -229,6 +333,8 @@ struct Slot<T> {
     value: Option<T>,
     /// Set even when the value was invalid, so a bad `model = 5` is not also "missing".
     seen: bool,
+    /// The first `key = value` given, for errors about the key as a whole.
+    pair: Option<TokenStream>,
 }
 
 impl<T> Slot<T> {
@@ -237,6 +343,7 @@ impl<T> Slot<T> {
             name,
             value: None,
             seen: false,
+            pair: None,
         }
     }
 
@@ -252,6 +359,7 @@ impl<T> Slot<T> {
             ));
         }
         self.seen = true;
+        self.pair = Some(pair.to_token_stream());
         self.value = Some(value?);
         Ok(())
     }
@@ -325,7 +433,27 @@ fn stream_flag(pair: &KeyValue) -> syn::Result<Ident> {
     }
 }
 
-/// `model` and `tier`: any expression, but a literal must be a non-empty string.
+/// `deployment`: a name, which each attempt binds its deployment to in the body.
+fn deployment_ident(pair: &KeyValue) -> syn::Result<Ident> {
+    let value = pair.expr()?;
+    let name = match value {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path.path.get_ident(),
+        _ => None,
+    };
+    match name {
+        Some(name) if !["self", "Self", "super", "crate"].contains(&name.to_string().as_str()) => {
+            Ok(name.clone())
+        }
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`deployment` takes the name to bind the chosen deployment to in the body, not an \
+             expression: write `deployment = deployment`, then send each attempt to \
+             `deployment.endpoint()` (or pick the client by `deployment.name()`)",
+        )),
+    }
+}
+
+/// `model`, `pool` and `tier`: any expression, but a literal must be a non-empty string.
 fn string_expr(pair: &KeyValue, example: &str) -> syn::Result<Expr> {
     let key = &pair.key;
     let value = pair.expr()?;

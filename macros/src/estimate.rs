@@ -2,10 +2,14 @@
 //! output budget from the arguments (or `max_tokens = ..`, `n = ..`).
 //!
 //! Not every argument is prompt text: the ones named in `skip(..)` are left out, and so is an
-//! argument that *is* the `model`, `tier` or `provider` (`model = model`, `model = name.as_str()`),
-//! since its text picks the limiter and is never sent as the prompt. An argument those keys only
-//! read a part of (`model = request.model`, `model = request.model()`) usually carries the
-//! prompt too, so it still counts.
+//! argument that *is* the `model`, `pool`, `tier` or `provider` (`model = model`,
+//! `model = name.as_str()`), since its text picks the limiter and is never sent as the prompt.
+//! An argument those keys only read a part of (`model = request.model`,
+//! `model = request.model()`) usually carries the prompt too, so it still counts.
+//!
+//! On a pool the estimate is made with every distinct tokenizer of the pool's deployments and
+//! the largest count is reserved (the runtime's `PoolCall::estimate`): the deployments usually
+//! serve one model, and then it is that model's count.
 //!
 //! Each argument offers the estimate what its type has, picked by autoref specialization in the
 //! runtime (`EstimateTokens`, `AsRef<str>`, not text, `Display`, nothing); the runtime sums it
@@ -111,7 +115,7 @@ pub(crate) fn estimate(
 /// Whether the argument bound to `binding` stays out of the prompt estimate.
 fn is_excluded(args: &Args, binding: &Ident) -> bool {
     let selectors = [
-        Some(&args.model),
+        Some(args.target.expr()),
         args.tier.as_ref(),
         args.provider.as_ref(),
     ];

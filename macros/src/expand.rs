@@ -55,6 +55,21 @@
 //! }
 //! ```
 //!
+//! With `pool = .., deployment = d` the call is a `PoolCall::new(pool, retries)` (same methods
+//! as `Call`), and each attempt binds the deployment it was admitted on for the body:
+//!
+//! ```text
+//!             let __rl_result: Result<Resp, ApiError> = {
+//!                 let __rl_deployment = __private::PoolAttempt::deployment(&__rl_attempt);
+//!                 async move {
+//!                     ..
+//!                     let d: &__private::Deployment = __rl_deployment;
+//!                     body
+//!                 }
+//!             }
+//!             .await;
+//! ```
+//!
 //! A destructuring pattern whose names a key uses is bound once more for the keys, before them,
 //! without moving the argument (`args::bind_for_keys`); the call is then opened and estimated in
 //! a block that ends before the first attempt.
@@ -71,7 +86,7 @@ use syn::visit_mut::VisitMut;
 use syn::{AttrStyle, Expr, ExprLit, ItemFn, Lit, ReturnType, Type};
 
 use crate::args::{bind_for_keys, per_attempt, rewrite_inputs, PerAttempt, RenameSelf};
-use crate::attr::Args;
+use crate::attr::{Args, Target};
 use crate::estimate::estimate;
 use crate::names::Names;
 use crate::spans::{call_across, located_at, span_range};
@@ -94,7 +109,10 @@ pub(crate) fn expand(args: &Args, mut func: ItemFn) -> TokenStream {
     let names = Names::new();
 
     let (params, receiver) = rewrite_inputs(&mut func.sig, retrying);
-    let per_attempt = per_attempt(&params, receiver.as_ref(), retrying, &private_mod);
+    let mut per_attempt = per_attempt(&params, receiver.as_ref(), retrying, &private_mod);
+    if let Some(deployment) = args.target.deployment() {
+        bind_deployment(&mut per_attempt, deployment, &private_mod, &names);
+    }
     let mut body = (*func.block).clone();
     if receiver.as_ref().is_some_and(|r| r.renamed) {
         RenameSelf.visit_block_mut(&mut body);
@@ -360,8 +378,29 @@ fn settle_stream(
     }
 }
 
-/// `let mut __rl_call = Call::new(model, provider, tier, retries)`, leaving through the label on
-/// an error.
+/// A pool's attempt binds the deployment it was admitted on to the name `deployment = ..`
+/// gives, for the body: a `&Deployment` borrowed from the attempt, which the body's future
+/// holds until it is awaited, before the attempt is settled.
+fn bind_deployment(
+    per_attempt: &mut PerAttempt,
+    deployment: &Ident,
+    private_mod: &TokenStream,
+    names: &Names,
+) {
+    let attempt = &names.attempt;
+    let chosen = Ident::new("__rl_deployment", Span::mixed_site());
+    per_attempt
+        .fresh
+        .push(quote!(let #chosen = #private_mod::PoolAttempt::deployment(&#attempt);));
+    // The user's name, at the user's span: the body sees it, and an unused one is reported
+    // there.
+    per_attempt
+        .bind
+        .push(quote!(let #deployment: &#private_mod::Deployment = #chosen;));
+}
+
+/// `let mut __rl_call = Call::new(model, provider, tier, retries)` (`PoolCall::new(pool,
+/// retries)` for a pool), leaving through the label on an error.
 fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStream {
     let Names {
         call,
@@ -374,29 +413,42 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
         let function = Ident::new(function, Span::call_site());
         as_str(&quote!(#private_mod::#function), expr)
     };
-    let model = name("model_name", &args.model);
-    let provider = optional(
-        args.provider
-            .as_ref()
-            .map(|expr| name("provider_name", expr)),
-    );
-    let tier = optional(args.tier.as_ref().map(|expr| name("tier_name", expr)));
     let retries = optional(args.retries.as_ref().map(|retries| {
         let value = retries.value;
         quote_spanned!(retries.span=> #value)
     }));
+    let (driver, new) = match &args.target {
+        Target::Model(model) => {
+            let model = name("model_name", model);
+            let provider = optional(
+                args.provider
+                    .as_ref()
+                    .map(|expr| name("provider_name", expr)),
+            );
+            let tier = optional(args.tier.as_ref().map(|expr| name("tier_name", expr)));
+            let driver = quote!(#private_mod::Call);
+            let new = quote!(#driver::new(#model, #provider, #tier, #retries));
+            (driver, new)
+        }
+        Target::Pool { pool, .. } => {
+            let pool = name("pool_name", pool);
+            let driver = quote!(#private_mod::PoolCall);
+            let new = quote!(#driver::new(#pool, #retries));
+            (driver, new)
+        }
+    };
     // Spanned at the expression: a value that is not a `Priority` is reported there.
     let priority = args.priority.as_ref().map(|priority| {
         let (first, last) = span_range(priority);
         let set = call_across(
-            quote!(#private_mod::Call::set_priority),
+            quote!(#driver::set_priority),
             quote!(&mut #call, #priority),
             (first, last),
         );
         quote!(#set;)
     });
     quote! {
-        let mut #call = match #private_mod::Call::new(#model, #provider, #tier, #retries) {
+        let mut #call = match #new {
             ::core::result::Result::Ok(#ok) => #ok,
             ::core::result::Result::Err(#err) => break #label #err,
         };
@@ -404,10 +456,10 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
     }
 }
 
-/// A `&str` from a `model`/`tier`/`provider` expression through `function` (`model_name`, ..):
-/// `&str`, `String`, `&String`, `Cow<str>` all work, and a type that is none of them is
-/// reported at the expression, with the key's own message (an `Option` gets the `unwrap_or`
-/// it needs).
+/// A `&str` from a `model`/`pool`/`tier`/`provider` expression through `function`
+/// (`model_name`, ..): `&str`, `String`, `&String`, `Cow<str>` all work, and a type that is
+/// none of them is reported at the expression, with the key's own message (an `Option` gets
+/// the `unwrap_or` it needs).
 fn as_str(function: &TokenStream, expr: &Expr) -> TokenStream {
     if let Expr::Lit(ExprLit {
         lit: Lit::Str(_), ..

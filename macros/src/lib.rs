@@ -9,7 +9,7 @@
 //!
 //! - `spans.rs`: where errors point (generated calls spanned over the user's tokens);
 //! - `names.rs`: the hygienic names the generated code introduces;
-//! - `attr.rs`: parsing of the attribute's arguments (`model = ..`, `skip(..)`, ..);
+//! - `attr.rs`: parsing of the attribute's arguments (`model = ..`, `pool = ..`, `skip(..)`, ..);
 //! - `args.rs`: what each attempt binds in place of the function's parameters;
 //! - `validate.rs`: checks of the item (an `async fn` returning a `Result`, `skip` names);
 //! - `estimate.rs`: the reservation, from the arguments or the attribute;
@@ -80,7 +80,8 @@ mod tests;
 /// ```
 ///
 /// Every call, from anywhere in the process, goes through the one limiter of the model's limit
-/// family:
+/// family (or, with [`pool`](#pool-and-deployment), the limiter of the pool's deployment that
+/// admits it soonest):
 ///
 /// 1. the request's input tokens are estimated from the arguments (with the model's tokenizer,
 ///    see [below](#the-prompt-estimate)), and its output from `max_tokens × n`;
@@ -109,7 +110,7 @@ mod tests;
 /// # The prompt estimate
 ///
 /// Every argument counts as prompt text (unless it is [skipped](#skip) or is the `model`,
-/// `tier` or `provider`), by the first of these its type offers:
+/// `pool`, `tier` or `provider`), by the first of these its type offers:
 ///
 /// 1. `EstimateTokens` (`&str`, `String`, `Cow<str>`, chat messages, JSON values, and slices,
 ///    `Vec`s, `Option`s and tuples of them): its own estimate;
@@ -128,7 +129,7 @@ mod tests;
 /// `T: Display`), or when no argument counted at all; a client beside a counted prompt is
 /// never named.
 ///
-/// # `model` (required)
+/// # `model` (or `pool`)
 ///
 /// The model id: a string literal, or any expression of the function's arguments that gives a
 /// `&str`, `String`, `&String` or `Cow<str>` (an `Option` needs its fallback:
@@ -151,6 +152,58 @@ mod tests;
 /// }
 /// # fn main() {}
 /// ```
+///
+/// # `pool` and `deployment`
+///
+/// Instead of `model`: `pool = ..` names a deployment pool (one logical model served by several
+/// deployments: Azure regions, a provisioned deployment spilling over to pay-as-you-go, two
+/// projects), and `deployment = name` the binding through which the body learns where each
+/// attempt goes. The pool is defined by `RATE_LIMITED_POOL_<NAME>` and each deployment's
+/// variables, or in code with `Registry::with_pool`, and resolved like a model: a string
+/// literal, or any `&str`-like expression of the arguments, evaluated once per call.
+///
+/// Each attempt is admitted on the deployment that takes the whole reservation soonest, and
+/// the body, which runs once per attempt, sees that deployment as `name`: a
+/// `&ratelimited::pool::Deployment` whose `name()`, `model()`, `endpoint()` and `key_var()`
+/// say where to send the request. A 429 holds only that deployment and the retry runs the body
+/// again with the binding on whichever deployment admits it next; `insufficient_quota` skips
+/// the deployment without spending a retry; the answer's usage settles on the deployment that
+/// served it (see `ratelimited::pool::PoolCall` for what each failure does).
+///
+/// ```
+/// # use ratelimited::rate_limited;
+/// # #[derive(Debug)] pub struct ApiError;
+/// # impl From<ratelimited::Error> for ApiError { fn from(_: ratelimited::Error) -> Self { ApiError } }
+/// # impl ratelimited::Classify for ApiError { fn classify(&self) -> ratelimited::Verdict { ratelimited::Verdict::Fatal } }
+/// # pub struct Client;
+/// # impl Client {
+/// #     pub async fn chat(&self, url: &str, prompt: &str) -> Result<String, ApiError> {
+/// #         Ok(format!("{url}: {prompt}"))
+/// #     }
+/// # }
+/// // RATE_LIMITED_POOL_GPT_4O=east,west, each with RATE_LIMITED_<DEPLOYMENT>_MODEL,
+/// // _TPM and _ENDPOINT
+/// #[rate_limited(pool = "gpt-4o", deployment = deployment, max_tokens = 512)]
+/// pub async fn chat(client: &Client, prompt: &str) -> Result<String, ApiError> {
+///     let url = format!("{}/chat/completions", deployment.endpoint().unwrap_or_default());
+///     client.chat(&url, prompt).await
+/// }
+/// # fn main() {}
+/// ```
+///
+/// - `deployment` is required with `pool`: a body that does not know where its attempt was
+///   admitted would send it elsewhere, and the limits would be kept on the wrong deployment.
+///   The name is bound only in the body (the keys run once per call, before any attempt), and
+///   may not be one of the function's arguments; an unused one is warned about as any unused
+///   variable (`deployment = _deployment` says it is on purpose).
+/// - `model` and `pool` exclude each other, and `tier` and `provider` do not go with `pool`:
+///   each deployment has its own (`RATE_LIMITED_<DEPLOYMENT>_TIER`, its model's provider
+///   prefix).
+/// - The prompt is estimated from the arguments as for a model (or given with `tokens`), with
+///   the tokenizer of the deployments' model; when the deployments' tokenizers differ it is
+///   counted with each and the largest count is reserved. `max_tokens`, `n`, `skip`, `retries`,
+///   `priority`, `stream` and `crate` work as for a model; a stream holds its reservation on
+///   the deployment it was admitted on until it ends, and settles there.
 ///
 /// # `tier`
 ///
@@ -209,7 +262,7 @@ mod tests;
 /// Arguments to leave out of the prompt estimate, by name: `skip(request_id, trace)`. Every
 /// argument whose type offers text (`EstimateTokens`, `AsRef<str>`, `Display`: see
 /// [the prompt estimate](#the-prompt-estimate)) counts as prompt text unless it is skipped,
-/// except one that *is* the `model`, `tier` or `provider` (`model = model`,
+/// except one that *is* the `model`, `pool`, `tier` or `provider` (`model = model`,
 /// `model = name.as_str()`), which is never counted. An argument those keys only read a part
 /// of (`model = request.model`) still counts, since it usually carries the prompt. A name
 /// that is not an argument of the function is a compile error.
@@ -272,11 +325,11 @@ mod tests;
 ///
 /// # Keys and destructured arguments
 ///
-/// The keys (`model`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `priority`) may use the
-/// names a destructuring pattern binds. For an argument passed by `&` reference they are what
-/// the body sees; for one passed by value or by `&mut`, shared references to the argument's
-/// parts (the keys run once, before the argument is moved or reborrowed into the body), which
-/// the keys take as they are (`priority = *lane` for a `Priority`):
+/// The keys (`model`, `pool`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `priority`) may
+/// use the names a destructuring pattern binds. For an argument passed by `&` reference they
+/// are what the body sees; for one passed by value or by `&mut`, shared references to the
+/// argument's parts (the keys run once, before the argument is moved or reborrowed into the
+/// body), which the keys take as they are (`priority = *lane` for a `Priority`):
 ///
 /// ```
 /// # use ratelimited::rate_limited;
@@ -340,6 +393,10 @@ mod tests;
 ///     }
 /// }
 /// ```
+///
+/// With `pool = "gpt-4o", deployment = deployment` the call is a `PoolCall::new("gpt-4o",
+/// None)` and each attempt binds `let deployment: &Deployment = attempt.deployment();` before
+/// the body runs (`PoolCall::run` is the same loop as a closure).
 ///
 /// # Limitations
 ///

@@ -5,4 +5,5 @@
 mod args;
 mod estimate;
 mod expand;
+mod pool;
 mod validate;

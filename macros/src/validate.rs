@@ -189,3 +189,43 @@ pub(crate) fn check_skip(skip: &[Ident], sig: &Signature) -> syn::Result<()> {
     }
     errors.map_or(Ok(()), Err)
 }
+
+/// The deployment binding of a pool (`deployment = name`) does not hide an argument in the
+/// body: `name` is none of the names the signature binds, destructured ones included.
+pub(crate) fn check_deployment(deployment: Option<&Ident>, sig: &Signature) -> syn::Result<()> {
+    let Some(deployment) = deployment else {
+        return Ok(());
+    };
+    let mut bound = BoundNames(Vec::new());
+    for input in &sig.inputs {
+        if let FnArg::Typed(PatType { pat, .. }) = input {
+            // `syn::visit` is not enabled: walk a copy.
+            bound.visit_pat_mut(&mut (**pat).clone());
+        }
+    }
+    if !bound.0.contains(deployment) {
+        return Ok(());
+    }
+    let free = ["deployment", "chosen", "target"]
+        .into_iter()
+        .find(|name| !bound.0.iter().any(|b| b == name))
+        .unwrap_or("deployment_");
+    Err(syn::Error::new_spanned(
+        deployment,
+        format!(
+            "`deployment = {deployment}` would hide the argument `{deployment}` of `{}` in the \
+             body: give the deployment a name of its own, like `deployment = {free}`",
+            sig.ident
+        ),
+    ))
+}
+
+/// The names a pattern binds.
+struct BoundNames(Vec<Ident>);
+
+impl VisitMut for BoundNames {
+    fn visit_pat_ident_mut(&mut self, pat: &mut PatIdent) {
+        self.0.push(pat.ident.clone());
+        syn::visit_mut::visit_pat_ident_mut(self, pat);
+    }
+}

@@ -45,6 +45,11 @@ pub mod registry {
 /// the deployment that admits it soonest. Define them with `RATE_LIMITED_POOL_<NAME>` or
 /// [`Registry::with_pool`](crate::Registry::with_pool), get one with
 /// [`Registry::pool`](crate::Registry::pool).
+///
+/// On an annotated function, `#[rate_limited(pool = "gpt-4o", deployment = deployment)]` in
+/// place of `model = ..` binds each attempt's [`Deployment`] in the body (see the attribute's
+/// `pool` and `deployment` keys); without the attribute, [`PoolCall`] runs the same loop, and
+/// [`Pool::acquire`] reserves on the deployment a [`PoolReservation`] names.
 pub mod pool {
     pub use crate::call::pool::{PoolAttempt, PoolCall};
     pub use crate::call::Next;

@@ -3,10 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub use crate::call::pool::{PoolAttempt, PoolCall};
 pub use crate::call::{Attempt, Call, Next};
 use crate::limiter::lanes::Priority;
 pub use crate::model::output::{MaxOutput, OutputBudget};
 use crate::model::tokens::{count_tokens, Encoding};
+pub use crate::pool::Deployment;
 pub use crate::units::error::Error;
 use crate::EstimateTokens;
 
@@ -194,6 +196,35 @@ impl Site {
     }
 }
 
+/// A call the arguments' prompt estimate goes to: a [`Call`] on one family, or a [`PoolCall`]
+/// (which counts with each distinct tokenizer of its deployments and keeps the largest).
+pub trait Estimating {
+    /// Adds the estimate `estimate` computes; `text_len` is the arguments' text in bytes.
+    fn estimate_prompt(&mut self, text_len: usize, estimate: &dyn Fn(Encoding) -> u64);
+    /// Records that `tokens` of the estimate are images.
+    fn estimate_image_tokens(&mut self, tokens: u64);
+}
+
+impl Estimating for Call {
+    fn estimate_prompt(&mut self, text_len: usize, estimate: &dyn Fn(Encoding) -> u64) {
+        self.estimate(text_len, estimate);
+    }
+
+    fn estimate_image_tokens(&mut self, tokens: u64) {
+        self.estimate_images(tokens);
+    }
+}
+
+impl Estimating for PoolCall {
+    fn estimate_prompt(&mut self, text_len: usize, estimate: &dyn Fn(Encoding) -> u64) {
+        self.estimate(text_len, estimate);
+    }
+
+    fn estimate_image_tokens(&mut self, tokens: u64) {
+        self.estimate_images(tokens);
+    }
+}
+
 /// Adds the arguments' prompt estimate to the call, and names the arguments that counted zero
 /// for want of anything to read in one `warn` per function, at its first call with them:
 ///
@@ -204,16 +235,16 @@ impl Site {
 ///   without `EstimateTokens`, a client): the call reserves no prompt tokens.
 ///
 /// A client beside a counted prompt, and numbers, are never named.
-pub fn estimate_arguments(call: &mut Call, site: &Site, args: &[PromptArg<'_>]) {
+pub fn estimate_arguments<C: Estimating>(call: &mut C, site: &Site, args: &[PromptArg<'_>]) {
     let text_len = args
         .iter()
         .fold(0usize, |len, arg| len.saturating_add(arg.prompt.text_len()));
-    call.estimate(text_len, |encoding| {
+    call.estimate_prompt(text_len, &|encoding| {
         args.iter().fold(0u64, |tokens, arg| {
             tokens.saturating_add(arg.prompt.estimate(encoding))
         })
     });
-    call.estimate_images(args.iter().fold(0u64, |tokens, arg| {
+    call.estimate_image_tokens(args.iter().fold(0u64, |tokens, arg| {
         tokens.saturating_add(arg.prompt.image_tokens())
     }));
     if site.warned.load(Ordering::Relaxed) {
@@ -371,6 +402,30 @@ impl<T: AsRef<str> + ?Sized> ModelName for T {
 /// `model = ..` as a `&str`.
 pub fn model_name<T: ModelName + ?Sized>(name: &T) -> &str {
     name.model_name()
+}
+
+/// A `pool = ..` value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a pool name",
+    label = "`pool` takes a `&str`, `String`, `&String` or `Cow<str>`",
+    note = "for an `Option<&str>`, write out its fallback: \
+            `pool = name.unwrap_or(\"gpt-4o\")` (`name.as_deref().unwrap_or(..)` for an \
+            `Option<String>`)"
+)]
+pub trait PoolName {
+    /// The name.
+    fn pool_name(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> PoolName for T {
+    fn pool_name(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// `pool = ..` as a `&str`.
+pub fn pool_name<T: PoolName + ?Sized>(name: &T) -> &str {
+    name.pool_name()
 }
 
 /// A `tier = ..` value.

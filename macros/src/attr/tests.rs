@@ -24,7 +24,7 @@ fn text(expr: &Expr) -> String {
 #[test]
 fn model_alone() {
     let args = parse(quote!(model = "gpt-4o-mini"));
-    assert_eq!(text(&args.model), "\"gpt-4o-mini\"");
+    assert_eq!(text(args.target.expr()), "\"gpt-4o-mini\"");
     assert!(args.tier.is_none() && args.provider.is_none() && args.tokens.is_none());
     assert!(args.max_tokens.is_none() && args.n.is_none());
     assert!(args.retries.is_none() && args.krate.is_none());
@@ -42,7 +42,7 @@ fn every_key_with_trailing_comma() {
         retries = 2,
         crate = "::my::ratelimited",
     ));
-    assert_eq!(text(&args.model), "req . model . as_str ()");
+    assert_eq!(text(args.target.expr()), "req . model . as_str ()");
     assert_eq!(text(args.tier.as_ref().unwrap()), "\"tier-3\"");
     assert_eq!(text(args.provider.as_ref().unwrap()), "\"OpenAI\"");
     assert_eq!(text(args.tokens.as_ref().unwrap()), "prompt . len () / 4");
@@ -90,7 +90,7 @@ fn unknown_key_lists_the_valid_ones() {
     assert_eq!(
         errors(quote!(model = "m", temperature = 0.2)),
         [
-            "unknown argument `temperature`, expected one of `model`, `tier`, `provider`, \
+            "unknown argument `temperature`, expected one of `model`, `pool`, `deployment`, `tier`, `provider`, \
           `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
         ]
     );
@@ -109,7 +109,7 @@ fn a_misspelled_model_is_one_error_not_also_a_missing_one() {
         errors(quote!(modle = "gpt-4o-mini")),
         [format!(
             "unknown argument `modle`, did you mean `model`? expected one of {}",
-            "`model`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, `retries`, \
+            "`model`, `pool`, `deployment`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, `retries`, \
              `stream`, `priority`, `crate`"
         )]
     );
@@ -219,7 +219,7 @@ fn grammar_errors() {
     assert_eq!(
         errors(quote!("gpt-4o")),
         [
-            "expected an argument, one of `model`, `tier`, `provider`, `tokens`, \
+            "expected an argument, one of `model`, `pool`, `deployment`, `tier`, `provider`, `tokens`, \
           `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
         ]
     );

@@ -11,6 +11,7 @@ use crate::config::ModelProfile;
 use crate::family::state::InFlight;
 use crate::limiter::gcra::Mark;
 use crate::limiter::{Reservation, SharedMark};
+use crate::pool::Pool;
 use crate::units::cost::{Cost, Usage};
 
 /// An admitted attempt: holds the reservation while the body runs.
@@ -21,6 +22,19 @@ pub struct Attempt {
     profile: Arc<ModelProfile>,
     /// The prompt estimate a provider that charges by characters took on arrival.
     charged_prompt: Option<u64>,
+    /// The pool this attempt was routed in, told when the attempt ends, however it ends (last,
+    /// so it hears after the reservation and the slot are released).
+    ended: Option<PoolChanged>,
+}
+
+/// Tells a pool, when dropped, that one of its reservations ended: its waiting head may now
+/// route to that deployment.
+struct PoolChanged(Pool);
+
+impl Drop for PoolChanged {
+    fn drop(&mut self) {
+        self.0.changed();
+    }
 }
 
 impl Attempt {
@@ -35,7 +49,15 @@ impl Attempt {
             in_flight,
             profile,
             charged_prompt,
+            ended: None,
         }
+    }
+
+    /// Tells `pool` when this attempt ends: for an attempt that outlives the call's own
+    /// settle (a stream), so the pool's waiting head re-routes when it frees its deployment.
+    pub(crate) fn telling_on_end(mut self, pool: Pool) -> Self {
+        self.ended = Some(PoolChanged(pool));
+        self
     }
 
     /// What the attempt reserved.

@@ -4,12 +4,15 @@
 //! orchestration: the model's profile from the registry, the reservation, the settle, and the
 //! retry decision, which itself is the pure policy in `retry`.
 //!
-//! Bottom up: `error` (the ready-made error type for annotated functions), `attempt` (what an
+//! Bottom up: `error` (the ready-made error type for annotated functions), `retrying` (a
+//! call's retry budget, clock and backoff, shared by both drivers), `attempt` (what an
 //! admitted attempt holds and how it settles), `stream` (a streamed response that holds its
 //! attempt until it ends), `pool` (one call on a deployment pool, [`pool::PoolCall`]), and here
 //! the driver, [`Call`].
 
 pub mod error;
+
+mod retrying;
 
 pub mod attempt;
 
@@ -25,12 +28,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
-use tokio::time::Instant;
 
 use crate::answers::classify::{Classify, Verdict};
-use crate::answers::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
+use crate::answers::retry::Action;
 use crate::answers::usage::ReportUsage;
-use crate::config::{ModelProfile, Settings};
+use crate::config::ModelProfile;
 use crate::family::feedback::FamilyFeedback;
 use crate::family::state::FamilyState;
 use crate::limiter::lanes::Priority;
@@ -39,7 +41,8 @@ use crate::model::output::MaxOutput;
 use crate::model::tokens::Encoding;
 use crate::registry::Registry;
 use crate::units::cost::Cost;
-use crate::units::error::{Error, LastError};
+use crate::units::error::Error;
+use retrying::{too_long, Retrying};
 
 /// What to do after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,8 +59,7 @@ pub struct Call {
     profile: Arc<ModelProfile>,
     feedback: Arc<FamilyFeedback>,
     family_state: Arc<FamilyState>,
-    settings: Settings,
-    max_retries: u32,
+    retry: Retrying,
     input_tokens: u64,
     /// Bytes of prompt text, for the character-based estimate some servers charge.
     text_bytes: usize,
@@ -65,9 +67,6 @@ pub struct Call {
     image_tokens: u64,
     max_tokens: Option<u64>,
     n: Option<u32>,
-    attempts: u32,
-    started: Instant,
-    backoff: Backoff,
     priority: Priority,
 }
 
@@ -103,16 +102,12 @@ impl Call {
             profile: found.profile,
             feedback: found.feedback,
             family_state: found.state,
-            max_retries: retries.unwrap_or(settings.max_retries),
-            settings,
+            retry: Retrying::new(&settings, retries),
             input_tokens: 0,
             text_bytes: 0,
             image_tokens: 0,
             max_tokens: None,
             n: None,
-            attempts: 0,
-            started: Instant::now(),
-            backoff: Backoff::default(),
             priority: Priority::Normal,
         })
     }
@@ -206,7 +201,7 @@ impl Call {
 
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.retry.attempts()
     }
 
     /// Waits for the limiter and reserves this call's cost.
@@ -230,7 +225,7 @@ impl Call {
         // The body sends the request next; if it is dropped midway the provider may have
         // counted it, so from here on an unsettled reservation keeps its charge.
         reservation.mark_sent();
-        self.attempts += 1;
+        self.retry.attempt_started();
         Ok(Attempt::new(
             reservation,
             in_flight,
@@ -256,8 +251,8 @@ impl Call {
     /// # Errors
     /// [`Error::RetryAfterTooLong`] when the server asks to wait longer than
     /// `RATE_LIMITED_MAX_RETRY_AFTER`; [`Error::RetriesExhausted`] (with the last error as its
-    /// source) when the retry budget or [`MAX_RETRY_TIME`] is
-    /// spent.
+    /// source) when the retry budget or [`MAX_RETRY_TIME`](crate::answers::retry::MAX_RETRY_TIME)
+    /// is spent.
     pub fn finish<T, E>(
         &mut self,
         attempt: Attempt,
@@ -345,19 +340,7 @@ impl Call {
             self.feedback
                 .refused(&self.limiter, &attempt.reserved(), sent, wait);
         }
-        let limits = RetryLimits {
-            max_retries: self.max_retries,
-            max_retry_after: self.settings.max_retry_after,
-            max_total: MAX_RETRY_TIME,
-        };
-        let backoff = &mut self.backoff;
-        let action = retry::next_action(
-            &verdict,
-            self.attempts,
-            self.started.elapsed(),
-            limits,
-            || backoff.next_wait(),
-        );
+        let action = self.retry.next_action(&verdict);
         attempt.failed(&verdict, &action);
         match action {
             Action::Return { hold_family_for } => {
@@ -368,20 +351,12 @@ impl Call {
                 }
                 Decision::Now(Ok(Next::Return))
             }
-            Action::RetryAfterTooLong { asked, max } => {
-                Decision::Now(Err(Error::RetryAfterTooLong {
-                    retry_after: asked,
-                    max,
-                }))
-            }
-            Action::RetriesExhausted => Decision::Now(Err(Error::RetriesExhausted {
-                attempts: self.attempts,
-                last_error: LastError::from_error(error),
-            })),
+            Action::RetryAfterTooLong { asked, max } => Decision::Now(Err(too_long(asked, max))),
+            Action::RetriesExhausted => Decision::Now(Err(self.retry.exhausted(error))),
             Action::Retry { wait, hold_family } => {
                 tracing::debug!(
                     family = %self.profile.family,
-                    attempt = self.attempts,
+                    attempt = self.retry.attempts(),
                     ?wait,
                     rate_limited = hold_family,
                     "retrying"
@@ -440,7 +415,7 @@ impl fmt::Debug for Call {
         f.debug_struct("Call")
             .field("family", &self.profile.family)
             .field("cost", &self.cost())
-            .field("attempts", &self.attempts)
+            .field("attempts", &self.retry.attempts())
             .finish_non_exhaustive()
     }
 }

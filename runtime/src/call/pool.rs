@@ -7,18 +7,23 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use futures_core::Stream;
 use tokio::time::Instant;
 
+use super::retrying::{too_long, Retrying};
+use super::stream::{RateLimitedStream, StreamItem};
 use super::{carry_out, Attempt, Decision, Next};
 use crate::answers::classify::{Classify, Verdict};
-use crate::answers::retry::{self, Action, Backoff, RetryLimits, MAX_RETRY_TIME};
+use crate::answers::http::RateLimitHeaders;
+use crate::answers::retry::Action;
 use crate::answers::usage::ReportUsage;
-use crate::config::Settings;
 use crate::limiter::lanes::Priority;
+use crate::model::output::MaxOutput;
+use crate::model::tokens::Encoding;
 use crate::pool::{Deployment, Pool};
 use crate::registry::Registry;
 use crate::units::cost::Cost;
-use crate::units::error::{Error, LastError};
+use crate::units::error::Error;
 use crate::units::quota::Charged;
 
 /// One call on a deployment [`Pool`]: its cost, its retry state and where its attempts went.
@@ -33,6 +38,9 @@ use crate::units::quota::Charged;
 ///   count toward that deployment's breaker: once it opens the pool routes around it;
 /// - a retry-after over `RATE_LIMITED_MAX_RETRY_AFTER` holds that deployment for as long, and
 ///   fails the call only when no other deployment could take it within the maximum.
+///
+/// `#[rate_limited(pool = "gpt-4o", deployment = deployment)]` expands to one of these, with
+/// each attempt's deployment bound in the body; by hand, [`run`](PoolCall::run) is the loop:
 ///
 /// ```
 /// # use ratelimited_runtime::facade as ratelimited;
@@ -62,16 +70,16 @@ use crate::units::quota::Charged;
 /// ```
 pub struct PoolCall {
     pool: Pool,
-    settings: Settings,
-    max_retries: u32,
+    /// The retry budget, clock and backoff; an attempt that moved off an out-of-quota
+    /// deployment spends no retry.
+    retry: Retrying,
     input_tokens: u64,
+    /// Bytes of prompt text, for the character-based estimate some servers charge.
+    text_bytes: usize,
+    /// Tokens of the estimate that are images, which a character-based estimate adds.
+    image_tokens: u64,
     max_tokens: Option<u64>,
     n: Option<u32>,
-    attempts: u32,
-    /// Attempts that moved off an out-of-quota deployment: they spend no retry.
-    moved: u32,
-    started: Instant,
-    backoff: Backoff,
     priority: Priority,
 }
 
@@ -104,21 +112,42 @@ impl fmt::Debug for PoolAttempt {
 #[derive(Clone, Copy)]
 struct Sizing {
     input_tokens: u64,
+    text_bytes: usize,
+    image_tokens: u64,
     max_tokens: Option<u64>,
     n: Option<u32>,
 }
 
 impl Sizing {
+    /// As [`Call::cost`](super::Call::cost) on the deployment's family: the larger of the
+    /// token estimate and the character-based one its provider charges, raised by what its
+    /// server has been seen to charge beyond it, plus `n × max_tokens`.
     fn cost_on(self, deployment: &Deployment) -> Cost {
         let profile = deployment.profile();
         let max_tokens = self.max_tokens.unwrap_or(profile.default_max_tokens);
         let n = u64::from(self.n.unwrap_or(1).max(1));
-        let input = deployment.feedback.corrected_input(self.input_tokens);
+        let charged = self
+            .charged_prompt_on(deployment)
+            .map_or(self.input_tokens, |by_characters| {
+                self.input_tokens.max(by_characters)
+            });
+        let input = deployment.feedback.corrected_input(charged);
         let output = match profile.quota.charged {
             Charged::AfterResponse => 0,
             _ => n.saturating_mul(max_tokens),
         };
         Cost::request(input, output)
+    }
+
+    /// The prompt the deployment's provider charges on arrival if it estimates from
+    /// characters: its estimate of the text, plus the images by their formula.
+    fn charged_prompt_on(self, deployment: &Deployment) -> Option<u64> {
+        deployment
+            .profile()
+            .family
+            .provider
+            .charged_prompt_estimate(self.text_bytes)
+            .map(|by_characters| by_characters.saturating_add(self.image_tokens))
     }
 }
 
@@ -143,22 +172,52 @@ impl PoolCall {
         let settings = registry.settings()?;
         Ok(PoolCall {
             pool: registry.pool(pool)?,
-            max_retries: retries.unwrap_or(settings.max_retries),
-            settings,
+            retry: Retrying::new(&settings, retries),
             input_tokens: 0,
+            text_bytes: 0,
+            image_tokens: 0,
             max_tokens: None,
             n: None,
-            attempts: 0,
-            moved: 0,
-            started: Instant::now(),
-            backoff: Backoff::default(),
             priority: Priority::Normal,
         })
     }
 
-    /// The prompt estimate, in tokens.
+    /// Adds the prompt estimate `estimate` computes from the arguments; `text_len` is their
+    /// text length in bytes (see [`Call::estimate`](super::Call::estimate)).
+    ///
+    /// The deployments of a pool usually serve one model; when their tokenizers differ, the
+    /// prompt is counted with each and the largest count is reserved on every deployment, so
+    /// the estimate is never low wherever the call goes.
+    pub fn estimate(&mut self, text_len: usize, estimate: impl Fn(Encoding) -> u64) {
+        let mut encodings: Vec<Encoding> = Vec::new();
+        for deployment in self.pool.deployments() {
+            let encoding = deployment.profile().encoding;
+            if !encodings.contains(&encoding) {
+                encodings.push(encoding);
+            }
+        }
+        let tokens = encodings.into_iter().map(estimate).max().unwrap_or(0);
+        self.input_tokens = self.input_tokens.saturating_add(tokens);
+        self.text_bytes = self.text_bytes.saturating_add(text_len);
+    }
+
+    /// Records that `tokens` of the prompt estimate are images (see
+    /// [`Call::estimate_images`](super::Call::estimate_images)).
+    pub fn estimate_images(&mut self, tokens: u64) {
+        self.image_tokens = self.image_tokens.saturating_add(tokens);
+    }
+
+    /// Replaces the prompt estimate, in tokens (`tokens = ...`).
     pub fn set_input_tokens(&mut self, tokens: u64) {
         self.input_tokens = tokens;
+    }
+
+    /// Takes `max_tokens` and `n` from an argument that knows them (the first one wins).
+    pub fn observe_budget(&mut self, budget: Option<MaxOutput>) {
+        if let Some(budget) = budget {
+            self.max_tokens = self.max_tokens.or(budget.max_tokens);
+            self.n = self.n.or(budget.n);
+        }
     }
 
     /// The output budget per choice (otherwise each deployment's model default).
@@ -178,7 +237,7 @@ impl PoolCall {
 
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.retry.attempts()
     }
 
     /// The pool.
@@ -195,6 +254,8 @@ impl PoolCall {
     fn sizing(&self) -> Sizing {
         Sizing {
             input_tokens: self.input_tokens,
+            text_bytes: self.text_bytes,
+            image_tokens: self.image_tokens,
             max_tokens: self.max_tokens,
             n: self.n,
         }
@@ -230,10 +291,11 @@ impl PoolCall {
             };
             let in_flight = pending.admitted(cost, deployment.limiter());
             reservation.mark_sent();
-            self.attempts += 1;
+            self.retry.attempt_started();
             let profile = deployment.profile_arc().clone();
+            let charged_prompt = sizing.charged_prompt_on(&deployment);
             return Ok(PoolAttempt {
-                attempt: Attempt::new(reservation, in_flight, profile, None),
+                attempt: Attempt::new(reservation, in_flight, profile, charged_prompt),
                 deployment,
                 index,
             });
@@ -276,9 +338,73 @@ impl PoolCall {
             }
             Err(error) => self.decide_error(attempt, index, error),
         };
+        self.answered(&deployment);
+        carry_out(decision)
+    }
+
+    /// Hands a streaming attempt to the stream the body returned, as
+    /// [`Call::start_stream`](super::Call::start_stream) does for a family: the reservation,
+    /// in-flight slot and budget hold stay on the attempt's deployment until the stream ends
+    /// (settled there from the chunks' usage) or is dropped (kept), and the pool hears of it
+    /// then. The deployment's breaker hears of the answer now, and its limiter of the
+    /// rate-limit `headers` the response came with.
+    pub fn start_stream<S>(
+        &self,
+        attempt: PoolAttempt,
+        stream: S,
+        headers: Option<RateLimitHeaders>,
+    ) -> RateLimitedStream<S>
+    where
+        S: Stream,
+        S::Item: StreamItem,
+    {
+        let PoolAttempt {
+            attempt,
+            deployment,
+            ..
+        } = attempt;
+        if let Some(headers) = headers {
+            let (mark, shared) = attempt.marks();
+            deployment.feedback.apply_headers(
+                deployment.limiter(),
+                &headers,
+                mark.as_ref(),
+                shared.as_ref(),
+            );
+        }
+        deployment.feedback.server_answered();
+        let attempt = attempt.streaming().telling_on_end(self.pool.clone());
+        RateLimitedStream::new(stream, attempt)
+    }
+
+    /// Decides after a streaming attempt whose body failed before returning a stream (a 429
+    /// or 5xx on the initial response): exactly as [`PoolCall::finish`] does for an `Err`.
+    ///
+    /// # Errors
+    /// As [`PoolCall::finish`].
+    pub fn finish_stream_error<E>(
+        &mut self,
+        attempt: PoolAttempt,
+        error: &E,
+    ) -> impl Future<Output = Result<Next, Error>> + Send + '_
+    where
+        E: Classify + fmt::Debug,
+    {
+        let PoolAttempt {
+            attempt,
+            deployment,
+            index,
+        } = attempt;
+        let decision = self.decide_error(attempt, index, error);
+        self.answered(&deployment);
+        carry_out(decision)
+    }
+
+    /// The attempt on `deployment` has its answer and has settled: an opening burst there may
+    /// go on, and the pool's waiting head may re-route.
+    fn answered(&self, deployment: &Deployment) {
         deployment.feedback.server_answered();
         self.pool.changed();
-        carry_out(decision)
     }
 
     fn decide_error<E>(&mut self, attempt: Attempt, index: usize, error: &E) -> Decision
@@ -295,22 +421,10 @@ impl PoolCall {
                 },
             );
             self.pool.skip_index(index, message);
-            self.moved += 1;
+            self.retry.spend_no_retry();
             return Decision::Now(Ok(Next::Retry));
         }
-        let limits = RetryLimits {
-            max_retries: self.max_retries,
-            max_retry_after: self.settings.max_retry_after,
-            max_total: MAX_RETRY_TIME,
-        };
-        let backoff = &mut self.backoff;
-        let action = retry::next_action(
-            &verdict,
-            self.attempts - self.moved,
-            self.started.elapsed(),
-            limits,
-            || backoff.next_wait(),
-        );
+        let action = self.retry.next_action(&verdict);
         attempt.failed(&verdict, &action);
         match action {
             Action::Return { hold_family_for } => {
@@ -325,16 +439,10 @@ impl PoolCall {
                 if self.another_within(index, reserved, max) {
                     Decision::Now(Ok(Next::Retry))
                 } else {
-                    Decision::Now(Err(Error::RetryAfterTooLong {
-                        retry_after: asked,
-                        max,
-                    }))
+                    Decision::Now(Err(too_long(asked, max)))
                 }
             }
-            Action::RetriesExhausted => Decision::Now(Err(Error::RetriesExhausted {
-                attempts: self.attempts,
-                last_error: LastError::from_error(error),
-            })),
+            Action::RetriesExhausted => Decision::Now(Err(self.retry.exhausted(error))),
             Action::Retry { wait, hold_family } => {
                 if hold_family {
                     // That deployment waits out the server's hint; the retry goes wherever
@@ -392,7 +500,7 @@ impl fmt::Debug for PoolCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolCall")
             .field("pool", &self.pool.name())
-            .field("attempts", &self.attempts)
+            .field("attempts", &self.retry.attempts())
             .finish_non_exhaustive()
     }
 }

@@ -81,8 +81,9 @@ impl<S: Stream + Unpin> Stream for WithHeaders<S> {
 
 /// A streamed response that holds its call's reservation until it ends or is dropped.
 ///
-/// Returned by a `#[rate_limited(model = .., stream)]` function (see the [module](self) for
-/// what each ending keeps). It yields the wrapped stream's items unchanged and is `Unpin`
+/// Returned by a `#[rate_limited(model = .., stream)]` function, or a
+/// `#[rate_limited(pool = .., deployment = .., stream)]` one, whose reservation is held on the
+/// deployment its attempt was admitted on (see the [module](self) for what each ending keeps). It yields the wrapped stream's items unchanged and is `Unpin`
 /// whatever the wrapped stream is.
 #[must_use = "the call's in-flight slot is held until the stream ends or is dropped"]
 pub struct RateLimitedStream<S> {
