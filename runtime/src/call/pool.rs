@@ -273,9 +273,9 @@ impl PoolCall {
         loop {
             let routed = self
                 .pool
-                .acquire_routed(&cost_of, self.priority, &refused)
+                .acquire_routed(&cost_of, self.priority, &refused, true)
                 .await?;
-            let (mut reservation, index, pool) = routed.into_parts();
+            let (mut reservation, opening, index, pool) = routed.into_parts();
             let deployment = pool.deployments()[index].clone();
             let cost = reservation.cost();
             deployment.feedback.refresh_shared(deployment.limiter());
@@ -291,6 +291,7 @@ impl PoolCall {
             };
             let in_flight = pending.admitted(cost, deployment.limiter());
             reservation.mark_sent();
+            opening.spent();
             self.retry.attempt_started();
             let profile = deployment.profile_arc().clone();
             let charged_prompt = sizing.charged_prompt_on(&deployment);

@@ -32,10 +32,11 @@ use tokio::time::Instant;
 use crate::config::pool::{DeploymentConfig, Routing};
 use crate::config::ModelProfile;
 use crate::family::feedback::FamilyFeedback;
+use crate::family::feedback::OpeningPermit;
 use crate::family::spend::{BudgetLeft, Ledger};
 use crate::family::state::FamilyState;
 use crate::limiter::lanes::Priority;
-use crate::limiter::{Acquire, Forecast, Limiter, Reservation};
+use crate::limiter::{Forecast, Limiter, Reservation};
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Usage};
 use crate::units::error::{Error, Refusal};
@@ -331,7 +332,7 @@ impl Pool {
         cost: Cost,
         priority: Priority,
     ) -> Result<PoolReservation, Error> {
-        self.acquire_routed(&|_: &Deployment| cost, priority, &[])
+        self.acquire_routed(&|_: &Deployment| cost, priority, &[], false)
             .await
     }
 
@@ -388,6 +389,7 @@ impl Pool {
         &self,
         cost_of: &dyn Fn(&Deployment) -> Cost,
         refused: &[(usize, Error)],
+        gated: bool,
     ) -> (Vec<Candidate>, Vec<Refusal>) {
         let now = Instant::now();
         let skipped = self.shared.skipped.locked().clone();
@@ -419,6 +421,18 @@ impl Pool {
                         capacity,
                     }),
                     forecast => {
+                        // Its opening burst spent: it takes the call only once its server has
+                        // answered (or the gate's wait is over), after any deployment that can
+                        // be dated.
+                        let cost = cost_of(deployment);
+                        let forecast = match forecast.earliest() {
+                            Some(at)
+                                if gated && !deployment.feedback.opening_would_admit(&cost) =>
+                            {
+                                Forecast::OnRelease { not_before: at }
+                            }
+                            _ => forecast,
+                        };
                         candidates.push(Candidate { index, forecast });
                         None
                     }
@@ -454,11 +468,14 @@ impl Pool {
 
     /// Routes one acquisition: waits for the pool's turn, then for the chosen deployment,
     /// re-routing when the pool changes. `cost_of` is what the call costs on each deployment.
+    /// `gated`: through each deployment's opening gate too, as a pool call is (its answers
+    /// open the gate); the limiter-level API is not gated, as a [`Limiter`] is not.
     pub(crate) async fn acquire_routed(
         &self,
         cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
         priority: Priority,
         refused: &[(usize, Error)],
+        gated: bool,
     ) -> Result<PoolReservation, Error> {
         let mut waiting = Waiting::new(self);
         let ticket = self.shared.queue.join(priority.lane());
@@ -468,7 +485,7 @@ impl Pool {
                 ticket.wake.notified().await;
             }
             let routed = self
-                .route_while_head(&ticket, cost_of, priority, refused)
+                .route_while_head(&ticket, cost_of, priority, refused, gated)
                 .await;
             match routed {
                 Ok(Some(reservation)) => {
@@ -492,10 +509,11 @@ impl Pool {
         cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
         priority: Priority,
         refused: &[(usize, Error)],
+        gated: bool,
     ) -> Result<Option<PoolReservation>, Error> {
         let routing = self.shared.routing;
         let mut refused = refused.to_vec();
-        let mut committed: Option<(usize, Pin<Box<Acquire>>)> = None;
+        let mut committed: Option<(usize, Pin<Box<GatedAcquire>>)> = None;
         // The forecast a shared deployment had when the head committed to it.
         let mut committed_forecast: Option<(usize, Forecast)> = None;
         loop {
@@ -504,7 +522,7 @@ impl Pool {
             if ticket.yield_to_better_claim() {
                 return Ok(None);
             }
-            let (mut candidates, mut refusals) = self.survey(cost_of, &refused);
+            let (mut candidates, mut refusals) = self.survey(cost_of, &refused, gated);
             let kept =
                 committed_forecast.filter(|(i, _)| committed.as_ref().is_some_and(|(c, _)| c == i));
             self.date_shared(&mut candidates, &mut refusals, cost_of, kept)
@@ -523,9 +541,21 @@ impl Pool {
             if !stay {
                 let deployment = &self.shared.deployments[best.index];
                 let cost = cost_of(deployment);
+                // Through the deployment's opening gate first, as a single family's call is:
+                // its first burst stays within a part of its limit until its server answers.
+                let (feedback, limiter) =
+                    (Arc::clone(&deployment.feedback), deployment.limiter.clone());
                 committed = Some((
                     best.index,
-                    Box::pin(deployment.limiter.acquire_with(cost, priority)),
+                    Box::pin(async move {
+                        let opening = if gated {
+                            feedback.admit_opening(&cost).await
+                        } else {
+                            OpeningPermit::none()
+                        };
+                        let reservation = limiter.acquire_with(cost, priority).await;
+                        (opening, reservation)
+                    }),
                 ));
                 committed_forecast = Some((best.index, best.forecast));
             }
@@ -540,16 +570,17 @@ impl Pool {
             .await;
             match outcome {
                 None => continue,
-                Some(Ok(reservation)) => {
+                Some((opening, Ok(reservation))) => {
                     return Ok(Some(PoolReservation {
                         reservation: Some(reservation),
+                        opening: Some(opening),
                         index,
                         pool: self.clone(),
                     }))
                 }
                 // Too large after a limit change, or a shared store down and failing closed:
                 // that deployment refuses; route among the others.
-                Some(Err(error)) => {
+                Some((_, Err(error))) => {
                     refused.push((index, error));
                     committed = None;
                 }
@@ -627,12 +658,18 @@ impl fmt::Debug for Pool {
     }
 }
 
+/// The head's committed wait on one deployment: its opening gate, then its limiter.
+type GatedAcquire = dyn Future<Output = (OpeningPermit, Result<Reservation, Error>)> + Send;
+
 /// A cost reserved on one deployment of a [`Pool`]: which one it is for, and the
 /// [`Reservation`] on its limiter (settled, kept or refunded the same way). Ending it lets the
 /// pool's waiting head re-route.
 #[must_use = "dropping a reservation at once refunds it"]
 pub struct PoolReservation {
     reservation: Option<Reservation>,
+    /// Its part of the deployment's opening burst, spent once the request is sent (given back
+    /// if it is cancelled).
+    opening: Option<OpeningPermit>,
     index: usize,
     pool: Pool,
 }
@@ -659,13 +696,21 @@ impl PoolReservation {
 
     /// See [`Reservation::mark_sent`].
     pub fn mark_sent(&mut self) {
+        self.opening_spent();
         if let Some(reservation) = &mut self.reservation {
             reservation.mark_sent();
         }
     }
 
+    fn opening_spent(&mut self) {
+        if let Some(opening) = self.opening.take() {
+            opening.spent();
+        }
+    }
+
     /// See [`Reservation::settle`].
     pub fn settle(mut self, usage: Usage) {
+        self.opening_spent();
         if let Some(reservation) = self.reservation.take() {
             reservation.settle(usage);
         }
@@ -673,6 +718,7 @@ impl PoolReservation {
 
     /// See [`Reservation::keep`].
     pub fn keep(mut self) {
+        self.opening_spent();
         if let Some(reservation) = self.reservation.take() {
             reservation.keep();
         }
@@ -687,9 +733,10 @@ impl PoolReservation {
 
     /// The limiter's reservation, for a call that settles it with its attempt; the pool hears
     /// of the end through [`Pool::changed`] from the caller.
-    pub(crate) fn into_parts(mut self) -> (Reservation, usize, Pool) {
+    pub(crate) fn into_parts(mut self) -> (Reservation, OpeningPermit, usize, Pool) {
         let reservation = self.reservation.take().expect("held until it ends");
-        (reservation, self.index, self.pool.clone())
+        let opening = self.opening.take().expect("held until it ends");
+        (reservation, opening, self.index, self.pool.clone())
     }
 }
 

@@ -113,6 +113,12 @@ impl FamilyFeedback {
         self.opening.admit(cost).await
     }
 
+    /// Whether `cost` would pass the opening gate now (a pool routes around a deployment
+    /// whose first burst is spent until its server has answered).
+    pub(crate) fn opening_would_admit(&self, cost: &Cost) -> bool {
+        self.opening.would_admit(cost)
+    }
+
     /// The server has answered: the opening burst is over.
     pub(crate) fn server_answered(&self) {
         self.opening.open();

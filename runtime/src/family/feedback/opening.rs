@@ -1,10 +1,11 @@
 //! The opening burst: what a family may send before the server has answered once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::units::cost::{Cost, Dimension};
 
@@ -33,6 +34,8 @@ pub(crate) struct OpeningBurst {
     /// The whole budget, in `unit`s.
     size: u64,
     budget: Arc<Semaphore>,
+    /// When the first call came to the gate.
+    first: OnceLock<Instant>,
 }
 
 /// A call's part of the opening budget, held until its request is sent: a call refused
@@ -41,6 +44,11 @@ pub(crate) struct OpeningBurst {
 pub(crate) struct OpeningPermit(Option<OwnedSemaphorePermit>);
 
 impl OpeningPermit {
+    /// No part of any budget (a gate not passed through).
+    pub(crate) fn none() -> Self {
+        OpeningPermit(None)
+    }
+
     /// The request was sent: its part of the budget is spent.
     pub(crate) fn spent(self) {
         if let Some(permit) = self.0 {
@@ -68,12 +76,35 @@ impl OpeningBurst {
             budget: Arc::new(Semaphore::new(
                 usize::try_from(budget).unwrap_or(usize::MAX),
             )),
+            first: OnceLock::new(),
         }
     }
 
     /// Whether the first response has opened the gate.
     pub(crate) fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Whether `cost` would pass the gate now (it is open, or the budget has room for it).
+    pub(crate) fn would_admit(&self, cost: &Cost) -> bool {
+        let Some(unit) = self.unit else {
+            return true;
+        };
+        if self.is_open() {
+            return true;
+        }
+        // As a waiter's would, the gate gives up holding back once the first call through it
+        // has waited the longest a call waits for the first response.
+        if self
+            .first
+            .get()
+            .is_some_and(|first| first.elapsed() >= OPENING_MAX_WAIT)
+        {
+            self.open();
+            return true;
+        }
+        let units = unit.charge(cost).min(self.size).max(1);
+        u64::try_from(self.budget.available_permits()).unwrap_or(u64::MAX) >= units
     }
 
     /// Waits until `cost` fits the opening budget, or the gate opens; the permit holds the
@@ -85,6 +116,7 @@ impl OpeningBurst {
         if self.is_open() {
             return OpeningPermit(None);
         }
+        self.first.get_or_init(Instant::now);
         // A call larger than the whole budget goes when it is alone, not never.
         let units = unit.charge(cost).min(self.size).max(1);
         let units = u32::try_from(units).unwrap_or(u32::MAX);
