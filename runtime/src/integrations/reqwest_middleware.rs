@@ -30,7 +30,7 @@
 //! ```
 //!
 //! For each request it sees, [`RateLimit`]:
-//! 1. recognises it ([`Routes`](super::llm::Routes): OpenAI and Azure chat completions,
+//! 1. recognises it ([`Routes`]: OpenAI and Azure chat completions,
 //!    responses and embeddings, Anthropic messages, Gemini `generateContent` and
 //!    `streamGenerateContent`) and reads the model, the prompt, `max_tokens` and `n` from its
 //!    JSON body; anything else passes through untouched (or, with
