@@ -106,7 +106,12 @@ pub use crate::model::{prices, tiers, tokens};
 pub use crate::testing;
 
 #[doc(inline)]
-#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+#[cfg(any(
+    feature = "reqwest",
+    feature = "async-openai",
+    feature = "reqwest-middleware",
+    feature = "tower"
+))]
 pub use crate::integrations;
 
 /// Limits shared by every process and machine pointed at one Redis (feature `redis`): set

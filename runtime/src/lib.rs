@@ -56,7 +56,12 @@ pub mod testing;
 #[cfg(feature = "planner")]
 pub mod planner;
 
-#[cfg(any(feature = "reqwest", feature = "async-openai"))]
+#[cfg(any(
+    feature = "reqwest",
+    feature = "async-openai",
+    feature = "reqwest-middleware",
+    feature = "tower"
+))]
 pub mod integrations;
 
 #[doc(hidden)]

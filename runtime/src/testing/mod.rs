@@ -45,6 +45,9 @@ mod provider;
 mod stream;
 
 #[cfg(feature = "mock-server")]
+mod other_wires;
+
+#[cfg(feature = "mock-server")]
 mod server;
 
 pub use fault::Fault;

@@ -8,8 +8,14 @@
 //! | `POST /v1/chat/completions` | `model`, `messages`, `max_tokens` or `max_completion_tokens`, `n` | `chat.completion` with `usage` |
 //! | the same with `"stream": true` (and `stream_options.include_usage`) | | `text/event-stream`: `data: {chat.completion.chunk}` events ([`StreamPacing::default`]), the `usage` chunk when asked, `data: [DONE]` |
 //! | `POST /v1/embeddings` | `model`, `input` (string, strings, token arrays), `dimensions` | embeddings `list` with `usage` |
+//! | `POST /v1/messages` (Anthropic) | `model`, `max_tokens`, `system`, `messages`; `"stream": true` | a `message` with `usage: {input_tokens, output_tokens}`; streamed: `message_start`, `content_block_delta`s, `message_delta` with the output, `message_stop` |
+//! | `POST /v1beta/models/{model}:generateContent` (Gemini) | `contents`, `systemInstruction`, `generationConfig.maxOutputTokens`, `candidateCount` | `candidates` with `usageMetadata` |
+//! | `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` | the same | SSE chunks whose `usageMetadata` grows to the whole |
 //!
-//! Every answer carries the `x-ratelimit-*` headers; rate-limit 429s carry `retry-after-ms` and
+//! The Anthropic and Gemini routes count the prompt as the text of their messages (no chat
+//! framing) in the model's encoding, and answer in their own bodies and error envelopes; their
+//! limits, headers and faults are the same provider's. Every answer carries the `x-ratelimit-*`
+//! headers; rate-limit 429s carry `retry-after-ms` and
 //! `retry-after` and OpenAI's `rate_limit_exceeded` body, exactly as [`MockProvider`] produces
 //! them (the server is a thin HTTP layer over the same enforcement core). A body that is not
 //! JSON, or not a valid request, is a 400 `invalid_request_error`; any other route is a 404.
@@ -19,7 +25,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
@@ -27,8 +33,9 @@ use axum::Router;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::other_wires::{self, Wire};
 use super::stream::{self, MockStream, StreamPacing};
-use super::{openai_wire, MockLimits, MockProvider, MockResponse};
+use super::{openai_wire, MockLimits, MockProvider, MockRequest, MockResponse};
 use crate::answers::http::HttpError;
 
 /// An OpenAI-compatible HTTP server on `127.0.0.1` enforcing a [`MockProvider`]'s limits.
@@ -71,6 +78,8 @@ impl MockServer {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .route("/v1/embeddings", post(embeddings))
+            .route("/v1/messages", post(messages))
+            .route("/v1beta/models/{call}", post(gemini))
             .fallback(not_found)
             .with_state(provider.clone());
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -159,6 +168,70 @@ async fn embeddings(State(provider): State<MockProvider>, body: Bytes) -> Respon
         Err(error) => Err(error),
     };
     answer(result)
+}
+
+async fn messages(State(provider): State<MockProvider>, body: Bytes) -> Response {
+    let request = openai_wire::parse_json_body(&body);
+    let stream = request.as_ref().is_ok_and(stream::wants_stream);
+    let mock = request.and_then(|request| other_wires::parse_messages(&request));
+    serve_other(&provider, Wire::Anthropic, mock, stream).await
+}
+
+async fn gemini(
+    State(provider): State<MockProvider>,
+    Path(call): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let Some((model, action)) = call.split_once(':') else {
+        return not_found().await;
+    };
+    let stream = match action {
+        "generateContent" => false,
+        "streamGenerateContent" if query.as_deref().is_some_and(|q| q.contains("alt=sse")) => true,
+        "streamGenerateContent" => {
+            let error = openai_wire::invalid_request(
+                "the mock streams streamGenerateContent only as SSE: add `?alt=sse`",
+                Some("alt"),
+            );
+            return answer(Err(other_wires::error(Wire::Gemini, error)));
+        }
+        _ => return not_found().await,
+    };
+    let mock = openai_wire::parse_json_body(&body)
+        .and_then(|request| other_wires::parse_generate(model, &request));
+    serve_other(&provider, Wire::Gemini, mock, stream).await
+}
+
+/// Serves an Anthropic or Gemini request through the provider's accounting.
+async fn serve_other(
+    provider: &MockProvider,
+    wire: Wire,
+    request: Result<MockRequest, HttpError>,
+    stream: bool,
+) -> Response {
+    let served = match request {
+        Ok(request) => provider.chat(&request).await,
+        Err(error) => Err(error),
+    };
+    match served {
+        Ok(response) if stream => {
+            let events = other_wires::stream(wire, &response, StreamPacing::default());
+            let mut built = build(200, &response.headers, String::new());
+            *built.body_mut() = stream::sse_events(events);
+            built.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            built
+        }
+        Ok(response) => build(
+            200,
+            &response.headers,
+            other_wires::answer(wire, &response).to_string(),
+        ),
+        Err(error) => answer(Err(other_wires::error(wire, error))),
+    }
 }
 
 async fn not_found() -> Response {

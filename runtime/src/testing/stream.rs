@@ -197,6 +197,18 @@ pub(crate) fn sse(stream: MockStream) -> axum::body::Body {
     axum::body::Body::from_stream(SseBody {
         stream,
         done: false,
+        openai: true,
+    })
+}
+
+/// A mock stream as Anthropic's or Gemini's Server-Sent Events: `event: {type}` before each
+/// chunk that has a `type` (Anthropic's), and no `[DONE]` marker.
+#[cfg(feature = "mock-server")]
+pub(crate) fn sse_events(stream: MockStream) -> axum::body::Body {
+    axum::body::Body::from_stream(SseBody {
+        stream,
+        done: false,
+        openai: false,
     })
 }
 
@@ -204,6 +216,8 @@ pub(crate) fn sse(stream: MockStream) -> axum::body::Body {
 struct SseBody {
     stream: MockStream,
     done: bool,
+    /// OpenAI's format: a closing `data: [DONE]`.
+    openai: bool,
 }
 
 #[cfg(feature = "mock-server")]
@@ -216,15 +230,19 @@ impl Stream for SseBody {
             return Poll::Ready(None);
         }
         let event = match ready!(Pin::new(&mut this.stream).poll_next(cx)) {
-            Some(Ok(chunk)) => format!("data: {chunk}\n\n"),
+            Some(Ok(chunk)) => match chunk.get("type").and_then(Value::as_str) {
+                Some(kind) if !this.openai => format!("event: {kind}\ndata: {chunk}\n\n"),
+                _ => format!("data: {chunk}\n\n"),
+            },
             Some(Err(error)) => {
                 this.done = true;
                 format!("data: {}\n\n", error.body)
             }
-            None => {
+            None if this.openai => {
                 this.done = true;
                 "data: [DONE]\n\n".to_owned()
             }
+            None => return Poll::Ready(None),
         };
         Poll::Ready(Some(Ok(event.into())))
     }
