@@ -10,7 +10,7 @@
 //! cargo run --release --example throughput -- --gateway a w  # only (a) and (w) there
 //! ```
 //!
-//! A letter names a strategy of the table run (`a` to `f`; with `--gateway`, `a`, `w`, `c`),
+//! A letter names a strategy of the table run (`a` to `g`; with `--gateway`, `a`, `w`, `c`),
 //! a flag is `--paused` or `--gateway`; anything else is an error naming what is accepted.
 //!
 //! **Workload.** Chat requests with prompts log-normal around 600 tokens (median 600, σ = 0.5,
@@ -34,6 +34,10 @@
 //!   send it (Anthropic): each count may be as old as the whole round trip, so the limiter
 //!   trails the server by about one latency, and must still neither draw a 429 nor raise its
 //!   charge correction above 1.0 (the server counts exactly what the limiter estimates).
+//! - (g) (a)'s requests sent through a `reqwest_middleware` client with `ratelimited`'s
+//!   `RateLimit` middleware instead of an annotated function (real time only, and only when
+//!   built with the `reqwest-middleware` feature: `--features mock-server,reqwest-middleware`
+//!   or `--all-features`), held to the same bounds as (a).
 //!
 //! **Modes.**
 //! - Paused time against the in-process `MockProvider`: 2,000 requests at 500 RPM / 200,000 TPM
@@ -108,6 +112,8 @@ mod common;
 mod cookbook_client;
 mod gateway;
 mod governor_client;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware_client;
 #[path = "../common/peer.rs"]
 mod peer;
 mod ratelimited_client;
@@ -215,6 +221,7 @@ fn main() {
         let started = std::time::Instant::now();
         let rows: Vec<Row> = strategies
             .iter()
+            .filter(|strategy| strategy.runs_in(mode.paused))
             .map(|strategy| run(mode, &jobs, *strategy, timeout))
             .collect();
         print_mode(mode, &jobs, timeout, &rows);

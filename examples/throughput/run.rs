@@ -39,9 +39,13 @@ pub(crate) enum Strategy {
     /// (a) told how the server counts: `RATE_LIMITED_<FAMILY>_WINDOW` set to the gateway
     /// mode's window (gateway modes only).
     RatelimitedWindowSet,
+    /// (a)'s requests through `reqwest_middleware` with the `RateLimit` middleware (real HTTP
+    /// only, feature `reqwest-middleware`).
+    Middleware,
 }
 
 impl Strategy {
+    #[cfg(not(feature = "reqwest-middleware"))]
     pub(crate) const ALL: [Strategy; 6] = [
         Strategy::Ratelimited,
         Strategy::Retry,
@@ -50,6 +54,22 @@ impl Strategy {
         Strategy::Cookbook,
         Strategy::RatelimitedWithoutProcessing,
     ];
+
+    #[cfg(feature = "reqwest-middleware")]
+    pub(crate) const ALL: [Strategy; 7] = [
+        Strategy::Ratelimited,
+        Strategy::Retry,
+        Strategy::Governor,
+        Strategy::RetryForever,
+        Strategy::Cookbook,
+        Strategy::RatelimitedWithoutProcessing,
+        Strategy::Middleware,
+    ];
+
+    /// Whether it runs in a mode: the middleware needs HTTP.
+    pub(crate) fn runs_in(self, paused: bool) -> bool {
+        !(paused && self == Strategy::Middleware)
+    }
 
     /// The strategies of the gateway modes: ratelimited learning the window, ratelimited told
     /// it, and governor beside them.
@@ -66,6 +86,7 @@ impl Strategy {
             Strategy::Ratelimited
                 | Strategy::RatelimitedWithoutProcessing
                 | Strategy::RatelimitedWindowSet
+                | Strategy::Middleware
         )
     }
 
@@ -87,6 +108,7 @@ impl Strategy {
             Strategy::Cookbook => "(e) OpenAI cookbook processor",
             Strategy::RatelimitedWithoutProcessing => "(f) (a) without processing-ms",
             Strategy::RatelimitedWindowSet => "(w) ratelimited, WINDOW set",
+            Strategy::Middleware => "(g) (a) via reqwest-middleware",
         }
     }
 
@@ -197,6 +219,16 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
             )),
         };
         let target = Rc::new(target);
+        #[cfg(feature = "reqwest-middleware")]
+        let middleware = server.as_ref().map(|server| {
+            Rc::new(crate::middleware_client::MiddlewareClient::new(
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .expect("an HTTP client"),
+                &server.server.base_url(),
+            ))
+        });
         let governor = Rc::new(Governor::new(mode.limits, mode.paused));
         let cookbook = Rc::new(Cookbook::new(mode.limits));
         let start = Instant::now();
@@ -214,6 +246,8 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
             let completion = jobs[i].completion_tokens;
             let (jobs, target, governor) = (jobs.clone(), target.clone(), governor.clone());
             let cookbook = cookbook.clone();
+            #[cfg(feature = "reqwest-middleware")]
+            let middleware = middleware.clone();
             let call = async move {
                 let job = &jobs[i];
                 let mut rng = Rng::new(SEED ^ (i as u64 + 1));
@@ -231,6 +265,13 @@ pub(crate) fn run(mode: &Mode, jobs: &Rc<Vec<Job>>, strategy: Strategy, timeout:
                     },
                     Strategy::RetryForever => send_until_success(&target, job, &mut rng).await,
                     Strategy::Cookbook => cookbook.send(&target, job).await,
+                    #[cfg(feature = "reqwest-middleware")]
+                    Strategy::Middleware => match &middleware {
+                        Some(client) => client.send(job).await,
+                        None => Err("the middleware needs HTTP (real time)".to_owned()),
+                    },
+                    #[cfg(not(feature = "reqwest-middleware"))]
+                    Strategy::Middleware => Err("built without reqwest-middleware".to_owned()),
                 }
             };
             tasks.spawn_local(COMPLETION.scope(completion, async move {

@@ -130,6 +130,7 @@ pub(crate) fn bind_for_keys(params: &[Param], args: &Args) -> Vec<TokenStream> {
         args.max_tokens.as_ref(),
         args.n.as_ref(),
         args.priority.as_ref(),
+        args.tenant.as_ref(),
     ];
     for key in keys.into_iter().flatten() {
         idents(key.to_token_stream(), &mut used);

@@ -11,7 +11,7 @@ use syn::punctuated::Punctuated;
 use syn::{token, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Path, Token, UnOp};
 
 /// Every key the attribute accepts, in the order the docs list them.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     "model",
     "pool",
     "deployment",
@@ -24,6 +24,7 @@ const KEYS: [&str; 13] = [
     "retries",
     "stream",
     "priority",
+    "tenant",
     "crate",
 ];
 
@@ -82,6 +83,9 @@ pub(crate) struct Args {
     pub(crate) stream: Option<Ident>,
     /// `priority = EXPR`: the lane this function's calls wait in, a `Priority`.
     pub(crate) priority: Option<Expr>,
+    /// `tenant = EXPR`: who the call is for (a string or integer id), for fair share, caps and
+    /// budgets among the users of one key.
+    pub(crate) tenant: Option<Expr>,
     /// `crate = "path"`: where the facade is, when it is renamed.
     pub(crate) krate: Option<Path>,
 }
@@ -109,6 +113,7 @@ impl Args {
         let mut skip = Slot::new("skip");
         let mut retries = Slot::new("retries");
         let mut priority = Slot::new("priority");
+        let mut tenant = Slot::new("tenant");
         let mut krate = Slot::new("crate");
         let mut stream = Slot::new("stream");
         let mut misspelled_target = false;
@@ -127,6 +132,7 @@ impl Args {
                 "skip" => skip.set(&pair, skip_list(&pair)),
                 "retries" => retries.set(&pair, retries_lit(&pair)),
                 "priority" => priority.set(&pair, priority_expr(&pair)),
+                "tenant" => tenant.set(&pair, pair.expr().cloned()),
                 "crate" => krate.set(&pair, crate_path(&pair)),
                 "stream" => stream.set(&pair, stream_flag(&pair)),
                 _ => {
@@ -144,6 +150,14 @@ impl Args {
 
         for error in target_conflicts(&model, &pool, &deployment, &tier, &provider) {
             errors.push(error);
+        }
+        if let (Some(_), Some(key)) = (&pool.pair, &tenant.pair) {
+            errors.push(syn::Error::new_spanned(
+                key,
+                "`tenant` cannot be given with `pool` yet: a pool's queue does not take turns by \
+                 tenant; limit the tenant's calls on one model (`model = ..`), or leave `tenant` \
+                 out",
+            ));
         }
         if !model.seen && !pool.seen && !deployment.seen && !misspelled_target {
             errors.push(syn::Error::new(
@@ -172,6 +186,7 @@ impl Args {
             retries: retries.value,
             stream: stream.value,
             priority: priority.value,
+            tenant: tenant.value,
             krate: krate.value,
         })
     }

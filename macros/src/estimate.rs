@@ -2,8 +2,9 @@
 //! output budget from the arguments (or `max_tokens = ..`, `n = ..`).
 //!
 //! Not every argument is prompt text: the ones named in `skip(..)` are left out, and so is an
-//! argument that *is* the `model`, `pool`, `tier` or `provider` (`model = model`,
-//! `model = name.as_str()`), since its text picks the limiter and is never sent as the prompt.
+//! argument that *is* the `model`, `pool`, `tier`, `provider` or `tenant` (`model = model`,
+//! `model = name.as_str()`), since its text picks the limiter (or the user) and is never sent
+//! as the prompt.
 //! An argument those keys only read a part of (`model = request.model`,
 //! `model = request.model()`) usually carries the prompt too, so it still counts.
 //!
@@ -118,6 +119,7 @@ fn is_excluded(args: &Args, binding: &Ident) -> bool {
         Some(args.target.expr()),
         args.tier.as_ref(),
         args.provider.as_ref(),
+        args.tenant.as_ref(),
     ];
     args.skip.iter().any(|name| name == binding)
         || selectors

@@ -447,12 +447,32 @@ fn open_call(args: &Args, private_mod: &TokenStream, names: &Names) -> TokenStre
         );
         quote!(#set;)
     });
+    // Spanned at the expression: a value that is no tenant id is reported there.
+    // Borrowed, so an argument that is the tenant is not moved before the body; the borrow is
+    // written over the user's tokens so that a type which is no tenant id is underlined there.
+    let tenant = args.tenant.as_ref().map(|tenant| {
+        let (first, last) = span_range(tenant);
+        let mut amp = proc_macro2::Punct::new('&', proc_macro2::Spacing::Alone);
+        amp.set_span(first);
+        let mut borrowed = proc_macro2::Group::new(
+            proc_macro2::Delimiter::Parenthesis,
+            tenant.to_token_stream(),
+        );
+        borrowed.set_span(last);
+        let id = call_across(
+            quote!(#private_mod::tenant_of),
+            quote!(#amp #borrowed),
+            (first, last),
+        );
+        quote!(#driver::set_tenant(&mut #call, #id);)
+    });
     quote! {
         let mut #call = match #new {
             ::core::result::Result::Ok(#ok) => #ok,
             ::core::result::Result::Err(#err) => break #label #err,
         };
         #priority
+        #tenant
     }
 }
 

@@ -305,6 +305,17 @@ mod tests;
 /// `Priority::Batch`), which may use the arguments (`priority = req.priority`). A higher lane
 /// is admitted first; a lower lane keeps a guaranteed share (see the README's "Priority lanes").
 ///
+/// # `tenant`
+///
+/// Who the call is made for, when many users share one provider key: any expression of the
+/// arguments that gives a string or an integer id (`&str`, `String`, an integer, or a
+/// `ratelimited::Tenant`), `tenant = user` or `tenant = request.customer_id`. Within its lane the
+/// family's calls take turns by tenant (weighted fair queuing on tokens), under each tenant's
+/// caps (`RATE_LIMITED_<FAMILY>_TENANT_<DIM>`) and budget
+/// (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_*`), and the stats and events count them as the
+/// tenant's (see the README's "Many users on one key"). An argument that *is* the tenant is
+/// not counted as prompt text. Not with `pool` yet.
+///
 /// # `crate`
 ///
 /// Where the `ratelimited` crate is, as a string literal holding a path, when it is renamed or
@@ -325,7 +336,8 @@ mod tests;
 ///
 /// # Keys and destructured arguments
 ///
-/// The keys (`model`, `pool`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `priority`) may
+/// The keys (`model`, `pool`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `priority`,
+/// `tenant`) may
 /// use the names a destructuring pattern binds. For an argument passed by `&` reference they
 /// are what the body sees; for one passed by value or by `&mut`, shared references to the
 /// argument's parts (the keys run once, before the argument is moved or reborrowed into the

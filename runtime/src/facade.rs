@@ -68,7 +68,8 @@ pub mod error {
 /// [`snapshot`](crate::registry::stats_snapshot) reads the current registry's.
 pub mod stats {
     pub use crate::family::breaker::BreakerState;
-    pub use crate::family::stats::{FamilyStats, RetryCounts, Stats};
+    pub use crate::family::stats::{FamilyStats, RetryCounts, Stats, TenantStats};
+    pub use crate::family::tenants::{TENANTS_TRACKED, TOP_TENANTS};
     pub use crate::registry::stats_snapshot as snapshot;
 }
 

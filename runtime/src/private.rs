@@ -10,7 +10,62 @@ pub use crate::model::output::{MaxOutput, OutputBudget};
 use crate::model::tokens::{count_tokens, Encoding};
 pub use crate::pool::Deployment;
 pub use crate::units::error::Error;
+use crate::units::tenant::Tenant;
 use crate::EstimateTokens;
+
+/// What `tenant = ..` accepts: a string or an integer id, or a [`Tenant`], by reference or
+/// not.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tenant id",
+    label = "`tenant = ..` takes a string or an integer id",
+    note = "pass a `&str`, `String`, an integer or a `ratelimited::Tenant`: `tenant = user.id`, \
+            `tenant = workspace.as_str()`"
+)]
+pub trait TenantId {
+    /// The tenant this id names.
+    fn tenant(&self) -> Tenant;
+}
+
+impl TenantId for str {
+    fn tenant(&self) -> Tenant {
+        Tenant::from(self)
+    }
+}
+
+impl TenantId for String {
+    fn tenant(&self) -> Tenant {
+        Tenant::from(self.as_str())
+    }
+}
+
+impl TenantId for Tenant {
+    fn tenant(&self) -> Tenant {
+        self.clone()
+    }
+}
+
+impl<T: TenantId + ?Sized> TenantId for &T {
+    fn tenant(&self) -> Tenant {
+        (**self).tenant()
+    }
+}
+
+macro_rules! tenant_id_integer {
+    ($($ty:ty),*) => {$(
+        impl TenantId for $ty {
+            fn tenant(&self) -> Tenant {
+                Tenant::from(*self)
+            }
+        }
+    )*};
+}
+
+tenant_id_integer!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+/// The tenant `tenant = ..` names.
+pub fn tenant_of<T: TenantId + ?Sized>(id: &T) -> Tenant {
+    id.tenant()
+}
 
 /// Wraps a reference to an argument so method resolution can pick, from what the argument's
 /// type offers, how it is estimated (autoref specialization).

@@ -42,6 +42,7 @@ use crate::model::tokens::Encoding;
 use crate::registry::Registry;
 use crate::units::cost::Cost;
 use crate::units::error::Error;
+use crate::units::tenant::Tenant;
 use retrying::{too_long, Retrying};
 
 /// What to do after an attempt.
@@ -68,6 +69,8 @@ pub struct Call {
     max_tokens: Option<u64>,
     n: Option<u32>,
     priority: Priority,
+    /// Who the call is for, when many users share the family (fair share, caps, budgets).
+    tenant: Option<Tenant>,
 }
 
 impl Call {
@@ -109,6 +112,7 @@ impl Call {
             max_tokens: None,
             n: None,
             priority: Priority::Normal,
+            tenant: None,
         })
     }
 
@@ -199,6 +203,13 @@ impl Call {
         self.priority = priority;
     }
 
+    /// Makes the call for `tenant`: within its lane it takes turns with the family's other
+    /// tenants (see [`Limiter::acquire_for`](crate::Limiter::acquire_for)), under the
+    /// tenant's caps and budget, and the stats and events count it as the tenant's.
+    pub fn set_tenant(&mut self, tenant: impl Into<Tenant>) {
+        self.tenant = Some(tenant.into());
+    }
+
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
         self.retry.attempts()
@@ -212,11 +223,17 @@ impl Call {
     /// budgets.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
-        let pending = self.family_state.before_send(&cost)?;
+        let pending = self
+            .family_state
+            .before_send_for(&cost, self.tenant.as_ref())?;
         self.feedback.refresh_shared(&self.limiter);
         // Given back if the limiter refuses the call (too large: nothing is sent).
         let opening = self.feedback.admit_opening(&cost).await;
-        let mut reservation = match self.limiter.acquire_with(cost, self.priority).await {
+        let acquired = match &self.tenant {
+            Some(tenant) => self.limiter.acquire_for(cost, self.priority, tenant).await,
+            None => self.limiter.acquire_with(cost, self.priority).await,
+        };
+        let mut reservation = match acquired {
             Ok(reservation) => reservation,
             Err(error) => return Err(pending.refuse(error)),
         };

@@ -104,7 +104,7 @@ pub struct FamilyStats {
     /// What the family's own budget has left.
     pub budget_left: BudgetLeft,
     /// The tenants that used the most tokens, most first (at most
-    /// [`TOP_TENANTS`](crate::family::tenants::TOP_TENANTS); see [`TenantStats`]).
+    /// `TOP_TENANTS`, 10; see [`TenantStats`]).
     pub top_tenants_by_tokens: Vec<TenantStats>,
     /// The tenants whose calls waited the longest in all, longest first.
     pub top_tenants_by_wait: Vec<TenantStats>,
