@@ -91,7 +91,7 @@ fn unknown_key_lists_the_valid_ones() {
         errors(quote!(model = "m", temperature = 0.2)),
         [
             "unknown argument `temperature`, expected one of `model`, `pool`, `deployment`, `tier`, `provider`, \
-          `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
+          `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `tenant`, `crate`"
         ]
     );
 }
@@ -110,7 +110,7 @@ fn a_misspelled_model_is_one_error_not_also_a_missing_one() {
         [format!(
             "unknown argument `modle`, did you mean `model`? expected one of {}",
             "`model`, `pool`, `deployment`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, `retries`, \
-             `stream`, `priority`, `crate`"
+             `stream`, `priority`, `tenant`, `crate`"
         )]
     );
     // With `model` given as well, the misspelling is still reported, and nothing else.
@@ -220,7 +220,7 @@ fn grammar_errors() {
         errors(quote!("gpt-4o")),
         [
             "expected an argument, one of `model`, `pool`, `deployment`, `tier`, `provider`, `tokens`, \
-          `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`"
+          `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `tenant`, `crate`"
         ]
     );
 }

@@ -187,7 +187,7 @@ fn near_misses_suggest_the_new_keys() {
         [
             "unknown argument `deploy`, did you mean `deployment`? expected one of `model`, \
              `pool`, `deployment`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, \
-             `retries`, `stream`, `priority`, `crate`",
+             `retries`, `stream`, `priority`, `tenant`, `crate`",
             "missing `deployment` argument: each attempt of a `pool` call is admitted on one \
              deployment and must be sent there; write `pool = .., deployment = deployment` \
              and send the request to `deployment.endpoint()` (or pick the client by \
@@ -200,7 +200,7 @@ fn near_misses_suggest_the_new_keys() {
         [
             "unknown argument `pools`, did you mean `pool`? expected one of `model`, `pool`, \
           `deployment`, `tier`, `provider`, `tokens`, `max_tokens`, `n`, `skip`, `retries`, \
-          `stream`, `priority`, `crate`"
+          `stream`, `priority`, `tenant`, `crate`"
         ]
     );
 }

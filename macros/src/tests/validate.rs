@@ -31,7 +31,7 @@ fn argument_and_item_errors_are_reported_together() {
         ),
         [
             "unknown argument `colour`, expected one of `model`, `pool`, `deployment`, `tier`, `provider`, \
-             `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `crate`",
+             `tokens`, `max_tokens`, `n`, `skip`, `retries`, `stream`, `priority`, `tenant`, `crate`",
             "missing `model` argument: write `#[rate_limited(model = \"gpt-4o-mini\")]`, \
              or `model = <expression>` to take it from an argument",
             "`#[rate_limited]` requires an `async fn`: add `async` before `fn`",
