@@ -47,9 +47,10 @@ pub mod registry {
 /// [`Registry::pool`](crate::Registry::pool).
 ///
 /// On an annotated function, `#[rate_limited(pool = "gpt-4o", deployment = deployment)]` in
-/// place of `model = ..` binds each attempt's [`Deployment`] in the body (see the attribute's
-/// `pool` and `deployment` keys); without the attribute, [`PoolCall`] runs the same loop, and
-/// [`Pool::acquire`] reserves on the deployment a [`PoolReservation`] names.
+/// place of `model = ..` binds each attempt's [`Deployment`](pool::Deployment) in the body (see
+/// the attribute's `pool` and `deployment` keys); without the attribute,
+/// [`PoolCall`](pool::PoolCall) runs the same loop, and [`Pool::acquire`](pool::Pool::acquire)
+/// reserves on the deployment a [`PoolReservation`](pool::PoolReservation) names.
 pub mod pool {
     pub use crate::call::pool::{PoolAttempt, PoolCall};
     pub use crate::call::Next;
