@@ -1,4 +1,4 @@
-//! One rate-limited call on a deployment pool: what [`Call`](super::Call) is for one family,
+//! One rate-limited call on a deployment pool: what `Call` is for one family,
 //! with each attempt routed to the deployment that admits it soonest.
 //!
 //! What each failure does is on [`PoolCall`].
@@ -119,7 +119,7 @@ struct Sizing {
 }
 
 impl Sizing {
-    /// As [`Call::cost`](super::Call::cost) on the deployment's family: the larger of the
+    /// As a single family's `Call::cost`, on the deployment's family: the larger of the
     /// token estimate and the character-based one its provider charges, raised by what its
     /// server has been seen to charge beyond it, plus `n × max_tokens`.
     fn cost_on(self, deployment: &Deployment) -> Cost {
@@ -183,7 +183,7 @@ impl PoolCall {
     }
 
     /// Adds the prompt estimate `estimate` computes from the arguments; `text_len` is their
-    /// text length in bytes (see [`Call::estimate`](super::Call::estimate)).
+    /// text length in bytes (as a single family's `Call::estimate`).
     ///
     /// The deployments of a pool usually serve one model; when their tokenizers differ, the
     /// prompt is counted with each and the largest count is reserved on every deployment, so
@@ -201,8 +201,8 @@ impl PoolCall {
         self.text_bytes = self.text_bytes.saturating_add(text_len);
     }
 
-    /// Records that `tokens` of the prompt estimate are images (see
-    /// [`Call::estimate_images`](super::Call::estimate_images)).
+    /// Records that `tokens` of the prompt estimate are images (as a single family's
+    /// `Call::estimate_images`).
     pub fn estimate_images(&mut self, tokens: u64) {
         self.image_tokens = self.image_tokens.saturating_add(tokens);
     }
@@ -344,7 +344,7 @@ impl PoolCall {
     }
 
     /// Hands a streaming attempt to the stream the body returned, as
-    /// [`Call::start_stream`](super::Call::start_stream) does for a family: the reservation,
+    /// a single family's `Call::start_stream` does: the reservation,
     /// in-flight slot and budget hold stay on the attempt's deployment until the stream ends
     /// (settled there from the chunks' usage) or is dropped (kept), and the pool hears of it
     /// then. The deployment's breaker hears of the answer now, and its limiter of the
