@@ -6,7 +6,6 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response};
@@ -15,10 +14,11 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::answers::classify::{Classify, Verdict};
-use crate::answers::http::{HttpError, RateLimitHeaders};
+use crate::answers::http::HttpError;
 use crate::answers::usage::WithHeaders;
 use crate::call::{Attempt, Call, Next};
 use crate::integrations::body::{BoxError, LimitedBody, SseFrames};
+use crate::integrations::headers::{header_pairs, rate_limit_headers};
 use crate::integrations::llm::{LlmRequest, Routes, Unrecognised};
 use crate::model::tokens::estimate::EstimateTokens;
 use crate::units::error::Error;
@@ -222,30 +222,6 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
                 .to_ascii_lowercase()
                 .starts_with("text/event-stream")
         })
-}
-
-/// The rate-limit headers of a response (OpenAI/Azure `x-ratelimit-*`, Anthropic
-/// `anthropic-ratelimit-*`).
-fn rate_limit_headers(headers: &HeaderMap) -> RateLimitHeaders {
-    let lookup = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    RateLimitHeaders::parse(&lookup, SystemTime::now())
-}
-
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
 }
 
 /// A whole answer's body that failed while it was read (the connection dropped): transient.

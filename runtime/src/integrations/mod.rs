@@ -21,6 +21,9 @@ pub mod async_openai;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 
+#[cfg(any(feature = "reqwest", feature = "tower"))]
+mod headers;
+
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 pub mod llm;
 

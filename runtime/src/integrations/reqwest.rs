@@ -38,7 +38,6 @@
 use std::error::Error as StdError;
 use std::time::SystemTime;
 
-use ::reqwest::header::HeaderMap;
 use ::reqwest::Response;
 
 use crate::answers::classify::{Classify, Verdict};
@@ -107,7 +106,7 @@ fn caused_by_transient_io(error: &(dyn StdError + 'static)) -> bool {
 /// ```
 pub async fn http_error(response: Response) -> HttpError {
     let status = response.status().as_u16();
-    let headers = header_pairs(response.headers());
+    let headers = crate::integrations::headers::header_pairs(response.headers());
     let body = response.text().await.unwrap_or_default();
     HttpError {
         status,
@@ -138,26 +137,7 @@ pub async fn error_for_status(response: Response) -> Result<Response, HttpError>
 ///
 /// Works on any response, successful or not, and does not consume it.
 pub fn rate_limit_headers(response: &Response) -> RateLimitHeaders {
-    let headers = response.headers();
-    let lookup = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    RateLimitHeaders::parse(&lookup, SystemTime::now())
-}
-
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
+    crate::integrations::headers::rate_limit_headers(response.headers())
 }
 
 /// The ready-made error type for a rate-limited function that calls an API with `reqwest`:

@@ -17,15 +17,21 @@ use crate::units::quota::Quota;
 
 /// The first dimension of a tenant's cap that `cost` can never fit.
 fn cap_oversized(cap: &Cap, cost: &Cost) -> Option<TooLarge> {
+    oversized_in(cap.concurrency, &cap.buckets, cost)
+}
+
+/// The first dimension that `cost` can never fit under an in-flight cap of `concurrency` and
+/// `buckets`.
+fn oversized_in(concurrency: Option<u64>, buckets: &Buckets, cost: &Cost) -> Option<TooLarge> {
     let requests = u64::from(cost.requests);
-    if let Some(limit) = cap.concurrency.filter(|limit| requests > *limit) {
+    if let Some(limit) = concurrency.filter(|limit| requests > *limit) {
         return Some(TooLarge {
             dimension: Dimension::Concurrency,
             requested: requests,
             capacity: limit,
         });
     }
-    match cap.buckets.oversized(cost) {
+    match buckets.oversized(cost) {
         Some(Decision::TooLarge {
             dimension,
             requested,
@@ -224,28 +230,7 @@ impl State {
     /// The first dimension `cost` can never fit, checked on arrival so that a request behind
     /// a queue fails at once instead of when it reaches the head.
     pub(super) fn oversized(&self, cost: &Cost) -> Option<TooLarge> {
-        let requests = u64::from(cost.requests);
-        if let Some(limit) = self.quota.concurrency.map(u64::from) {
-            if requests > limit {
-                return Some(TooLarge {
-                    dimension: Dimension::Concurrency,
-                    requested: requests,
-                    capacity: limit,
-                });
-            }
-        }
-        match self.buckets.oversized(cost) {
-            Some(Decision::TooLarge {
-                dimension,
-                requested,
-                capacity,
-            }) => Some(TooLarge {
-                dimension,
-                requested,
-                capacity,
-            }),
-            _ => None,
-        }
+        oversized_in(self.quota.concurrency.map(u64::from), &self.buckets, cost)
     }
 
     /// [`oversized`](State::oversized), the tenant's cap included.
