@@ -7,7 +7,8 @@
 //! as a family's budget is: a call reserves its prompt estimate plus `n × max_tokens` (in
 //! dollars at the family's price) and settles to the usage it reports, over the run. A budget
 //! spans the run, so its record outlives the tenant's turns: one ledger per tenant that has a
-//! budget and has called (about 150 bytes each); tenants without a budget keep nothing here.
+//! budget and has called (104 bytes in the map, plus the id and the budget's name as text);
+//! tenants without a budget keep nothing here.
 //!
 //! **The top tenants.** The stats list the [`TOP_TENANTS`] tenants that used the most tokens
 //! and those that waited the longest. They are counted in a table of at most
@@ -255,5 +256,19 @@ mod tests {
         assert_eq!(by_tokens[0].tenant, "b");
         assert_eq!(by_wait[0].tenant, "a");
         assert_eq!(by_wait[0].total_wait, Duration::from_secs(9));
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    /// What one tenant's budget keeps, beside the id's and the owner name's heap text: the
+    /// README's figure.
+    #[test]
+    fn a_tenant_ledger_entry_is_small() {
+        let entry = std::mem::size_of::<(Tenant, Ledger)>();
+        println!("a tenant's ledger entry: {entry} bytes inline");
+        assert!(entry <= 128, "{entry} bytes");
     }
 }
