@@ -18,11 +18,11 @@
 #[cfg(feature = "async-openai")]
 pub mod async_openai;
 
-#[cfg(feature = "reqwest")]
-pub mod reqwest;
-
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 mod headers;
+
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 
 #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
 pub mod llm;
