@@ -121,6 +121,46 @@ async fn a_tenants_budget_refuses_at_its_edge_naming_the_tenant() {
     ask(&provider, "globex").await.unwrap();
 }
 
+/// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD=day`: the same 25 tokens, each day. The third
+/// call is refused until 24 hours after the tenant's first call, then goes.
+#[tokio::test(start_paused = true)]
+async fn a_daily_tenant_budget_comes_back_the_next_day() {
+    let _registry = fresh_registry_with_env(env(&[
+        ("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_TOKENS", "25"),
+        ("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_PERIOD", "day"),
+    ]));
+    let provider = provider();
+    let first = Instant::now();
+    ask(&provider, "acme").await.unwrap();
+    ask(&provider, "acme").await.unwrap();
+    tokio::time::sleep_until(first + Duration::from_secs(86_399)).await;
+    let error = ask(&provider, "acme").await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("tenant `acme` daily token budget"),
+        "{error}"
+    );
+    tokio::time::sleep_until(first + Duration::from_secs(86_400)).await;
+    ask(&provider, "acme").await.unwrap();
+}
+
+/// A period the variable does not know is an error naming it and what it accepts.
+#[tokio::test(start_paused = true)]
+async fn an_unknown_budget_period_is_an_error_naming_the_variable() {
+    let _registry = fresh_registry_with_env(env(&[(
+        "RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_PERIOD",
+        "weekly",
+    )]));
+    let error = ask(&provider(), "acme").await.unwrap_err().to_string();
+    assert!(
+        error.contains("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_PERIOD")
+            && error.contains("weekly")
+            && error.contains("`day`"),
+        "{error}"
+    );
+}
+
 /// The tenant's id is not prompt text: the reservation is the prompt's tokens alone.
 #[tokio::test(start_paused = true)]
 async fn the_tenant_argument_is_not_counted_as_prompt() {

@@ -77,7 +77,7 @@ pub mod stats {
 /// Spend limits: how many tokens and dollars a family, or the whole process, may still use.
 pub mod spend {
     pub use crate::family::spend::BudgetLeft;
-    pub use crate::units::money::{Amount, SpendLimit};
+    pub use crate::units::money::{Amount, BudgetPeriod, SpendLimit};
 }
 
 /// What a family learns from its server's answers: the opening burst before the first one and

@@ -16,6 +16,8 @@
 //! | `RATE_LIMITED_BREAKER_COOLDOWN_MS` | how long an open breaker refuses calls; default 30000 |
 //! | `RATE_LIMITED_BUDGET_TOKENS`, `RATE_LIMITED_BUDGET_USD` | what the whole process may use; unset = unlimited |
 //! | `RATE_LIMITED_<FAMILY>_BUDGET_TOKENS`, `RATE_LIMITED_<FAMILY>_BUDGET_USD` | what one family may use |
+//! | `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_TOKENS`, `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_USD` | what each tenant may use of one family |
+//! | `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD` | `total` (default) or `day`: over what the tenants' budgets count |
 //! | `RATE_LIMITED_<FAMILY>_PRICE` | the family's price per 1M tokens: `input=2.5,cached=1.25,output=10` |
 //! | `RATE_LIMITED_POOL_<NAME>` | a deployment pool: its deployments in order, each defined by `RATE_LIMITED_<DEPLOYMENT>_MODEL` and its own limits (see [`pool`]) |
 //!
@@ -83,11 +85,11 @@ pub(crate) use settings::redact_url;
 pub(crate) use settings::split_urls;
 pub use settings::Settings;
 pub use spend::{
-    family_budget_tokens_var, family_budget_usd_var, price_var, tenant_budget_tokens_var,
-    tenant_budget_usd_var, BREAKER_COOLDOWN_VAR, BREAKER_FAILURES_VAR, BUDGET_TOKENS_VAR,
-    BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES,
+    family_budget_tokens_var, family_budget_usd_var, price_var, tenant_budget_period_var,
+    tenant_budget_tokens_var, tenant_budget_usd_var, BREAKER_COOLDOWN_VAR, BREAKER_FAILURES_VAR,
+    BUDGET_TOKENS_VAR, BUDGET_USD_VAR, DEFAULT_BREAKER_COOLDOWN, DEFAULT_BREAKER_FAILURES,
 };
-pub(crate) use spend::{read_price, read_spend_limit};
+pub(crate) use spend::{read_budget_period, read_price, read_spend_limit};
 
 /// `RATE_LIMITED_TIER`: the default tier of every provider.
 pub const TIER_VAR: &str = "RATE_LIMITED_TIER";

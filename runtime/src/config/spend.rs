@@ -7,7 +7,7 @@ use super::limits::parse_integer;
 use crate::model::limit_family::LimitFamily;
 use crate::model::prices::Price;
 use crate::units::error::Error;
-use crate::units::money::{Nanodollars, SpendLimit};
+use crate::units::money::{BudgetPeriod, Nanodollars, SpendLimit};
 
 /// `RATE_LIMITED_BREAKER_FAILURES`: consecutive transient failures that open a family's breaker.
 pub const BREAKER_FAILURES_VAR: &str = "RATE_LIMITED_BREAKER_FAILURES";
@@ -47,6 +47,24 @@ pub fn tenant_budget_tokens_var(family: &LimitFamily) -> String {
 /// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_USD`.
 pub fn tenant_budget_usd_var(family: &LimitFamily) -> String {
     format!("RATE_LIMITED_{}_TENANT_BUDGET_USD", family.env_prefix())
+}
+
+/// `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD`: `total` or `day`.
+pub fn tenant_budget_period_var(family: &LimitFamily) -> String {
+    format!("RATE_LIMITED_{}_TENANT_BUDGET_PERIOD", family.env_prefix())
+}
+
+/// Reads `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD` (`total` when unset).
+pub(crate) fn read_budget_period(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    family: &LimitFamily,
+) -> Result<BudgetPeriod, Error> {
+    let var = tenant_budget_period_var(family);
+    match get(lookup, &var) {
+        None => Ok(BudgetPeriod::Total),
+        Some(value) => BudgetPeriod::parse(&value)
+            .ok_or_else(|| Error::config(&var, value, BudgetPeriod::ACCEPTED)),
+    }
 }
 
 pub(crate) fn read_breaker_failures(lookup: &dyn Fn(&str) -> Option<String>) -> Result<u32, Error> {

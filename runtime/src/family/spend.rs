@@ -97,6 +97,11 @@ impl Ledger {
         Ok(())
     }
 
+    /// Forgets what was spent (a new period of a per-day budget); holds stay.
+    pub(crate) fn forget_spent(&mut self) {
+        self.spent = Hold::default();
+    }
+
     pub(crate) fn hold(&mut self, hold: Hold) {
         self.held = add(self.held, hold);
     }

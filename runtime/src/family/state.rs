@@ -21,7 +21,7 @@ use crate::model::prices::Price;
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
-use crate::units::money::{Nanodollars, SpendLimit};
+use crate::units::money::{BudgetPeriod, Nanodollars, SpendLimit};
 use crate::units::tenant::Tenant;
 
 /// One family's breaker, ledgers, price and counts: one per family, shared by the limiters of
@@ -65,6 +65,8 @@ pub(crate) struct FamilyPolicy {
     /// Every tenant's budget (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_*`), and single tenants'
     /// set in code.
     pub(crate) tenant_budget: SpendLimit,
+    /// Over what the tenants' budgets count (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD`).
+    pub(crate) tenant_budget_period: BudgetPeriod,
     pub(crate) tenant_budgets: HashMap<Tenant, SpendLimit>,
     pub(crate) breaker_failures: u32,
     pub(crate) breaker_cooldown: Duration,
@@ -87,6 +89,7 @@ impl FamilyState {
                 tenants: Tenants::new(
                     family.to_string(),
                     policy.tenant_budget,
+                    policy.tenant_budget_period,
                     policy.tenant_budgets,
                 ),
             }),
@@ -189,7 +192,7 @@ impl FamilyState {
             .and_then(|()| shared.iter().try_for_each(|ledger| ledger.check(hold)))
             .and_then(|()| match tenant {
                 // Checked and held at once, and only when every other budget has room.
-                Some(tenant) => inner.tenants.hold(tenant, hold),
+                Some(tenant) => inner.tenants.hold(tenant, hold, Instant::now()),
                 None => Ok(()),
             });
         if let Err(error) = checked {

@@ -5,9 +5,11 @@
 //! (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_TOKENS` / `_TENANT_BUDGET_USD`, or
 //! [`Registry::tenant_spend_limit`](crate::Registry::tenant_spend_limit) for one tenant), counted
 //! as a family's budget is: a call reserves its prompt estimate plus `n × max_tokens` (in
-//! dollars at the family's price) and settles to the usage it reports, over the run. A budget
+//! dollars at the family's price) and settles to the usage it reports, over the run or per
+//! day (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD=day`: 24 hours from the tenant's first call,
+//! then the next 24; calls in flight across the turn stay held). A budget
 //! spans the run, so its record outlives the tenant's turns: one ledger per tenant that has a
-//! budget and has called (104 bytes in the map, plus the id and the budget's name as text);
+//! budget and has called (120 bytes in the map, plus the id and the budget's name as text);
 //! tenants without a budget keep nothing here.
 //!
 //! **The top tenants.** The stats list the [`TOP_TENANTS`] tenants that used the most tokens
@@ -20,10 +22,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::family::spend::{Hold, Ledger};
 use crate::units::error::Error;
-use crate::units::money::SpendLimit;
+use crate::units::money::{BudgetPeriod, SpendLimit};
 use crate::units::tenant::Tenant;
+
+/// A per-day budget's period.
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How many tenants the stats list, by tokens and by wait.
 pub const TOP_TENANTS: usize = 10;
@@ -54,9 +61,12 @@ pub struct TenantStats {
 pub(crate) struct Tenants {
     /// Every tenant's budget unless set for it; unlimited: no ledger is kept.
     default_budget: SpendLimit,
+    /// Over the run, or per day.
+    period: BudgetPeriod,
     /// Budgets set in code for single tenants.
     budgets: HashMap<Tenant, SpendLimit>,
-    ledgers: HashMap<Tenant, Ledger>,
+    /// Each tenant's ledger, and when its current day started (per-day budgets).
+    ledgers: HashMap<Tenant, (Ledger, Instant)>,
     /// The family's name in messages (`openai/gpt-4o`).
     family: String,
     table: HashMap<Tenant, TenantStats>,
@@ -66,10 +76,12 @@ impl Tenants {
     pub(crate) fn new(
         family: String,
         default_budget: SpendLimit,
+        period: BudgetPeriod,
         budgets: HashMap<Tenant, SpendLimit>,
     ) -> Self {
         Tenants {
             default_budget,
+            period,
             budgets,
             ledgers: HashMap::new(),
             family,
@@ -88,15 +100,25 @@ impl Tenants {
     ///
     /// # Errors
     /// [`Error::BudgetExhausted`] naming the tenant.
-    pub(crate) fn hold(&mut self, tenant: &Tenant, hold: Hold) -> Result<(), Error> {
+    pub(crate) fn hold(&mut self, tenant: &Tenant, hold: Hold, now: Instant) -> Result<(), Error> {
         let limit = self.budget_of(tenant);
         if limit.tokens.is_none() && limit.usd.is_none() {
             return Ok(());
         }
-        let family = &self.family;
-        let ledger = self.ledgers.entry(tenant.clone()).or_insert_with(|| {
-            Ledger::new(format!("the {family} tenant `{}`", tenant.as_str()), limit)
+        let (family, period) = (&self.family, self.period);
+        let (ledger, day) = self.ledgers.entry(tenant.clone()).or_insert_with(|| {
+            let owner = match period {
+                BudgetPeriod::Total => format!("the {family} tenant `{}`", tenant.as_str()),
+                BudgetPeriod::Day => format!("the {family} tenant `{}` daily", tenant.as_str()),
+            };
+            (Ledger::new(owner, limit), now)
         });
+        if period == BudgetPeriod::Day && now.saturating_duration_since(*day) >= DAY {
+            // A new day: what was spent is forgotten, calls in flight stay held.
+            let days = now.saturating_duration_since(*day).as_secs() / DAY.as_secs();
+            *day += DAY * u32::try_from(days).unwrap_or(u32::MAX);
+            ledger.forget_spent();
+        }
         ledger.check(hold)?;
         ledger.hold(hold);
         Ok(())
@@ -104,7 +126,7 @@ impl Tenants {
 
     /// Releases `held` on `tenant`'s budget and records `spent`.
     pub(crate) fn settle(&mut self, tenant: &Tenant, held: Hold, spent: Hold) {
-        if let Some(ledger) = self.ledgers.get_mut(tenant) {
+        if let Some((ledger, _)) = self.ledgers.get_mut(tenant) {
             ledger.settle(held, spent);
         }
     }
@@ -185,14 +207,16 @@ mod tests {
         let mut tenants = Tenants::new(
             "openai/gpt-4o".into(),
             SpendLimit::tokens(1_000),
+            BudgetPeriod::Total,
             HashMap::from([(Tenant::from("big"), SpendLimit::tokens(5_000))]),
         );
         let acme = Tenant::from("acme");
-        tenants.hold(&acme, tokens(600)).unwrap();
+        let now = Instant::now();
+        tenants.hold(&acme, tokens(600), now).unwrap();
         tenants.settle(&acme, tokens(600), tokens(500));
-        tenants.hold(&acme, tokens(500)).unwrap();
+        tenants.hold(&acme, tokens(500), now).unwrap();
         assert_eq!(
-            tenants.hold(&acme, tokens(1)),
+            tenants.hold(&acme, tokens(1), now),
             Err(Error::BudgetExhausted {
                 budget: "the openai/gpt-4o tenant `acme` token budget".into(),
                 remaining: Amount::Tokens(0),
@@ -200,8 +224,44 @@ mod tests {
             })
         );
         // Another tenant has a budget of its own, and one set in code its own size.
-        tenants.hold(&Tenant::from("beta"), tokens(1_000)).unwrap();
-        tenants.hold(&Tenant::from("big"), tokens(5_000)).unwrap();
+        tenants
+            .hold(&Tenant::from("beta"), tokens(1_000), now)
+            .unwrap();
+        tenants
+            .hold(&Tenant::from("big"), tokens(5_000), now)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_daily_budget_forgets_what_was_spent_each_day_but_not_what_is_held() {
+        let mut tenants = Tenants::new(
+            "openai/gpt-4o".into(),
+            SpendLimit::tokens(100),
+            BudgetPeriod::Day,
+            HashMap::new(),
+        );
+        let acme = Tenant::from("acme");
+        let start = Instant::now();
+        tenants.hold(&acme, tokens(60), start).unwrap();
+        tenants.settle(&acme, tokens(60), tokens(60));
+        tenants.hold(&acme, tokens(30), start).unwrap(); // in flight across midnight
+        let refused = tenants.hold(&acme, tokens(20), start + DAY - Duration::from_nanos(1));
+        assert_eq!(
+            refused,
+            Err(Error::BudgetExhausted {
+                budget: "the openai/gpt-4o tenant `acme` daily token budget".into(),
+                remaining: Amount::Tokens(10),
+                requested: Amount::Tokens(20),
+            })
+        );
+        // The next day: the 60 spent are forgotten, the 30 held are not.
+        tenants.hold(&acme, tokens(70), start + DAY).unwrap();
+        assert!(tenants.hold(&acme, tokens(1), start + DAY).is_err());
+        // Two days on, the day counts from the first call's, in whole days.
+        tenants.settle(&acme, tokens(100), tokens(100));
+        tenants
+            .hold(&acme, tokens(100), start + DAY * 3 + DAY / 2)
+            .unwrap();
     }
 
     #[test]
@@ -209,10 +269,13 @@ mod tests {
         let mut tenants = Tenants::new(
             "openai/gpt-4o".into(),
             SpendLimit::default(),
+            BudgetPeriod::Total,
             HashMap::new(),
         );
         for i in 0..10_000_u64 {
-            tenants.hold(&Tenant::from(i), tokens(1_000_000)).unwrap();
+            tenants
+                .hold(&Tenant::from(i), tokens(1_000_000), Instant::now())
+                .unwrap();
         }
         assert!(tenants.ledgers.is_empty());
     }
@@ -222,6 +285,7 @@ mod tests {
         let mut tenants = Tenants::new(
             "openai/gpt-4o".into(),
             SpendLimit::default(),
+            BudgetPeriod::Total,
             HashMap::new(),
         );
         // Two heavy tenants among 100,000 light ones that each call once.
@@ -246,6 +310,7 @@ mod tests {
         let mut tenants = Tenants::new(
             "openai/gpt-4o".into(),
             SpendLimit::default(),
+            BudgetPeriod::Total,
             HashMap::new(),
         );
         tenants.admitted(&Tenant::from("a"), Duration::from_secs(9));
@@ -267,7 +332,7 @@ mod size {
     /// README's figure.
     #[test]
     fn a_tenant_ledger_entry_is_small() {
-        let entry = std::mem::size_of::<(Tenant, Ledger)>();
+        let entry = std::mem::size_of::<(Tenant, (Ledger, Instant))>();
         println!("a tenant's ledger entry: {entry} bytes inline");
         assert!(entry <= 128, "{entry} bytes");
     }

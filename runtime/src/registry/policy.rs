@@ -53,6 +53,7 @@ pub(super) fn family_policy(
         &config::tenant_budget_tokens_var(family),
         &config::tenant_budget_usd_var(family),
     )?;
+    let tenant_budget_period = config::read_budget_period(lookup, family)?;
     let tenant_budgets = overrides
         .tenant_budgets
         .get(&family.id)
@@ -74,6 +75,7 @@ pub(super) fn family_policy(
         price,
         budget,
         tenant_budget,
+        tenant_budget_period,
         tenant_budgets,
         breaker_failures: settings.breaker_failures,
         breaker_cooldown: settings.breaker_cooldown,

@@ -35,6 +35,32 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
+/// Over what a tenant's budget counts: the whole run, or each day (24 hours from the tenant's
+/// first call, then the next 24, ...), set by `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    /// Over the run (the default).
+    #[default]
+    Total,
+    /// Per day: what was spent is forgotten every 24 hours (calls in flight stay held).
+    Day,
+}
+
+impl BudgetPeriod {
+    /// What `RATE_LIMITED_<FAMILY>_TENANT_BUDGET_PERIOD` accepts.
+    pub const ACCEPTED: &'static str =
+        "`total` (over the run, the default) or `day` (every 24 hours)";
+
+    /// `total` or `day`, in any case.
+    pub fn parse(value: &str) -> Option<BudgetPeriod> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "total" => Some(BudgetPeriod::Total),
+            "day" => Some(BudgetPeriod::Day),
+            _ => None,
+        }
+    }
+}
+
 /// How much may be used, in tokens, in US dollars, or both; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SpendLimit {
