@@ -14,6 +14,8 @@ pub mod error;
 
 mod retrying;
 
+mod sizing;
+
 pub mod attempt;
 
 pub mod stream;
@@ -44,6 +46,7 @@ use crate::units::cost::Cost;
 use crate::units::error::Error;
 use crate::units::tenant::Tenant;
 use retrying::{too_long, Retrying};
+use sizing::Sizing;
 
 /// What to do after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,13 +64,8 @@ pub struct Call {
     feedback: Arc<FamilyFeedback>,
     family_state: Arc<FamilyState>,
     retry: Retrying,
-    input_tokens: u64,
-    /// Bytes of prompt text, for the character-based estimate some servers charge.
-    text_bytes: usize,
-    /// Tokens of the estimate that are images, which a character-based estimate adds.
-    image_tokens: u64,
-    max_tokens: Option<u64>,
-    n: Option<u32>,
+    /// The estimate and output budget each attempt reserves.
+    sizing: Sizing,
     priority: Priority,
     /// Who the call is for, when many users share the family (fair share, caps, budgets).
     tenant: Option<Tenant>,
@@ -106,11 +104,7 @@ impl Call {
             feedback: found.feedback,
             family_state: found.state,
             retry: Retrying::new(&settings, retries),
-            input_tokens: 0,
-            text_bytes: 0,
-            image_tokens: 0,
-            max_tokens: None,
-            n: None,
+            sizing: Sizing::default(),
             priority: Priority::Normal,
             tenant: None,
         })
@@ -137,39 +131,34 @@ impl Call {
                  finished"
             );
         }
-        let tokens = estimate(encoding);
-        self.input_tokens = self.input_tokens.saturating_add(tokens);
-        self.text_bytes = self.text_bytes.saturating_add(text_len);
+        self.sizing.add_estimate(estimate(encoding), text_len);
     }
 
     /// Records that `tokens` of the prompt estimate are images, counted by their provider's
     /// formula ([`EstimateTokens::image_tokens`](crate::EstimateTokens::image_tokens)): a
     /// character-based charge adds them to its count of the text, as it never sees their base64.
     pub fn estimate_images(&mut self, tokens: u64) {
-        self.image_tokens = self.image_tokens.saturating_add(tokens);
+        self.sizing.add_images(tokens);
     }
 
     /// Replaces the prompt estimate (`tokens = ...`).
     pub fn set_input_tokens(&mut self, tokens: u64) {
-        self.input_tokens = tokens;
+        self.sizing.set_input_tokens(tokens);
     }
 
     /// Takes `max_tokens` and `n` from an argument that knows them (the first one wins).
     pub fn observe_budget(&mut self, budget: Option<MaxOutput>) {
-        if let Some(budget) = budget {
-            self.max_tokens = self.max_tokens.or(budget.max_tokens);
-            self.n = self.n.or(budget.n);
-        }
+        self.sizing.observe_budget(budget);
     }
 
     /// Sets the output budget per choice (`max_tokens = ...`).
     pub fn set_max_tokens(&mut self, max_tokens: u64) {
-        self.max_tokens = Some(max_tokens);
+        self.sizing.set_max_tokens(max_tokens);
     }
 
     /// Sets the number of choices (`n = ...`).
     pub fn set_n(&mut self, n: u32) {
-        self.n = Some(n);
+        self.sizing.set_n(n);
     }
 
     /// What each attempt reserves: the prompt estimate plus `n × max_tokens`.
@@ -179,23 +168,7 @@ impl Call {
     /// [`Provider::charged_prompt_estimate`](crate::config::Provider::charged_prompt_estimate)),
     /// raised by what the family's server has been seen to charge beyond it.
     pub fn cost(&self) -> Cost {
-        let max_tokens = self.max_tokens.unwrap_or(self.profile.default_max_tokens);
-        let n = u64::from(self.n.unwrap_or(1).max(1));
-        let input = self.feedback.corrected_input(self.charged_input());
-        // A server that counts from the answer reserves no output: its usage is the debit.
-        let output = match self.profile.quota.charged {
-            crate::units::quota::Charged::AfterResponse => 0,
-            _ => n.saturating_mul(max_tokens),
-        };
-        Cost::request(input, output)
-    }
-
-    /// The prompt tokens the server will charge on arrival, before any learned correction.
-    fn charged_input(&self) -> u64 {
-        self.charged_prompt()
-            .map_or(self.input_tokens, |by_characters| {
-                self.input_tokens.max(by_characters)
-            })
+        self.sizing.cost(&self.profile, &self.feedback)
     }
 
     /// Sets the lane every attempt of this call waits in (`priority = ...`).
@@ -247,7 +220,7 @@ impl Call {
             reservation,
             in_flight,
             Arc::clone(&self.profile),
-            self.charged_prompt(),
+            self.sizing.charged_prompt(&self.profile),
         ))
     }
 
@@ -397,16 +370,6 @@ impl Call {
             self.feedback
                 .apply_headers(&self.limiter, &headers, mark.as_ref(), shared.as_ref());
         }
-    }
-
-    /// The prompt a provider that estimates from characters charged on arrival, if it does:
-    /// its estimate of the text, plus the images by their formula.
-    fn charged_prompt(&self) -> Option<u64> {
-        self.profile
-            .family
-            .provider
-            .charged_prompt_estimate(self.text_bytes)
-            .map(|by_characters| by_characters.saturating_add(self.image_tokens))
     }
 }
 

@@ -11,6 +11,7 @@ use futures_core::Stream;
 use tokio::time::Instant;
 
 use super::retrying::{too_long, Retrying};
+use super::sizing::Sizing;
 use super::stream::{RateLimitedStream, StreamItem};
 use super::{carry_out, Attempt, Decision, Next};
 use crate::answers::classify::{Classify, Verdict};
@@ -24,7 +25,6 @@ use crate::pool::{Deployment, Pool};
 use crate::registry::Registry;
 use crate::units::cost::Cost;
 use crate::units::error::Error;
-use crate::units::quota::Charged;
 
 /// One call on a deployment [`Pool`]: its cost, its retry state and where its attempts went.
 ///
@@ -73,13 +73,8 @@ pub struct PoolCall {
     /// The retry budget, clock and backoff; an attempt that moved off an out-of-quota
     /// deployment spends no retry.
     retry: Retrying,
-    input_tokens: u64,
-    /// Bytes of prompt text, for the character-based estimate some servers charge.
-    text_bytes: usize,
-    /// Tokens of the estimate that are images, which a character-based estimate adds.
-    image_tokens: u64,
-    max_tokens: Option<u64>,
-    n: Option<u32>,
+    /// The estimate and output budget, priced on each deployment.
+    sizing: Sizing,
     priority: Priority,
 }
 
@@ -107,48 +102,9 @@ impl fmt::Debug for PoolAttempt {
     }
 }
 
-/// What a call costs on a deployment, copied out of the call so routing can ask from any
-/// thread.
-#[derive(Clone, Copy)]
-struct Sizing {
-    input_tokens: u64,
-    text_bytes: usize,
-    image_tokens: u64,
-    max_tokens: Option<u64>,
-    n: Option<u32>,
-}
-
-impl Sizing {
-    /// As a single family's `Call::cost`, on the deployment's family: the larger of the
-    /// token estimate and the character-based one its provider charges, raised by what its
-    /// server has been seen to charge beyond it, plus `n × max_tokens`.
-    fn cost_on(self, deployment: &Deployment) -> Cost {
-        let profile = deployment.profile();
-        let max_tokens = self.max_tokens.unwrap_or(profile.default_max_tokens);
-        let n = u64::from(self.n.unwrap_or(1).max(1));
-        let charged = self
-            .charged_prompt_on(deployment)
-            .map_or(self.input_tokens, |by_characters| {
-                self.input_tokens.max(by_characters)
-            });
-        let input = deployment.feedback.corrected_input(charged);
-        let output = match profile.quota.charged {
-            Charged::AfterResponse => 0,
-            _ => n.saturating_mul(max_tokens),
-        };
-        Cost::request(input, output)
-    }
-
-    /// The prompt the deployment's provider charges on arrival if it estimates from
-    /// characters: its estimate of the text, plus the images by their formula.
-    fn charged_prompt_on(self, deployment: &Deployment) -> Option<u64> {
-        deployment
-            .profile()
-            .family
-            .provider
-            .charged_prompt_estimate(self.text_bytes)
-            .map(|by_characters| by_characters.saturating_add(self.image_tokens))
-    }
+/// What `sizing` reserves on `deployment`'s family.
+fn cost_on(sizing: Sizing, deployment: &Deployment) -> Cost {
+    sizing.cost(deployment.profile(), &deployment.feedback)
 }
 
 impl PoolCall {
@@ -173,11 +129,7 @@ impl PoolCall {
         Ok(PoolCall {
             pool: registry.pool(pool)?,
             retry: Retrying::new(&settings, retries),
-            input_tokens: 0,
-            text_bytes: 0,
-            image_tokens: 0,
-            max_tokens: None,
-            n: None,
+            sizing: Sizing::default(),
             priority: Priority::Normal,
         })
     }
@@ -197,37 +149,33 @@ impl PoolCall {
             }
         }
         let tokens = encodings.into_iter().map(estimate).max().unwrap_or(0);
-        self.input_tokens = self.input_tokens.saturating_add(tokens);
-        self.text_bytes = self.text_bytes.saturating_add(text_len);
+        self.sizing.add_estimate(tokens, text_len);
     }
 
     /// Records that `tokens` of the prompt estimate are images (as a single family's
     /// `Call::estimate_images`).
     pub fn estimate_images(&mut self, tokens: u64) {
-        self.image_tokens = self.image_tokens.saturating_add(tokens);
+        self.sizing.add_images(tokens);
     }
 
     /// Replaces the prompt estimate, in tokens (`tokens = ...`).
     pub fn set_input_tokens(&mut self, tokens: u64) {
-        self.input_tokens = tokens;
+        self.sizing.set_input_tokens(tokens);
     }
 
     /// Takes `max_tokens` and `n` from an argument that knows them (the first one wins).
     pub fn observe_budget(&mut self, budget: Option<MaxOutput>) {
-        if let Some(budget) = budget {
-            self.max_tokens = self.max_tokens.or(budget.max_tokens);
-            self.n = self.n.or(budget.n);
-        }
+        self.sizing.observe_budget(budget);
     }
 
     /// The output budget per choice (otherwise each deployment's model default).
     pub fn set_max_tokens(&mut self, max_tokens: u64) {
-        self.max_tokens = Some(max_tokens);
+        self.sizing.set_max_tokens(max_tokens);
     }
 
     /// The number of choices.
     pub fn set_n(&mut self, n: u32) {
-        self.n = Some(n);
+        self.sizing.set_n(n);
     }
 
     /// The lane every attempt waits in, in the pool's queue and on the deployment.
@@ -248,17 +196,7 @@ impl PoolCall {
     /// What an attempt reserves on `deployment`: the prompt estimate (raised by what its
     /// server has been seen to charge beyond it) plus `n × max_tokens`.
     pub fn cost_on(&self, deployment: &Deployment) -> Cost {
-        self.sizing().cost_on(deployment)
-    }
-
-    fn sizing(&self) -> Sizing {
-        Sizing {
-            input_tokens: self.input_tokens,
-            text_bytes: self.text_bytes,
-            image_tokens: self.image_tokens,
-            max_tokens: self.max_tokens,
-            n: self.n,
-        }
+        cost_on(self.sizing, deployment)
     }
 
     /// Waits for the deployment that admits this call soonest and reserves it there; the
@@ -267,8 +205,8 @@ impl PoolCall {
     /// # Errors
     /// [`Error::PoolRefused`] when no deployment can take it, naming each with its reason.
     pub async fn acquire(&mut self) -> Result<PoolAttempt, Error> {
-        let sizing = self.sizing();
-        let cost_of = move |d: &Deployment| sizing.cost_on(d);
+        let sizing = self.sizing;
+        let cost_of = move |d: &Deployment| cost_on(sizing, d);
         let mut refused = Vec::new();
         loop {
             let routed = self
@@ -294,7 +232,7 @@ impl PoolCall {
             opening.spent();
             self.retry.attempt_started();
             let profile = deployment.profile_arc().clone();
-            let charged_prompt = sizing.charged_prompt_on(&deployment);
+            let charged_prompt = sizing.charged_prompt(deployment.profile());
             return Ok(PoolAttempt {
                 attempt: Attempt::new(reservation, in_flight, profile, charged_prompt),
                 deployment,
