@@ -50,7 +50,7 @@
 //! async-openai = { version = "0.43", features = ["rustls", "chat-completion", "middleware"] }
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! use async_openai::middleware::ReqwestService;
 //! use async_openai::{config::OpenAIConfig, Client};
 //!

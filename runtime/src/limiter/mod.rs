@@ -55,6 +55,28 @@ pub trait SharedStore: Send + Sync + 'static {
     /// state is built with [`Limiter::shared_reservation`] before any wait, so that dropping
     /// the caller refunds it.
     fn acquire(&self, limiter: &Limiter, cost: Cost, priority: Priority) -> acquire::SharedAcquire;
+
+    /// Reserves `cost` for `tenant` (see [`Limiter::acquire_for`]): by default as
+    /// [`acquire`](SharedStore::acquire) does, without the tenant.
+    fn acquire_for(
+        &self,
+        limiter: &Limiter,
+        cost: Cost,
+        priority: Priority,
+        tenant: &Tenant,
+    ) -> acquire::SharedAcquire {
+        let _ = tenant;
+        self.acquire(limiter, cost, priority)
+    }
+
+    /// Whether the store can keep `cap` as a tenant's cap (checked when one is set).
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::units::error::Error::Config) naming what the store cannot keep.
+    fn check_tenant_cap(&self, cap: &Quota) -> Result<(), crate::units::error::Error> {
+        let _ = cap;
+        Ok(())
+    }
     /// The limits changed.
     fn set_quota(&self, quota: &Quota);
     /// Admit nobody for `duration` (a 429's retry-after), in every process.
@@ -183,8 +205,10 @@ impl Limiter {
     ///   anyone else back; a cost above its cap's capacity fails at once with
     ///   [`Error::RequestTooLarge`](crate::units::error::Error::RequestTooLarge).
     ///
-    /// Tenants are per process: with a shared store (feature `redis`), the call goes to the
-    /// store as [`acquire_with`](Limiter::acquire_with) does, without fair share or caps.
+    /// With a shared store (feature `redis`), the tenant's cap is shared by every process (its
+    /// buckets live in Redis beside the family's, charged in the same script call), and fair
+    /// share orders this process's own waiters as they go to Redis: across processes, each
+    /// process's turns are fair, and the processes interleave in Redis by arrival.
     ///
     /// ```
     /// # use ratelimited_runtime::facade as ratelimited;
@@ -201,9 +225,11 @@ impl Limiter {
     /// ```
     pub fn acquire_for(&self, cost: Cost, priority: Priority, tenant: &Tenant) -> Acquire {
         match &self.store {
-            Some(store) => {
-                Acquire::through_store(store.acquire(self, cost, priority), cost, priority.lane())
-            }
+            Some(store) => Acquire::through_store(
+                store.acquire_for(self, cost, priority, tenant),
+                cost,
+                priority.lane(),
+            ),
             None => Acquire::local(
                 self.shared.clone(),
                 cost,
@@ -254,7 +280,7 @@ impl Limiter {
         tenant: &Tenant,
         cap: Option<Quota>,
     ) -> Result<(), crate::units::error::Error> {
-        tenants::validate_cap(cap.as_ref())?;
+        self.check_cap(cap.as_ref())?;
         let now = self.shared.now();
         let waker = {
             let mut state = self.shared.lock();
@@ -277,7 +303,7 @@ impl Limiter {
         &self,
         cap: Option<Quota>,
     ) -> Result<(), crate::units::error::Error> {
-        tenants::validate_cap(cap.as_ref())?;
+        self.check_cap(cap.as_ref())?;
         let now = self.shared.now();
         let waker = {
             let mut state = self.shared.lock();
@@ -289,9 +315,30 @@ impl Limiter {
         Ok(())
     }
 
+    /// Checks a tenant cap given in code, and that the shared store (if any) can keep it.
+    fn check_cap(&self, cap: Option<&Quota>) -> Result<(), crate::units::error::Error> {
+        tenants::validate_cap(cap)?;
+        match (&self.store, cap) {
+            (Some(store), Some(cap)) => store.check_tenant_cap(cap),
+            _ => Ok(()),
+        }
+    }
+
     /// The cap `tenant` is under: its own, else the default.
     pub fn tenant_cap(&self, tenant: &Tenant) -> Option<Quota> {
         self.shared.lock().tenants.policies.cap_of(tenant).cloned()
+    }
+
+    /// The cap of every tenant without one of its own (see
+    /// [`set_default_tenant_cap`](Limiter::set_default_tenant_cap)).
+    pub fn default_tenant_cap(&self) -> Option<Quota> {
+        self.shared.lock().tenants.policies.default_cap.clone()
+    }
+
+    /// `tenant`'s weight in the fair share (see
+    /// [`set_tenant_weight`](Limiter::set_tenant_weight)): 1 unless set.
+    pub fn tenant_weight(&self, tenant: &Tenant) -> u32 {
+        self.shared.lock().tenants.policies.weight_of(tenant)
     }
 
     /// Units in use on `dimension` of `tenant`'s cap right now (its calls in flight under the
@@ -328,8 +375,9 @@ impl Limiter {
         cost: Cost,
         held: Box<dyn SharedHold>,
         mark: SharedMark,
+        tenant: Option<Tenant>,
     ) -> Reservation {
-        Reservation::shared(self.shared.clone(), cost, held, Some(mark))
+        Reservation::shared(self.shared.clone(), cost, held, Some(mark)).for_tenant(tenant, false)
     }
 
     /// Whether this limiter's state lives in a shared store that is unreachable right now

@@ -99,6 +99,12 @@ impl Reservation {
 
     /// The reservation as made for `tenant`, its cap charged too when `charged`.
     #[inline]
+    /// The reservation as made for `tenant`, charged on a shared store (its cap there).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn with_tenant(self, tenant: Option<Tenant>) -> Self {
+        self.for_tenant(tenant, false)
+    }
+
     pub(super) fn for_tenant(mut self, tenant: Option<Tenant>, charged: bool) -> Self {
         self.tenant = tenant;
         self.tenant_charged = charged;

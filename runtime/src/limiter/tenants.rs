@@ -186,8 +186,14 @@ impl TenantState {
 
     /// Virtual time `cost` takes of the tenant's share.
     pub(super) fn span(&self, cost: &Cost) -> u128 {
-        u128::from(cost.tokens().max(1)) * WEIGHT_SCALE / u128::from(self.weight.max(1))
+        span(cost, self.weight)
     }
+}
+
+/// Virtual time `cost` takes of the share of a tenant of `weight`: its tokens (at least one)
+/// divided by the weight, scaled.
+pub(crate) fn span(cost: &Cost, weight: u32) -> u128 {
+    u128::from(cost.tokens().max(1)) * WEIGHT_SCALE / u128::from(weight.max(1))
 }
 
 /// What to do with a tenant's state after its last waiter or call left: `Some(true)` drop it

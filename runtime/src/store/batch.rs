@@ -1,6 +1,9 @@
 //! One process's reservations on one shared family, sent to Redis in batches.
 //!
-//! Waiters queue here by [`Priority`] lane and arrival order. One sender task takes the queue's
+//! Waiters queue here by [`Priority`] lane, and within a lane by tenant: each tenant's in
+//! arrival order, the tenants taking turns by start-time fair queuing on tokens, as the local
+//! limiter's lanes do (see `limiter/tenants.rs`; calls without a tenant are one more tenant of
+//! weight 1, so with no tenants a lane is one FIFO queue). One sender task takes the queue's
 //! head in turn order, up to [`MAX_BATCH`] at a time, and reserves them in one script call
 //! (`batch` mode), which stops after the first request that has to wait: so this process has
 //! at most one request scheduled ahead in Redis, and the sender schedules nothing more ahead
@@ -9,7 +12,7 @@
 //! everything that queued while one call was on the wire goes in the next call: one round trip
 //! for many reservations.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,10 +20,13 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::limiter::lanes::{LaneTurns, Priority, LANES};
+use crate::limiter::tenants::span;
 use crate::units::cost::{Cost, Dimension};
 use crate::units::quota::Quota;
+use crate::units::tenant::Tenant;
 
 use super::connection::Unavailable;
+use super::tenants::TenantCap;
 use crate::sync::Locked;
 
 /// At most this many reservations in one script call: bounds the call's size and its time on
@@ -37,6 +43,8 @@ pub(crate) enum Outcome {
     Admitted(Admission),
     /// `dimension`, of `capacity`, can never fit the request.
     TooLarge { dimension: Dimension, capacity: u64 },
+    /// Its tenant's cap has no room for this long: nothing was charged.
+    Capped(Duration),
     /// Redis did not answer, or refused the call.
     Unavailable(Unavailable),
 }
@@ -93,6 +101,119 @@ pub(crate) struct Pending {
     pub(crate) cost: Cost,
     pub(crate) lease_id: String,
     pub(crate) reply: oneshot::Sender<Outcome>,
+    /// Who the call is for (`None`: no tenant), and its weight in the fair share.
+    pub(crate) tenant: Option<Tenant>,
+    pub(crate) weight: u32,
+    /// The tenant's cap, charged in Redis with the family's buckets.
+    pub(crate) cap: Option<Arc<TenantCap>>,
+    /// Its turn, once the sender took it: put back, it gets the same turn again.
+    pub(crate) turn: Option<Turn>,
+}
+
+/// A turn taken from a lane, and what the lane was before it (restored when it is put back).
+pub(crate) struct Turn {
+    head: (u128, u64),
+    finish_before: u128,
+    virtual_before: u128,
+}
+
+/// One tenant's waiters in a lane.
+struct TenantQueue {
+    waiting: VecDeque<Pending>,
+    /// The virtual finish of the tenant's last turn.
+    finish: u128,
+    /// Its head's place among the lane's heads: (tag, arrival).
+    head: (u128, u64),
+}
+
+/// One lane: its tenants' queues, their heads in the order they go.
+#[derive(Default)]
+struct FairLane {
+    tenants: HashMap<Option<Tenant>, TenantQueue>,
+    ready: BTreeMap<(u128, u64), Option<Tenant>>,
+    virtual_time: u128,
+    arrivals: u64,
+    len: usize,
+}
+
+impl FairLane {
+    fn push_back(&mut self, pending: Pending) {
+        let virtual_time = self.virtual_time;
+        let queue = self
+            .tenants
+            .entry(pending.tenant.clone())
+            .or_insert_with(|| TenantQueue {
+                waiting: VecDeque::new(),
+                finish: 0,
+                head: (0, 0),
+            });
+        if queue.waiting.is_empty() {
+            self.arrivals += 1;
+            queue.head = (virtual_time.max(queue.finish), self.arrivals);
+            self.ready.insert(queue.head, pending.tenant.clone());
+        }
+        queue.waiting.push_back(pending);
+        self.len += 1;
+    }
+
+    /// The head whose turn it is; the tenant's next waiter becomes its head.
+    fn pop_front(&mut self) -> Option<Pending> {
+        let (head, tenant) = self.ready.pop_first()?;
+        let queue = self
+            .tenants
+            .get_mut(&tenant)
+            .expect("a ready head has a queue");
+        let mut pending = queue.waiting.pop_front().expect("a ready head waits");
+        pending.turn = Some(Turn {
+            head,
+            finish_before: queue.finish,
+            virtual_before: self.virtual_time,
+        });
+        self.virtual_time = self.virtual_time.max(head.0);
+        queue.finish = head.0 + span(&pending.cost, pending.weight);
+        if queue.waiting.is_empty() {
+            // A tenant that returns starts fresh, tagged as any newcomer.
+            self.tenants.remove(&tenant);
+        } else {
+            self.arrivals += 1;
+            queue.head = (self.virtual_time.max(queue.finish), self.arrivals);
+            self.ready.insert(queue.head, tenant);
+        }
+        self.len -= 1;
+        Some(pending)
+    }
+
+    /// Puts back a waiter taken by [`pop_front`](FairLane::pop_front) (the last taken first):
+    /// the lane is as it was before its turn.
+    fn push_front(&mut self, mut pending: Pending) {
+        let turn = pending.turn.take();
+        let queue = self
+            .tenants
+            .entry(pending.tenant.clone())
+            .or_insert_with(|| TenantQueue {
+                waiting: VecDeque::new(),
+                finish: 0,
+                head: (0, 0),
+            });
+        if !queue.waiting.is_empty() {
+            self.ready.remove(&queue.head);
+        }
+        queue.head = match turn {
+            Some(turn) => {
+                queue.finish = turn.finish_before;
+                self.virtual_time = turn.virtual_before;
+                turn.head
+            }
+            None => (self.virtual_time, 0),
+        };
+        self.ready.insert(queue.head, pending.tenant.clone());
+        queue.waiting.push_front(pending);
+        self.len += 1;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// A waiter on another runtime than the sender's waits this long without a sign of the
@@ -110,7 +231,7 @@ pub(crate) struct Batcher {
 }
 
 struct Queue {
-    lanes: [VecDeque<Pending>; LANES],
+    lanes: [FairLane; LANES],
     turns: LaneTurns,
     /// The sender task running, if any (at most one sends at a time: it keeps the order).
     sender: Option<Sender>,
@@ -159,7 +280,7 @@ impl Batcher {
         let mut queue = self.lock();
         let lane = priority.lane();
         let Queue { lanes, turns, .. } = &mut *queue;
-        turns.arriving(lanes, lane);
+        turns.arriving_in(lanes[lane].is_empty(), lane);
         lanes[lane].push_back(pending);
         let here = this_runtime();
         match queue.sender {
@@ -212,14 +333,16 @@ impl Batcher {
         } = &mut *queue;
         let mut batch = Vec::new();
         while batch.len() < MAX_BATCH {
-            let Some(lane) = turns.next(lanes) else { break };
+            let Some(lane) = turns.next_of(occupied(lanes)) else {
+                break;
+            };
             let pending = lanes[lane]
                 .pop_front()
-                .expect("`next` names a lane with waiters");
+                .expect("`next_of` names a lane with waiters");
             if pending.reply.is_closed() {
                 continue;
             }
-            turns.admitted_from(lanes, lane);
+            turns.admitted_from_of(occupied(lanes), lane);
             batch.push((lane, pending));
         }
         if batch.is_empty() {
@@ -261,6 +384,11 @@ impl Batcher {
     }
 }
 
+/// Which lanes have waiters.
+fn occupied(lanes: &[FairLane; LANES]) -> [bool; LANES] {
+    std::array::from_fn(|lane| !lanes[lane].is_empty())
+}
+
 impl Queue {
     /// Starts sender number `n` on `runtime`: from now on, it is the one that sends.
     fn start_sender(&mut self, runtime: Option<tokio::runtime::Id>) -> u64 {
@@ -270,5 +398,63 @@ impl Queue {
             runtime,
         });
         self.senders
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(tenant: &str, weight: u32, tokens: u64) -> Pending {
+        Pending {
+            cost: Cost::request(tokens, 0),
+            lease_id: String::new(),
+            reply: oneshot::channel().0,
+            tenant: Some(Tenant::from(tenant)),
+            weight,
+            cap: None,
+            turn: None,
+        }
+    }
+
+    fn order(lane: &mut FairLane, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| lane.pop_front().unwrap().tenant.unwrap().as_str().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn tenants_take_turns_by_weight_and_a_newcomer_goes_next() {
+        let mut lane = FairLane::default();
+        for _ in 0..6 {
+            lane.push_back(pending("heavy", 2, 100));
+            lane.push_back(pending("light", 1, 100));
+        }
+        // Tags: heavy 0, 50, 100, 150, ..; light 0, 100, 200; ties go by arrival at the head.
+        let six = order(&mut lane, 6);
+        assert_eq!(six, ["heavy", "light", "heavy", "light", "heavy", "heavy"]);
+        assert_eq!(six.iter().filter(|t| *t == "heavy").count(), 4);
+        lane.push_back(pending("new", 1, 100));
+        assert_eq!(order(&mut lane, 1), ["new"]);
+        assert_eq!(lane.len, 6);
+    }
+
+    #[test]
+    fn what_is_put_back_gets_the_same_turns_again() {
+        let mut lane = FairLane::default();
+        for tenant in ["a", "a", "b", "c", "a"] {
+            lane.push_back(pending(tenant, 1, 10));
+        }
+        let taken: Vec<Pending> = (0..4).map(|_| lane.pop_front().unwrap()).collect();
+        let first: Vec<String> = taken
+            .iter()
+            .map(|p| p.tenant.as_ref().unwrap().as_str().to_owned())
+            .collect();
+        assert_eq!(first, ["a", "b", "c", "a"]);
+        for pending in taken.into_iter().rev() {
+            lane.push_front(pending);
+        }
+        assert_eq!(order(&mut lane, 5), ["a", "b", "c", "a", "a"]);
+        assert!(lane.is_empty() && lane.tenants.is_empty() && lane.ready.is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! The script calls of a shared family (`family.lua` describes the arguments): every call names
 //! the family's fixed keys, then one bucket per limited dimension, and ends with the same tail.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::limiter::gcra::BUCKETS;
@@ -12,6 +14,7 @@ use super::connection::Call;
 use super::family::{SharedFamily, FIXED_KEYS};
 use super::limits::{slot_cap, window_us};
 use super::recent::{units_of, Units};
+use super::tenants::TenantCap;
 use crate::sync::Locked;
 
 /// What a call says beyond its buckets (the script's tail arguments).
@@ -66,12 +69,25 @@ impl SharedFamily {
         per_bucket: impl Fn(Dimension) -> (i128, i128),
         tail: Tail<'_>,
     ) -> Call {
+        self.tenant_bucket_call(quota, mode, per_bucket, tail, Vec::new())
+    }
+
+    /// [`bucket_call`](Self::bucket_call), naming `tenant_keys` (tenant cap buckets) last.
+    fn tenant_bucket_call(
+        &self,
+        quota: &Quota,
+        mode: &str,
+        per_bucket: impl Fn(Dimension) -> (i128, i128),
+        tail: Tail<'_>,
+        tenant_keys: Vec<Arc<str>>,
+    ) -> Call {
         let windowed = quota.window != Window::Continuous;
         let mut call = self.fixed_call(BUCKETS.len() * if windowed { 2 } else { 1 });
-        call.args.push(if windowed {
-            format!("{mode}:w")
-        } else {
-            mode.to_owned()
+        let shape = if windowed { "w" } else { "" };
+        call.args.push(match tenant_keys.len() {
+            0 if windowed => format!("{mode}:w"),
+            0 => mode.to_owned(),
+            count => format!("{mode}:{shape}:{count}"),
         });
         for (slot, dimension) in Self::buckets(quota) {
             call.keys.push(self.inner.keys[FIXED_KEYS + slot].clone());
@@ -90,6 +106,7 @@ impl SharedFamily {
             }
         }
         self.push_tail(&mut call, tail);
+        call.keys.extend(tenant_keys);
         call
     }
 
@@ -156,9 +173,21 @@ impl SharedFamily {
         // A server that counts tokens after the response admits while the bucket is not full.
         let after_response = quota.charged == Charged::AfterResponse;
         let per_bucket = |d: Dimension| (i128::from(after_response && d.counts_tokens()), 0);
-        let mut call = self.bucket_call(quota, mode, per_bucket, tail);
+        // The tenant cap buckets the requests name, each once, numbered from 1.
+        let requests: Vec<&Pending> = requests.collect();
+        let mut tenant_keys: Vec<Arc<str>> = Vec::new();
+        let mut numbers: HashMap<&str, usize> = HashMap::new();
+        for pending in &requests {
+            for (_, key) in pending.cap.iter().flat_map(|cap| &cap.keys) {
+                numbers.entry(key).or_insert_with(|| {
+                    tenant_keys.push(key.clone());
+                    tenant_keys.len()
+                });
+            }
+        }
+        let mut call = self.tenant_bucket_call(quota, mode, per_bucket, tail, tenant_keys);
         let buckets = Self::buckets(quota).count();
-        call.args.reserve(1 + requests.len() * (2 + buckets));
+        call.args.reserve(1 + requests.len() * (3 + buckets));
         call.args.push(requests.len().to_string());
         for pending in requests {
             let takes_slot = slot_cap(quota, &pending.cost).is_some();
@@ -170,6 +199,16 @@ impl SharedFamily {
             call.args.push(pending.lease_id.clone());
             for (_, dimension) in Self::buckets(quota) {
                 call.args.push(dimension.charge(&pending.cost).to_string());
+            }
+            let Some(cap) = &pending.cap else {
+                call.args.push("0".to_owned());
+                continue;
+            };
+            call.args.push(cap.keys.len().to_string());
+            for (key, capacity, period, charge) in cap.charges(&pending.cost) {
+                let number = numbers[&**key] as u64;
+                call.args
+                    .extend([number, capacity, period, charge].map(|v| v.to_string()));
             }
         }
         call
@@ -202,6 +241,8 @@ impl SharedFamily {
     /// Moves reservation `id`'s charge from `from` to `to` under `quota` (the limits it was
     /// charged with) and frees its `slots`. Never sent twice: it is a signed change.
     /// `start_us`, its start on the server's clock, places the change in the window logs.
+    /// The move is made on `cap`'s buckets too, when the reservation was for a capped tenant.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn adjust_call(
         &self,
         quota: &Quota,
@@ -210,6 +251,7 @@ impl SharedFamily {
         id: &str,
         slots: Option<u32>,
         start_us: Option<u64>,
+        cap: Option<&TenantCap>,
     ) -> Call {
         let tail = Tail {
             lease_limit: u64::from(slots.is_some()),
@@ -219,12 +261,28 @@ impl SharedFamily {
             max_wait: start_us.map(Duration::from_micros),
             ..Tail::default()
         };
-        let mut call = self.bucket_call(
+        let tenant_keys = cap.map_or_else(Vec::new, |cap| {
+            cap.keys.iter().map(|(_, key)| key.clone()).collect()
+        });
+        let mut call = self.tenant_bucket_call(
             quota,
             "adjust",
             |d| (d.charge(from).into(), d.charge(to).into()),
             tail,
+            tenant_keys,
         );
+        if let Some(cap) = cap {
+            call.args.push(cap.keys.len().to_string());
+            for (number, (dimension, _)) in cap.keys.iter().enumerate() {
+                let (capacity, period) = (
+                    cap.quota.capacity(*dimension).unwrap_or(1),
+                    window_us(&cap.quota, *dimension),
+                );
+                let (from, to) = (dimension.charge(from), dimension.charge(to));
+                call.args
+                    .extend([number as u64 + 1, capacity, period, from, to].map(|v| v.to_string()));
+            }
+        }
         call.once = true;
         call
     }

@@ -46,6 +46,8 @@ pub(crate) enum Reply {
     TooLarge { index: usize },
     /// It would have to wait `wait`, longer than the call allowed: nothing was charged.
     WouldWait { wait: Duration },
+    /// Its tenant's cap has no room for `wait`: nothing was charged, and the batch went on.
+    Capped { wait: Duration },
 }
 
 /// Why a call did not get an answer from Redis.
@@ -599,6 +601,9 @@ fn parse(reply: &[i64]) -> Result<Reply, String> {
             index: usize::try_from(*index - 1).unwrap_or(usize::MAX),
         }),
         [2, wait] => Ok(Reply::WouldWait {
+            wait: micros(*wait),
+        }),
+        [3, wait] => Ok(Reply::Capped {
             wait: micros(*wait),
         }),
         other => Err(format!(

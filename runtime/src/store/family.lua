@@ -26,8 +26,11 @@
 --          from the Unix epoch), so that a family whose server counts per window (fixed or
 --          sliding) never has more than its capacity charged in any period. A slice's units
 --          count until its end plus the period: up to one slice later than their charge.
+-- then     with a tenant count T (a third part of the mode, ':T'), the T tenant cap buckets the
+--          call names (see below), GCRA buckets like the family's: "tat" in µs
 -- ARGV[1]  mode: batch | peek | void | adjust | hold | tighten | renew | requota, then ':w'
---          when the buckets have window logs
+--          when the buckets have window logs, then ':T' when the call names T tenant buckets
+--          (batch, void and adjust): 'batch:w:2', 'adjust::1'
 -- ARGV[2 + 4(i-1) ..] per bucket: capacity, period_us, a, b
 --          batch, peek and void: a = 1 to admit while the bucket is not full (a server that counts
 --          tokens after the response: the charge may take it past full, and no request is too
@@ -39,7 +42,10 @@
 --          requota: a, b = the capacity and period_us the process used until now
 -- then     lease_limit (0 = no concurrency cap), requests, id, lease_ttl_us, extra_us,
 --          batch_id, max_wait_us (-1 = no bound), m, then per request: requests, lease_id and
---          one charge per bucket (batch, peek and void only)
+--          one charge per bucket (batch, peek and void only), then (batch and void) its
+--          tenant's cap buckets: k, and k times (index among the tenant keys, capacity,
+--          period_us, charge); in adjust mode, m is k and k times (index, capacity, period_us,
+--          units charged, units now due)
 --          (extra_us: the hold's length in `hold` mode; in `void` mode 1 to refund charges; in
 --          `adjust` mode 1 for spend written back, which fills a bucket at most; in
 --          `renew` mode 1 to add leases the store lost; in `batch` mode the epoch the process
@@ -50,7 +56,9 @@
 --          that has to wait or finds no concurrency slot (so a process has at most one request
 --          scheduled ahead), or that would wait longer than max_wait_us. Reply: {now_us, epoch,
 --          then per request handled: 1, wait_us, its marks (one per bucket: units in use just
---          after its charge) | 0, retry_us | 2, wait_us | -1, i}. A request
+--          after its charge) | 0, retry_us | 2, wait_us | -1, i | 3, wait_us}. A request
+--          whose tenant's cap has no room yet is answered {3, wait_us} (nothing written) and
+--          the batch goes on: a tenant at its cap holds nobody else back. A request
 --          whose leases exist already was admitted by this batch sent before (a retry after a
 --          lost reply): it is answered as then and charged nothing more. A batch voided before
 --          it ran is answered {now_us, 0} alone.
@@ -70,13 +78,16 @@
 -- the other modes {1, 0}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local mode, shape = string.match(ARGV[1], '^(%a+):?(%a*)$')
+local mode, shape, tenant_keys = string.match(ARGV[1], '^(%a+):?(%a*):?(%d*)$')
 local HOLD, LEASES, AHEAD, VOIDED, EPOCH, RAN = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
 -- The buckets' keys come after the fixed ones, and their window logs after them.
 local B = 6
 local windowed = shape == 'w'
-local n = #KEYS - B
+-- The tenant cap buckets come last: tenant key j is KEYS[T0 + j].
+local T = tonumber(tenant_keys) or 0
+local T0 = #KEYS - T
+local n = T0 - B
 if windowed then n = n / 2 end
 local at = 2 + 4 * n
 local lease_limit = tonumber(ARGV[at])
@@ -96,6 +107,27 @@ local EPOCH_TTL_MS = 2 * 86400000
 
 local function share(units, capacity, period)
   return math.ceil(units * period / capacity)
+end
+
+-- Tenant cap buckets: their theoretical arrival times by key index, read once per call
+-- (`raw(j)` gives the stored value) and written back at the end with `tenant_store`.
+local tenant_tat, tenant_dirty = {}, {}
+local function tenant_read(j, raw)
+  if tenant_tat[j] == nil then
+    tenant_tat[j] = math.max(tonumber(raw(j) or 0) or 0, now)
+  end
+  return tenant_tat[j]
+end
+local function tenant_get(j) return redis.call('GET', KEYS[T0 + j]) end
+local function tenant_store()
+  for j in pairs(tenant_dirty) do
+    local ttl_ms = math.ceil((tenant_tat[j] - now) / 1000)
+    if ttl_ms <= 0 then
+      redis.call('DEL', KEYS[T0 + j])
+    else
+      redis.call('SET', KEYS[T0 + j], string.format('%d', tenant_tat[j]), 'PX', ttl_ms)
+    end
+  end
 end
 
 -- A window log's slices: SLICES per period (a minute's are half a second long).
@@ -362,7 +394,22 @@ if mode == 'batch' then
         if w > wait then wait = w end
       end
     end
-    p = p + 2 + n
+    -- Its tenant's cap: how long until it has room (nothing is charged yet).
+    local k = tonumber(ARGV[p + 2 + n])
+    local tenant_at = p + 3 + n
+    local function tenant_bucket(q)
+      local e = tenant_at + 4 * q
+      return tonumber(ARGV[e]), tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2]),
+        tonumber(ARGV[e + 3])
+    end
+    local capped = 0
+    for q = 0, (too_large == 0 and k - 1 or -1) do
+      local tj, tc, tp, tu = tenant_bucket(q)
+      local raw = function(x) return values[T0 + x] end
+      local w = tenant_read(tj, raw) + share(tu, tc, tp) - tp - now
+      if w > capped then capped = w end
+    end
+    p = p + 3 + n + 4 * k
     if too_large < 0 then
       out[#out + 1] = 1
       out[#out + 1] = wait
@@ -371,6 +418,9 @@ if mode == 'batch' then
     elseif too_large > 0 then
       out[#out + 1] = -1
       out[#out + 1] = too_large
+    elseif capped > 0 then
+      out[#out + 1] = 3
+      out[#out + 1] = capped
     else
       if hold - now > wait then wait = hold - now end
       if max_wait >= 0 and wait > max_wait then
@@ -408,6 +458,11 @@ if mode == 'batch' then
       for i = 1, (windowed and n or 0) do
         log_charge(i, start, charge[i])
       end
+      for q = 0, k - 1 do
+        local tj, tc, tp, tu = tenant_bucket(q)
+        tenant_tat[tj] = math.max(tenant_tat[tj], start) + share(tu, tc, tp)
+        tenant_dirty[tj] = true
+      end
       out[#out + 1] = 1
       out[#out + 1] = wait
       levels(start)
@@ -415,6 +470,7 @@ if mode == 'batch' then
     end
   end
   for i = 1, n do store(i, tat[i], tagged[i]) end
+  tenant_store()
   for i = 1, (windowed and n or 0) do
     local s = slice_us(period[i])
     for index, units in pairs(added[i]) do log_add(i, period[i], index * s, units) end
@@ -496,6 +552,18 @@ elseif mode == 'adjust' then
       end
     end
   end
+  -- The tenant's cap buckets: the same move, refunds stopping at full.
+  for q = 0, (tonumber(ARGV[at + 7]) or 0) - 1 do
+    local e = at + 8 + 5 * q
+    local tj, capacity, period = tonumber(ARGV[e]), tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2])
+    local delta = share(tonumber(ARGV[e + 4]), capacity, period)
+      - share(tonumber(ARGV[e + 3]), capacity, period)
+    if delta ~= 0 then
+      tenant_tat[tj] = math.max(tenant_read(tj, tenant_get) + delta, now)
+      tenant_dirty[tj] = true
+    end
+  end
+  tenant_store()
   if lease_limit > 0 then
     for k = 1, requests do redis.call('ZREM', LEASES, id .. ':' .. k) end
   end
@@ -517,6 +585,7 @@ elseif mode == 'void' then
       ran = true
       for k = 1, reqs do redis.call('ZREM', LEASES, rid .. ':' .. k) end
     end
+    local k = tonumber(ARGV[p + 2 + n])
     if ran then
       for i = 1, n do
         local capacity, period = bucket(i)
@@ -524,9 +593,18 @@ elseif mode == 'void' then
         if extra > 0 then charge = share(tonumber(ARGV[p + 1 + i]), capacity, period) end
         refund[i] = refund[i] + charge + (gaps and gaps[i] or 0)
       end
+      -- Its tenant's cap gives back its charge too (the push to its start stays).
+      for q = 0, (extra > 0 and k - 1 or -1) do
+        local e = p + 3 + n + 4 * q
+        local tj = tonumber(ARGV[e])
+        local units = share(tonumber(ARGV[e + 3]), tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2]))
+        tenant_tat[tj] = math.max(tenant_read(tj, tenant_get) - units, now)
+        tenant_dirty[tj] = true
+      end
     end
-    p = p + 2 + n
+    p = p + 3 + n + 4 * k
   end
+  tenant_store()
   for i = 1, n do
     if refund[i] > 0 then
       local tat, tagged = stored(i, redis.call('GET', KEYS[B + i]))

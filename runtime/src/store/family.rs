@@ -21,7 +21,9 @@ use super::config::{OnFailure, RedisConfig};
 use super::connection::{Call, Store, Unavailable};
 use super::limits::{fallback_quota, too_large};
 use super::recent::{FallbackHeld, Recent, Through};
+use super::tenants::{check_shared_cap, too_large_for_cap, TenantCap};
 use crate::sync::Locked;
+use crate::units::tenant::Tenant;
 
 /// The keys every call names before the buckets': hold, leases, scheduled ahead, batches
 /// voided, epoch, batches run (see `family.lua`).
@@ -190,17 +192,25 @@ impl SharedFamily {
     ///
     /// The request queues in this process by `priority`'s lane and arrival order, and goes to
     /// Redis in a batch with the others queued (see `batch.rs`); it then sleeps until its
-    /// start, as Redis scheduled it.
+    /// start, as Redis scheduled it. A request for a `tenant` with a cap is charged on the
+    /// tenant's buckets too, in the same call; while its cap has no room, it sleeps until it
+    /// has and queues again (see `tenants.rs`).
     async fn reserve(
         &self,
         limiter: &Limiter,
         cost: Cost,
         priority: Priority,
+        tenant: Option<&Tenant>,
     ) -> Result<Reservation, Error> {
         // Checked before any queue or round trip: too large fails now, whatever is waiting.
         if let Some(err) = too_large(&limiter.quota(), &cost) {
             return Err(err);
         }
+        let cap = tenant.and_then(|tenant| self.tenant_cap(limiter, tenant));
+        if let Some(err) = cap.as_deref().and_then(|cap| too_large_for_cap(cap, &cost)) {
+            return Err(err);
+        }
+        let weight = tenant.map_or(1, |tenant| limiter.tenant_weight(tenant));
         let id = self.new_id('r');
         let answer = loop {
             let (reply, answer) = oneshot::channel();
@@ -208,6 +218,10 @@ impl SharedFamily {
                 cost,
                 lease_id: id.clone(),
                 reply,
+                tenant: tenant.cloned(),
+                weight,
+                cap: cap.clone(),
+                turn: None,
             };
             let answer = match self.inner.batcher.push(pending, priority) {
                 Queued::Start(number) => {
@@ -217,10 +231,13 @@ impl SharedFamily {
                 Queued::Here => answer.await,
                 Queued::Elsewhere => self.watching_the_sender(answer).await,
             };
-            // A dropped reply: the sender was cancelled with its runtime before it answered.
-            // Queue again: this runtime starts a new sender.
-            if let Ok(outcome) = answer {
-                break outcome;
+            match answer {
+                // The tenant's cap has no room yet: nothing was charged; ask again once it has.
+                Ok(Outcome::Capped(wait)) => tokio::time::sleep(wait).await,
+                Ok(outcome) => break outcome,
+                // A dropped reply: the sender was cancelled with its runtime before it
+                // answered. Queue again: this runtime starts a new sender.
+                Err(_) => {}
             }
         };
         match answer {
@@ -237,8 +254,9 @@ impl SharedFamily {
                 let recent = &self.inner.recent;
                 recent.record(&admission.quota, &nothing, &cost, Through::Redis);
                 // Built before the sleep: a caller dropped while it sleeps refunds.
-                let held = self.held(id, cost, admission);
-                let reservation = limiter.shared_reservation_marked(cost, held, mark);
+                let held = self.held(id, cost, admission, cap);
+                let reservation =
+                    limiter.shared_reservation_marked(cost, held, mark, tenant.cloned());
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
@@ -252,12 +270,14 @@ impl SharedFamily {
                 requested: dimension.charge(&cost),
                 capacity,
             }),
-            Outcome::Unavailable(why) => match self.unavailable(limiter, why, cost, priority).await
-            {
-                Some(reservation) => reservation,
-                // Redis answers again: queue there again.
-                None => Box::pin(self.reserve(limiter, cost, priority)).await,
-            },
+            Outcome::Capped(_) => unreachable!("a capped request queues again"),
+            Outcome::Unavailable(why) => {
+                match self.unavailable(limiter, why, cost, priority, tenant).await {
+                    Some(reservation) => reservation,
+                    // Redis answers again: queue there again.
+                    None => Box::pin(self.reserve(limiter, cost, priority, tenant)).await,
+                }
+            }
         }
     }
 
@@ -291,6 +311,25 @@ impl SharedFamily {
         }
     }
 
+    /// `tenant`'s cap on this family as `limiter` holds it, with its keys; `None` when the
+    /// tenant has no cap.
+    pub(super) fn tenant_cap(
+        &self,
+        limiter: &crate::limiter::Limiter,
+        tenant: &Tenant,
+    ) -> Option<Arc<TenantCap>> {
+        let quota = limiter.tenant_cap(tenant)?;
+        let keys = Self::bucket_dimensions(&quota)
+            .into_iter()
+            .map(|dimension| {
+                let name = dimension.env_suffix().to_lowercase();
+                let key = format!("{}:tenant:{}:{name}", self.tag(), tenant.as_str());
+                (dimension, Arc::from(key))
+            })
+            .collect();
+        Some(Arc::new(TenantCap { quota, keys }))
+    }
+
     pub(super) fn batcher(&self) -> &Batcher {
         &self.inner.batcher
     }
@@ -318,6 +357,27 @@ impl SharedFamily {
         }
     }
 
+    /// Gives the fallback `tenant`'s cap at the fallback's share, and its weight, when they
+    /// differ from what it has: while Redis is away, fair share and caps hold in this process.
+    fn fallback_cap(&self, limiter: &Limiter, tenant: &Tenant) {
+        let fallback = &self.inner.fallback;
+        let scaled = |cap: Quota| fallback_quota(&cap, self.inner.share);
+        let default = limiter.default_tenant_cap().map(scaled);
+        // Checked when they were set on the limiter.
+        if fallback.default_tenant_cap() != default {
+            let _ = fallback.set_default_tenant_cap(default.clone());
+        }
+        // A cap of the tenant's own only (the default one is the fallback's default).
+        let own = limiter.tenant_cap(tenant).map(scaled);
+        if own != default && fallback.tenant_cap(tenant) != own {
+            let _ = fallback.set_tenant_cap(tenant, own);
+        }
+        let weight = limiter.tenant_weight(tenant);
+        if fallback.tenant_weight(tenant) != weight {
+            let _ = fallback.set_tenant_weight(tenant, weight);
+        }
+    }
+
     /// The fallback's part of `units` the fleet has in use: its share, rounded up.
     pub(super) fn fallback_part(&self, units: u64) -> u64 {
         (units as f64 * self.inner.share).ceil() as u64
@@ -333,6 +393,7 @@ impl SharedFamily {
         why: Unavailable,
         cost: Cost,
         priority: Priority,
+        tenant: Option<&Tenant>,
     ) -> Option<Result<Reservation, Error>> {
         match self.inner.on_failure {
             OnFailure::Local => {
@@ -343,7 +404,13 @@ impl SharedFamily {
                 if down && !self.is_down() {
                     return None;
                 }
-                let acquire = self.inner.fallback.acquire_with(cost, priority);
+                let acquire = match tenant {
+                    Some(tenant) => {
+                        self.fallback_cap(limiter, tenant);
+                        self.inner.fallback.acquire_for(cost, priority, tenant)
+                    }
+                    None => self.inner.fallback.acquire_with(cost, priority),
+                };
                 let reservation = if down {
                     tokio::select! {
                         reservation = acquire => reservation,
@@ -364,7 +431,8 @@ impl SharedFamily {
                     quota,
                     reservation,
                 };
-                Some(Ok(limiter.shared_reservation(cost, Box::new(held))))
+                let reservation = limiter.shared_reservation(cost, Box::new(held));
+                Some(Ok(reservation.with_tenant(tenant.cloned())))
             }
             OnFailure::Closed => Some(Err(Error::BackendUnavailable {
                 message: format!(
@@ -554,7 +622,26 @@ impl std::fmt::Debug for SharedFamily {
 impl SharedStore for SharedFamily {
     fn acquire(&self, limiter: &Limiter, cost: Cost, priority: Priority) -> SharedAcquire {
         let (family, limiter) = (self.clone(), limiter.clone());
-        Box::pin(async move { family.reserve(&limiter, cost, priority).await })
+        Box::pin(async move { family.reserve(&limiter, cost, priority, None).await })
+    }
+
+    fn acquire_for(
+        &self,
+        limiter: &Limiter,
+        cost: Cost,
+        priority: Priority,
+        tenant: &Tenant,
+    ) -> SharedAcquire {
+        let (family, limiter, tenant) = (self.clone(), limiter.clone(), tenant.clone());
+        Box::pin(async move {
+            family
+                .reserve(&limiter, cost, priority, Some(&tenant))
+                .await
+        })
+    }
+
+    fn check_tenant_cap(&self, cap: &Quota) -> Result<(), Error> {
+        check_shared_cap(cap)
     }
 
     fn set_quota(&self, quota: &Quota) {

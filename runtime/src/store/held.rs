@@ -17,6 +17,7 @@ use super::connection::Call;
 use super::family::{Ahead, SharedFamily};
 use super::limits::slot_cap;
 use super::recent::Through;
+use super::tenants::TenantCap;
 use crate::sync::Locked;
 
 /// What a shared reservation must give back: its charge, and its concurrency slots.
@@ -32,6 +33,8 @@ struct Held {
     start_us: u64,
     /// When it starts on this process's clock: given back whole before, it was cancelled.
     starts_at: Instant,
+    /// Its tenant's cap, charged with it.
+    cap: Option<Arc<TenantCap>>,
 }
 
 struct Lease {
@@ -44,7 +47,13 @@ struct Lease {
 impl SharedFamily {
     /// What reservation `id` of `cost`, admitted as `admission`, holds (its slots renewed
     /// from now on).
-    pub(super) fn held(&self, id: String, cost: Cost, admission: Admission) -> Box<dyn SharedHold> {
+    pub(super) fn held(
+        &self,
+        id: String,
+        cost: Cost,
+        admission: Admission,
+        cap: Option<Arc<TenantCap>>,
+    ) -> Box<dyn SharedHold> {
         let lease = slot_cap(&admission.quota, &cost).map(|_| self.lease(&id, cost.requests));
         Box::new(Held {
             family: self.clone(),
@@ -53,6 +62,7 @@ impl SharedFamily {
             quota: admission.quota.clone(),
             start_us: admission.start_us,
             starts_at: Instant::now() + admission.wait,
+            cap,
         })
     }
 
@@ -96,13 +106,15 @@ impl SharedFamily {
         id: &str,
         start_us: u64,
         ahead: bool,
+        cap: Option<&TenantCap>,
     ) {
         let nothing = Cost::default();
         self.inner
             .recent
             .record(quota, cost, &nothing, Through::Redis);
         let slots = slot_cap(quota, cost).map(|_| cost.requests);
-        let call = self.adjust_call(quota, cost, &Cost::default(), id, slots, Some(start_us));
+        let nothing = &Cost::default();
+        let call = self.adjust_call(quota, cost, nothing, id, slots, Some(start_us), cap);
         self.give_back(call, id, ahead);
     }
 
@@ -140,6 +152,7 @@ impl SharedHold for Held {
             quota,
             start_us,
             starts_at,
+            cap,
         } = *self;
         // Dropping the lease stops its renewal.
         let slots = lease.map(|lease| lease.requests);
@@ -162,7 +175,7 @@ impl SharedHold for Held {
         if slots.is_none() && from == to {
             return;
         }
-        let call = family.adjust_call(&quota, from, to, &id, slots, Some(start_us));
+        let call = family.adjust_call(&quota, from, to, &id, slots, Some(start_us), cap.as_deref());
         let before_start = *to == Cost::default() && Instant::now() < starts_at;
         let frees = slots.is_some() || BUCKETS.iter().any(|d| d.charge(to) < d.charge(from));
         if before_start || frees {

@@ -48,10 +48,13 @@ mod config;
 mod connection;
 
 #[cfg(feature = "redis")]
-mod batch;
+mod limits;
 
 #[cfg(feature = "redis")]
-mod limits;
+mod tenants;
+
+#[cfg(feature = "redis")]
+mod batch;
 
 #[cfg(feature = "redis")]
 mod recent;
@@ -149,9 +152,18 @@ impl Backend {
     /// [`Error::Config`] for a Redis URL the client rejects.
     pub(crate) fn limiter(&self, resolved: &crate::config::ModelProfile) -> Result<Backed, Error> {
         let backed = self.backed(resolved)?;
-        backed
-            .limiter
-            .set_default_tenant_cap(resolved.tenant_cap.clone())?;
+        let cap = resolved.tenant_cap.clone();
+        #[cfg(feature = "redis")]
+        if let (Some(limit), Some(_)) = (cap.as_ref().and_then(|c| c.concurrency), &backed.shared) {
+            let dimension = crate::units::cost::Dimension::Concurrency;
+            return Err(Error::config(
+                crate::config::tenant_limit_var(&resolved.family, dimension),
+                limit.to_string(),
+                "unset with RATE_LIMITED_REDIS_URL: the tenant caps of a family shared through \
+                 Redis limit rates (RPM, TPM, ...), not concurrency",
+            ));
+        }
+        backed.limiter.set_default_tenant_cap(cap)?;
         Ok(backed)
     }
 

@@ -196,6 +196,7 @@ impl SharedFamily {
                         capacity: quota.capacity(dimension).unwrap_or(0),
                     }
                 }
+                Reply::Capped { wait } => Outcome::Capped(wait),
                 Reply::NoSlot { .. } | Reply::WouldWait { .. } => {
                     // Not reserved: it keeps its place, and asks again.
                     self.batcher()
@@ -230,14 +231,17 @@ impl SharedFamily {
         marks: Vec<(Dimension, u64)>,
     ) -> Admission {
         let start_us = now.saturating_add(u64::try_from(wait.as_micros()).unwrap_or(u64::MAX));
-        let (family, charged, cost, id) = (
+        let (family, charged, cost, id, cap) = (
             self.clone(),
             Arc::clone(quota),
             pending.cost,
             pending.lease_id.clone(),
+            pending.cap.clone(),
         );
         let ahead = !wait.is_zero();
-        let refund = move || family.refund_unclaimed(&charged, &cost, &id, start_us, ahead);
+        let refund = move || {
+            family.refund_unclaimed(&charged, &cost, &id, start_us, ahead, cap.as_deref());
+        };
         Admission::new(wait, start_us, Arc::clone(quota), marks, Box::new(refund))
     }
 
