@@ -419,7 +419,14 @@ mod tests {
 
     fn order(lane: &mut FairLane, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| lane.pop_front().unwrap().tenant.unwrap().as_str().to_owned())
+            .map(|_| {
+                lane.pop_front()
+                    .unwrap()
+                    .tenant
+                    .unwrap()
+                    .as_str()
+                    .to_owned()
+            })
             .collect()
     }
 

@@ -4,12 +4,16 @@
 //! With `RATE_LIMITED_REDIS_URL` set, each limit family's buckets live in Redis under one hash
 //! tag, charged by one Lua script on the server's clock (see `family.lua`): a reservation is
 //! charged at once and told the exact wait, so the caller sleeps once. Within a process,
-//! waiters queue by priority lane and arrival order and go to Redis in batches, with at most
-//! one of them scheduled ahead at a time (see `batch.rs` and `sender.rs`). Concurrency slots
-//! are leases that expire. Every call is bounded by a timeout, and while Redis is away a
-//! breaker sends calls to a local limiter at a share of each limit (or fails them, by
-//! configuration); a call Redis refuses (a script error) gets the same policy without opening
-//! the breaker.
+//! waiters queue by priority lane, within a lane by tenant turns, and go to Redis in batches,
+//! with at most one of them scheduled ahead at a time (see `batch.rs` and `sender.rs`).
+//! Concurrency slots are leases that expire. Every call is bounded by a timeout, and while
+//! Redis is away a breaker sends calls to a local limiter at a share of each limit (or fails
+//! them, by configuration); a call Redis refuses (a script error) gets the same policy without
+//! opening the breaker.
+//!
+//! A tenant's cap is charged in the same script call as the family's buckets, under the same
+//! hash tag (see `tenants.rs`): a capped request is answered without being charged and without
+//! stopping its batch, and waits until its cap has room.
 //!
 //! What is given back is given back exactly: a settle moves the units its reservation was
 //! charged under the limits of that charge, a limit change keeps the units in use (the script
