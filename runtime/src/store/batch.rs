@@ -118,6 +118,7 @@ pub(crate) struct Turn {
 }
 
 /// One tenant's waiters in a lane.
+#[derive(Default)]
 struct TenantQueue {
     waiting: VecDeque<Pending>,
     /// The virtual finish of the tenant's last turn.
@@ -139,14 +140,7 @@ struct FairLane {
 impl FairLane {
     fn push_back(&mut self, pending: Pending) {
         let virtual_time = self.virtual_time;
-        let queue = self
-            .tenants
-            .entry(pending.tenant.clone())
-            .or_insert_with(|| TenantQueue {
-                waiting: VecDeque::new(),
-                finish: 0,
-                head: (0, 0),
-            });
+        let queue = self.tenants.entry(pending.tenant.clone()).or_default();
         if queue.waiting.is_empty() {
             self.arrivals += 1;
             queue.head = (virtual_time.max(queue.finish), self.arrivals);
@@ -187,14 +181,7 @@ impl FairLane {
     /// the lane is as it was before its turn.
     fn push_front(&mut self, mut pending: Pending) {
         let turn = pending.turn.take();
-        let queue = self
-            .tenants
-            .entry(pending.tenant.clone())
-            .or_insert_with(|| TenantQueue {
-                waiting: VecDeque::new(),
-                finish: 0,
-                head: (0, 0),
-            });
+        let queue = self.tenants.entry(pending.tenant.clone()).or_default();
         if !queue.waiting.is_empty() {
             self.ready.remove(&queue.head);
         }
