@@ -135,21 +135,13 @@ impl FamilyState {
             .map_or(Nanodollars::ZERO, |price| Nanodollars::from_usd(usd(price)))
     }
 
-    /// Checks the breaker and the budgets before an attempt waits: refuses at once, or holds
-    /// the attempt's reservation on the budgets and counts it as waiting.
+    /// Checks the breaker and the budgets before an attempt waits (for `tenant`, its budget
+    /// too): refuses at once, or holds the attempt's reservation on the budgets and counts it
+    /// as waiting, and as the tenant's in the stats.
     ///
     /// # Errors
-    /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`].
-    pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
-        self.before_send_for(cost, None)
-    }
-
-    /// [`before_send`](FamilyState::before_send) for a call made for `tenant`: its budget is
-    /// checked and held too, and the stats count the call as the tenant's.
-    ///
-    /// # Errors
-    /// As [`before_send`](FamilyState::before_send); [`Error::BudgetExhausted`] naming the
-    /// tenant for the tenant's budget.
+    /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`] (naming the tenant for the tenant's
+    /// budget).
     pub(crate) fn before_send_for(
         self: &Arc<Self>,
         cost: &Cost,
@@ -229,7 +221,7 @@ impl FamilyState {
         })
     }
 
-    /// The error [`before_send`](FamilyState::before_send) would refuse with because of the
+    /// The error [`before_send_for`](FamilyState::before_send_for) would refuse with because of the
     /// breaker, without counting or passing anything: for a pool choosing a deployment.
     pub(crate) fn breaker_refusal(&self) -> Option<Error> {
         let retry_in = self.lock().breaker.refusal(Instant::now())?;

@@ -294,6 +294,12 @@ impl Limiter {
         self.shared.lock().tenants.policies.cap_of(tenant).cloned()
     }
 
+    /// `tenant`'s weight in the fair share: 1 unless set with
+    /// [`set_tenant_weight`](Limiter::set_tenant_weight).
+    pub fn tenant_weight(&self, tenant: &Tenant) -> u32 {
+        self.shared.lock().tenants.policies.weight_of(tenant)
+    }
+
     /// Units in use on `dimension` of `tenant`'s cap right now (its calls in flight under the
     /// cap for [`Dimension::Concurrency`]), or `None` if its cap does not limit `dimension` or
     /// nothing is kept for it (an idle tenant's cap is full).
