@@ -81,6 +81,21 @@ async fn finished(calls: Vec<tokio::task::JoinHandle<Duration>>) -> Vec<Duration
     out
 }
 
+/// How long `tenant`'s admitted calls waited in all, as both deployments' families count it.
+fn tenant_wait(fleet: &Fleet, tenant: &str) -> Duration {
+    let stats = fleet.registry.stats();
+    PAIR.iter()
+        .filter_map(|(name, _)| {
+            let family = stats.family(name).expect("a family per deployment");
+            family
+                .top_tenants_by_wait
+                .iter()
+                .find(|t| t.tenant == tenant)
+                .map(|t| t.total_wait)
+        })
+        .sum()
+}
+
 /// What the families of both deployments counted for `tenant`: (admitted, tokens).
 fn tenant_counts(fleet: &Fleet, tenant: &str) -> (u64, u64) {
     let stats = fleet.registry.stats();
@@ -124,6 +139,8 @@ async fn another_tenants_call_goes_next_not_behind_the_import() {
     println!("the import's last call finished at {last:?}");
     assert_eq!(last, Duration::from_secs(91));
     assert_eq!(tenant_counts(&fleet, "alice"), (1, 1_000));
+    // Her wait in the pool's queue is her wait in the stats.
+    assert_eq!(tenant_wait(&fleet, "alice"), Duration::from_millis(750));
     assert_eq!(tenant_counts(&fleet, "import"), (300, 300_000));
     for (_, provider) in &fleet.providers {
         assert_eq!(provider.stats().rate_limited, 0);
@@ -170,6 +187,8 @@ async fn a_tenant_at_its_caps_sits_out_while_another_goes_on() {
         assert_eq!(counted.admitted, 3, "{}", deployment.name());
     }
     assert_eq!(tenant_counts(&fleet, "other"), (6, 6_000));
+    assert_eq!(tenant_wait(&fleet, "capped"), Duration::from_secs(60));
+    assert_eq!(tenant_wait(&fleet, "other"), Duration::ZERO);
 }
 
 /// Each deployment's family gives every tenant 1,500 tokens: a tenant's first call goes to

@@ -222,6 +222,7 @@ impl PoolCall {
         let sizing = self.sizing;
         let cost_of = move |d: &Deployment| cost_on(sizing, d);
         let mut refused = Vec::new();
+        let asked = Instant::now();
         loop {
             let routed = self
                 .pool
@@ -251,7 +252,7 @@ impl PoolCall {
                     continue;
                 }
             };
-            let in_flight = pending.admitted(cost, deployment.limiter());
+            let in_flight = pending.admitted_from_pool(cost, deployment.limiter(), asked.elapsed());
             reservation.mark_sent();
             opening.spent();
             self.retry.attempt_started();

@@ -332,7 +332,28 @@ impl Pending {
     }
 
     /// The limiter admitted the attempt, which is sent next.
-    pub(crate) fn admitted(mut self, cost: Cost, limiter: &Limiter) -> InFlight {
+    pub(crate) fn admitted(self, cost: Cost, limiter: &Limiter) -> InFlight {
+        self.admitted_after(cost, limiter, None)
+    }
+
+    /// [`admitted`](Pending::admitted), for a pool's call that waited `in_pool` in the pool's
+    /// queue before this family saw it: the tenant's stats count that wait, as they count a
+    /// single family's call's wait in its limiter (the family's own wait counts stay its own).
+    pub(crate) fn admitted_from_pool(
+        self,
+        cost: Cost,
+        limiter: &Limiter,
+        in_pool: Duration,
+    ) -> InFlight {
+        self.admitted_after(cost, limiter, Some(in_pool))
+    }
+
+    fn admitted_after(
+        mut self,
+        cost: Cost,
+        limiter: &Limiter,
+        in_pool: Option<Duration>,
+    ) -> InFlight {
         let state = self
             .state
             .take()
@@ -348,7 +369,7 @@ impl Pending {
             c.max_wait = c.max_wait.max(waited);
             c.reserved_tokens = c.reserved_tokens.saturating_add(cost.tokens());
             if let Some(tenant) = &self.tenant {
-                inner.tenants.admitted(tenant, waited);
+                inner.tenants.admitted(tenant, in_pool.unwrap_or(waited));
             }
             #[cfg(feature = "metrics")]
             {

@@ -690,6 +690,9 @@ impl Pool {
 }
 
 /// How the head's routing ended, short of an error.
+// Returned once per routing and taken apart at once: boxing the reservation would only add an
+// allocation per admission.
+#[allow(clippy::large_enum_variant)]
 enum Routed {
     Admitted(PoolReservation),
     /// It gave its turn to a better claim.
