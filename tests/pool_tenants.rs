@@ -203,7 +203,25 @@ async fn a_tenant_budget_refuses_naming_the_tenant() {
         &[
             ("RATE_LIMITED_EAST_TENANT_BUDGET_TOKENS", "1500"),
             ("RATE_LIMITED_WEST_TENANT_BUDGET_TOKENS", "1500"),
+            // A cap that never binds here: a deployment's tenant caps come from its own name.
+            ("RATE_LIMITED_EAST_TENANT_TPM", "600000"),
         ],
+    );
+    let pool = fleet.registry.pool("gpt-4o").unwrap();
+    let trial = Tenant::from("trial");
+    assert_eq!(
+        pool.deployment("east")
+            .unwrap()
+            .limiter()
+            .tenant_cap(&trial),
+        Some(Quota::default().tpm(600_000))
+    );
+    assert_eq!(
+        pool.deployment("west")
+            .unwrap()
+            .limiter()
+            .tenant_cap(&trial),
+        None
     );
     let _scope = fleet.registry.scope();
     let mocks = Mocks::of(&fleet);
