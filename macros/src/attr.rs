@@ -151,14 +151,6 @@ impl Args {
         for error in target_conflicts(&model, &pool, &deployment, &tier, &provider) {
             errors.push(error);
         }
-        if let (Some(_), Some(key)) = (&pool.pair, &tenant.pair) {
-            errors.push(syn::Error::new_spanned(
-                key,
-                "`tenant` cannot be given with `pool` yet: a pool's queue does not take turns by \
-                 tenant; limit the tenant's calls on one model (`model = ..`), or leave `tenant` \
-                 out",
-            ));
-        }
         if !model.seen && !pool.seen && !deployment.seen && !misspelled_target {
             errors.push(syn::Error::new(
                 Span::call_site(),

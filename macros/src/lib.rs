@@ -314,7 +314,8 @@ mod tests;
 /// caps (`RATE_LIMITED_<FAMILY>_TENANT_<DIM>`) and budget
 /// (`RATE_LIMITED_<FAMILY>_TENANT_BUDGET_*`), and the stats and events count them as the
 /// tenant's (see the README's "Many users on one key"). An argument that *is* the tenant is
-/// not counted as prompt text. Not with `pool` yet.
+/// not counted as prompt text. With `pool = ..` the pool's queue takes turns by tenant too,
+/// and each attempt counts on its deployment's family as a single family's call does.
 ///
 /// # `crate`
 ///

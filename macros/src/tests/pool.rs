@@ -65,6 +65,30 @@ fn a_pool_expression_goes_through_pool_name_and_is_not_prompt() {
 }
 
 #[test]
+fn a_pool_call_takes_a_tenant_and_it_is_not_prompt() {
+    let out = expand_to_string(
+        quote!(pool = "gpt-4o", deployment = d, tenant = user),
+        quote!(
+            async fn f(user: &str, prompt: &str) -> Result<(), E> {
+                let _ = (d, user, prompt);
+                Ok(())
+            }
+        ),
+    );
+    assert!(
+        out.contains(
+            ":: ratelimited :: __private :: PoolCall :: set_tenant (& mut __rl_call , :: \
+             ratelimited :: __private :: tenant_of (& (user)))"
+        ),
+        "{out}"
+    );
+    // Set once, before the first attempt acquires.
+    let acquire = out.find("__rl_call . acquire ()").unwrap();
+    assert!(out.find("set_tenant").unwrap() < acquire, "{out}");
+    assert!(!out.contains("name : \"user\""), "{out}");
+}
+
+#[test]
 fn without_retries_the_deployment_is_still_bound() {
     let out = expand_to_string(quote!(pool = "gpt-4o", deployment = d, retries = 0), item());
     assert!(!out.contains("loop { let __rl_attempt"), "{out}");

@@ -25,6 +25,7 @@ use crate::pool::{Deployment, Pool};
 use crate::registry::Registry;
 use crate::units::cost::Cost;
 use crate::units::error::Error;
+use crate::units::tenant::Tenant;
 
 /// One call on a deployment [`Pool`]: its cost, its retry state and where its attempts went.
 ///
@@ -76,6 +77,8 @@ pub struct PoolCall {
     /// The estimate and output budget, priced on each deployment.
     sizing: Sizing,
     priority: Priority,
+    /// Who the call is for, when many users share the pool (turns, caps, budgets, stats).
+    tenant: Option<Tenant>,
 }
 
 /// An attempt admitted on one deployment of a pool: send it there.
@@ -131,6 +134,7 @@ impl PoolCall {
             retry: Retrying::new(&settings, retries),
             sizing: Sizing::default(),
             priority: Priority::Normal,
+            tenant: None,
         })
     }
 
@@ -183,6 +187,16 @@ impl PoolCall {
         self.priority = priority;
     }
 
+    /// Makes the call for `tenant`, as a single family's `Call::set_tenant` does: in the
+    /// pool's queue it takes turns with the other tenants of its lane, routing counts its cap
+    /// on each deployment (see [`Pool::acquire_for`]), and each attempt is admitted on its
+    /// deployment under the tenant's cap there, held and settled on the tenant's budget of
+    /// that deployment's family, and counted in that family's stats and events as the
+    /// tenant's.
+    pub fn set_tenant(&mut self, tenant: impl Into<Tenant>) {
+        self.tenant = Some(tenant.into());
+    }
+
     /// How many times the body has run.
     pub fn attempts(&self) -> u32 {
         self.retry.attempts()
@@ -208,26 +222,37 @@ impl PoolCall {
         let sizing = self.sizing;
         let cost_of = move |d: &Deployment| cost_on(sizing, d);
         let mut refused = Vec::new();
+        let asked = Instant::now();
         loop {
             let routed = self
                 .pool
-                .acquire_routed(&cost_of, self.priority, &refused, true)
+                .acquire_routed(
+                    &cost_of,
+                    self.priority,
+                    self.tenant.as_ref(),
+                    &refused,
+                    true,
+                )
                 .await?;
             let (mut reservation, opening, index, pool) = routed.into_parts();
             let deployment = pool.deployments()[index].clone();
             let cost = reservation.cost();
             deployment.feedback.refresh_shared(deployment.limiter());
-            let pending = match deployment.state.before_send(&cost) {
+            let pending = match deployment
+                .state
+                .before_send_for(&cost, self.tenant.as_ref())
+            {
                 Ok(pending) => pending,
                 Err(error) => {
-                    // A budget spent, or a breaker that opened while this call waited.
+                    // A budget spent (the tenant's too), or a breaker that opened while this
+                    // call waited.
                     reservation.cancel();
                     pool.changed();
                     refused.push((index, error));
                     continue;
                 }
             };
-            let in_flight = pending.admitted(cost, deployment.limiter());
+            let in_flight = pending.admitted_from_pool(cost, deployment.limiter(), asked.elapsed());
             reservation.mark_sent();
             opening.spent();
             self.retry.attempt_started();

@@ -154,10 +154,15 @@ impl DeploymentConfig {
         let tier = tier.as_ref().map(|(var, t)| (var.as_str(), t.as_str()));
         let mut profile = resolve_as(&self.model, None, tier, Some(&self.name), settings, lookup)
             .or_else(|error| match (&error, &self.quota) {
-                // Limits set in code need no table entry or variable.
+                // Limits set in code need no table entry or variable; the deployment's other
+                // variables (its tenants' caps, its window) still apply.
                 (Error::UnknownModel { .. }, Some(_)) => {
                     let with = |name: &str| {
-                        (name == format!("RATE_LIMITED_{prefix}_RPM")).then(|| "1".to_owned())
+                        if name == format!("RATE_LIMITED_{prefix}_RPM") {
+                            Some("1".to_owned())
+                        } else {
+                            lookup(name)
+                        }
                     };
                     resolve_as(&self.model, None, tier, Some(&self.name), settings, &with)
                 }

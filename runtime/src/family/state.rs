@@ -135,21 +135,13 @@ impl FamilyState {
             .map_or(Nanodollars::ZERO, |price| Nanodollars::from_usd(usd(price)))
     }
 
-    /// Checks the breaker and the budgets before an attempt waits: refuses at once, or holds
-    /// the attempt's reservation on the budgets and counts it as waiting.
+    /// Checks the breaker and the budgets before an attempt waits (for `tenant`, its budget
+    /// too): refuses at once, or holds the attempt's reservation on the budgets and counts it
+    /// as waiting, and as the tenant's in the stats.
     ///
     /// # Errors
-    /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`].
-    pub(crate) fn before_send(self: &Arc<Self>, cost: &Cost) -> Result<Pending, Error> {
-        self.before_send_for(cost, None)
-    }
-
-    /// [`before_send`](FamilyState::before_send) for a call made for `tenant`: its budget is
-    /// checked and held too, and the stats count the call as the tenant's.
-    ///
-    /// # Errors
-    /// As [`before_send`](FamilyState::before_send); [`Error::BudgetExhausted`] naming the
-    /// tenant for the tenant's budget.
+    /// [`Error::CircuitOpen`], [`Error::BudgetExhausted`] (naming the tenant for the tenant's
+    /// budget).
     pub(crate) fn before_send_for(
         self: &Arc<Self>,
         cost: &Cost,
@@ -229,7 +221,7 @@ impl FamilyState {
         })
     }
 
-    /// The error [`before_send`](FamilyState::before_send) would refuse with because of the
+    /// The error [`before_send_for`](FamilyState::before_send_for) would refuse with because of the
     /// breaker, without counting or passing anything: for a pool choosing a deployment.
     pub(crate) fn breaker_refusal(&self) -> Option<Error> {
         let retry_in = self.lock().breaker.refusal(Instant::now())?;
@@ -340,7 +332,28 @@ impl Pending {
     }
 
     /// The limiter admitted the attempt, which is sent next.
-    pub(crate) fn admitted(mut self, cost: Cost, limiter: &Limiter) -> InFlight {
+    pub(crate) fn admitted(self, cost: Cost, limiter: &Limiter) -> InFlight {
+        self.admitted_after(cost, limiter, None)
+    }
+
+    /// [`admitted`](Pending::admitted), for a pool's call that waited `in_pool` in the pool's
+    /// queue before this family saw it: the tenant's stats count that wait, as they count a
+    /// single family's call's wait in its limiter (the family's own wait counts stay its own).
+    pub(crate) fn admitted_from_pool(
+        self,
+        cost: Cost,
+        limiter: &Limiter,
+        in_pool: Duration,
+    ) -> InFlight {
+        self.admitted_after(cost, limiter, Some(in_pool))
+    }
+
+    fn admitted_after(
+        mut self,
+        cost: Cost,
+        limiter: &Limiter,
+        in_pool: Option<Duration>,
+    ) -> InFlight {
         let state = self
             .state
             .take()
@@ -356,7 +369,7 @@ impl Pending {
             c.max_wait = c.max_wait.max(waited);
             c.reserved_tokens = c.reserved_tokens.saturating_add(cost.tokens());
             if let Some(tenant) = &self.tenant {
-                inner.tenants.admitted(tenant, waited);
+                inner.tenants.admitted(tenant, in_pool.unwrap_or(waited));
             }
             #[cfg(feature = "metrics")]
             {

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::gcra::Decision;
+use super::gcra::{Buckets, Decision};
+use super::tenants::CapCheck;
 use super::Limiter;
 use crate::units::cost::{Cost, Dimension};
+use crate::units::tenant::Tenant;
 
 /// When a [`Limiter`] would admit a cost if the cost were the next in line, as of now and if
 /// nothing else were charged first. Read with [`Limiter::forecast`]; nothing is reserved.
@@ -134,6 +136,47 @@ impl Limiter {
         }
     }
 
+    /// When `tenant`'s own cap would let `cost` in, as of now, the limiter's buckets and queue
+    /// aside: [`Forecast::At`] now when it fits (or the tenant has no cap, or the state lives
+    /// in a shared store, where caps do not apply), [`Forecast::At`] later while the cap
+    /// refills, [`Forecast::OnRelease`] while its concurrency cap is full, and
+    /// [`Forecast::TooLarge`] when the cap can never hold the cost. What a router over several
+    /// limiters needs so that a deployment where the tenant is at its cap does not look free.
+    /// One lock, no allocation unless the tenant has a cap but no state kept.
+    pub(crate) fn forecast_tenant_cap(&self, cost: &Cost, tenant: &Tenant) -> Forecast {
+        let now_ns = self.shared.now();
+        let now = self.shared.instant_at(now_ns);
+        if self.store.is_some() {
+            return Forecast::At(now);
+        }
+        let state = self.shared.lock();
+        if !state.tenants.capped {
+            return Forecast::At(now);
+        }
+        let check = match state.tenants.map.get(tenant) {
+            Some(kept) => kept.check_cap(cost, now_ns),
+            // Nothing kept: its cap is full, so only a cost larger than the cap waits.
+            None => match state.tenants.policies.cap_of(tenant) {
+                None => CapCheck::Fits,
+                Some(quota) => fresh_cap(quota, cost, now_ns),
+            },
+        };
+        match check {
+            CapCheck::Fits => Forecast::At(now),
+            CapCheck::Wait(Some(at)) => Forecast::At(self.shared.instant_at(at.max(now_ns))),
+            CapCheck::Wait(None) => Forecast::OnRelease { not_before: now },
+            CapCheck::TooLarge {
+                dimension,
+                requested,
+                capacity,
+            } => Forecast::TooLarge {
+                dimension,
+                requested,
+                capacity,
+            },
+        }
+    }
+
     /// [`forecast`](Limiter::forecast), asking the shared store when the limiter's state lives
     /// there (one round trip to Redis, nothing reserved): when the cost would be admitted on
     /// the state every process shares, as of the answer. Without a store, or while the store
@@ -159,5 +202,29 @@ impl Limiter {
                 capacity: quota.capacity(dimension).unwrap_or(0),
             },
         }
+    }
+}
+
+/// What a full cap of `quota` says of `cost`: it fits, unless it is larger than the cap.
+fn fresh_cap(quota: &crate::units::quota::Quota, cost: &Cost, now: u64) -> CapCheck {
+    let requests = u64::from(cost.requests);
+    if let Some(limit) = quota.concurrency.map(u64::from).filter(|l| requests > *l) {
+        return CapCheck::TooLarge {
+            dimension: Dimension::Concurrency,
+            requested: requests,
+            capacity: limit,
+        };
+    }
+    match Buckets::new(quota).decide(cost, now) {
+        Decision::TooLarge {
+            dimension,
+            requested,
+            capacity,
+        } => CapCheck::TooLarge {
+            dimension,
+            requested,
+            capacity,
+        },
+        _ => CapCheck::Fits,
     }
 }

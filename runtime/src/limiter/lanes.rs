@@ -1,6 +1,5 @@
 //! Priority lanes: which of a limiter's waiters goes next, and the share a lower lane keeps.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 /// The lane a call waits in when its limit family is saturated.
@@ -108,13 +107,7 @@ impl LaneTurns {
         Ok(())
     }
 
-    /// The lane whose head goes next, if any lane has waiters.
-    #[inline]
-    pub(crate) fn next<T>(&self, lanes: &[VecDeque<T>; LANES]) -> Option<usize> {
-        self.next_of(occupied(lanes))
-    }
-
-    /// [`next`](LaneTurns::next), given which lanes have a waiter that may go.
+    /// The lane whose head goes next, given which lanes have a waiter that may go.
     #[inline]
     pub(crate) fn next_of(&self, waiting: [bool; LANES]) -> Option<usize> {
         let top = waiting.iter().position(|&w| w)?;
@@ -126,14 +119,8 @@ impl LaneTurns {
         Some(starved.unwrap_or(top))
     }
 
-    /// Call before a waiter joins `lane`: the share counts turns passed over while the lane
-    /// waits, not before.
-    #[inline]
-    pub(crate) fn arriving<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
-        self.arriving_in(lanes[lane].is_empty(), lane);
-    }
-
-    /// [`arriving`](LaneTurns::arriving), given whether `lane` was empty.
+    /// Call before a waiter joins `lane`, given whether `lane` was empty: the share counts
+    /// turns passed over while the lane waits, not before.
     #[inline]
     pub(crate) fn arriving_in(&mut self, was_empty: bool, lane: usize) {
         if was_empty {
@@ -141,13 +128,8 @@ impl LaneTurns {
         }
     }
 
-    /// Counts an admission from `lane` against the share of the waiting lanes below it.
-    #[inline]
-    pub(crate) fn admitted_from<T>(&mut self, lanes: &[VecDeque<T>; LANES], lane: usize) {
-        self.admitted_from_of(occupied(lanes), lane);
-    }
-
-    /// [`admitted_from`](LaneTurns::admitted_from), given which lanes have waiters.
+    /// Counts an admission from `lane` against the share of the waiting lanes below it, given
+    /// which lanes have waiters.
     #[inline]
     pub(crate) fn admitted_from_of(&mut self, waiting: [bool; LANES], lane: usize) {
         self.passed_over[lane] = 0;
@@ -160,12 +142,6 @@ impl LaneTurns {
             }
         }
     }
-}
-
-/// Which lanes have waiters.
-#[inline]
-fn occupied<T>(lanes: &[VecDeque<T>; LANES]) -> [bool; LANES] {
-    std::array::from_fn(|lane| !lanes[lane].is_empty())
 }
 
 #[cfg(test)]

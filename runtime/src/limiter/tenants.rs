@@ -193,7 +193,12 @@ impl TenantState {
 /// Virtual time `cost` takes of the share of a tenant of `weight`: its tokens (at least one)
 /// divided by the weight, scaled.
 pub(crate) fn span(cost: &Cost, weight: u32) -> u128 {
-    u128::from(cost.tokens().max(1)) * WEIGHT_SCALE / u128::from(weight.max(1))
+    tokens_span(cost.tokens(), weight)
+}
+
+/// [`span`] of `tokens`.
+pub(crate) fn tokens_span(tokens: u64, weight: u32) -> u128 {
+    u128::from(tokens.max(1)) * WEIGHT_SCALE / u128::from(weight.max(1))
 }
 
 /// What to do with a tenant's state after its last waiter or call left: `Some(true)` drop it

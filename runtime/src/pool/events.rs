@@ -6,9 +6,16 @@ use std::time::Duration;
 
 use crate::family::events::{LONG_WAIT, POOL};
 use crate::units::error::Error;
+use crate::units::tenant::Tenant;
 
 /// A call waited longer than [`LONG_WAIT`] in the pool before a deployment admitted it.
-pub(crate) fn waited(pool: &str, deployment: &str, wait: Duration, tokens: u64) {
+pub(crate) fn waited(
+    pool: &str,
+    deployment: &str,
+    tenant: Option<&Tenant>,
+    wait: Duration,
+    tokens: u64,
+) {
     if wait <= LONG_WAIT {
         return;
     }
@@ -16,6 +23,7 @@ pub(crate) fn waited(pool: &str, deployment: &str, wait: Duration, tokens: u64) 
         target: POOL,
         pool,
         deployment,
+        tenant = tenant.map(Tenant::as_str),
         wait_ms = wait.as_millis() as u64,
         requested_tokens = tokens,
         "waited {:.1} s in pool {pool} for {tokens} tokens, admitted on {deployment}",
@@ -49,6 +57,12 @@ pub(crate) fn skipped(pool: &str, deployment: &str, cooldown: Duration, message:
 }
 
 /// A call the pool refused: no deployment could take it, or the pool's budget is spent.
-pub(crate) fn refused(pool: &str, error: &Error) {
-    tracing::warn!(target: POOL, pool, error = %error, "{error}");
+pub(crate) fn refused(pool: &str, tenant: Option<&Tenant>, error: &Error) {
+    tracing::warn!(
+        target: POOL,
+        pool,
+        tenant = tenant.map(Tenant::as_str),
+        error = %error,
+        "{error}"
+    );
 }

@@ -40,7 +40,8 @@ use crate::limiter::{Forecast, Limiter, Reservation};
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Usage};
 use crate::units::error::{Error, Refusal};
-use queue::{Queue, Ticket};
+use crate::units::tenant::Tenant;
+use queue::{Queue, SitOut, Ticket};
 use route::Candidate;
 pub use stats::{DeploymentStats, PoolStats};
 
@@ -332,8 +333,61 @@ impl Pool {
         cost: Cost,
         priority: Priority,
     ) -> Result<PoolReservation, Error> {
-        self.acquire_routed(&|_: &Deployment| cost, priority, &[], false)
+        self.acquire_routed(&|_: &Deployment| cost, priority, None, &[], false)
             .await
+    }
+
+    /// Like [`acquire_with`](Pool::acquire_with), for `tenant`: in the pool's queue it takes
+    /// turns with the other tenants of its lane (start-time fair queuing on tokens, as
+    /// [`Limiter::acquire_for`] does on one limiter: a tenant that arrives behind another's
+    /// backlog goes after at most one admission per tenant waiting), and on the deployment it
+    /// is admitted with [`Limiter::acquire_for`], under the tenant's cap there. Routing counts
+    /// the caps: a deployment where the tenant is at its cap is dated when the cap lets it in,
+    /// and a tenant whose caps admit it nowhere now sits out, letting the other tenants go,
+    /// until one refills (or a call ends, for a concurrency cap). Its weight in the pool's
+    /// queue is the largest it has on the deployments ([`Limiter::set_tenant_weight`]).
+    ///
+    /// ```
+    /// # use ratelimited_runtime::facade as ratelimited;
+    /// use ratelimited::pool::{DeploymentConfig, PoolConfig};
+    /// use ratelimited::{limiter::Cost, Priority, Quota, Registry, Tenant};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), ratelimited::Error> {
+    /// let registry = Registry::with_env([("RATE_LIMITED_TIER", "tier-1")]).with_pool(
+    ///     PoolConfig::new("gpt-4o")
+    ///         .deployment(DeploymentConfig::new("east", "azure/gpt-4o").quota(Quota::default().tpm(100_000)))
+    ///         .deployment(DeploymentConfig::new("west", "azure/gpt-4o").quota(Quota::default().tpm(50_000))),
+    /// );
+    /// let pool = registry.pool("gpt-4o")?;
+    /// let acme = Tenant::from("acme");
+    /// let reservation = pool.acquire_for(Cost::request(1_200, 256), Priority::Normal, &acme).await?;
+    /// assert_eq!(reservation.deployment().name(), "east");
+    /// assert_eq!(reservation.tenant(), Some(&acme));
+    /// # drop(reservation); Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Pool::acquire`]; a cost larger than the tenant's cap on a deployment is too large
+    /// there.
+    pub async fn acquire_for(
+        &self,
+        cost: Cost,
+        priority: Priority,
+        tenant: &Tenant,
+    ) -> Result<PoolReservation, Error> {
+        self.acquire_routed(&|_: &Deployment| cost, priority, Some(tenant), &[], false)
+            .await
+    }
+
+    /// `tenant`'s weight in the pool's queue: the largest it has on the deployments.
+    fn weight_of(&self, tenant: Option<&Tenant>) -> u32 {
+        tenant.map_or(1, |tenant| {
+            self.shared
+                .deployments
+                .iter()
+                .map(|d| d.limiter.tenant_weight(tenant))
+                .max()
+                .unwrap_or(1)
+        })
     }
 
     /// Holds deployment `name` for `duration` (a 429's retry-after): only that deployment, and
@@ -383,18 +437,22 @@ impl Pool {
         self.shared.queue.wake_active();
     }
 
-    /// Where each deployment stands for `cost_of`, or why it refuses; `refused` are the
-    /// refusals this call already met (a budget, a breaker that opened as it was admitted).
+    /// Where each deployment stands for `cost_of` (for `tenant`, under its cap there), or why
+    /// it refuses; `refused` are the refusals this call already met (a budget, a breaker that
+    /// opened as it was admitted). The last part is the tenant's cap on each candidate, by
+    /// index.
     fn survey(
         &self,
         cost_of: &dyn Fn(&Deployment) -> Cost,
+        tenant: Option<&Tenant>,
         refused: &[(usize, Error)],
         gated: bool,
-    ) -> (Vec<Candidate>, Vec<Refusal>) {
+    ) -> (Vec<Candidate>, Vec<Refusal>, Vec<(usize, Forecast)>) {
         let now = Instant::now();
         let skipped = self.shared.skipped.locked().clone();
         let mut candidates = Vec::new();
         let mut refusals = Vec::new();
+        let mut caps = Vec::new();
         for (index, deployment) in self.shared.deployments.iter().enumerate() {
             let refusal = if let Some((_, error)) = refused.iter().find(|(i, _)| *i == index) {
                 Some(error.clone())
@@ -433,8 +491,28 @@ impl Pool {
                             }
                             _ => forecast,
                         };
-                        candidates.push(Candidate { index, forecast });
-                        None
+                        let cap = tenant.map(|t| deployment.limiter.forecast_tenant_cap(&cost, t));
+                        match cap {
+                            Some(Forecast::TooLarge {
+                                dimension,
+                                requested,
+                                capacity,
+                            }) => Some(Error::RequestTooLarge {
+                                dimension,
+                                requested,
+                                capacity,
+                            }),
+                            Some(cap) => {
+                                let forecast = route::under_cap(forecast, cap);
+                                candidates.push(Candidate { index, forecast });
+                                caps.push((index, cap));
+                                None
+                            }
+                            None => {
+                                candidates.push(Candidate { index, forecast });
+                                None
+                            }
+                        }
                     }
                 }
             };
@@ -445,7 +523,7 @@ impl Pool {
                 });
             }
         }
-        (candidates, refusals)
+        (candidates, refusals, caps)
     }
 
     /// The pool budget's refusal of `cost` on `deployment` (at that deployment's price), if
@@ -467,33 +545,38 @@ impl Pool {
     }
 
     /// Routes one acquisition: waits for the pool's turn, then for the chosen deployment,
-    /// re-routing when the pool changes. `cost_of` is what the call costs on each deployment.
+    /// re-routing when the pool changes. `cost_of` is what the call costs on each deployment;
+    /// `tenant` who it is for (turns in the queue, caps and admission on the deployment).
     /// `gated`: through each deployment's opening gate too, as a pool call is (its answers
     /// open the gate); the limiter-level API is not gated, as a [`Limiter`] is not.
     pub(crate) async fn acquire_routed(
         &self,
         cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
         priority: Priority,
+        tenant: Option<&Tenant>,
         refused: &[(usize, Error)],
         gated: bool,
     ) -> Result<PoolReservation, Error> {
-        let mut waiting = Waiting::new(self);
-        let ticket = self.shared.queue.join(priority.lane());
+        let mut waiting = Waiting::new(self, tenant);
+        let ticket = self
+            .shared
+            .queue
+            .join(priority.lane(), tenant, self.weight_of(tenant));
         loop {
-            // Our turn: routing, until admitted or a better claim arrives.
-            while !ticket.take_turn() {
-                ticket.wake.notified().await;
-            }
+            // Our turn: routing, until admitted, a better claim arrives, or the tenant's caps
+            // make it sit out.
+            wait_for_turn(&ticket).await;
             let routed = self
-                .route_while_head(&ticket, cost_of, priority, refused, gated)
+                .route_while_head(&ticket, cost_of, priority, tenant, refused, gated)
                 .await;
             match routed {
-                Ok(Some(reservation)) => {
-                    ticket.admitted();
+                Ok(Routed::Admitted(reservation)) => {
+                    ticket.admitted(reservation.cost().tokens());
                     waiting.admitted(&reservation);
                     return Ok(reservation);
                 }
-                Ok(None) => {}
+                Ok(Routed::Yielded) => {}
+                Ok(Routed::SitOut(sit_out)) => ticket.sit_out(sit_out),
                 Err(error) => {
                     waiting.refused(&error);
                     return Err(error);
@@ -502,15 +585,17 @@ impl Pool {
         }
     }
 
-    /// The head's loop: `None` when it gave its turn to a better claim.
+    /// The head's loop, until it is admitted, gives its turn to a better claim, or sits out
+    /// its tenant's caps.
     async fn route_while_head(
         &self,
         ticket: &Ticket,
         cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
         priority: Priority,
+        tenant: Option<&Tenant>,
         refused: &[(usize, Error)],
         gated: bool,
-    ) -> Result<Option<PoolReservation>, Error> {
+    ) -> Result<Routed, Error> {
         let routing = self.shared.routing;
         let mut refused = refused.to_vec();
         let mut committed: Option<(usize, Pin<Box<GatedAcquire>>)> = None;
@@ -520,9 +605,10 @@ impl Pool {
             let mut changed = pin!(ticket.wake.notified());
             changed.as_mut().enable();
             if ticket.yield_to_better_claim() {
-                return Ok(None);
+                return Ok(Routed::Yielded);
             }
-            let (mut candidates, mut refusals) = self.survey(cost_of, &refused, gated);
+            let (mut candidates, mut refusals, caps) =
+                self.survey(cost_of, tenant, &refused, gated);
             let kept =
                 committed_forecast.filter(|(i, _)| committed.as_ref().is_some_and(|(c, _)| c == i));
             self.date_shared(&mut candidates, &mut refusals, cost_of, kept)
@@ -534,6 +620,15 @@ impl Pool {
                     refusals,
                 }));
             };
+            let caps: Vec<Forecast> = caps
+                .into_iter()
+                .filter(|(i, _)| candidates.iter().any(|c| c.index == *i))
+                .map(|(_, cap)| cap)
+                .collect();
+            if let Some(sit_out) = route::sit_out(&caps, now) {
+                // At its cap on every deployment: the other tenants go meanwhile.
+                return Ok(Routed::SitOut(sit_out));
+            }
             let current = committed
                 .as_ref()
                 .and_then(|(i, _)| candidates.iter().find(|c| c.index == *i));
@@ -545,6 +640,7 @@ impl Pool {
                 // its first burst stays within a part of its limit until its server answers.
                 let (feedback, limiter) =
                     (Arc::clone(&deployment.feedback), deployment.limiter.clone());
+                let tenant = tenant.cloned();
                 committed = Some((
                     best.index,
                     Box::pin(async move {
@@ -553,7 +649,10 @@ impl Pool {
                         } else {
                             OpeningPermit::none()
                         };
-                        let reservation = limiter.acquire_with(cost, priority).await;
+                        let reservation = match &tenant {
+                            Some(tenant) => limiter.acquire_for(cost, priority, tenant).await,
+                            None => limiter.acquire_with(cost, priority).await,
+                        };
                         (opening, reservation)
                     }),
                 ));
@@ -571,10 +670,11 @@ impl Pool {
             match outcome {
                 None => continue,
                 Some((opening, Ok(reservation))) => {
-                    return Ok(Some(PoolReservation {
+                    return Ok(Routed::Admitted(PoolReservation {
                         reservation: Some(reservation),
                         opening: Some(opening),
                         index,
+                        tenant: tenant.cloned(),
                         pool: self.clone(),
                     }))
                 }
@@ -589,21 +689,60 @@ impl Pool {
     }
 }
 
+/// How the head's routing ended, short of an error.
+// Returned once per routing and taken apart at once: boxing the reservation would only add an
+// allocation per admission.
+#[allow(clippy::large_enum_variant)]
+enum Routed {
+    Admitted(PoolReservation),
+    /// It gave its turn to a better claim.
+    Yielded,
+    /// Its tenant's caps admit it nowhere now.
+    SitOut(SitOut),
+}
+
+/// Waits until it is `ticket`'s turn; a waiter sitting out its cap comes back when the cap
+/// has refilled (or when the pool hands it the turn back after a call ended).
+async fn wait_for_turn(ticket: &Ticket) {
+    while !ticket.take_turn() {
+        let until = ticket.sitting_out().and_then(|sit_out| sit_out.until);
+        match until {
+            Some(until) => {
+                let mut woken = pin!(ticket.wake.notified());
+                let mut refilled = pin!(tokio::time::sleep_until(until));
+                let refilled = poll_fn(|cx| {
+                    if refilled.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(true);
+                    }
+                    woken.as_mut().poll(cx).map(|()| false)
+                })
+                .await;
+                if refilled {
+                    ticket.back_from_cap();
+                }
+            }
+            None => ticket.wake.notified().await,
+        }
+    }
+}
+
 /// One acquisition while it is in the pool: counted as waiting until it is admitted, refused
 /// or dropped.
 struct Waiting<'p> {
     pool: &'p Pool,
+    tenant: Option<&'p Tenant>,
     started: Instant,
     done: bool,
 }
 
 impl<'p> Waiting<'p> {
-    fn new(pool: &'p Pool) -> Self {
+    fn new(pool: &'p Pool, tenant: Option<&'p Tenant>) -> Self {
         let mut counters = pool.shared.counters.locked();
         counters.issued += 1;
         counters.waiting += 1;
         Waiting {
             pool,
+            tenant,
             started: Instant::now(),
             done: false,
         }
@@ -624,7 +763,13 @@ impl<'p> Waiting<'p> {
             routed.1 = routed.1.saturating_add(tokens);
         }
         let deployment = reservation.deployment().name();
-        events::waited(&self.pool.shared.name, deployment, waited, tokens);
+        events::waited(
+            &self.pool.shared.name,
+            deployment,
+            self.tenant,
+            waited,
+            tokens,
+        );
     }
 
     fn refused(&mut self, error: &Error) {
@@ -634,7 +779,7 @@ impl<'p> Waiting<'p> {
             counters.waiting -= 1;
             counters.refused += 1;
         }
-        events::refused(&self.pool.shared.name, error);
+        events::refused(&self.pool.shared.name, self.tenant, error);
     }
 }
 
@@ -671,10 +816,17 @@ pub struct PoolReservation {
     /// if it is cancelled).
     opening: Option<OpeningPermit>,
     index: usize,
+    /// Who it is for, if a tenant.
+    tenant: Option<Tenant>,
     pool: Pool,
 }
 
 impl PoolReservation {
+    /// The tenant it was acquired for ([`Pool::acquire_for`]), if any.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
+    }
+
     /// The deployment this reservation is for: send the request there.
     pub fn deployment(&self) -> &Deployment {
         &self.pool.shared.deployments[self.index]
@@ -752,6 +904,7 @@ impl fmt::Debug for PoolReservation {
         f.debug_struct("PoolReservation")
             .field("pool", &self.pool.shared.name)
             .field("deployment", &self.deployment().name())
+            .field("tenant", &self.tenant)
             .field("reservation", &self.reservation)
             .finish()
     }

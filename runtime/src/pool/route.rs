@@ -3,6 +3,7 @@
 
 use tokio::time::Instant;
 
+use super::queue::SitOut;
 use crate::config::pool::Routing;
 use crate::limiter::Forecast;
 
@@ -74,6 +75,51 @@ pub(super) fn should_move(routing: Routing, current: &Candidate, best: &Candidat
     }
 }
 
+/// When a deployment would admit the call for a tenant: its limiter's `forecast`, and not
+/// before the tenant's `cap` there lets it in (a full concurrency cap makes it wait for a
+/// release). A forecast the pool cannot date locally stays unknown: caps do not apply on a
+/// shared store.
+pub(super) fn under_cap(forecast: Forecast, cap: Forecast) -> Forecast {
+    let Some(cap_at) = cap.earliest() else {
+        return forecast;
+    };
+    let on_release = matches!(cap, Forecast::OnRelease { .. });
+    match forecast {
+        Forecast::At(at) if on_release => Forecast::OnRelease {
+            not_before: at.max(cap_at),
+        },
+        Forecast::At(at) => Forecast::At(at.max(cap_at)),
+        Forecast::OnRelease { not_before } => Forecast::OnRelease {
+            not_before: not_before.max(cap_at),
+        },
+        Forecast::Unknown { not_before } => Forecast::Unknown {
+            not_before: not_before.max(cap_at),
+        },
+        Forecast::TooLarge { .. } => forecast,
+    }
+}
+
+/// Whether a head sits out its tenant's caps (`caps`: the cap's forecast on each deployment
+/// that could take the call): when none lets it in now, until the first refills, or until a
+/// call ends where only a concurrency cap is full.
+pub(super) fn sit_out(caps: &[Forecast], now: Instant) -> Option<SitOut> {
+    if caps.is_empty() {
+        return None;
+    }
+    let mut until: Option<Instant> = None;
+    let mut on_release = false;
+    for cap in caps {
+        match *cap {
+            Forecast::At(at) if at <= now => return None,
+            Forecast::At(at) => until = Some(until.map_or(at, |u| u.min(at))),
+            Forecast::OnRelease { .. } => on_release = true,
+            // Unknown (a shared store, no caps) or too large (refused apart).
+            _ => return None,
+        }
+    }
+    Some(SitOut { until, on_release })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +158,42 @@ mod tests {
         // Nobody within the threshold: the soonest.
         let c = [at(0, now, 900), at(1, now, 400), at(2, now, 300)];
         assert_eq!(choose(ordered, &c, now).unwrap().index, 2);
+    }
+
+    #[test]
+    fn a_tenant_cap_delays_a_deployment_and_sits_out_only_where_it_binds_everywhere() {
+        let now = Instant::now();
+        let ms = |n| now + Duration::from_millis(n);
+        assert_eq!(
+            under_cap(Forecast::At(ms(10)), Forecast::At(ms(500))),
+            Forecast::At(ms(500))
+        );
+        assert_eq!(
+            under_cap(
+                Forecast::At(ms(10)),
+                Forecast::OnRelease { not_before: now }
+            ),
+            Forecast::OnRelease { not_before: ms(10) }
+        );
+        // Free on one deployment: no sitting out, even if that one's limiter is busy.
+        assert_eq!(
+            sit_out(&[Forecast::At(ms(900)), Forecast::At(now)], now),
+            None
+        );
+        assert_eq!(
+            sit_out(
+                &[
+                    Forecast::At(ms(900)),
+                    Forecast::At(ms(300)),
+                    Forecast::OnRelease { not_before: now }
+                ],
+                now
+            ),
+            Some(SitOut {
+                until: Some(ms(300)),
+                on_release: true
+            })
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `tenant` takes a string or integer id, and is not taken with `pool` (yet): each is reported
-//! at its own tokens.
+//! `tenant` takes a string or integer id, with `model` as with `pool`: a value that is none is
+//! reported at its own tokens.
 use ratelimited::rate_limited;
 
 mod support;
@@ -10,9 +10,9 @@ async fn by_score(score: f64, prompt: &str) -> Result<String, ApiError> {
     Ok(format!("{score} {prompt}"))
 }
 
-#[rate_limited(pool = "gpt-4o", deployment = deployment, tenant = user)]
-async fn pooled(user: &str, prompt: &str) -> Result<String, ApiError> {
-    Ok(format!("{} {user} {prompt}", deployment.name()))
+#[rate_limited(pool = "gpt-4o", deployment = deployment, tenant = weight)]
+async fn pooled(weight: f32, prompt: &str) -> Result<String, ApiError> {
+    Ok(format!("{} {weight} {prompt}", deployment.name()))
 }
 
 fn main() {}
