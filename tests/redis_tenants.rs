@@ -9,7 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use ratelimited::limiter::{Cost, Dimension};
 use ratelimited::redis::RedisConfig;
-use ratelimited::{Error, Limiter, Priority, Quota, Tenant, Usage};
+use ratelimited::testing::{MockLimits, MockProvider, MockRequest, MockResponse};
+use ratelimited::{rate_limited, Error, Limiter, Priority, Quota, Registry, Tenant, Usage};
+
+mod common;
+use common::ApiError;
 
 mod redis_support;
 use redis_support::{eventually, shared_limiter, RedisServer};
@@ -267,4 +271,156 @@ async fn a_tenant_concurrency_cap_through_redis_is_a_configuration_error() {
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
     assert_eq!(limiter.tenant_cap(&Tenant::from("acme")), None);
+}
+
+#[rate_limited(model = "tenant-model", provider = "openai", tenant = user, tokens = 10, max_tokens = 0)]
+async fn ask(provider: &MockProvider, user: &str) -> Result<MockResponse, ApiError> {
+    let _ = user;
+    provider
+        .chat(&MockRequest::new(MODEL, 10).max_tokens(0))
+        .await
+        .map_err(ApiError::Http)
+}
+
+/// Reserves 10 prompt tokens and 15 of output; the answer uses fewer.
+#[rate_limited(model = "tenant-model", provider = "openai", tenant = user, tokens = 10, max_tokens = 15)]
+async fn ask_long(provider: &MockProvider, user: &str) -> Result<MockResponse, ApiError> {
+    let _ = user;
+    provider
+        .chat(&MockRequest::new(MODEL, 10).max_tokens(15))
+        .await
+        .map_err(ApiError::Http)
+}
+
+/// One process's registry with every tenant's budget at 25 tokens (`period`: `total` or `day`).
+fn budget_registry(redis: &RedisServer, period: &str) -> Registry {
+    let config = RedisConfig::new(redis.url()).timeout(Duration::from_secs(2));
+    config.registry_with_env([
+        ("RATE_LIMITED_TENANT_MODEL_RPM", "600"),
+        ("RATE_LIMITED_TENANT_MODEL_TPM", "60000"),
+        ("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_TOKENS", "25"),
+        ("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_PERIOD", period),
+        ("RATE_LIMITED_HEADROOM", "1"),
+    ])
+}
+
+/// What the fleet holds and spent of `tenant`'s budget, in tokens.
+fn budget_spent(redis: &RedisServer, tenant: &str) -> u64 {
+    let key = format!("ratelimited:{{openai:tenant-model}}:budget:{tenant}");
+    redis.cli(&["HGET", &key, "t"]).trim().parse().unwrap_or(0)
+}
+
+/// A tenant's budget is the fleet's: 25 tokens, one call of 10 on each of two processes, and
+/// the third call, on either, is refused naming the tenant with 5 tokens left, before anything
+/// is sent. Another tenant goes on; the settles leave the fleet's count at what was used.
+#[tokio::test]
+async fn a_tenant_budget_is_spent_once_by_the_whole_fleet() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        budget_registry(&redis, "total"),
+        budget_registry(&redis, "total"),
+    );
+    let provider = MockProvider::new(MockLimits::new(100_000, 10_000_000));
+    a.bind(ask(&provider, "acme")).await.unwrap();
+    b.bind(ask(&provider, "acme")).await.unwrap();
+    assert_eq!(budget_spent(&redis, "acme"), 20);
+    let error = a.bind(ask(&provider, "acme")).await.unwrap_err();
+    let ApiError::Limiter(Error::BudgetExhausted {
+        budget,
+        remaining,
+        requested,
+    }) = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(budget, "the openai/tenant-model tenant `acme` token budget");
+    assert_eq!(remaining.to_string(), "5 tokens");
+    assert_eq!(requested.to_string(), "10 tokens");
+    assert_eq!(
+        provider.stats().admitted,
+        2,
+        "nothing sent for the refused call"
+    );
+    assert_eq!(budget_spent(&redis, "acme"), 20, "a refusal holds nothing");
+    b.bind(ask(&provider, "globex")).await.unwrap();
+    assert_eq!(budget_spent(&redis, "globex"), 10);
+    let stats = a.stats();
+    assert_eq!(stats.family("tenant-model").unwrap().refused, 1);
+    let key = "ratelimited:{openai:tenant-model}:budget:acme";
+    let ttl: i64 = redis.cli(&["PTTL", key]).trim().parse().unwrap();
+    assert!(
+        ttl > 29 * 24 * 3_600_000,
+        "a budget over the run is kept 30 days: {ttl} ms"
+    );
+}
+
+/// A call's settle gives back to the fleet's budget what it held and did not use: 25 held,
+/// 13 used, so another process's call of 10 fits the 25 where the hold alone would not.
+#[tokio::test]
+async fn a_settle_gives_back_to_the_fleets_tenant_budget() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        budget_registry(&redis, "total"),
+        budget_registry(&redis, "total"),
+    );
+    let provider = MockProvider::new(MockLimits::new(100_000, 10_000_000)).completion_with(|_| 3);
+    let answer = a.bind(ask_long(&provider, "acme")).await.unwrap();
+    let used = answer.prompt_tokens + answer.completion_tokens;
+    assert_eq!(used, 13);
+    eventually("the settle in the fleet's budget", || {
+        budget_spent(&redis, "acme") == used
+    })
+    .await;
+    b.bind(ask(&provider, "acme")).await.unwrap();
+    assert_eq!(budget_spent(&redis, "acme"), used + 10);
+}
+
+/// Per day, the fleet's budget lives 24 hours from the tenant's first call.
+#[tokio::test]
+async fn a_daily_tenant_budget_of_the_fleet_expires_a_day_after_its_first_call() {
+    let redis = RedisServer::start();
+    let a = budget_registry(&redis, "day");
+    let provider = MockProvider::new(MockLimits::new(100_000, 10_000_000));
+    a.bind(ask(&provider, "acme")).await.unwrap();
+    let key = "ratelimited:{openai:tenant-model}:budget:acme";
+    let ttl: i64 = redis.cli(&["PTTL", key]).trim().parse().unwrap();
+    assert!((23 * 3_600_000..=24 * 3_600_000).contains(&ttl), "{ttl} ms");
+    a.bind(ask(&provider, "acme")).await.unwrap();
+    let again: i64 = redis.cli(&["PTTL", key]).trim().parse().unwrap();
+    assert!(
+        again <= ttl,
+        "a later call does not extend the day: {again} > {ttl}"
+    );
+    assert!(a.bind(ask(&provider, "acme")).await.is_err());
+}
+
+/// The same in dollars: at $1 per million input tokens a call of 10 costs $0.00001, and a
+/// tenant budget of $0.000025 admits one call on each process, then refuses with $0.000005 left.
+#[tokio::test]
+async fn a_tenant_dollar_budget_is_the_fleets_too() {
+    let redis = RedisServer::start();
+    let registry = || {
+        let config = RedisConfig::new(redis.url()).timeout(Duration::from_secs(2));
+        config.registry_with_env([
+            ("RATE_LIMITED_TENANT_MODEL_RPM", "600"),
+            ("RATE_LIMITED_TENANT_MODEL_TPM", "60000"),
+            ("RATE_LIMITED_TENANT_MODEL_PRICE", "input=1,output=4"),
+            ("RATE_LIMITED_TENANT_MODEL_TENANT_BUDGET_USD", "0.000025"),
+            ("RATE_LIMITED_HEADROOM", "1"),
+        ])
+    };
+    let (a, b) = (registry(), registry());
+    let provider = MockProvider::new(MockLimits::new(100_000, 10_000_000));
+    a.bind(ask(&provider, "acme")).await.unwrap();
+    b.bind(ask(&provider, "acme")).await.unwrap();
+    let error = b.bind(ask(&provider, "acme")).await.unwrap_err();
+    let ApiError::Limiter(Error::BudgetExhausted {
+        budget, remaining, ..
+    }) = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert_eq!(budget, "the openai/tenant-model tenant `acme` USD budget");
+    assert_eq!(remaining.to_string(), "$0.000005");
+    assert_eq!(provider.stats().admitted, 2);
 }

@@ -196,9 +196,12 @@ impl Call {
     /// budgets.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
-        let pending = self
+        let mut pending = self
             .family_state
             .before_send_for(&cost, self.tenant.as_ref())?;
+        if let Err(error) = pending.hold_shared().await {
+            return Err(pending.refuse(error));
+        }
         self.feedback.refresh_shared(&self.limiter);
         // Given back if the limiter refuses the call (too large: nothing is sent).
         let opening = self.feedback.admit_opening(&cost).await;

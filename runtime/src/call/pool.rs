@@ -238,10 +238,16 @@ impl PoolCall {
             let deployment = pool.deployments()[index].clone();
             let cost = reservation.cost();
             deployment.feedback.refresh_shared(deployment.limiter());
-            let pending = match deployment
+            let mut pending = deployment
                 .state
-                .before_send_for(&cost, self.tenant.as_ref())
-            {
+                .before_send_for(&cost, self.tenant.as_ref());
+            if let Ok(held) = &mut pending {
+                // With Redis, the tenant's budget is the fleet's.
+                if let Err(error) = held.hold_shared().await {
+                    pending = Err(pending.expect("just held").refuse(error));
+                }
+            }
+            let pending = match pending {
                 Ok(pending) => pending,
                 Err(error) => {
                     // A budget spent (the tenant's too), or a breaker that opened while this

@@ -21,6 +21,8 @@ use crate::model::prices::Price;
 use crate::sync::Locked;
 use crate::units::cost::{Cost, Dimension, Usage};
 use crate::units::error::Error;
+#[cfg(feature = "redis")]
+use crate::units::money::Amount;
 use crate::units::money::{BudgetPeriod, Nanodollars, SpendLimit};
 use crate::units::tenant::Tenant;
 
@@ -41,6 +43,9 @@ pub(crate) struct FamilyState {
     inner: Mutex<Inner>,
     /// `None` when the process has no budget: nothing to lock on the hot path.
     process_budget: Option<Arc<Mutex<Ledger>>>,
+    /// With Redis, where the tenants' budgets are shared by the fleet (see `store/budget.rs`).
+    #[cfg(feature = "redis")]
+    shared_store: std::sync::OnceLock<crate::store::SharedFamily>,
 }
 
 #[derive(Debug)]
@@ -97,7 +102,16 @@ impl FamilyState {
             price: policy.price,
             cooldown: policy.breaker_cooldown,
             process_budget,
+            #[cfg(feature = "redis")]
+            shared_store: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shares the tenants' budgets through `store` (the family's Redis state; the first tier's
+    /// serves them all).
+    #[cfg(feature = "redis")]
+    pub(crate) fn share_tenant_budgets(&self, store: crate::store::SharedFamily) {
+        let _ = self.shared_store.set(store);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -218,6 +232,7 @@ impl FamilyState {
             hold,
             started: Instant::now(),
             tenant: tenant.cloned(),
+            shared: false,
         })
     }
 
@@ -281,11 +296,27 @@ impl FamilyState {
         );
     }
 
-    /// Settles every budget (`tenant`'s too): `held` released, `spent` recorded.
-    fn settle_budgets(&self, inner: &mut Inner, tenant: Option<&Tenant>, held: Hold, spent: Hold) {
+    /// Settles every budget (`tenant`'s too, in Redis as well if it was `shared` there):
+    /// `held` released, `spent` recorded.
+    fn settle_budgets(
+        &self,
+        inner: &mut Inner,
+        tenant: Option<&Tenant>,
+        shared: bool,
+        held: Hold,
+        spent: Hold,
+    ) {
         if let Some(tenant) = tenant {
             inner.tenants.settle(tenant, held, spent);
+            #[cfg(feature = "redis")]
+            if let (true, Some(store)) = (shared, self.shared_store.get()) {
+                let tokens = i128::from(spent.tokens) - i128::from(held.tokens);
+                let nanos = i128::from(spent.usd.nanos()) - i128::from(held.usd.nanos());
+                store.settle_budget(tenant, tokens, nanos);
+            }
         }
+        #[cfg(not(feature = "redis"))]
+        let _ = shared;
         inner.budget.settle(held, spent);
         if let Some(process) = &self.process_budget {
             process.locked().settle(held, spent);
@@ -312,9 +343,56 @@ pub(crate) struct Pending {
     hold: Hold,
     started: Instant,
     tenant: Option<Tenant>,
+    /// Whether it holds its tenant's budget in Redis too.
+    shared: bool,
 }
 
 impl Pending {
+    /// With Redis, holds the attempt on its tenant's budget shared by the fleet too (after
+    /// this process's ledgers agreed): a fleet of processes spends one budget.
+    ///
+    /// # Errors
+    /// [`Error::BudgetExhausted`] naming the tenant's budget, when the fleet spent it; the
+    /// caller then [refuses](Pending::refuse) the attempt.
+    pub(crate) async fn hold_shared(&mut self) -> Result<(), Error> {
+        #[cfg(feature = "redis")]
+        {
+            let (Some(state), Some(tenant)) = (&self.state, &self.tenant) else {
+                return Ok(());
+            };
+            let Some(store) = state.shared_store.get() else {
+                return Ok(());
+            };
+            let Some((limit, owner)) = state.lock().tenants.shared_limit(tenant) else {
+                return Ok(());
+            };
+            let (tokens, nanos) = (self.hold.tokens, self.hold.usd.nanos());
+            match store.hold_budget(tenant, limit, tokens, nanos).await {
+                Some(crate::store::BudgetAnswer::Held) => self.shared = true,
+                Some(crate::store::BudgetAnswer::Refused { usd, left }) => {
+                    let error = if usd {
+                        Error::BudgetExhausted {
+                            budget: format!("{owner} USD budget"),
+                            remaining: Amount::Usd(Nanodollars::from_nanos(left).to_usd()),
+                            requested: Amount::Usd(self.hold.usd.to_usd()),
+                        }
+                    } else {
+                        Error::BudgetExhausted {
+                            budget: format!("{owner} token budget"),
+                            remaining: Amount::Tokens(left),
+                            requested: Amount::Tokens(tokens),
+                        }
+                    };
+                    events::refused(&state.family, Some(tenant), &error);
+                    return Err(error);
+                }
+                // Redis did not answer: this process's ledger alone holds it.
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The limiter refused the attempt (too large, backend down).
     pub(crate) fn refuse(mut self, error: Error) -> Error {
         if let Some(state) = self.state.take() {
@@ -393,13 +471,15 @@ impl Pending {
             breaker: Some(self.pass),
             hold: self.hold,
             tenant: self.tenant.take(),
+            shared: self.shared,
             #[cfg(feature = "metrics")]
             admitted_at: Instant::now(),
         }
     }
 
     fn release(&self, state: &FamilyState, inner: &mut Inner) {
-        state.settle_budgets(inner, self.tenant.as_ref(), self.hold, Hold::default());
+        let tenant = self.tenant.as_ref();
+        state.settle_budgets(inner, tenant, self.shared, self.hold, Hold::default());
         if self.pass == Pass::Probe {
             inner.breaker.probe_abandoned();
         }
@@ -430,6 +510,8 @@ pub(crate) struct InFlight {
     breaker: Option<Pass>,
     hold: Hold,
     tenant: Option<Tenant>,
+    /// Whether it holds its tenant's budget in Redis too.
+    shared: bool,
     /// When it was admitted: its operation's duration runs from here.
     #[cfg(feature = "metrics")]
     admitted_at: Instant,
@@ -485,7 +567,7 @@ impl InFlight {
             }
         }
         c.cost = c.cost.saturating_add(spent.usd);
-        state.settle_budgets(inner, self.tenant.as_ref(), self.hold, spent);
+        state.settle_budgets(inner, self.tenant.as_ref(), self.shared, self.hold, spent);
         if let Some(tenant) = &self.tenant {
             inner.tenants.used(tenant, spent.tokens);
         }
@@ -530,7 +612,8 @@ impl InFlight {
             events::retrying(&state.family, self.tenant.as_ref(), reason, wait);
         }
         // Providers bill answers, not errors.
-        state.settle_budgets(&mut inner, self.tenant.as_ref(), self.hold, Hold::default());
+        let (tenant, shared) = (self.tenant.as_ref(), self.shared);
+        state.settle_budgets(&mut inner, tenant, shared, self.hold, Hold::default());
         if let Some(pass) = self.breaker.take() {
             state.breaker_outcome(&mut inner, pass, outcome);
         }
@@ -549,7 +632,8 @@ impl Drop for InFlight {
             let mut inner = state.lock();
             inner.counters.in_flight -= 1;
             inner.counters.cost = inner.counters.cost.saturating_add(self.hold.usd);
-            state.settle_budgets(&mut inner, self.tenant.as_ref(), self.hold, self.hold);
+            let (tenant, shared) = (self.tenant.as_ref(), self.shared);
+            state.settle_budgets(&mut inner, tenant, shared, self.hold, self.hold);
             if let Some(tenant) = &self.tenant {
                 inner.tenants.used(tenant, self.hold.tokens);
             }

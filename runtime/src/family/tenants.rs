@@ -10,7 +10,9 @@
 //! then the next 24; calls in flight across the turn stay held). A budget
 //! spans the run, so its record outlives the tenant's turns: one ledger per tenant that has a
 //! budget and has called (120 bytes in the map, plus the id and the budget's name as text);
-//! tenants without a budget keep nothing here.
+//! tenants without a budget keep nothing here. With Redis the fleet shares each tenant's
+//! budget as well (`Tenants::shared_limit` and `store/budget.rs`): a call is
+//! held there after this ledger agreed.
 //!
 //! **The top tenants.** The stats list the [`TOP_TENANTS`] tenants that used the most tokens
 //! and those that waited the longest. They are counted in a table of at most
@@ -96,6 +98,28 @@ impl Tenants {
             .unwrap_or(self.default_budget)
     }
 
+    /// `tenant`'s budget as the fleet keeps it in Redis, and how messages name it; `None`
+    /// when the tenant has no budget.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared_limit(
+        &self,
+        tenant: &Tenant,
+    ) -> Option<(crate::store::SharedLimit, String)> {
+        let limit = self.budget_of(tenant);
+        if limit.tokens.is_none() && limit.usd.is_none() {
+            return None;
+        }
+        let per_day = self.period == BudgetPeriod::Day;
+        let shared = crate::store::SharedLimit {
+            tokens: limit.tokens,
+            nanodollars: limit
+                .usd
+                .map(|usd| crate::units::money::Nanodollars::from_usd(usd).nanos()),
+            per_day,
+        };
+        Some((shared, owner(&self.family, tenant, self.period)))
+    }
+
     /// Checks `hold` against `tenant`'s budget and holds it there.
     ///
     /// # Errors
@@ -106,13 +130,10 @@ impl Tenants {
             return Ok(());
         }
         let (family, period) = (&self.family, self.period);
-        let (ledger, day) = self.ledgers.entry(tenant.clone()).or_insert_with(|| {
-            let owner = match period {
-                BudgetPeriod::Total => format!("the {family} tenant `{}`", tenant.as_str()),
-                BudgetPeriod::Day => format!("the {family} tenant `{}` daily", tenant.as_str()),
-            };
-            (Ledger::new(owner, limit), now)
-        });
+        let (ledger, day) = self
+            .ledgers
+            .entry(tenant.clone())
+            .or_insert_with(|| (Ledger::new(owner(family, tenant, period), limit), now));
         if period == BudgetPeriod::Day && now.saturating_duration_since(*day) >= DAY {
             // A new day: what was spent is forgotten, calls in flight stay held.
             let days = now.saturating_duration_since(*day).as_secs() / DAY.as_secs();
@@ -187,6 +208,14 @@ impl Tenants {
         by_tokens.truncate(TOP_TENANTS);
         by_wait.truncate(TOP_TENANTS);
         (by_tokens, by_wait)
+    }
+}
+
+/// How messages name `tenant`'s budget of `family`: `the openai/gpt-4o tenant `acme``.
+fn owner(family: &str, tenant: &Tenant, period: BudgetPeriod) -> String {
+    match period {
+        BudgetPeriod::Total => format!("the {family} tenant `{}`", tenant.as_str()),
+        BudgetPeriod::Day => format!("the {family} tenant `{}` daily", tenant.as_str()),
     }
 }
 

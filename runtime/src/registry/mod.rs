@@ -387,9 +387,13 @@ impl Registry {
                     settings.learn_limits,
                     !profile.window_configured,
                 );
-                let limiter = backed.limiter;
                 let state = self.family_state(&profile.family, settings)?;
                 state.add_tier(&profile.tier);
+                #[cfg(feature = "redis")]
+                if let Some(shared) = &backed.shared {
+                    state.share_tenant_budgets(shared.clone());
+                }
+                let limiter = backed.limiter;
                 Ok::<_, Error>(FamilyEntry {
                     limiter,
                     feedback: Arc::new(feedback),

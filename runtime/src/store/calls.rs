@@ -56,7 +56,7 @@ impl SharedFamily {
         Call {
             keys,
             args: Vec::with_capacity(10 + 4 * buckets),
-            once: false,
+            ..Call::default()
         }
     }
 

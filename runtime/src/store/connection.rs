@@ -31,6 +31,28 @@ use crate::sync::Locked;
 static FAMILY_SCRIPT: Lazy<Script> = Lazy::new(|| Script::new(FAMILY_LUA));
 /// The script's text, sent with EVAL to a cluster node that does not have it yet.
 const FAMILY_LUA: &str = include_str!("family.lua");
+/// The script of the tenants' budgets shared by the fleet (see `budget.rs`).
+static BUDGET_SCRIPT: Lazy<Script> = Lazy::new(|| Script::new(BUDGET_LUA));
+const BUDGET_LUA: &str = include_str!("budget.lua");
+
+/// Which script a call runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Lua {
+    /// `family.lua`: a family's buckets, leases and holds.
+    #[default]
+    Family,
+    /// `budget.lua`: a tenant's budget.
+    Budget,
+}
+
+impl Lua {
+    fn script(self) -> (&'static Script, &'static str) {
+        match self {
+            Lua::Family => (&FAMILY_SCRIPT, FAMILY_LUA),
+            Lua::Budget => (&BUDGET_SCRIPT, BUDGET_LUA),
+        }
+    }
+}
 
 /// While the breaker is open, one caller per interval tries Redis again.
 pub(super) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
@@ -82,6 +104,8 @@ pub(crate) struct Call {
     /// renewals and limit changes set, voids are idempotent, and a batch sent again is
     /// answered from the record of its process's last batch, charging nothing more.
     pub(crate) once: bool,
+    /// The script it runs.
+    pub(crate) lua: Lua,
 }
 
 /// What went wrong with a call, in words, and whether it means Redis is down.
@@ -211,10 +235,11 @@ async fn evaluate(connection: &mut ClusterConnection, call: &Call) -> redis::Red
         }
         command
     };
-    let evalsha = command("EVALSHA", FAMILY_SCRIPT.get_hash());
+    let (script, text) = call.lua.script();
+    let evalsha = command("EVALSHA", script.get_hash());
     match evalsha.query_async(connection).await {
         Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            command("EVAL", FAMILY_LUA).query_async(connection).await
+            command("EVAL", text).query_async(connection).await
         }
         answer => answer,
     }
@@ -454,7 +479,7 @@ impl Store {
             match &self.connection {
                 Connection::Single(single) => {
                     let mut manager = single.get()?;
-                    let mut invocation = FAMILY_SCRIPT.prepare_invoke();
+                    let mut invocation = call.lua.script().0.prepare_invoke();
                     for key in &call.keys {
                         invocation.key(&**key);
                     }

@@ -40,6 +40,9 @@ pub(super) struct Inner {
     /// `<prefix>:{<provider>:<family>:<tier>}`: one hash tag, so every key of the family
     /// lands in one Redis Cluster slot and the script may touch them all.
     pub(super) tag: String,
+    /// `<prefix>:{<provider>:<family>}:budget:`, the start of its tenants' budget keys: one
+    /// hash tag for the family's every tier, as its budgets are.
+    pub(super) budget_prefix: String,
     /// The family's keys, made once: the [`FIXED_KEYS`], then one bucket per dimension of
     /// [`BUCKETS`], in its order, then one window log per dimension, in the same order.
     pub(super) keys: Vec<Arc<str>>,
@@ -160,6 +163,12 @@ impl SharedFamily {
                     .map(|name| Arc::from(format!("{tag}:{name}")))
                     .collect(),
                 tag,
+                budget_prefix: format!(
+                    "{}:{{{}:{}}}:budget:",
+                    config.key_prefix(),
+                    clean(provider),
+                    clean(family)
+                ),
                 on_failure: config.failure_policy(),
                 share: config.share(),
                 lease: config.lease_time(),

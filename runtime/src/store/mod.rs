@@ -82,6 +82,11 @@ mod sender;
 mod learned;
 
 #[cfg(feature = "redis")]
+mod budget;
+
+#[cfg(feature = "redis")]
+pub(crate) use budget::{BudgetAnswer, SharedLimit};
+#[cfg(feature = "redis")]
 pub use config::{
     OnFailure, RedisConfig, DEFAULT_FALLBACK_SHARE, DEFAULT_LEASE, DEFAULT_REDIS_PREFIX,
     DEFAULT_REDIS_TIMEOUT, REDIS_CLUSTER_VAR, REDIS_FALLBACK_SHARE_VAR, REDIS_LEASE_MS_VAR,

@@ -124,6 +124,18 @@ impl Nanodollars {
         Nanodollars((usd * NANOS_PER_USD).round() as u64)
     }
 
+    /// Whole nano-dollars.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn nanos(self) -> u64 {
+        self.0
+    }
+
+    /// `nanos` nano-dollars.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn from_nanos(nanos: u64) -> Self {
+        Nanodollars(nanos)
+    }
+
     /// In US dollars, for display: the `f64` nearest to the exact amount.
     pub(crate) fn to_usd(self) -> f64 {
         self.0 as f64 / NANOS_PER_USD
