@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::gcra::{Buckets, Decision};
-use super::tenants::CapCheck;
+use super::tenants::{cap_decision, CapCheck};
 use super::Limiter;
 use crate::units::cost::{Cost, Dimension};
 use crate::units::tenant::Tenant;
@@ -207,24 +207,9 @@ impl Limiter {
 
 /// What a full cap of `quota` says of `cost`: it fits, unless it is larger than the cap.
 fn fresh_cap(quota: &crate::units::quota::Quota, cost: &Cost, now: u64) -> CapCheck {
-    let requests = u64::from(cost.requests);
-    if let Some(limit) = quota.concurrency.map(u64::from).filter(|l| requests > *l) {
-        return CapCheck::TooLarge {
-            dimension: Dimension::Concurrency,
-            requested: requests,
-            capacity: limit,
-        };
-    }
-    match Buckets::new(quota).decide(cost, now) {
-        Decision::TooLarge {
-            dimension,
-            requested,
-            capacity,
-        } => CapCheck::TooLarge {
-            dimension,
-            requested,
-            capacity,
-        },
-        _ => CapCheck::Fits,
+    let concurrency = quota.concurrency.map(u64::from);
+    match cap_decision(concurrency, cost, || Buckets::new(quota).decide(cost, now)) {
+        Err(too_large) => too_large,
+        Ok(_) => CapCheck::Fits,
     }
 }

@@ -145,26 +145,11 @@ impl TenantState {
         let Some(cap) = &self.cap else {
             return CapCheck::Fits;
         };
-        let requests = u64::from(cost.requests);
-        if let Some(limit) = cap.concurrency.filter(|limit| requests > *limit) {
-            return CapCheck::TooLarge {
-                dimension: Dimension::Concurrency,
-                requested: requests,
-                capacity: limit,
-            };
-        }
-        match cap.buckets.decide(cost, now) {
-            Decision::TooLarge {
-                dimension,
-                requested,
-                capacity,
-            } => CapCheck::TooLarge {
-                dimension,
-                requested,
-                capacity,
-            },
-            Decision::WaitUntil(at) => CapCheck::Wait(Some(at)),
-            Decision::Admit => {
+        match cap_decision(cap.concurrency, cost, || cap.buckets.decide(cost, now)) {
+            Err(too_large) => too_large,
+            Ok(Decision::WaitUntil(at)) => CapCheck::Wait(Some(at)),
+            Ok(_) => {
+                let requests = u64::from(cost.requests);
                 if cap
                     .concurrency
                     .is_some_and(|limit| self.in_flight + requests > limit)
@@ -199,6 +184,36 @@ pub(crate) fn span(cost: &Cost, weight: u32) -> u128 {
 /// [`span`] of `tokens`.
 pub(crate) fn tokens_span(tokens: u64, weight: u32) -> u128 {
     u128::from(tokens.max(1)) * WEIGHT_SCALE / u128::from(weight.max(1))
+}
+
+/// What a cap with a concurrency limit of `concurrency` and buckets that `decide` says of
+/// `cost`: too large (`Err`) for the limit or a bucket, else the buckets' decision (calls in
+/// flight not counted).
+pub(super) fn cap_decision(
+    concurrency: Option<u64>,
+    cost: &Cost,
+    decide: impl FnOnce() -> Decision,
+) -> Result<Decision, CapCheck> {
+    let requests = u64::from(cost.requests);
+    if let Some(limit) = concurrency.filter(|limit| requests > *limit) {
+        return Err(CapCheck::TooLarge {
+            dimension: Dimension::Concurrency,
+            requested: requests,
+            capacity: limit,
+        });
+    }
+    match decide() {
+        Decision::TooLarge {
+            dimension,
+            requested,
+            capacity,
+        } => Err(CapCheck::TooLarge {
+            dimension,
+            requested,
+            capacity,
+        }),
+        decision => Ok(decision),
+    }
 }
 
 /// What to do with a tenant's state after its last waiter or call left: `Some(true)` drop it
