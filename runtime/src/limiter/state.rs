@@ -285,9 +285,9 @@ impl State {
             return;
         }
         while let Some(lane) = self.turns.next_of(self.ready_lanes()) {
-            let (&(tag, id), key) = self.lanes[lane]
+            let ((tag, id), key) = self.lanes[lane]
                 .ready
-                .first_key_value()
+                .first()
                 .expect("a ready lane has a head");
             let tenant = self
                 .tenants
@@ -366,7 +366,7 @@ impl State {
     fn peek(&self) -> Option<(usize, u64)> {
         match self.turns.next_of(self.ready_lanes()) {
             Some(lane) => {
-                let (&(_, id), _) = self.lanes[lane].ready.first_key_value()?;
+                let ((_, id), _) = self.lanes[lane].ready.first()?;
                 Some((lane, id))
             }
             None => (0..LANES)
@@ -383,8 +383,7 @@ impl State {
     fn head_key(&self, lane: usize, id: u64) -> Option<&Key> {
         let lane = &self.lanes[lane];
         lane.ready
-            .iter()
-            .next()
+            .first()
             .filter(|((_, head), _)| *head == id)
             .map(|(_, key)| key)
             .or_else(|| {
@@ -471,10 +470,13 @@ impl State {
 
     /// Where waiter `id` of `key` stands in its tenant's queue of `lane`.
     pub(super) fn position(&self, lane: usize, key: &Key, id: u64) -> Option<usize> {
+        let queue = &self.tenants.get(key)?.queues[lane];
+        // Most often the head (the one whose turn it is).
+        if queue.front().is_some_and(|w| w.id == id) {
+            return Some(0);
+        }
         // Ids are handed out in increasing order and each queue keeps arrival order.
-        self.tenants.get(key)?.queues[lane]
-            .binary_search_by_key(&id, |w| w.id)
-            .ok()
+        queue.binary_search_by_key(&id, |w| w.id).ok()
     }
 
     /// Leaves `waker` with waiter `id` of `key` in `lane`.

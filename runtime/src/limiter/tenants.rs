@@ -182,8 +182,15 @@ pub(crate) fn span(cost: &Cost, weight: u32) -> u128 {
 }
 
 /// [`span`] of `tokens`.
+#[inline]
 pub(crate) fn tokens_span(tokens: u64, weight: u32) -> u128 {
-    u128::from(tokens.max(1)) * WEIGHT_SCALE / u128::from(weight.max(1))
+    let scaled = u128::from(tokens.max(1)) * WEIGHT_SCALE;
+    // Weight 1 (every call without a tenant) skips the 128-bit division, a call of its own.
+    if weight <= 1 {
+        scaled
+    } else {
+        scaled / u128::from(weight)
+    }
 }
 
 /// What a cap with a concurrency limit of `concurrency` and buckets that `decide` says of
@@ -269,11 +276,60 @@ pub(super) fn validate_cap(cap: Option<&Quota>) -> Result<(), Error> {
     cap.map_or(Ok(()), Quota::validate)
 }
 
+/// Heads that may go, by (tag, id): the head of calls without a tenant kept apart, so that a
+/// lane of those alone (every lane of a limiter without tenants) touches no map.
+#[derive(Default)]
+pub(super) struct Ready {
+    anonymous: Option<(u128, u64)>,
+    tenants: BTreeMap<(u128, u64), Key>,
+}
+
+/// The key of calls without a tenant, to lend out.
+static NO_TENANT: Key = None;
+
+impl Ready {
+    #[inline]
+    pub(super) fn insert(&mut self, at: (u128, u64), key: Key) {
+        if key.is_none() {
+            debug_assert!(self.anonymous.is_none(), "one head per tenant");
+            self.anonymous = Some(at);
+        } else {
+            self.tenants.insert(at, key);
+        }
+    }
+
+    /// Takes the head at `at` out; its tenant.
+    #[inline]
+    pub(super) fn remove(&mut self, at: &(u128, u64)) -> Option<Key> {
+        if self.anonymous.as_ref() == Some(at) {
+            self.anonymous = None;
+            return Some(None);
+        }
+        self.tenants.remove(at)
+    }
+
+    /// The head that goes first, and its tenant.
+    #[inline]
+    pub(super) fn first(&self) -> Option<((u128, u64), &Key)> {
+        let tenant = self.tenants.first_key_value().map(|(at, key)| (*at, key));
+        match (self.anonymous, tenant) {
+            (Some(anonymous), Some((at, _))) if anonymous < at => Some((anonymous, &NO_TENANT)),
+            (Some(anonymous), None) => Some((anonymous, &NO_TENANT)),
+            (_, tenant) => tenant,
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.anonymous.is_none() && self.tenants.is_empty()
+    }
+}
+
 /// One priority lane: its tenants' heads in the order they go.
 #[derive(Default)]
 pub(super) struct Lane {
-    /// Heads that may go, by (tag, id).
-    pub(super) ready: BTreeMap<(u128, u64), Key>,
+    /// Heads that may go.
+    pub(super) ready: Ready,
     /// Heads held out by their caps, by (until, id).
     pub(super) capped: BTreeMap<(u64, u64), Key>,
     /// The tag of the lane's last admission.
