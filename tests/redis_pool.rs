@@ -72,3 +72,61 @@ async fn a_cost_too_large_for_every_shared_deployment_is_refused_naming_each() {
         "{error}"
     );
 }
+
+/// A tenant's cap on a deployment is the fleet's, and routing asks it there: after another
+/// process spent tenant `acme`'s 1,000 TPM on east, this process's forecast of east for `acme`
+/// is the cap's refill (a minute for 1,000 tokens), where east's own buckets and another
+/// tenant's forecast say about a second; and the pool sends this process's call for `acme` to
+/// west.
+#[tokio::test]
+async fn a_pool_routes_a_tenant_on_its_caps_in_the_fleet() {
+    use ratelimited::{Priority, Tenant};
+    let redis = RedisServer::start();
+    let capped = || {
+        RedisConfig::new(redis.url())
+            .timeout(Duration::from_secs(2))
+            .registry_with_env([
+                ("RATE_LIMITED_HEADROOM", "1"),
+                ("RATE_LIMITED_POOL_GPT_4O", "east,west"),
+                ("RATE_LIMITED_EAST_MODEL", "azure/gpt-4o"),
+                ("RATE_LIMITED_EAST_TPM", "6000"),
+                ("RATE_LIMITED_EAST_TENANT_TPM", "1000"),
+                ("RATE_LIMITED_WEST_MODEL", "azure/gpt-4o"),
+                ("RATE_LIMITED_WEST_TPM", "6000"),
+                ("RATE_LIMITED_WEST_TENANT_TPM", "1000"),
+            ])
+            .pool("gpt-4o")
+            .unwrap()
+    };
+    let (a, b) = (capped(), capped());
+    let (acme, globex) = (Tenant::from("acme"), Tenant::from("globex"));
+    let cost = Cost::request(1_000, 0);
+    let first = a.acquire_for(cost, Priority::Normal, &acme).await.unwrap();
+    assert_eq!(first.deployment().name(), "east");
+    first.keep();
+
+    let east = b.deployment("east").unwrap().limiter();
+    let now = tokio::time::Instant::now();
+    let for_acme = east.forecast_shared_for(&cost, &acme).await;
+    let wait = for_acme.wait_from(now).unwrap();
+    println!("east for acme, shared: admitted in {wait:?}");
+    assert!(wait > Duration::from_millis(59_000), "{for_acme:?}");
+    // Another tenant's forecast is the family's own (east's buckets, about a second here).
+    let for_globex = east.forecast_shared_for(&cost, &globex).await;
+    let family = east.forecast_shared(&cost).await;
+    let (globex_wait, family_wait) = (for_globex.wait_from(now), family.wait_from(now));
+    println!("east for globex: {globex_wait:?}; east's own: {family_wait:?}");
+    assert!(family_wait.unwrap() < Duration::from_secs(2), "{family:?}");
+    assert!(globex_wait.unwrap() < family_wait.unwrap() + Duration::from_millis(100));
+
+    let second = tokio::time::timeout(
+        Duration::from_secs(5),
+        b.acquire_for(cost, Priority::Normal, &acme),
+    )
+    .await
+    .expect("queued on east behind acme's spent cap")
+    .unwrap();
+    assert_eq!(second.deployment().name(), "west");
+    assert_eq!(second.tenant(), Some(&acme));
+    second.keep();
+}

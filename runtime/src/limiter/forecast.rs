@@ -182,12 +182,32 @@ impl Limiter {
     /// the state every process shares, as of the answer. Without a store, or while the store
     /// cannot say, the same as [`forecast`](Limiter::forecast).
     pub async fn forecast_shared(&self, cost: &Cost) -> Forecast {
+        self.forecast_shared_of(cost, None).await
+    }
+
+    /// [`forecast_shared`](Limiter::forecast_shared) for a call of `tenant`: with a shared
+    /// store, no sooner than the tenant's cap there has room for it too (the cap's buckets are
+    /// asked in the same round trip). What a router over several shared limiters needs so that
+    /// a deployment where the tenant is at its cap in the fleet does not look free.
+    pub async fn forecast_shared_for(&self, cost: &Cost, tenant: &Tenant) -> Forecast {
+        self.forecast_shared_of(cost, Some(tenant)).await
+    }
+
+    pub(crate) async fn forecast_shared_of(
+        &self,
+        cost: &Cost,
+        tenant: Option<&Tenant>,
+    ) -> Forecast {
         let local = self.forecast(cost);
         let (Some(store), Forecast::Unknown { not_before }) = (self.store.as_ref(), local) else {
             return local;
         };
         let quota = self.quota();
-        let Some(answer) = store.forecast(&quota, cost).await else {
+        let asked = match tenant {
+            Some(tenant) => store.forecast_for(self, &quota, cost, tenant),
+            None => store.forecast(&quota, cost),
+        };
+        let Some(answer) = asked.await else {
             return local;
         };
         let now = Instant::now();

@@ -92,6 +92,19 @@ pub trait SharedStore: Send + Sync + 'static {
         let _ = (quota, cost);
         Box::pin(std::future::ready(None))
     }
+
+    /// [`forecast`](SharedStore::forecast) for `tenant` of `limiter`: no sooner than the
+    /// tenant's cap in the store has room too. By default as `forecast`.
+    fn forecast_for(
+        &self,
+        limiter: &Limiter,
+        quota: &Quota,
+        cost: &Cost,
+        tenant: &Tenant,
+    ) -> SharedForecastFuture {
+        let _ = (limiter, tenant);
+        self.forecast(quota, cost)
+    }
 }
 
 /// A rate limiter for one limit family: requests and tokens per minute and per day, input and

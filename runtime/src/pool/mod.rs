@@ -611,7 +611,7 @@ impl Pool {
                 self.survey(cost_of, tenant, &refused, gated);
             let kept =
                 committed_forecast.filter(|(i, _)| committed.as_ref().is_some_and(|(c, _)| c == i));
-            self.date_shared(&mut candidates, &mut refusals, cost_of, kept)
+            self.date_shared(&mut candidates, &mut refusals, cost_of, kept, tenant)
                 .await;
             let now = Instant::now();
             let Some(best) = route::choose(routing, &candidates, now) else {

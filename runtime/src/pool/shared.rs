@@ -1,12 +1,14 @@
 //! Routing on the state the fleet shares: a deployment whose limiter lives in Redis cannot
 //! forecast from this process alone, so the pool asks Redis (one `peek` round trip each,
-//! nothing reserved) when it would admit the call.
+//! nothing reserved) when it would admit the call, and for a tenant when its cap there has
+//! room.
 
 use super::route::Candidate;
 use super::{Deployment, Pool};
 use crate::limiter::Forecast;
 use crate::units::cost::Cost;
 use crate::units::error::{Error, Refusal};
+use crate::units::tenant::Tenant;
 
 impl Pool {
     /// Dates each candidate whose limiter lives in a shared store from the shared state; the
@@ -18,6 +20,7 @@ impl Pool {
         refusals: &mut Vec<Refusal>,
         cost_of: &(dyn Fn(&Deployment) -> Cost + Sync),
         committed: Option<(usize, Forecast)>,
+        tenant: Option<&Tenant>,
     ) {
         let mut k = 0;
         while k < candidates.len() {
@@ -34,7 +37,7 @@ impl Pool {
             let deployment = &self.shared.deployments[candidate.index];
             let forecast = deployment
                 .limiter
-                .forecast_shared(&cost_of(deployment))
+                .forecast_shared_of(&cost_of(deployment), tenant)
                 .await;
             if let Forecast::TooLarge {
                 dimension,

@@ -216,14 +216,16 @@ impl SharedFamily {
 
     /// When `cost` would be admitted if it asked now with nobody ahead of it (`peek`: nothing
     /// is written).
-    pub(super) fn peek_call(&self, quota: &Quota, cost: &Cost) -> Call {
+    /// With `cap`, the tenant's cap buckets are asked too.
+    pub(super) fn peek_call(&self, quota: &Quota, cost: &Cost, cap: Option<&TenantCap>) -> Call {
         let tail = Tail {
             lease_limit: quota.concurrency.map_or(0, u64::from),
             ..Tail::default()
         };
         let after_response = quota.charged == Charged::AfterResponse;
         let per_bucket = |d: Dimension| (i128::from(after_response && d.counts_tokens()), 0);
-        let mut call = self.bucket_call(quota, "peek", per_bucket, tail);
+        let tenant_keys = cap.map_or_else(Vec::new, TenantCap::key_names);
+        let mut call = self.tenant_bucket_call(quota, "peek", per_bucket, tail, tenant_keys);
         let takes_slot = slot_cap(quota, cost).is_some();
         call.args.push("1".to_owned());
         call.args.push(if takes_slot {
@@ -234,6 +236,14 @@ impl SharedFamily {
         call.args.push(String::new());
         for (_, dimension) in Self::buckets(quota) {
             call.args.push(dimension.charge(cost).to_string());
+        }
+        if let Some(cap) = cap {
+            call.args.push(cap.keys.len().to_string());
+            for (number, (_, capacity, period, charge)) in cap.charges(cost).enumerate() {
+                let number = number as u64 + 1;
+                call.args
+                    .extend([number, capacity, period, charge].map(|v| v.to_string()));
+            }
         }
         call
     }
@@ -261,9 +271,7 @@ impl SharedFamily {
             max_wait: start_us.map(Duration::from_micros),
             ..Tail::default()
         };
-        let tenant_keys = cap.map_or_else(Vec::new, |cap| {
-            cap.keys.iter().map(|(_, key)| key.clone()).collect()
-        });
+        let tenant_keys = cap.map_or_else(Vec::new, TenantCap::key_names);
         let mut call = self.tenant_bucket_call(
             quota,
             "adjust",

@@ -482,8 +482,8 @@ if mode == 'batch' then
   redis.call('PEXPIRE', RAN, VOIDED_TTL_MS)
   return out
 elseif mode == 'peek' then
-  -- When one request (given as in a batch of it alone) would be admitted if it were sent now
-  -- with nobody ahead of it; nothing is written. Reply: {now, 1, wait_us} admitted after
+  -- When one request (given as in a batch of it alone, its tenant's cap buckets included)
+  -- would be admitted if it were sent now with nobody ahead of it; nothing is written. Reply: {now, 1, wait_us} admitted after
   -- wait_us; {now, 0, retry_us} no concurrency slot before retry_us; {now, -1, i} bucket i can
   -- never fit it.
   local values = redis.call('MGET', unpack(KEYS))
@@ -497,6 +497,15 @@ elseif mode == 'peek' then
   end
   local logs, sums = read_logs(tat, capacity, period, false)
   local wait = math.max(hold - now, 0)
+  -- Its tenant's cap, when the call names one (as in a batch).
+  local k = tonumber(ARGV[p + 2 + n]) or 0
+  for q = 0, k - 1 do
+    local e = p + 3 + n + 4 * q
+    local tj, tc, tp = tonumber(ARGV[e]), tonumber(ARGV[e + 1]), tonumber(ARGV[e + 2])
+    local raw = function(x) return values[T0 + x] end
+    local w = tenant_read(tj, raw) + share(tonumber(ARGV[e + 3]), tc, tp) - tp - now
+    if w > wait then wait = w end
+  end
   for i = 1, n do
     local cost = tonumber(ARGV[p + 1 + i])
     local admit = cost

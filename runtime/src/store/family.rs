@@ -573,14 +573,16 @@ impl SharedFamily {
     /// fallback scales them.
     /// When `cost` would be admitted on the shared state if it asked now with nobody ahead of
     /// it (one round trip, nothing written); `None` while Redis is away.
+    /// With `cap`, no sooner than the tenant's cap has room for it too.
     pub(crate) async fn forecast(
         &self,
         quota: &Quota,
         cost: &Cost,
+        cap: Option<&TenantCap>,
     ) -> Option<crate::limiter::SharedForecast> {
         use crate::limiter::SharedForecast;
         let dimensions = Self::bucket_dimensions(quota);
-        let call = self.peek_call(quota, cost);
+        let call = self.peek_call(quota, cost, cap);
         let us = |v: i64| Duration::from_micros(u64::try_from(v).unwrap_or(0));
         let answer = self.store().invoke(&call, |reply| match *reply {
             [_, 1, wait] => Ok(SharedForecast::After(us(wait))),
@@ -667,7 +669,19 @@ impl SharedStore for SharedFamily {
 
     fn forecast(&self, quota: &Quota, cost: &Cost) -> crate::limiter::SharedForecastFuture {
         let (family, quota, cost) = (self.clone(), quota.clone(), *cost);
-        Box::pin(async move { family.forecast(&quota, &cost).await })
+        Box::pin(async move { family.forecast(&quota, &cost, None).await })
+    }
+
+    fn forecast_for(
+        &self,
+        limiter: &Limiter,
+        quota: &Quota,
+        cost: &Cost,
+        tenant: &Tenant,
+    ) -> crate::limiter::SharedForecastFuture {
+        let cap = self.tenant_cap(limiter, tenant);
+        let (family, quota, cost) = (self.clone(), quota.clone(), *cost);
+        Box::pin(async move { family.forecast(&quota, &cost, cap.as_deref()).await })
     }
 
     fn is_down(&self) -> bool {

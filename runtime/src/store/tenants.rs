@@ -26,6 +26,11 @@ pub(crate) struct TenantCap {
 }
 
 impl TenantCap {
+    /// The keys of its buckets, in order.
+    pub(super) fn key_names(&self) -> Vec<Arc<str>> {
+        self.keys.iter().map(|(_, key)| key.clone()).collect()
+    }
+
     /// Per bucket of the cap: its key, capacity, period (µs) and `cost`'s charge on it.
     pub(super) fn charges<'a>(
         &'a self,
