@@ -138,7 +138,8 @@ impl Limiter {
 
     /// When `tenant`'s own cap would let `cost` in, as of now, the limiter's buckets and queue
     /// aside: [`Forecast::At`] now when it fits (or the tenant has no cap, or the state lives
-    /// in a shared store, where caps do not apply), [`Forecast::At`] later while the cap
+    /// in a shared store, whose caps [`forecast_shared_for`](Limiter::forecast_shared_for)
+    /// asks), [`Forecast::At`] later while the cap
     /// refills, [`Forecast::OnRelease`] while its concurrency cap is full, and
     /// [`Forecast::TooLarge`] when the cap can never hold the cost. What a router over several
     /// limiters needs so that a deployment where the tenant is at its cap does not look free.

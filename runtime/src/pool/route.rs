@@ -77,8 +77,8 @@ pub(super) fn should_move(routing: Routing, current: &Candidate, best: &Candidat
 
 /// When a deployment would admit the call for a tenant: its limiter's `forecast`, and not
 /// before the tenant's `cap` there lets it in (a full concurrency cap makes it wait for a
-/// release). A forecast the pool cannot date locally stays unknown: caps do not apply on a
-/// shared store.
+/// release). A forecast the pool cannot date locally stays unknown: on a shared store the
+/// tenant's cap is asked with the deployment's buckets (`date_shared`).
 pub(super) fn under_cap(forecast: Forecast, cap: Forecast) -> Forecast {
     let Some(cap_at) = cap.earliest() else {
         return forecast;
