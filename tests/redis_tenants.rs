@@ -424,3 +424,59 @@ async fn a_tenant_dollar_budget_is_the_fleets_too() {
     assert_eq!(remaining.to_string(), "$0.000005");
     assert_eq!(provider.stats().admitted, 2);
 }
+
+/// A capped tenant's backlog sits out of the process's turns while its cap refills: 200
+/// requests of one tenant capped at 600 RPM (10 a second), its minute spent by another process,
+/// drain one admission per script call, not one call per 64 queued requests each time the cap
+/// has room; another tenant's request behind them goes at once.
+#[tokio::test]
+async fn a_capped_tenants_backlog_costs_one_script_call_per_admission() {
+    let redis = RedisServer::start();
+    let vars = [
+        ("RATE_LIMITED_TENANT_MODEL_RPM", "60000"),
+        ("RATE_LIMITED_TENANT_MODEL_TPM", "1000000"),
+        ("RATE_LIMITED_TENANT_MODEL_TENANT_RPM", "600"),
+    ];
+    let (a, b) = (limiter(&redis, &vars), limiter(&redis, &vars));
+    let acme = Tenant::from("acme");
+    let minute = Cost {
+        requests: 600,
+        ..Cost::default()
+    };
+    a.acquire_for(minute, Priority::Normal, &acme)
+        .await
+        .unwrap()
+        .keep();
+
+    let admitted = Arc::new(Mutex::new(0_u32));
+    let backlog: Vec<_> = (0..200)
+        .map(|_| {
+            let (b, acme, admitted) = (b.clone(), acme.clone(), Arc::clone(&admitted));
+            tokio::spawn(async move {
+                let reservation = b
+                    .acquire_for(Cost::request(1, 0), Priority::Normal, &acme)
+                    .await
+                    .unwrap();
+                *admitted.lock().unwrap() += 1;
+                reservation.keep();
+            })
+        })
+        .collect();
+    eventually("acme's first admission", || *admitted.lock().unwrap() >= 1).await;
+    admitted_now(&b, 10, "globex").await.keep();
+    let (calls_before, admitted_before) = (redis.calls("evalsha"), *admitted.lock().unwrap());
+    eventually("ten more of acme's", || {
+        *admitted.lock().unwrap() >= admitted_before + 10
+    })
+    .await;
+    let calls = redis.calls("evalsha") - calls_before;
+    let more = *admitted.lock().unwrap() - admitted_before;
+    println!("{more} admissions of the capped tenant took {calls} script calls");
+    assert!(
+        u64::from(more) * 2 + 2 >= calls,
+        "{calls} calls for {more} admissions"
+    );
+    for task in backlog {
+        task.abort();
+    }
+}

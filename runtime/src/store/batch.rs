@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::limiter::lanes::{LaneTurns, Priority, LANES};
 use crate::limiter::tenants::span;
@@ -43,8 +44,6 @@ pub(crate) enum Outcome {
     Admitted(Admission),
     /// `dimension`, of `capacity`, can never fit the request.
     TooLarge { dimension: Dimension, capacity: u64 },
-    /// Its tenant's cap has no room for this long: nothing was charged.
-    Capped(Duration),
     /// Redis did not answer, or refused the call.
     Unavailable(Unavailable),
 }
@@ -125,6 +124,8 @@ struct TenantQueue {
     finish: u128,
     /// Its head's place among the lane's heads: (tag, arrival).
     head: (u128, u64),
+    /// Until when its cap in Redis holds it out of the turns.
+    capped: Option<Instant>,
 }
 
 /// One lane: its tenants' queues, their heads in the order they go.
@@ -132,6 +133,8 @@ struct TenantQueue {
 struct FairLane {
     tenants: HashMap<Option<Tenant>, TenantQueue>,
     ready: BTreeMap<(u128, u64), Option<Tenant>>,
+    /// Heads whose tenants sit out their caps, by (until, arrival).
+    capped: BTreeMap<(Instant, u64), Option<Tenant>>,
     virtual_time: u128,
     arrivals: u64,
     len: usize,
@@ -181,21 +184,74 @@ impl FairLane {
     /// the lane is as it was before its turn.
     fn push_front(&mut self, mut pending: Pending) {
         let turn = pending.turn.take();
+        if let Some(turn) = &turn {
+            self.virtual_time = turn.virtual_before;
+        }
+        self.restore(pending, turn, None);
+    }
+
+    /// Puts back a waiter taken by [`pop_front`](FairLane::pop_front) whose tenant's cap has no
+    /// room until `until` (of those taken, the last taken first): its tenant keeps its turn and
+    /// sits out until then, while the others go.
+    fn sit_out(&mut self, mut pending: Pending, until: Instant) {
+        let turn = pending.turn.take();
+        self.restore(pending, turn, Some(until));
+    }
+
+    /// Makes `pending` its tenant's head again, with its `turn`'s place, ready or sitting out
+    /// its cap until `capped`.
+    fn restore(&mut self, pending: Pending, turn: Option<Turn>, capped: Option<Instant>) {
         let queue = self.tenants.entry(pending.tenant.clone()).or_default();
         if !queue.waiting.is_empty() {
-            self.ready.remove(&queue.head);
+            match queue.capped {
+                Some(until) => self.capped.remove(&(until, queue.head.1)),
+                None => self.ready.remove(&queue.head),
+            };
         }
         queue.head = match turn {
             Some(turn) => {
                 queue.finish = turn.finish_before;
-                self.virtual_time = turn.virtual_before;
                 turn.head
             }
             None => (self.virtual_time, 0),
         };
-        self.ready.insert(queue.head, pending.tenant.clone());
+        // A tenant sitting out stays out until the latest `until` it was told.
+        queue.capped = match (capped, queue.capped.filter(|_| !queue.waiting.is_empty())) {
+            (Some(until), Some(before)) => Some(until.max(before)),
+            (until, _) => until,
+        };
+        match queue.capped {
+            Some(until) => self
+                .capped
+                .insert((until, queue.head.1), pending.tenant.clone()),
+            None => self.ready.insert(queue.head, pending.tenant.clone()),
+        };
         queue.waiting.push_front(pending);
         self.len += 1;
+    }
+
+    /// Brings back the tenants whose caps have room again by `now`; the earliest time one
+    /// still sitting out comes back.
+    fn refresh(&mut self, now: Instant) -> Option<Instant> {
+        while let Some((&(until, arrival), _)) = self.capped.first_key_value() {
+            if until > now {
+                return Some(until);
+            }
+            let (_, tenant) = self.capped.pop_first().expect("just seen");
+            let queue = self
+                .tenants
+                .get_mut(&tenant)
+                .expect("a capped head has a queue");
+            queue.capped = None;
+            debug_assert_eq!(queue.head.1, arrival);
+            self.ready.insert(queue.head, tenant);
+        }
+        None
+    }
+
+    /// Whether a head may go.
+    fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     fn is_empty(&self) -> bool {
@@ -215,6 +271,18 @@ pub(crate) struct Batcher {
     queue: Mutex<Queue>,
     /// Counts the sender's steps: a waiter on another runtime watches it.
     progress: AtomicU64,
+    /// Told when a waiter queues: a sender waiting for a tenant's cap sends it meanwhile.
+    pub(crate) arrived: tokio::sync::Notify,
+}
+
+/// What the sender takes from the queue.
+pub(crate) enum Taken {
+    /// Waiters to send, with their lanes, in turn order.
+    Batch(Vec<(usize, Pending)>),
+    /// Nobody is waiting (and, if it was the sender's last look, it stopped).
+    Empty,
+    /// Only waiters whose tenants sit out their caps, the first until then.
+    SittingOut(Instant),
 }
 
 struct Queue {
@@ -269,6 +337,7 @@ impl Batcher {
         let Queue { lanes, turns, .. } = &mut *queue;
         turns.arriving_in(lanes[lane].is_empty(), lane);
         lanes[lane].push_back(pending);
+        self.arrived.notify_one();
         let here = this_runtime();
         match queue.sender {
             Some(sender) if sender.runtime == here => Queued::Here,
@@ -303,14 +372,15 @@ impl Batcher {
         self.lock().sender.is_some_and(|s| s.number == number)
     }
 
-    /// Up to [`MAX_BATCH`] waiters in turn order, skipping those that gave up; `None` when
-    /// nobody is waiting, and then, if `last`, sender `number` stops (the next waiter starts
-    /// one). `None` too for a sender that was taken over.
-    pub(crate) fn take(&self, number: u64, last: bool) -> Option<Vec<(usize, Pending)>> {
+    /// Up to [`MAX_BATCH`] waiters in turn order, skipping those that gave up and those whose
+    /// tenants sit out their caps; [`Taken::Empty`] when nobody is waiting, and then, if
+    /// `last`, sender `number` stops (the next waiter starts one), or a sender that was taken
+    /// over; [`Taken::SittingOut`] when only tenants sitting out their caps wait.
+    pub(crate) fn take(&self, number: u64, last: bool) -> Taken {
         self.step();
         let mut queue = self.lock();
         if queue.sender.is_none_or(|s| s.number != number) {
-            return None;
+            return Taken::Empty;
         }
         let Queue {
             lanes,
@@ -318,27 +388,48 @@ impl Batcher {
             sender,
             ..
         } = &mut *queue;
+        let now = Instant::now();
+        let back = lanes.iter_mut().filter_map(|lane| lane.refresh(now)).min();
         let mut batch = Vec::new();
         while batch.len() < MAX_BATCH {
-            let Some(lane) = turns.next_of(occupied(lanes)) else {
+            let Some(lane) = turns.next_of(ready(lanes)) else {
                 break;
             };
             let pending = lanes[lane]
                 .pop_front()
-                .expect("`next_of` names a lane with waiters");
+                .expect("`next_of` names a lane with a head that may go");
             if pending.reply.is_closed() {
                 continue;
             }
             turns.admitted_from_of(occupied(lanes), lane);
             batch.push((lane, pending));
         }
-        if batch.is_empty() {
-            if last {
-                *sender = None;
-            }
-            return None;
+        if !batch.is_empty() {
+            return Taken::Batch(batch);
         }
-        Some(batch)
+        match back {
+            Some(at) => Taken::SittingOut(at),
+            None => {
+                if last {
+                    *sender = None;
+                }
+                Taken::Empty
+            }
+        }
+    }
+
+    /// Puts back waiters whose tenants' caps in Redis have no room yet (in the order they were
+    /// taken, each with how long its cap said): each tenant keeps its turn and sits out until
+    /// its cap has room, while the others go.
+    pub(crate) fn sit_out(&self, capped: Vec<(usize, Pending, Duration)>) {
+        if capped.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut queue = self.lock();
+        for (lane, pending, wait) in capped.into_iter().rev() {
+            queue.lanes[lane].sit_out(pending, now + wait);
+        }
     }
 
     /// The sender stopped without finishing (its runtime shut down): nobody sends any more.
@@ -374,6 +465,11 @@ impl Batcher {
 /// Which lanes have waiters.
 fn occupied(lanes: &[FairLane; LANES]) -> [bool; LANES] {
     std::array::from_fn(|lane| !lanes[lane].is_empty())
+}
+
+/// Which lanes have a head that may go.
+fn ready(lanes: &[FairLane; LANES]) -> [bool; LANES] {
+    std::array::from_fn(|lane| lanes[lane].has_ready())
 }
 
 impl Queue {
@@ -431,6 +527,31 @@ mod tests {
         lane.push_back(pending("new", 1, 100));
         assert_eq!(order(&mut lane, 1), ["new"]);
         assert_eq!(lane.len, 6);
+    }
+
+    #[test]
+    fn a_capped_tenant_sits_out_keeping_its_place_and_comes_back_first() {
+        let mut lane = FairLane::default();
+        for tenant in ["a", "a", "b", "b"] {
+            lane.push_back(pending(tenant, 1, 10));
+        }
+        let now = Instant::now();
+        let a = lane.pop_front().unwrap();
+        assert_eq!(a.tenant.as_ref().unwrap().as_str(), "a");
+        lane.sit_out(a, now + Duration::from_secs(1));
+        assert_eq!(lane.refresh(now), Some(now + Duration::from_secs(1)));
+        // While `a` sits out, `b` goes; `a`'s two wait, in their order.
+        assert_eq!(order(&mut lane, 2), ["b", "b"]);
+        assert!(!lane.has_ready() && !lane.is_empty());
+        lane.push_back(pending("a", 1, 10));
+        assert!(
+            !lane.has_ready(),
+            "a newcomer of a tenant sitting out waits behind its head"
+        );
+        assert_eq!(lane.refresh(now + Duration::from_secs(1)), None);
+        lane.push_back(pending("c", 1, 10));
+        assert_eq!(order(&mut lane, 4), ["a", "c", "a", "a"]);
+        assert!(lane.is_empty() && lane.tenants.is_empty() && lane.capped.is_empty());
     }
 
     #[test]

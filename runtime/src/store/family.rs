@@ -202,8 +202,8 @@ impl SharedFamily {
     /// The request queues in this process by `priority`'s lane and arrival order, and goes to
     /// Redis in a batch with the others queued (see `batch.rs`); it then sleeps until its
     /// start, as Redis scheduled it. A request for a `tenant` with a cap is charged on the
-    /// tenant's buckets too, in the same call; while its cap has no room, it sleeps until it
-    /// has and queues again (see `tenants.rs`).
+    /// tenant's buckets too, in the same call; while its cap has no room, the tenant sits out
+    /// of this process's turns (see `tenants.rs`).
     async fn reserve(
         &self,
         limiter: &Limiter,
@@ -240,13 +240,10 @@ impl SharedFamily {
                 Queued::Here => answer.await,
                 Queued::Elsewhere => self.watching_the_sender(answer).await,
             };
-            match answer {
-                // The tenant's cap has no room yet: nothing was charged; ask again once it has.
-                Ok(Outcome::Capped(wait)) => tokio::time::sleep(wait).await,
-                Ok(outcome) => break outcome,
-                // A dropped reply: the sender was cancelled with its runtime before it
-                // answered. Queue again: this runtime starts a new sender.
-                Err(_) => {}
+            // A dropped reply: the sender was cancelled with its runtime before it answered.
+            // Queue again: this runtime starts a new sender.
+            if let Ok(outcome) = answer {
+                break outcome;
             }
         };
         match answer {
@@ -279,7 +276,6 @@ impl SharedFamily {
                 requested: dimension.charge(&cost),
                 capacity,
             }),
-            Outcome::Capped(_) => unreachable!("a capped request queues again"),
             Outcome::Unavailable(why) => {
                 match self.unavailable(limiter, why, cost, priority, tenant).await {
                     Some(reservation) => reservation,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::batch::{Admission, Outcome, Pending, SENDER_STALL, SLOT_POLL};
+use super::batch::{Admission, Outcome, Pending, Taken, SENDER_STALL, SLOT_POLL};
 use super::config::OnFailure;
 use super::connection::{Call, Reply, Unavailable, PROBE_INTERVAL};
 use super::family::{Ahead, SharedFamily};
@@ -37,6 +37,8 @@ enum Sent {
     Ahead(Duration),
     /// The head would have waited longer than the call allowed.
     WouldWait,
+    /// Only tenants sitting out their caps wait, the first until then.
+    SittingOut(Instant),
 }
 
 impl SharedFamily {
@@ -82,6 +84,28 @@ impl SharedFamily {
                     }
                 }
                 Sent::Ahead(wait) => self.wait_for_ahead(number, wait).await,
+                Sent::SittingOut(until) => self.wait_for_caps(number, until).await,
+            }
+        }
+    }
+
+    /// Waits until `until`, when a tenant sitting out its cap comes back, or until a waiter
+    /// queues (it may go meanwhile) or room comes back here, showing progress meanwhile.
+    async fn wait_for_caps(&self, number: u64, until: Instant) {
+        loop {
+            let tick = (Instant::now() + SENDER_STALL / 2).min(until);
+            tokio::select! {
+                () = tokio::time::sleep_until(tick) => {
+                    if tick == until {
+                        return;
+                    }
+                    self.batcher().step();
+                    if !self.batcher().is_sender(number) {
+                        return;
+                    }
+                }
+                () = self.batcher().arrived.notified() => return,
+                () = self.inner.wake.notified() => return,
             }
         }
     }
@@ -140,8 +164,10 @@ impl SharedFamily {
         if self.inner.recent.has_unsynced() {
             self.write_back_fallback().await;
         }
-        let Some(batch) = self.batcher().take(number, max_wait.is_none()) else {
-            return Sent::Empty;
+        let batch = match self.batcher().take(number, max_wait.is_none()) {
+            Taken::Batch(batch) => batch,
+            Taken::Empty => return Sent::Empty,
+            Taken::SittingOut(until) => return Sent::SittingOut(until),
         };
         let quota = Arc::new(self.current_quota());
         let batch_id = self.new_id('b');
@@ -177,6 +203,7 @@ impl SharedFamily {
         let now = answer.now;
         let mut batch = batch.into_iter();
         let mut sent = Sent::Done;
+        let mut capped = Vec::new();
         for (reply, marks) in answer.replies.into_iter().zip(answer.marks) {
             let (lane, pending) = batch.next().expect("one reply per request sent");
             let outcome = match reply {
@@ -196,7 +223,11 @@ impl SharedFamily {
                         capacity: quota.capacity(dimension).unwrap_or(0),
                     }
                 }
-                Reply::Capped { wait } => Outcome::Capped(wait),
+                Reply::Capped { wait } => {
+                    // Nothing charged: its tenant sits out until its cap has room.
+                    capped.push((lane, pending, wait));
+                    continue;
+                }
                 Reply::NoSlot { .. } | Reply::WouldWait { .. } => {
                     // Not reserved: it keeps its place, and asks again.
                     self.batcher()
@@ -213,6 +244,8 @@ impl SharedFamily {
             let _ = pending.reply.send(outcome);
         }
         self.batcher().put_back(batch);
+        // Taken before what was put back: put back after it (the last taken first).
+        self.batcher().sit_out(capped);
         if reset {
             // A batch sent with no epoch seen yet, or one seen by a renewal meanwhile.
             self.recover_reset().await;

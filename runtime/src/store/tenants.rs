@@ -2,8 +2,10 @@
 //! family's hash tag, and are charged in the same script call as the family's buckets.
 //!
 //! A request whose tenant's cap has no room yet is answered "capped, for this long" without
-//! being charged, and the rest of its batch goes on (see `family.lua`): its waiter sleeps that
-//! long and queues again, holding nobody else back. A settle, a cancellation and a voided batch
+//! being charged, and the rest of its batch goes on (see `family.lua`): the sender puts it back
+//! at its tenant's head, and the tenant sits out of this process's turns until then, keeping
+//! its place, while the other tenants go (see `batch.rs`). A backlog of a capped tenant so
+//! costs one entry in a script call per admission, not one per queued request. A settle, a cancellation and a voided batch
 //! move the tenant's charge as they move the family's. Tenant caps refill continuously (the
 //! GCRA of the family's buckets): a cap with a window, or on concurrency, is a configuration
 //! error on a shared family rather than a limit silently kept per process.
