@@ -90,22 +90,27 @@ impl SharedFamily {
     }
 
     /// Waits until `until`, when a tenant sitting out its cap comes back, or until a waiter
-    /// queues (it may go meanwhile) or room comes back here, showing progress meanwhile.
+    /// queues (it may go meanwhile) or room comes back here.
     async fn wait_for_caps(&self, number: u64, until: Instant) {
+        tokio::select! {
+            _ = self.sleep_showing_progress(number, until) => {}
+            () = self.batcher().arrived.notified() => {}
+            () = self.inner.wake.notified() => {}
+        }
+    }
+
+    /// Sleeps until `until`, showing progress meanwhile (a waiter on another runtime then
+    /// knows this sender is driven); `false` if another sender took over first.
+    async fn sleep_showing_progress(&self, number: u64, until: Instant) -> bool {
         loop {
             let tick = (Instant::now() + SENDER_STALL / 2).min(until);
-            tokio::select! {
-                () = tokio::time::sleep_until(tick) => {
-                    if tick == until {
-                        return;
-                    }
-                    self.batcher().step();
-                    if !self.batcher().is_sender(number) {
-                        return;
-                    }
-                }
-                () = self.batcher().arrived.notified() => return,
-                () = self.inner.wake.notified() => return,
+            tokio::time::sleep_until(tick).await;
+            if tick == until {
+                return true;
+            }
+            self.batcher().step();
+            if !self.batcher().is_sender(number) {
+                return false;
             }
         }
     }
@@ -115,19 +120,12 @@ impl SharedFamily {
     async fn wait_for_ahead(&self, number: u64, wait: Duration) {
         let until = Instant::now() + wait;
         loop {
-            // Shows progress while it waits: a waiter on another runtime then knows this one
-            // is driven.
-            let tick = (Instant::now() + SENDER_STALL / 2).min(until);
             tokio::select! {
-                () = tokio::time::sleep_until(tick) => {
-                    if tick == until {
+                started = self.sleep_showing_progress(number, until) => {
+                    if started {
                         break;
                     }
-                    self.batcher().step();
-                    if !self.batcher().is_sender(number) {
-                        return;
-                    }
-                    continue;
+                    return;
                 }
                 () = self.inner.wake.notified() => {}
             }
