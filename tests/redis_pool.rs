@@ -13,16 +13,23 @@ use redis_support::RedisServer;
 
 /// One process's pool `gpt-4o` of `east` then `west`, 6,000 TPM each, on `redis`.
 fn pool(redis: &RedisServer) -> Pool {
+    pool_with(redis, &[])
+}
+
+/// The same with `extra` variables.
+fn pool_with(redis: &RedisServer, extra: &[(&str, &str)]) -> Pool {
+    let mut vars = vec![
+        ("RATE_LIMITED_HEADROOM", "1"),
+        ("RATE_LIMITED_POOL_GPT_4O", "east,west"),
+        ("RATE_LIMITED_EAST_MODEL", "azure/gpt-4o"),
+        ("RATE_LIMITED_EAST_TPM", "6000"),
+        ("RATE_LIMITED_WEST_MODEL", "azure/gpt-4o"),
+        ("RATE_LIMITED_WEST_TPM", "6000"),
+    ];
+    vars.extend_from_slice(extra);
     RedisConfig::new(redis.url())
         .timeout(Duration::from_secs(2))
-        .registry_with_env([
-            ("RATE_LIMITED_HEADROOM", "1"),
-            ("RATE_LIMITED_POOL_GPT_4O", "east,west"),
-            ("RATE_LIMITED_EAST_MODEL", "azure/gpt-4o"),
-            ("RATE_LIMITED_EAST_TPM", "6000"),
-            ("RATE_LIMITED_WEST_MODEL", "azure/gpt-4o"),
-            ("RATE_LIMITED_WEST_TPM", "6000"),
-        ])
+        .registry_with_env(vars)
         .pool("gpt-4o")
         .unwrap()
 }
@@ -82,22 +89,11 @@ async fn a_cost_too_large_for_every_shared_deployment_is_refused_naming_each() {
 async fn a_pool_routes_a_tenant_on_its_caps_in_the_fleet() {
     use ratelimited::{Priority, Tenant};
     let redis = RedisServer::start();
-    let capped = || {
-        RedisConfig::new(redis.url())
-            .timeout(Duration::from_secs(2))
-            .registry_with_env([
-                ("RATE_LIMITED_HEADROOM", "1"),
-                ("RATE_LIMITED_POOL_GPT_4O", "east,west"),
-                ("RATE_LIMITED_EAST_MODEL", "azure/gpt-4o"),
-                ("RATE_LIMITED_EAST_TPM", "6000"),
-                ("RATE_LIMITED_EAST_TENANT_TPM", "1000"),
-                ("RATE_LIMITED_WEST_MODEL", "azure/gpt-4o"),
-                ("RATE_LIMITED_WEST_TPM", "6000"),
-                ("RATE_LIMITED_WEST_TENANT_TPM", "1000"),
-            ])
-            .pool("gpt-4o")
-            .unwrap()
-    };
+    let caps = [
+        ("RATE_LIMITED_EAST_TENANT_TPM", "1000"),
+        ("RATE_LIMITED_WEST_TENANT_TPM", "1000"),
+    ];
+    let capped = || pool_with(&redis, &caps);
     let (a, b) = (capped(), capped());
     let (acme, globex) = (Tenant::from("acme"), Tenant::from("globex"));
     let cost = Cost::request(1_000, 0);

@@ -196,12 +196,10 @@ impl Call {
     /// budgets.
     pub async fn acquire(&mut self) -> Result<Attempt, Error> {
         let cost = self.cost();
-        let mut pending = self
+        let pending = self
             .family_state
-            .before_send_for(&cost, self.tenant.as_ref())?;
-        if let Err(error) = pending.hold_shared().await {
-            return Err(pending.refuse(error));
-        }
+            .before_send_held(&cost, self.tenant.as_ref())
+            .await?;
         self.feedback.refresh_shared(&self.limiter);
         // Given back if the limiter refuses the call (too large: nothing is sent).
         let opening = self.feedback.admit_opening(&cost).await;

@@ -238,15 +238,10 @@ impl PoolCall {
             let deployment = pool.deployments()[index].clone();
             let cost = reservation.cost();
             deployment.feedback.refresh_shared(deployment.limiter());
-            let mut pending = deployment
+            let pending = deployment
                 .state
-                .before_send_for(&cost, self.tenant.as_ref());
-            if let Ok(held) = &mut pending {
-                // With Redis, the tenant's budget is the fleet's.
-                if let Err(error) = held.hold_shared().await {
-                    pending = Err(pending.expect("just held").refuse(error));
-                }
-            }
+                .before_send_held(&cost, self.tenant.as_ref())
+                .await;
             let pending = match pending {
                 Ok(pending) => pending,
                 Err(error) => {

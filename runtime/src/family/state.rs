@@ -236,6 +236,24 @@ impl FamilyState {
         })
     }
 
+    /// [`before_send_for`](FamilyState::before_send_for), and with Redis the hold on the
+    /// tenant's budget the fleet shares (see [`Pending::hold_shared`]).
+    ///
+    /// # Errors
+    /// As `before_send_for`; [`Error::BudgetExhausted`] when the fleet spent the tenant's
+    /// budget (the attempt is then refused here).
+    pub(crate) async fn before_send_held(
+        self: &Arc<Self>,
+        cost: &Cost,
+        tenant: Option<&Tenant>,
+    ) -> Result<Pending, Error> {
+        let mut pending = self.before_send_for(cost, tenant)?;
+        match pending.hold_shared().await {
+            Ok(()) => Ok(pending),
+            Err(error) => Err(pending.refuse(error)),
+        }
+    }
+
     /// The error [`before_send_for`](FamilyState::before_send_for) would refuse with because of the
     /// breaker, without counting or passing anything: for a pool choosing a deployment.
     pub(crate) fn breaker_refusal(&self) -> Option<Error> {
